@@ -1,0 +1,44 @@
+#!/bin/sh
+# The test command: installs what is missing, builds, prepares the tiny test
+# guest, runs unit + integration tests (gcc build) and the unit suite under
+# ASan+UBSan plus short fuzz runs (clang build). Ends with "N passed, N failed".
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+if ! "$top/scripts/build.sh"; then
+    echo "build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if [ -x "$top/tests/vm/build-image.sh" ]; then
+    if ! "$top/tests/vm/build-image.sh" "$top/build"; then
+        echo "guest image build failed"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+fi
+
+passed=0; failed=0; skipped=0
+# meson prints a summary block per run; sum its counters.
+run_suite() {
+    log=$(mktemp)
+    meson test "$@" --print-errorlogs 2>&1 | tee "$log"
+    ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -n1)
+    fail=$(awk '/^Fail:|^Timeout:|^Unexpected Pass:/ {s += $NF} END {print s+0}' "$log")
+    skip=$(awk '/^Skipped:/ {print $2}' "$log" | tail -n1)
+    if [ -z "$ok" ]; then
+        # No summary means meson itself failed (e.g. no such suite): count it.
+        if grep -q "No tests defined\|No suitable tests" "$log"; then :; else fail=$((fail + 1)); fi
+        ok=0
+    fi
+    passed=$((passed + ok)); failed=$((failed + fail)); skipped=$((skipped + ${skip:-0}))
+    rm -f "$log"
+}
+run_suite -C build --num-processes 2
+if [ -f build-fuzz/build.ninja ]; then
+    run_suite -C build-fuzz --suite unit --num-processes 2
+    run_suite -C build-fuzz --suite fuzz --num-processes 2
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
