@@ -296,6 +296,13 @@ read_lru_gen (void)
   return n > 0 && agent_mglru_parse (lru_gen_text, (size_t) n, &snapshot) == 0;
 }
 
+static int
+write_aging_cmd (const char *cmd, size_t len, void *user_data)
+{
+  int fd = *(int *) user_data;
+  return write (fd, cmd, len) < 0 ? -errno : 0;
+}
+
 static void
 age_all (Agent *a)
 {
@@ -310,17 +317,9 @@ age_all (Agent *a)
       a->aging_errors++;
       return;
     }
-  for (unsigned i = 0; i < snapshot.n_lruvecs; i++)
-    {
-      char cmd[96];
-      int len = agent_mglru_format_aging (&snapshot.lruvecs[i], cmd, sizeof cmd);
-      if (len < 0)
-        continue;
-      /* One command per write: an error on one lruvec does not skip the
-       * others (the kernel stops at the first failing command). */
-      if (write (fd, cmd, (size_t) len) < 0 && !agent_mglru_aging_error_is_transient (errno))
-        a->aging_errors++;
-    }
+  AgentAgingResult res;
+  agent_mglru_age_all (&snapshot, write_aging_cmd, &fd, &res);
+  a->aging_errors += res.failed;
   close (fd);
 }
 

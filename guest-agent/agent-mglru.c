@@ -192,6 +192,27 @@ agent_mglru_aging_error_is_transient (int err)
   return err == EINVAL || err == ERANGE;
 }
 
+void
+agent_mglru_age_all (const AgentMglruSnapshot *snap, AgentAgingWriteFunc write_cmd,
+                     void *user_data, AgentAgingResult *result)
+{
+  memset (result, 0, sizeof *result);
+  for (unsigned i = 0; i < snap->n_lruvecs; i++)
+    {
+      char cmd[96];
+      int len = agent_mglru_format_aging (&snap->lruvecs[i], cmd, sizeof cmd);
+      if (len < 0)
+        continue;
+      int r = write_cmd (cmd, (size_t) len, user_data);
+      if (r == 0)
+        result->aged++;
+      else if (agent_mglru_aging_error_is_transient (-r))
+        result->transient++;
+      else
+        result->failed++;
+    }
+}
+
 static AgentLruvecHistory *
 history_find (AgentWsHistory *hist, unsigned memcg_id, int node_id)
 {

@@ -56,6 +56,20 @@ int agent_mglru_format_aging (const AgentLruvec *lv, char *buf, size_t size);
  * (the sequence number moved under us or aging is not possible right now). */
 bool agent_mglru_aging_error_is_transient (int err);
 
+/* Writes one aging command; returns 0 or -errno. */
+typedef int (*AgentAgingWriteFunc) (const char *cmd, size_t len, void *user_data);
+
+typedef struct {
+  unsigned aged;      /* commands the kernel accepted */
+  unsigned transient; /* -EINVAL/-ERANGE: retried at the next round */
+  unsigned failed;    /* anything else */
+} AgentAgingResult;
+
+/* Sends one aging command per lruvec of @snap through @write_cmd, one call
+ * each, so that a refused command does not keep the others from running. */
+void agent_mglru_age_all (const AgentMglruSnapshot *snap, AgentAgingWriteFunc write_cmd,
+                          void *user_data, AgentAgingResult *result);
+
 typedef struct {
   uint64_t t_ms;
   uint64_t anon_pages;
