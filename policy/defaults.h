@@ -1,0 +1,29 @@
+/* defaults.h: the defaults of POLICY.md in one place (internal to policy/).
+ * The config parser, docs/policy.md and the decision code all read these. */
+#pragma once
+
+#include "policy.h"
+
+#define POLICY_DEFAULT_TICK_MS 1000u
+#define POLICY_DEFAULT_SHARES 1000u
+#define POLICY_DEFAULT_COLD_AGE_MS 120000u
+#define POLICY_DEFAULT_PRESSURE_TARGET_PCT 0.1
+/* min: max(256 MiB, 25 % of RAM) */
+#define POLICY_DEFAULT_MIN_FLOOR_BYTES (256ull * POLICY_MIB)
+#define POLICY_DEFAULT_MIN_PCT 25.0
+/* headroom: max(64 MiB, 5 % of RAM) */
+#define POLICY_DEFAULT_HEADROOM_FLOOR_BYTES (64ull * POLICY_MIB)
+#define POLICY_DEFAULT_HEADROOM_PCT 5.0
+/* host reserve: max(512 MiB, 5 % of MemTotal) */
+#define POLICY_DEFAULT_RESERVE_FLOOR_BYTES (512ull * POLICY_MIB)
+#define POLICY_DEFAULT_RESERVE_PCT 5.0
+/* inflate step: min(10 % of RAM, 256 MiB) per tick */
+#define POLICY_DEFAULT_INFLATE_STEP_CAP_BYTES (256ull * POLICY_MIB)
+#define POLICY_DEFAULT_INFLATE_STEP_PCT 10.0
+/* deadband: max(1 % of RAM, 16 MiB) */
+#define POLICY_DEFAULT_DEADBAND_FLOOR_BYTES (16ull * POLICY_MIB)
+#define POLICY_DEFAULT_DEADBAND_PCT 1.0
+/* ksmd CPU budgets, % of one core */
+#define POLICY_DEFAULT_KSM_CPU_STEADY_PCT 10.0
+#define POLICY_DEFAULT_KSM_CPU_BOOST_PCT 50.0
+#define POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS 30000u
