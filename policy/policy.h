@@ -239,6 +239,11 @@ typedef struct
   uint64_t min_bytes;    /* effective floor and ceiling after defaults */
   uint64_t max_bytes;
   const char *reason;    /* static string: "ws+headroom", "floor", "rate-limit", ... */
+  /* Added after the first version: */
+  uint64_t plan_bytes;   /* the allocation this VM converges to (before rate limit and
+                          * deadband); within [min_bytes, max_bytes] */
+  bool held;             /* not steered this tick (no data, booting, paused, stopping,
+                          * destroyed, or mode fixed/observe/off): counted in held_bytes */
 } PolicyVmDecision;
 
 typedef struct
@@ -269,6 +274,13 @@ typedef struct
   uint64_t sum_target_bytes;
   bool host_overloaded;
   const char *host_reason; /* static string */
+  /* Added after the first version: */
+  uint64_t held_bytes;     /* budget taken by held VMs (at their current size) and by
+                            * booting VMs (their configured RAM) */
+  uint64_t sum_plan_bytes; /* Σ plan_bytes of the steered (not held) VMs; the allocation
+                            * guarantees held_bytes + sum_plan_bytes <= budget_bytes
+                            * whenever held_bytes + Σ min_bytes (steered) <= budget_bytes */
+  bool host_tight;         /* host memory is scarce (KSM threshold lowered, cheaper lever first) */
 } PolicyDecision;
 
 /* State between ticks, owned by the caller, private to the policy. */
