@@ -1,0 +1,148 @@
+/* test-agent-ws.c: the agent's MGLRU working-set histogram against real
+ * workloads in a real guest: a hot set stays in the short bins, a set that
+ * stops being touched moves to the long bins, and the agent stays cheap. */
+#include <glib.h>
+#include <string.h>
+
+#include "guest.h"
+
+#define MiB (G_GUINT64_CONSTANT (1) << 20)
+/* Reports inspected after the hot set is touched once (aging settles). */
+#define STEADY_REPORTS 10
+
+static void
+log_report (const char *what, const AgentReport *r)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < r->n_bins; i++)
+    {
+      if (r->bins[i].age_ms)
+        g_string_append_printf (s, " <=%" G_GUINT64_FORMAT "ms:", r->bins[i].age_ms);
+      else
+        g_string_append (s, " older:");
+      g_string_append_printf (s, "%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT, r->bins[i].anon_bytes / MiB,
+                              r->bins[i].file_bytes / MiB);
+    }
+  g_test_message ("%s t=%" G_GUINT64_FORMAT "ms anon/file MiB:%s", what, r->uptime_ms, s->str);
+  g_string_free (s, TRUE);
+}
+
+static void
+test_steady (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (!test_guest_image_ready ())
+    return;
+  g_autoptr (TestGuest) g = test_guest_start ("steady", 512, "steady:200M", 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_guest_connect_agent (g, &error));
+
+  /* Wait until the workload has touched all of it once. */
+  g_autofree char *pass = test_guest_wait_console (g, "mode=steady event=pass", 60000);
+  g_assert_nonnull (pass);
+  gint64 t_pass = test_bload_field (pass, "t_ms");
+
+  guint n = 0, good = 0;
+  guint64 min_short = G_MAXUINT64;
+  while (n < STEADY_REPORTS)
+    {
+      g_autofree AgentMsg *m = test_guest_next_msg (g, AGENT_MSG_REPORT, 5000);
+      g_assert_nonnull (m);
+      if ((gint64) m->report.uptime_ms < t_pass + 1000)
+        continue;
+      n++;
+      guint64 hot = test_ws_anon_upto (&m->report, 5000);
+      min_short = MIN (min_short, hot);
+      good += hot >= 180 * MiB;
+      if (n == 1 || n == STEADY_REPORTS)
+        log_report ("steady", &m->report);
+    }
+  g_test_message ("steady:200M: min anon in bins <= 5 s over %u reports: %" G_GUINT64_FORMAT " MiB",
+                  n, min_short / MiB);
+  g_assert_cmpuint (good, ==, STEADY_REPORTS);
+}
+
+static void
+test_hold (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (!test_guest_image_ready ())
+    return;
+  g_autoptr (TestGuest) g = test_guest_start ("hold", 512, "hold:200M:20", 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_guest_connect_agent (g, &error));
+
+  g_autofree AgentMsg *first = NULL;
+  AgentMsg *last = NULL;
+  gint64 t_stop = -1;
+  gint64 t_moved = -1;
+  guint64 moved_bytes = 0;
+  gboolean during_touch_checked = FALSE;
+
+  /* Read reports for at least 60 s of agent time (the CPU measurement), and
+   * until the held set has moved. */
+  for (;;)
+    {
+      AgentMsg *m = test_guest_next_msg (g, AGENT_MSG_REPORT, 5000);
+      g_assert_nonnull (m);
+      if (!first)
+        first = g_memdup2 (m, sizeof *m);
+      g_free (last);
+      last = m;
+      if (t_stop < 0)
+        {
+          g_autofree char *line = test_guest_wait_console (g, "event=touch-stop", 0);
+          if (line)
+            t_stop = test_bload_field (line, "t_ms");
+        }
+      /* While touched, the set is hot. */
+      if (t_stop < 0 && !during_touch_checked && m->report.mem.anon_bytes >= 200 * MiB
+          && test_ws_anon_upto (&m->report, 5000) >= 180 * MiB)
+        {
+          log_report ("hold (touching)", &m->report);
+          during_touch_checked = TRUE;
+        }
+      if (t_stop >= 0 && t_moved < 0 && (gint64) m->report.uptime_ms > t_stop)
+        {
+          guint64 old = test_ws_anon_above (&m->report, 5000);
+          if (old >= 150 * MiB)
+            {
+              t_moved = (gint64) m->report.uptime_ms;
+              moved_bytes = old;
+              log_report ("hold (moved)", &m->report);
+              /* Still held by the process, not freed. */
+              g_assert_cmpuint (m->report.mem.anon_bytes, >=, 200 * MiB);
+            }
+          else
+            g_assert_cmpint ((gint64) m->report.uptime_ms - t_stop, <=, 30000);
+        }
+      if (t_moved >= 0 && m->report.uptime_ms >= first->report.uptime_ms + 60000)
+        break;
+      g_assert_cmpuint (m->report.uptime_ms, <, first->report.uptime_ms + 120000);
+    }
+  g_assert_true (during_touch_checked);
+  g_test_message ("hold:200M:20: touching stopped at %" G_GINT64_FORMAT " ms; %" G_GUINT64_FORMAT
+                  " MiB in bins > 5 s at %" G_GINT64_FORMAT " ms (+%.1f s)",
+                  t_stop, moved_bytes / MiB, t_moved, (t_moved - t_stop) / 1000.0);
+  log_report ("hold (end)", &last->report);
+
+  /* The agent's own CPU time over the window, at the default interval. */
+  g_assert_true (first->report.has_agent_cpu && last->report.has_agent_cpu);
+  guint64 cpu_us = last->report.agent_cpu_us - first->report.agent_cpu_us;
+  guint64 wall_ms = last->report.uptime_ms - first->report.uptime_ms;
+  double pct = 100.0 * (double) cpu_us / ((double) wall_ms * 1000.0);
+  g_test_message ("agent CPU: %" G_GUINT64_FORMAT " us over %" G_GUINT64_FORMAT " ms = %.3f %% of one guest CPU",
+                  cpu_us, wall_ms, pct);
+  g_assert_cmpuint (wall_ms, >=, 60000);
+  g_assert_cmpfloat (pct, <, 1.0);
+  g_free (last);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/agent/integration/steady", test_steady);
+  g_test_add_func ("/agent/integration/hold", test_hold);
+  return g_test_run ();
+}
