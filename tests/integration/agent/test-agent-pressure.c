@@ -12,7 +12,7 @@
 #define MiB (G_GUINT64_CONSTANT (1) << 20)
 #define GUEST_MIB 512
 /* Room left above the used memory when ballooning down. */
-#define HEADROOM (48 * MiB)
+#define HEADROOM (24 * MiB)
 #define SPIKE "spike:256M:20"
 #define PRESSURE_LIMIT_MS 1000
 
