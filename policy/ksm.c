@@ -1,0 +1,312 @@
+/* ksm.c: the ballast policy's KSM half: idle/boost/steady/settle, merge yield
+ * per CPU-second against a threshold that falls as host memory gets tight. */
+#include <math.h>
+#include <string.h>
+
+#include "defaults.h"
+#include "internal.h"
+#include "util.h"
+
+/* Merge yield (bytes saved per ksmd CPU-second) worth paying for when the
+ * host has plenty of memory, and when it is at its reserve; in between the
+ * threshold falls linearly with tightness (memory is worth more CPU when
+ * scarce). */
+#define KSM_YIELD_LOOSE_BYTES_PER_CPU_S (64.0 * POLICY_MIB)
+#define KSM_YIELD_TIGHT_BYTES_PER_CPU_S (1.0 * POLICY_MIB)
+/* Steady runs at its full CPU budget once the yield is this many thresholds,
+ * and never below this fraction of it. */
+#define KSM_STEADY_FULL_YIELD_FACTOR 4.0
+#define KSM_STEADY_MIN_FRAC 0.1
+/* Settle scans at this fraction of the steady rate, at most this long. */
+#define KSM_SETTLE_FRAC 0.25
+#define KSM_SETTLE_MAX_MS 120000u
+/* Boost ends after a full scan and boost-scan-time, or after this many
+ * boost-scan-times whatever happened (bounds the CPU a kick can cost). */
+#define KSM_BOOST_MAX_FACTOR 4u
+/* A full scan adding less than 1/KSM_SETTLE_GROWTH_DIV to pages_sharing is calm;
+ * two calm scans in a row mean KSM has settled. */
+#define KSM_SETTLE_GROWTH_DIV 100u
+#define KSM_SETTLE_CALM_SCANS 2u
+/* ksmd CPU per scanned page before it is measured: a conservative prior
+ * (measured values on x86 are 0.3-2 µs). */
+#define KSM_DEFAULT_NS_PER_PAGE 2000.0
+#define KSM_MIN_NS_PER_PAGE 50.0
+/* Smoothing of the measurements (weight of the newest sample). */
+#define KSM_EWMA_ALPHA 0.3
+/* ksmd's wake-up interval in the running states, and bounds of the batch. */
+#define KSM_SLEEP_MS 20u
+#define KSM_MAX_SLEEP_MS 1000u
+#define KSM_MIN_PAGES_TO_SCAN 16u
+#define KSM_MAX_PAGES_TO_SCAN 65536u
+/* Advisor target scan time bounds (seconds). */
+#define KSM_ADVISOR_MIN_SCAN_S 1u
+#define KSM_ADVISOR_MAX_SCAN_S 86400u
+
+uint64_t
+policy_ksm_saved_bytes (const PolicyKsm *ksm)
+{
+  uint64_t page = ksm->page_size_bytes > 0 && ksm->page_size_bytes <= POLICY_MIB ? ksm->page_size_bytes : 4096;
+  return policy_cap_bytes (policy_sat_mul (policy_sat_add (ksm->pages_sharing, ksm->ksm_zero_pages), page));
+}
+
+static double
+ewma (double old, double sample, bool have_old)
+{
+  return have_old ? old + KSM_EWMA_ALPHA * (sample - old) : sample;
+}
+
+/* Updates the yield/cost measurements from counter deltas. */
+static void
+ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t page)
+{
+  uint64_t merged = policy_sat_add (k->pages_sharing, k->ksm_zero_pages);
+  if (kc->have_prev && now_ms > kc->prev_ms && k->pages_scanned >= kc->prev_pages_scanned)
+    {
+      uint64_t dscan = k->pages_scanned - kc->prev_pages_scanned;
+      uint64_t dmerged = policy_sat_sub (merged, kc->prev_merged_pages);
+      bool cpu = k->ksmd_cpu_ns.present && kc->prev_cpu_present && k->ksmd_cpu_ns.value >= kc->prev_cpu_ns;
+      uint64_t dcpu = cpu ? k->ksmd_cpu_ns.value - kc->prev_cpu_ns : 0;
+      if (dscan > 0)
+        {
+          double y = policy_clamp_double ((double) dmerged / (double) dscan, 0.0, 1.0);
+          kc->yield = ewma (kc->yield, y, kc->yield_known);
+          if (dcpu > 0)
+            {
+              double nspp = policy_clamp_double ((double) dcpu / (double) dscan, KSM_MIN_NS_PER_PAGE, 1e9);
+              kc->ns_per_page = ewma (kc->ns_per_page, nspp, kc->ns_per_page > 0.0);
+              double bps = policy_clamp_double ((double) dmerged * (double) page / ((double) dcpu / 1e9), 0.0, 1e18);
+              kc->bytes_per_cpu_s = ewma (kc->bytes_per_cpu_s, bps, kc->yield_known);
+            }
+          else if (!kc->yield_known)
+            kc->bytes_per_cpu_s = kc->yield * (double) page * 1e9
+                                  / (kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE);
+          kc->yield_known = true;
+        }
+    }
+  /* The settle test: growth of pages_sharing per full scan. */
+  if (k->full_scans != kc->scan_mark_full_scans || !kc->have_prev)
+    {
+      if (kc->have_prev && k->full_scans > kc->scan_mark_full_scans)
+        {
+          uint64_t grown = policy_sat_sub (k->pages_sharing, kc->scan_mark_sharing);
+          bool calm = policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) < kc->scan_mark_sharing
+                      || (grown == 0 && kc->scan_mark_sharing == 0);
+          kc->calm_scans = calm ? (kc->calm_scans < UINT32_MAX ? kc->calm_scans + 1 : kc->calm_scans) : 0;
+        }
+      kc->scan_mark_full_scans = k->full_scans;
+      kc->scan_mark_sharing = k->pages_sharing;
+    }
+  kc->have_prev = true;
+  kc->prev_ms = now_ms;
+  kc->prev_pages_scanned = k->pages_scanned;
+  kc->prev_merged_pages = merged;
+  kc->prev_cpu_present = k->ksmd_cpu_ns.present;
+  kc->prev_cpu_ns = k->ksmd_cpu_ns.value;
+}
+
+static void
+ksm_enter (PolicyKsmCarry *kc, PolicyKsmState state, uint64_t now_ms, const PolicyKsm *k)
+{
+  if (kc->state != state)
+    kc->state_since_ms = now_ms;
+  if (state == POLICY_KSM_BOOST && kc->state != POLICY_KSM_BOOST)
+    kc->boost_mark_full_scans = k->full_scans;
+  kc->state = state;
+}
+
+void
+policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarry *kc,
+                   const PolicyKsmJoint *j, PolicyKsmDecision *out)
+{
+  const PolicyKsm *k = &s->ksm;
+  uint64_t now = s->now_ms;
+  uint64_t page = k->page_size_bytes > 0 && k->page_size_bytes <= POLICY_MIB ? k->page_size_bytes : 4096;
+  memset (out, 0, sizeof *out);
+  out->run = k->run;
+  out->pages_to_scan = k->pages_to_scan;
+  out->sleep_millisecs = k->sleep_millisecs;
+  out->advisor_target_scan_time_s = k->advisor_target_scan_time_s;
+  out->advisor_max_cpu_pct = k->advisor_max_cpu_pct;
+  out->saved_bytes = k->present ? policy_ksm_saved_bytes (k) : 0;
+  out->expected_saved_bytes = out->saved_bytes;
+
+  if (!k->present)
+    {
+      out->state = POLICY_KSM_IDLE;
+      out->reason = "ksm:absent";
+      return;
+    }
+  ksm_measure (k, kc, now, page);
+  if (c->ksm_mode == POLICY_KSM_MODE_OFF)
+    {
+      kc->state = POLICY_KSM_IDLE;
+      out->state = POLICY_KSM_IDLE;
+      out->reason = "ksm:off";
+      return;
+    }
+
+  /* Yield per CPU-second must beat a threshold that falls as memory tightens. */
+  double tightness = policy_clamp_double (j->tightness, 0.0, 1.0);
+  double threshold = KSM_YIELD_LOOSE_BYTES_PER_CPU_S * (1.0 - tightness) + KSM_YIELD_TIGHT_BYTES_PER_CPU_S * tightness;
+  bool worth = !kc->yield_known || kc->bytes_per_cpu_s >= threshold;
+  bool high_yield = kc->yield_known && kc->bytes_per_cpu_s >= KSM_STEADY_FULL_YIELD_FACTOR * threshold;
+  /* Cheaper lever first: when the balloon can take the deficit from cold and
+   * free guest memory, tightness alone does not spend ksmd CPU, unless
+   * merging is clearly cheap. */
+  bool tight_boost = j->tight && worth && (!j->balloon_covers || high_yield);
+  uint64_t boost_ms = c->ksm_boost_scan_time_ms > 0 ? c->ksm_boost_scan_time_ms : POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  uint64_t elapsed = now >= kc->state_since_ms ? now - kc->state_since_ms : 0;
+  const char *reason;
+
+  if (j->mergeable_bytes == 0)
+    {
+      ksm_enter (kc, POLICY_KSM_IDLE, now, k);
+      reason = "idle:nothing-to-merge";
+    }
+  else if (j->kick)
+    {
+      kc->calm_scans = 0;
+      kc->state = POLICY_KSM_IDLE; /* re-enter boost: restart its clock */
+      ksm_enter (kc, POLICY_KSM_BOOST, now, k);
+      reason = "boost:kick";
+    }
+  else if (tight_boost)
+    {
+      ksm_enter (kc, POLICY_KSM_BOOST, now, k);
+      reason = "boost:tight";
+    }
+  else
+    switch (kc->state)
+      {
+      case POLICY_KSM_BOOST:
+        if ((elapsed >= boost_ms && k->full_scans > kc->boost_mark_full_scans)
+            || elapsed >= policy_sat_mul (boost_ms, KSM_BOOST_MAX_FACTOR))
+          {
+            ksm_enter (kc, POLICY_KSM_STEADY, now, k);
+            kc->calm_scans = 0;
+            reason = "steady";
+          }
+        else
+          reason = "boost";
+        break;
+      case POLICY_KSM_STEADY:
+        if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !j->tight)
+          {
+            ksm_enter (kc, POLICY_KSM_SETTLE, now, k);
+            kc->calm_scans = 0;
+            reason = "settle:merged";
+          }
+        else if (!worth)
+          {
+            ksm_enter (kc, POLICY_KSM_SETTLE, now, k);
+            kc->calm_scans = 0;
+            reason = "settle:low-yield";
+          }
+        else
+          reason = "steady";
+        break;
+      case POLICY_KSM_SETTLE:
+        if (j->tight && worth)
+          {
+            ksm_enter (kc, POLICY_KSM_STEADY, now, k);
+            reason = "steady:tight";
+          }
+        else if (kc->calm_scans >= 1 || elapsed >= KSM_SETTLE_MAX_MS)
+          {
+            ksm_enter (kc, POLICY_KSM_IDLE, now, k);
+            reason = "idle:settled";
+          }
+        else
+          reason = "settle";
+        break;
+      case POLICY_KSM_IDLE:
+      default:
+        ksm_enter (kc, POLICY_KSM_IDLE, now, k);
+        reason = j->tight ? "idle:balloon-first" : "idle";
+        break;
+      }
+  out->state = kc->state;
+  out->reason = reason;
+
+  /* Knobs for the state. */
+  double ns_per_page = kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE;
+  double boost_pct = policy_clamp_double (c->ksm_cpu_boost_pct, 0.0, 100.0);
+  double steady_pct = policy_clamp_double (c->ksm_cpu_steady_pct, 0.0, 100.0);
+  double mergeable_pages = (double) j->mergeable_bytes / (double) page;
+  double rate = 0.0; /* pages per second */
+  double cap_pct = 0.0;
+  switch (kc->state)
+    {
+    case POLICY_KSM_BOOST:
+      cap_pct = boost_pct;
+      rate = fmin (mergeable_pages / ((double) boost_ms / 1000.0), boost_pct / 100.0 * 1e9 / ns_per_page);
+      break;
+    case POLICY_KSM_STEADY:
+    case POLICY_KSM_SETTLE:
+      {
+        cap_pct = steady_pct;
+        double frac = kc->yield_known ? policy_clamp_double (kc->bytes_per_cpu_s / (KSM_STEADY_FULL_YIELD_FACTOR * threshold),
+                                                             KSM_STEADY_MIN_FRAC, 1.0)
+                                      : 0.5;
+        if (kc->state == POLICY_KSM_SETTLE)
+          frac *= KSM_SETTLE_FRAC;
+        rate = fmin (steady_pct / 100.0 * 1e9 / ns_per_page * frac, mergeable_pages / ((double) boost_ms / 1000.0));
+      }
+      break;
+    case POLICY_KSM_IDLE:
+    default:
+      break;
+    }
+  rate = policy_clamp_double (rate, 0.0, 1e12);
+  bool running = kc->state != POLICY_KSM_IDLE;
+  out->run = running ? 1 : 0;
+  out->set_run = out->run != k->run;
+  if (running)
+    {
+      /* pages_to_scan per KSM_SLEEP_MS wake-up; slow rates sleep longer instead. */
+      double pages = rate * KSM_SLEEP_MS / 1000.0;
+      uint32_t sleep_ms = KSM_SLEEP_MS;
+      if (pages < KSM_MIN_PAGES_TO_SCAN)
+        {
+          double ms = rate > 0.0 ? KSM_MIN_PAGES_TO_SCAN * 1000.0 / rate : KSM_MAX_SLEEP_MS;
+          sleep_ms = (uint32_t) policy_clamp_double (ms, KSM_SLEEP_MS, KSM_MAX_SLEEP_MS);
+          pages = KSM_MIN_PAGES_TO_SCAN;
+        }
+      uint32_t pts = (uint32_t) policy_clamp_double (ceil (pages), KSM_MIN_PAGES_TO_SCAN, KSM_MAX_PAGES_TO_SCAN);
+      double real_rate = pts * 1000.0 / sleep_ms;
+      out->expected_cpu_pct = policy_clamp_double (real_rate * ns_per_page / 1e7, 0.0, 100.0);
+      if (k->advisor_mode == POLICY_KSM_ADVISOR_SCAN_TIME)
+        {
+          /* The kernel's advisor owns pages_to_scan: give it a scan time and a CPU cap. */
+          double scan_s = kc->state == POLICY_KSM_BOOST ? (double) boost_ms / 1000.0
+                          : rate > 0.0                  ? mergeable_pages / rate
+                                                        : KSM_ADVISOR_MAX_SCAN_S;
+          out->advisor_target_scan_time_s = (uint32_t) policy_clamp_double (ceil (scan_s), KSM_ADVISOR_MIN_SCAN_S,
+                                                                            KSM_ADVISOR_MAX_SCAN_S);
+          out->advisor_max_cpu_pct = (uint32_t) policy_clamp_double (ceil (cap_pct), 1.0, 100.0);
+          out->set_advisor = out->advisor_target_scan_time_s != k->advisor_target_scan_time_s
+                             || out->advisor_max_cpu_pct != k->advisor_max_cpu_pct;
+          out->expected_cpu_pct = policy_clamp_double (cap_pct, 0.0, 100.0);
+        }
+      else
+        {
+          out->pages_to_scan = pts;
+          out->sleep_millisecs = sleep_ms;
+          out->set_pages_to_scan = pts != k->pages_to_scan;
+          out->set_sleep_millisecs = sleep_ms != k->sleep_millisecs;
+        }
+      if (kc->yield_known)
+        {
+          /* One more full scan at the measured yield, at most all mergeable memory. */
+          uint64_t more = policy_u64_from_double (kc->yield * (double) j->mergeable_bytes);
+          out->expected_saved_bytes = policy_max_u64 (out->saved_bytes,
+                                                      policy_min_u64 (policy_sat_add (out->saved_bytes, more),
+                                                                      policy_cap_bytes (j->mergeable_bytes)));
+        }
+    }
+  if (c->ksm_mode == POLICY_KSM_MODE_OBSERVE)
+    {
+      /* Decided and reported, never written. */
+      out->set_run = out->set_pages_to_scan = out->set_sleep_millisecs = out->set_advisor = false;
+    }
+}
