@@ -519,6 +519,14 @@ qmp_client_unsubscribe (QmpClient *client, guint subscription_id)
   g_hash_table_remove (client->subscriptions, GUINT_TO_POINTER (subscription_id));
 }
 
+/* Inside a dispatch the client holds one reference of its own; if that is
+ * the last one, the owner let go and must get no more callbacks. */
+static gboolean
+orphaned (QmpClient *client)
+{
+  return g_atomic_int_get (&client->refcount) <= 1;
+}
+
 static gint
 compare_guint (gconstpointer a, gconstpointer b)
 {
@@ -539,7 +547,7 @@ dispatch_event (QmpClient *client, const QmpMessage *msg)
   if (all != NULL && !g_str_equal (msg->event, "*"))
     g_array_append_vals (ids, all->data, all->len);
   g_array_sort (ids, compare_guint);
-  for (guint i = 0; i < ids->len && client->state != STATE_CLOSED; i++)
+  for (guint i = 0; i < ids->len && client->state != STATE_CLOSED && !orphaned (client); i++)
     {
       Subscription *sub = g_hash_table_lookup (client->subscriptions,
                                                GUINT_TO_POINTER (g_array_index (ids, guint, i)));
@@ -659,7 +667,7 @@ on_message (json_t *message, gpointer data)
       g_warning ("QMP message of unknown kind ignored");
       break;
     }
-  return client->state != STATE_CLOSED;
+  return client->state != STATE_CLOSED && !orphaned (client);
 }
 
 static gboolean

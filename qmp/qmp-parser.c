@@ -4,10 +4,11 @@
 
 #include "qmp-parser.h"
 
+#include <errno.h>
 #include <string.h>
 
-/* int64 has 19 digits at most; longer integer tokens may overflow jansson. */
-#define BIG_INTEGER_DIGITS 19
+/* int64 has 19 digits at most: longer integer tokens always overflow it. */
+#define INT64_MAX_DIGITS 19
 
 struct _QmpParser {
   gsize max_line_bytes;
@@ -33,6 +34,19 @@ qmp_parser_free (QmpParser *parser)
     return;
   g_byte_array_unref (parser->line);
   g_free (parser);
+}
+
+static gboolean
+overflows_int64 (const char *token, gsize len, gsize digits)
+{
+  if (digits != INT64_MAX_DIGITS)
+    return digits > INT64_MAX_DIGITS;
+  char copy[INT64_MAX_DIGITS + 2];
+  memcpy (copy, token, len);
+  copy[len] = '\0';
+  errno = 0;
+  (void) g_ascii_strtoll (copy, NULL, 10);
+  return errno == ERANGE;
 }
 
 /* jansson refuses integers outside int64, but QEMU prints uint64 values
@@ -75,7 +89,7 @@ rewrite_big_integers (const char *text, gsize len)
       gsize digits = i - digits_start;
       g_string_append_len (out, text + start, i - start);
       gboolean is_real = i < len && (text[i] == '.' || text[i] == 'e' || text[i] == 'E');
-      if (!is_real && digits >= BIG_INTEGER_DIGITS)
+      if (!is_real && overflows_int64 (text + start, i - start, digits))
         g_string_append (out, ".0");
       /* Copy the rest of a real as is so its exponent digits are not taken
        * for a new integer token. */
@@ -90,12 +104,12 @@ static json_t *
 decode_line (const char *text, gsize len, GError **error)
 {
   json_error_t jerr;
-  json_t *value = json_loadb (text, len, 0, &jerr);
+  json_t *value = json_loadb (text, len, JSON_DECODE_ANY, &jerr);
 
   if (value == NULL && json_error_code (&jerr) == json_error_numeric_overflow)
     {
       g_autoptr (GString) rewritten = rewrite_big_integers (text, len);
-      value = json_loadb (rewritten->str, rewritten->len, 0, &jerr);
+      value = json_loadb (rewritten->str, rewritten->len, JSON_DECODE_ANY, &jerr);
     }
   if (value == NULL)
     {
@@ -105,8 +119,11 @@ decode_line (const char *text, gsize len, GError **error)
     }
   if (!json_is_object (value))
     {
-      g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
-                   "QMP message is not a JSON object (JSON type %d)", (int) json_typeof (value));
+      static const char *const type_names[] = { "an object", "an array", "a string", "an integer",
+                                                 "a real", "true", "false", "null" };
+      json_type type = json_typeof (value);
+      g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL, "QMP message is not a JSON object but %s",
+                   (gsize) type < G_N_ELEMENTS (type_names) ? type_names[type] : "unknown");
       json_decref (value);
       return NULL;
     }
