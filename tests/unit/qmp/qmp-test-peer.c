@@ -72,76 +72,96 @@ send_all (GSocket *conn, const char *data, gsize len)
     }
 }
 
+static GSocket *
+accept_one (Peer *peer)
+{
+  GSocket *conn = g_socket_accept (peer->listener, NULL, NULL);
+  if (conn == NULL)
+    peer->failure = g_strdup ("the client never connected");
+  else
+    g_socket_set_timeout (conn, PEER_IO_TIMEOUT_S);
+  g_string_truncate (peer->inbuf, 0);
+  return conn;
+}
+
+static gboolean
+run_step (Peer *peer, GSocket **connp, const PeerStep *step)
+{
+  GSocket *conn = *connp;
+
+  switch (step->kind)
+    {
+    case PEER_SEND:
+      {
+        if (step->size > 0)
+          {
+            send_all (conn, step->text, step->size);
+            return TRUE;
+          }
+        g_autofree char *text = substitute_ids (peer, step->text);
+        send_all (conn, text, strlen (text));
+        return TRUE;
+      }
+    case PEER_EXPECT:
+      {
+        g_autofree char *line = NULL;
+        if (!read_line (peer, conn, &line))
+          {
+            peer->failure = g_strdup_printf ("no command while expecting %s", step->text);
+            return FALSE;
+          }
+        json_t *msg = json_loads (line, 0, NULL);
+        const char *execute = json_string_value (json_object_get (msg, "execute"));
+        json_t *id = json_object_get (msg, "id");
+        gboolean ok = execute != NULL && id != NULL && g_str_equal (execute, step->text);
+        if (ok)
+          {
+            g_ptr_array_add (peer->ids, json_dumps (id, JSON_ENCODE_ANY));
+            peer->expected++;
+          }
+        else
+          peer->failure = g_strdup_printf ("expected %s, got: %s", step->text, line);
+        json_decref (msg);
+        return ok;
+      }
+    case PEER_PAUSE:
+      g_usleep (step->size * 1000);
+      return TRUE;
+    case PEER_FILL:
+      {
+        g_autofree char *junk = g_malloc (step->size);
+        memset (junk, 'x', step->size);
+        send_all (conn, junk, step->size);
+        return TRUE;
+      }
+    case PEER_CLOSE:
+      g_socket_close (conn, NULL);
+      g_clear_object (connp);
+      return TRUE;
+    case PEER_ACCEPT:
+      g_clear_object (connp);
+      *connp = accept_one (peer);
+      return *connp != NULL;
+    case PEER_END:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 static gpointer
 peer_thread (gpointer data)
 {
   Peer *peer = data;
-  g_autoptr (GSocket) conn = g_socket_accept (peer->listener, NULL, NULL);
+  g_autoptr (GSocket) conn = accept_one (peer);
 
   if (conn == NULL)
-    {
-      peer->failure = g_strdup ("the client never connected");
-      return NULL;
-    }
-  g_socket_set_timeout (conn, PEER_IO_TIMEOUT_S);
+    return NULL;
   for (const PeerStep *step = peer->steps; step->kind != PEER_END; step++)
-    {
-      switch (step->kind)
-        {
-        case PEER_SEND:
-          {
-            if (step->size > 0)
-              {
-                send_all (conn, step->text, step->size);
-                break;
-              }
-            g_autofree char *text = substitute_ids (peer, step->text);
-            send_all (conn, text, strlen (text));
-            break;
-          }
-        case PEER_EXPECT:
-          {
-            g_autofree char *line = NULL;
-            if (!read_line (peer, conn, &line))
-              {
-                peer->failure = g_strdup_printf ("no command while expecting %s", step->text);
-                return NULL;
-              }
-            json_t *msg = json_loads (line, 0, NULL);
-            const char *execute = json_string_value (json_object_get (msg, "execute"));
-            json_t *id = json_object_get (msg, "id");
-            if (execute == NULL || id == NULL || !g_str_equal (execute, step->text))
-              {
-                peer->failure = g_strdup_printf ("expected %s, got: %s", step->text, line);
-                json_decref (msg);
-                return NULL;
-              }
-            g_ptr_array_add (peer->ids, json_dumps (id, JSON_ENCODE_ANY));
-            peer->expected++;
-            json_decref (msg);
-            break;
-          }
-        case PEER_PAUSE:
-          g_usleep (step->size * 1000);
-          break;
-        case PEER_FILL:
-          {
-            g_autofree char *junk = g_malloc (step->size);
-            memset (junk, 'x', step->size);
-            send_all (conn, junk, step->size);
-            break;
-          }
-        case PEER_CLOSE:
-          g_socket_close (conn, NULL);
-          return NULL;
-        case PEER_END:
-        default:
-          g_assert_not_reached ();
-        }
-    }
+    if (!run_step (peer, &conn, step))
+      return NULL;
   /* Hold the connection like a live (or stopped) QEMU until the client goes. */
   char buf[4096];
-  while (g_socket_receive (conn, buf, sizeof buf, NULL, NULL) > 0)
+  while (conn != NULL && g_socket_receive (conn, buf, sizeof buf, NULL, NULL) > 0)
     ;
   return NULL;
 }

@@ -12,6 +12,7 @@ typedef enum {
   PEER_PAUSE,  /* sleep `size` ms so the client sees separate reads */
   PEER_FILL,   /* write `size` bytes of 'x' (no newline) */
   PEER_CLOSE,  /* close the connection */
+  PEER_ACCEPT, /* accept the next connection (after a CLOSE) */
 } PeerStepKind;
 
 typedef struct {
@@ -25,6 +26,7 @@ typedef struct {
 #define PAUSE(ms) { PEER_PAUSE, NULL, (ms) }
 #define FILL(n) { PEER_FILL, NULL, (n) }
 #define CLOSE { PEER_CLOSE, NULL, 0 }
+#define ACCEPT { PEER_ACCEPT, NULL, 0 }
 
 #define GREETING \
   "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \

@@ -5,6 +5,7 @@
 
 #include "qmp-balloon.h"
 #include "qmp-client.h"
+#include "qmp-reconnect.h"
 #include "qmp-sync.h"
 #include "qmp-test-peer.h"
 
@@ -72,6 +73,20 @@ run_until (gboolean *flag)
     g_source_remove (id);
   g_assert_false (expired);
 }
+
+/* Iterates the default context until `cond` holds, failing on a hang. */
+#define RUN_UNTIL(cond)                                                          \
+  G_STMT_START                                                                   \
+  {                                                                              \
+    gboolean expired_ = FALSE;                                                   \
+    guint id_ = g_timeout_add (HANG_DEADLINE_MS, on_deadline, &expired_);        \
+    while (!(cond) && !expired_)                                                 \
+      g_main_context_iteration (NULL, TRUE);                                     \
+    if (!expired_)                                                               \
+      g_source_remove (id_);                                                     \
+    g_assert_false (expired_);                                                   \
+  }                                                                              \
+  G_STMT_END
 
 static void
 on_ready (QmpClient *client, gpointer data)
@@ -765,6 +780,85 @@ test_sync_connect_errors (void)
   peer_finish (peer);
 }
 
+typedef struct {
+  guint ready;
+  guint lost;
+  GArray *retry_ms;
+  GError *last_error;
+} Reconnects;
+
+static void
+on_reconnect_ready (QmpReconnect *r, QmpClient *client, gpointer data)
+{
+  Reconnects *st = data;
+  g_assert_true (qmp_client_is_ready (client));
+  g_assert_true (qmp_reconnect_get_client (r) == client);
+  st->ready++;
+}
+
+static void
+on_reconnect_lost (QmpReconnect *r, const GError *error, guint retry_ms, gpointer data)
+{
+  Reconnects *st = data;
+  g_assert_nonnull (error);
+  g_assert_null (qmp_reconnect_get_client (r));
+  g_clear_error (&st->last_error);
+  st->last_error = g_error_copy (error);
+  g_array_append_val (st->retry_ms, retry_ms);
+  st->lost++;
+}
+
+static void
+test_reconnect (void)
+{
+  static const PeerStep steps[] = {
+    NEGOTIATE, CLOSE, ACCEPT,
+    SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"),
+    EXPECT ("query-name"), SEND ("{\"return\": {\"name\": \"again\"}, \"id\": $ID2}\r\n"),
+    { 0 } };
+  Peer *peer = peer_start (steps);
+  Reconnects st = { .retry_ms = g_array_new (FALSE, FALSE, sizeof (guint)) };
+  Reply r = { 0 };
+
+  QmpReconnect *rec = qmp_reconnect_new (peer_path (peer), NULL, 20, 1000, on_reconnect_ready,
+                                         on_reconnect_lost, &st);
+  g_assert_null (qmp_reconnect_get_client (rec));
+  RUN_UNTIL (st.ready == 1);
+  RUN_UNTIL (st.lost == 1);
+  g_assert_error (st.last_error, QMP_ERROR, QMP_ERROR_CLOSED);
+  /* The backoff restarted when the first connection became ready. */
+  g_assert_cmpuint (g_array_index (st.retry_ms, guint, 0), ==, 20);
+  RUN_UNTIL (st.ready == 2);
+  qmp_client_execute (qmp_reconnect_get_client (rec), "query-name", NULL, on_reply, &r);
+  RUN_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_cmpstr (json_string_value (json_object_get (r.ret, "name")), ==, "again");
+  g_assert_cmpuint (st.lost, ==, 1);
+  qmp_reconnect_free (rec);
+  g_assert_cmpuint (peer_finish (peer), ==, 3);
+  reply_clear (&r);
+  g_clear_error (&st.last_error);
+  g_array_unref (st.retry_ms);
+}
+
+static void
+test_reconnect_backoff (void)
+{
+  Reconnects st = { .retry_ms = g_array_new (FALSE, FALSE, sizeof (guint)) };
+  static const guint expected_ms[] = { 10, 20, 40, 40 };
+
+  QmpReconnect *rec = qmp_reconnect_new ("/nonexistent/ballast/qmp.sock", NULL, 10, 40,
+                                         on_reconnect_ready, on_reconnect_lost, &st);
+  RUN_UNTIL (st.lost == G_N_ELEMENTS (expected_ms));
+  g_assert_error (st.last_error, QMP_ERROR, QMP_ERROR_CONNECT);
+  g_assert_cmpuint (st.ready, ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (expected_ms); i++)
+    g_assert_cmpuint (g_array_index (st.retry_ms, guint, i), ==, expected_ms[i]);
+  qmp_reconnect_free (rec);
+  g_clear_error (&st.last_error);
+  g_array_unref (st.retry_ms);
+}
+
 #define ADD(name, fn) g_test_add ("/qmp/client/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int
@@ -801,6 +895,8 @@ main (int argc, char **argv)
   ADD ("unref-in-callback", test_unref_in_callback);
   ADD ("subscriptions", test_subscriptions);
   g_test_add_func ("/qmp/client/connect-refused", test_connect_refused);
+  g_test_add_func ("/qmp/reconnect/after-close", test_reconnect);
+  g_test_add_func ("/qmp/reconnect/backoff", test_reconnect_backoff);
   g_test_add_func ("/qmp/sync/balloon-helpers", test_sync_balloon_helpers);
   g_test_add_func ("/qmp/sync/no-balloon", test_sync_no_balloon);
   g_test_add_func ("/qmp/sync/timeout", test_sync_timeout);
