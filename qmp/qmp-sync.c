@@ -4,19 +4,22 @@
 
 #include "qmp-sync.h"
 
+typedef struct _Wait Wait;
+
 struct _QmpSync {
   GMainContext *context;
   QmpClient *client;
+  Wait *connecting; /* only while qmp_sync_connect() runs */
 };
 
-typedef struct {
+struct _Wait {
   gboolean done;
   GError *error;
   json_t *ret;
   guint64 actual_bytes;
   char *path;
   QmpGuestStats stats;
-} Wait;
+};
 
 static void
 wait_run (QmpSync *s, Wait *w)
@@ -42,13 +45,18 @@ wait_finish (Wait *w, GError **error)
 static void
 on_ready (QmpClient *client, gpointer data)
 {
-  ((Wait *) data)->done = TRUE;
+  QmpSync *s = data;
+  if (s->connecting != NULL)
+    s->connecting->done = TRUE;
 }
 
+/* After the connection phase a close needs no handling here: the pending
+ * command, if any, fails and ends its own wait. */
 static void
 on_closed (QmpClient *client, const GError *error, gpointer data)
 {
-  Wait *w = data;
+  QmpSync *s = data;
+  Wait *w = s->connecting;
   if (w == NULL || w->done)
     return;
   w->done = TRUE;
@@ -67,7 +75,7 @@ qmp_sync_connect (const char *socket_path, guint timeout_ms, GError **error)
     .command_timeout_ms = timeout_ms,
     .greeting_timeout_ms = timeout_ms,
   };
-  QmpClientCallbacks callbacks = { .ready = on_ready, .closed = on_closed, .user_data = &w };
+  QmpClientCallbacks callbacks = { .ready = on_ready, .closed = on_closed, .user_data = s };
 
   s->context = g_main_context_new ();
   g_main_context_push_thread_default (s->context);
@@ -78,7 +86,9 @@ qmp_sync_connect (const char *socket_path, guint timeout_ms, GError **error)
       qmp_sync_free (s);
       return NULL;
     }
+  s->connecting = &w;
   wait_run (s, &w);
+  s->connecting = NULL;
   if (!wait_finish (&w, error))
     {
       qmp_sync_free (s);

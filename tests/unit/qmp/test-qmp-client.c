@@ -765,6 +765,27 @@ test_sync_timeout (void)
   peer_finish (peer);
 }
 
+/* A close after the connection phase must end the waiting call with an
+ * error, and later calls must fail at once. */
+static void
+test_sync_peer_closes (void)
+{
+  static const PeerStep steps[] = { NEGOTIATE, EXPECT ("query-name"), CLOSE, { 0 } };
+  Peer *peer = peer_start (steps);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QmpSync) s = qmp_sync_connect (peer_path (peer), 2000, &error);
+  g_assert_no_error (error);
+
+  g_assert_null (qmp_sync_execute (s, "query-name", NULL, &error));
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_CLOSED);
+  g_clear_error (&error);
+  guint64 actual_bytes;
+  g_assert_false (qmp_sync_query_balloon (s, &actual_bytes, &error));
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_CLOSED);
+  g_clear_pointer (&s, qmp_sync_free);
+  peer_finish (peer);
+}
+
 static void
 test_sync_connect_errors (void)
 {
@@ -900,6 +921,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/sync/balloon-helpers", test_sync_balloon_helpers);
   g_test_add_func ("/qmp/sync/no-balloon", test_sync_no_balloon);
   g_test_add_func ("/qmp/sync/timeout", test_sync_timeout);
+  g_test_add_func ("/qmp/sync/peer-closes", test_sync_peer_closes);
   g_test_add_func ("/qmp/sync/connect-errors", test_sync_connect_errors);
   return g_test_run ();
 }
