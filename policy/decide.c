@@ -11,14 +11,6 @@
 #include "internal.h"
 #include "util.h"
 
-/* A working-set histogram older than this is stale: the agent reports every
- * few seconds, so 30 s means several reports were missed. */
-#define WS_STALE_MS 30000u
-/* Guest stats older than this are stale (QEMU polls them every 1-10 s). */
-#define STATS_STALE_MS 30000u
-/* Agent PSI/refault counters older than this are not used for feedback. */
-#define AGENT_STALE_MS 30000u
-
 /* Thrash feedback: on pressure the allowance grows at once by this share of
  * the need (or the refault rate over a tick, whichever is larger)... */
 #define PRESSURE_GROWTH_PCT 25u
@@ -201,19 +193,19 @@ static bool
 stats_fresh (const PolicyGuestStats *st)
 {
   return st->total_bytes.present && st->available_bytes.present && st->total_bytes.value > 0
-         && st->age_ms <= STATS_STALE_MS;
+         && st->age_ms <= POLICY_STATS_STALE_MS;
 }
 
 static bool
 ws_fresh (const PolicyWs *ws)
 {
-  return ws->source != POLICY_WS_NONE && ws->n_bins > 0 && ws->age_ms <= WS_STALE_MS;
+  return ws->source != POLICY_WS_NONE && ws->n_bins > 0 && ws->age_ms <= POLICY_WS_STALE_MS;
 }
 
 static bool
 agent_fresh (const PolicyGuestAgent *a)
 {
-  return a->present && a->age_ms <= AGENT_STALE_MS;
+  return a->present && a->age_ms <= POLICY_AGENT_STALE_MS;
 }
 
 /* Thrash feedback from the agent's cumulative counters. Returns true if the
@@ -640,13 +632,18 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
       sum_need_all = policy_sat_add (sum_need_all, out->vms[i].need_bytes);
   out->sum_need_bytes = sum_need_all;
   bool overloaded = held > budget || sum_need > room;
+  /* A host short of MemAvailable hands out no surplus, whatever the budget
+   * says (non-VM usage may be under-measured): cold guest memory is the
+   * cheapest lever, so it is reclaimed first. */
+  bool tight = overloaded || mem_avail < policy_sat_mul (reserve, TIGHT_RESERVE_FACTOR)
+               || policy_clamp_double (h->psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
   for (size_t k = 0; k < n_steered; k++)
     {
       VmWork *w = &work[steered[k]];
       if (!overloaded)
         {
           w->lo = w->need;
-          w->hi = c->host_mode == POLICY_HOST_MODE_DENSITY ? w->need : w->max;
+          w->hi = c->host_mode == POLICY_HOST_MODE_DENSITY || tight ? w->need : w->max;
         }
       else if (sum_floor <= room)
         {
@@ -662,8 +659,6 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
   water_fill (work, steered, n_steered, room, items);
 
   /* Host state for the KSM half and the cheaper-lever choice. */
-  bool tight = overloaded || mem_avail < policy_sat_mul (reserve, TIGHT_RESERVE_FACTOR)
-               || policy_clamp_double (h->psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
   double tightness = 0.0;
   if (reserve > 0)
     {

@@ -27,3 +27,11 @@
 #define POLICY_DEFAULT_KSM_CPU_STEADY_PCT 10.0
 #define POLICY_DEFAULT_KSM_CPU_BOOST_PCT 50.0
 #define POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS 30000u
+
+/* A working-set histogram older than this is stale: the agent reports every
+ * few seconds, so 30 s means several reports were missed. */
+#define POLICY_WS_STALE_MS 30000u
+/* Guest stats older than this are stale (QEMU polls them every 1-10 s). */
+#define POLICY_STATS_STALE_MS 30000u
+/* Agent PSI/refault counters older than this are not used for feedback. */
+#define POLICY_AGENT_STALE_MS 30000u

@@ -1,0 +1,791 @@
+/* test-policy-rules.c: one table or case per rule of POLICY.md, on
+ * hand-built snapshots with hand-computed expectations. */
+#include <glib.h>
+#include <math.h>
+
+#include "carry.h"
+#include "policy-test.h"
+
+/* Default VM values for RAM sizes used below (POLICY.md defaults). */
+#define HEADROOM_2G 107374182ull  /* 5 % of 2 GiB */
+#define HEADROOM_8G 429496729ull  /* 5 % of 8 GiB */
+
+typedef struct
+{
+  PolicyCarry *carry;
+  PolicyConfig cfg;
+  PolicyDecision d;
+} Fixture;
+
+static void
+fx_setup (Fixture *fx, gconstpointer data)
+{
+  fx->carry = policy_carry_new ();
+  policy_config_defaults (&fx->cfg);
+  memset (&fx->d, 0, sizeof fx->d);
+}
+
+static void
+fx_teardown (Fixture *fx, gconstpointer data)
+{
+  g_free (fx->d.vms);
+  policy_carry_free (fx->carry);
+}
+
+static void
+fx_run (Fixture *fx, const PolicySnapshot *s)
+{
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (s, &fx->cfg, fx->carry, &fx->d), ==, 0);
+  g_assert_cmpuint (fx->d.n_vms, ==, s->n_vms);
+}
+
+/* ---- rule 1: need ---------------------------------------------------- */
+
+static PolicyWs
+ws_example (uint64_t age_ms)
+{
+  /* 400 MiB idle <= 10 s, 200 MiB <= 60 s, 500 MiB <= 300 s, 1 GiB older. */
+  return (PolicyWs) { .source = POLICY_WS_AGENT, .age_ms = age_ms, .n_bins = 4,
+                      .bins = { { 10000, 300 * MIB, 100 * MIB }, { 60000, 200 * MIB, 0 },
+                                { 300000, 500 * MIB, 0 }, { 0, 1 * GIB, 0 } } };
+}
+
+typedef struct
+{
+  const char *name;
+  uint64_t ws_age_ms;      /* UINT64_MAX: no histogram */
+  bool stats;
+  uint64_t cold_age_ms;
+  uint64_t expect_need;    /* 0: no data */
+  const char *expect_reason;
+} NeedCase;
+
+static const NeedCase need_cases[] = {
+  /* ws(120 s) = 400 + 200 + 500 * (120-60)/(300-60) = 725 MiB */
+  { .name = "fresh-ws", .ws_age_ms = 1000, .stats = true, .cold_age_ms = 120000,
+    .expect_need = 725 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
+  { .name = "fresh-ws-at-staleness-limit", .ws_age_ms = POLICY_WS_STALE_MS, .stats = false, .cold_age_ms = 120000,
+    .expect_need = 725 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
+  /* cold age 60 s: 600 MiB exactly */
+  { .name = "ws-shorter-cold-age", .ws_age_ms = 0, .stats = true, .cold_age_ms = 60000,
+    .expect_need = 600 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
+  /* stale histogram: stats, total - available = 1200 MiB */
+  { .name = "stale-ws-uses-stats", .ws_age_ms = POLICY_WS_STALE_MS + 1, .stats = true, .cold_age_ms = 120000,
+    .expect_need = 1200 * MIB + HEADROOM_2G, .expect_reason = "stats+headroom" },
+  { .name = "stats-only", .ws_age_ms = UINT64_MAX, .stats = true, .cold_age_ms = 120000,
+    .expect_need = 1200 * MIB + HEADROOM_2G, .expect_reason = "stats+headroom" },
+  { .name = "no-data", .ws_age_ms = UINT64_MAX, .stats = false, .cold_age_ms = 120000,
+    .expect_need = 0, .expect_reason = "no-data:hold" },
+};
+
+static void
+test_need (Fixture *fx, gconstpointer data)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (need_cases); i++)
+    {
+      const NeedCase *nc = &need_cases[i];
+      g_test_message ("case %s", nc->name);
+      PolicyCarry *carry = policy_carry_new ();
+      /* At its plan already, so the reason is the need's own. */
+      uint64_t actual = nc->expect_need > 0 ? nc->expect_need : 2 * GIB;
+      /* stats say 1200 MiB used, or 500 MiB when the histogram should win */
+      uint64_t used = nc->ws_age_ms <= POLICY_WS_STALE_MS ? 500 * MIB : 1200 * MIB;
+      PolicyVm vm = vm_stats (1, 2 * GIB, actual, used);
+      vm.cfg.cold_age_ms = nc->cold_age_ms;
+      if (nc->ws_age_ms != UINT64_MAX)
+        vm.ws = ws_example (nc->ws_age_ms);
+      if (!nc->stats)
+        memset (&vm.stats, 0, sizeof vm.stats);
+      PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+      fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      const PolicyVmDecision *d = &fx->d.vms[0];
+      g_assert_cmpuint (d->need_bytes, ==, nc->expect_need);
+      if (nc->expect_need > 0)
+        {
+          g_assert_cmpuint (d->plan_bytes, ==, nc->expect_need);
+          g_assert_false (d->held);
+        }
+      else
+        {
+          g_assert_true (d->held);
+          g_assert_false (d->set_target);
+          g_assert_cmpuint (d->target_bytes, ==, 2 * GIB);
+        }
+      g_assert_cmpstr (d->reason, ==, nc->expect_reason);
+      g_assert_false (d->set_target);
+      policy_carry_free (carry);
+    }
+}
+
+typedef struct
+{
+  const char *name;
+  uint64_t used;
+  PolicySize min, max;
+  uint64_t expect_need;
+} ClampCase;
+
+static const ClampCase clamp_cases[] = {
+  /* default min of 2 GiB RAM: max(256 MiB, 512 MiB) */
+  { .name = "below-min", .used = 100 * MIB, .expect_need = 512 * MIB },
+  { .name = "above-max", .used = 3 * GIB, .max = { .set = true, .bytes = 1536 * MIB },
+    .expect_need = 1536 * MIB },
+  { .name = "pct-min", .used = 100 * MIB, .min = { .set = true, .is_pct = true, .pct = 50 },
+    .expect_need = 1 * GIB },
+  { .name = "inside", .used = 1 * GIB, .expect_need = 1 * GIB + HEADROOM_2G },
+};
+
+static void
+test_need_clamp (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  for (size_t i = 0; i < G_N_ELEMENTS (clamp_cases); i++)
+    {
+      const ClampCase *cc = &clamp_cases[i];
+      g_test_message ("case %s", cc->name);
+      PolicyVm vm = vm_stats (1, 2 * GIB, 2 * GIB, cc->used);
+      vm.cfg.min = cc->min;
+      vm.cfg.max = cc->max;
+      vm.last_target_bytes = stat_of (2 * GIB);
+      PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+      policy_carry_free (fx->carry);
+      fx->carry = policy_carry_new ();
+      fx_run (fx, &s);
+      g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, cc->expect_need);
+    }
+}
+
+/* A VM without data is held, never inflated; it may be raised to its floor. */
+static void
+test_no_data (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[3];
+  vms[0] = vm_stats (1, 2 * GIB, 2 * GIB, 100 * MIB);
+  memset (&vms[0].stats, 0, sizeof vms[0].stats);         /* driver loaded, no stats */
+  vms[1] = vm_stats (2, 2 * GIB, 100 * MIB, 50 * MIB);
+  memset (&vms[1].stats, 0, sizeof vms[1].stats);         /* below its 512 MiB floor */
+  vms[2] = vm_stats (3, 2 * GIB, 2 * GIB, 100 * MIB);
+  vms[2].stats.age_ms = POLICY_STATS_STALE_MS + 1;        /* stale stats */
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 3);
+  fx_run (fx, &s);
+  g_assert_false (fx->d.vms[0].set_target);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "no-data:hold");
+  g_assert_true (fx->d.vms[1].set_target);
+  g_assert_cmpuint (fx->d.vms[1].target_bytes, ==, 512 * MIB);
+  g_assert_cmpstr (fx->d.vms[1].reason, ==, "no-data:floor");
+  g_assert_false (fx->d.vms[2].set_target);
+  g_assert_cmpuint (fx->d.held_bytes, ==, 2 * GIB + 512 * MIB + 2 * GIB);
+}
+
+/* ---- rule 2: thrash feedback ------------------------------------------ */
+
+static void
+test_thrash_psi_total (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 2 * GIB);
+  vm.agent = (PolicyGuestAgent) { .present = true, .psi_some_total_us = 1000000 };
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  uint64_t need0 = fx->d.vms[0].need_bytes;
+  g_assert_cmpuint (need0, ==, 2 * GIB + HEADROOM_8G);
+
+  /* 5 ms of stall in 1 s = 0.5 % > 0.1 %: +25 % at once, though avg10 is still 0. */
+  s.now_ms += 1000;
+  vm.agent.psi_some_total_us += 5000;
+  fx_run (fx, &s);
+  uint64_t need1 = fx->d.vms[0].need_bytes;
+  g_assert_cmpuint (need1, >=, need0 + need0 / 4);
+
+  /* avg10 lags high while the total no longer moves: no further growth. */
+  s.now_ms += 1000;
+  vm.agent.psi_some_avg10_pct = 40.0;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, need1);
+
+  /* Calm: a few ticks of nothing, then a decay of at most 1 % a tick. */
+  uint64_t prev = need1;
+  bool decayed = false;
+  for (int t = 0; t < 40; t++)
+    {
+      s.now_ms += 1000;
+      fx_run (fx, &s);
+      uint64_t n = fx->d.vms[0].need_bytes;
+      g_assert_cmpuint (n, <=, prev);
+      g_assert_cmpuint (n, >=, prev - prev / 100);
+      if (t < 4)
+        g_assert_cmpuint (n, ==, need1);
+      decayed |= n < prev;
+      prev = n;
+    }
+  g_assert_true (decayed);
+  g_assert_cmpuint (prev, >, need0);
+}
+
+static void
+test_thrash_refaults (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 2 * GIB);
+  vm.agent = (PolicyGuestAgent) { .present = true, .refault_total_pages = 100 };
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  uint64_t need0 = fx->d.vms[0].need_bytes;
+  /* 1 GiB/s of refaults: more than 25 % of the need, so the refault rate × tick wins. */
+  s.now_ms += 1000;
+  vm.agent.refault_total_pages += GIB / 4096;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.vms[0].need_bytes, >=, need0 + GIB);
+  /* Below the target rate (0.1 % of need per second): no growth. */
+  uint64_t need1 = fx->d.vms[0].need_bytes;
+  s.now_ms += 1000;
+  vm.agent.refault_total_pages += 10;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, need1);
+}
+
+/* ---- rule 3: budget --------------------------------------------------- */
+
+static void
+test_budget (Fixture *fx, gconstpointer data)
+{
+  PolicySnapshot s = snap_host (1000, 16 * GIB, 8 * GIB, NULL, 0);
+  s.host.non_vm_used_bytes = stat_of (2 * GIB);
+  s.ksm.pages_sharing = GIB / 4096; /* KSM saves 1 GiB */
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 1 * GIB };
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.budget_bytes, ==, 16 * GIB - 1 * GIB - 2 * GIB + 1 * GIB);
+  /* Default reserve: max(512 MiB, 5 %): 5 % of 64 GiB. */
+  policy_config_defaults (&fx->cfg);
+  s.host.mem_total_bytes = 64 * GIB;
+  s.host.non_vm_used_bytes = stat_of (0);
+  s.ksm.pages_sharing = 0;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.budget_bytes, ==, 64 * GIB - (uint64_t) (64.0 * GIB * 0.05));
+  /* Without a non-VM probe: used minus what the VMs' PSS explains. */
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
+  vm.pss_bytes = stat_of (6 * GIB);
+  s = snap_host (1000, 16 * GIB, 8 * GIB, &vm, 1);
+  s.host.non_vm_used_bytes = (PolicyStat) { 0 };
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.budget_bytes, ==, 16 * GIB - 2 * GIB);
+}
+
+/* ---- rule 4: allocation ----------------------------------------------- */
+
+/* Two 8 GiB VMs needing 2 GiB (their floor), shares 2000:1000, on a host of `total`. */
+static void
+two_vms (PolicyVm vms[2], uint64_t used)
+{
+  vms[0] = vm_stats (1, 8 * GIB, 8 * GIB, used);
+  vms[0].cfg.shares = 2000;
+  vms[1] = vm_stats (2, 8 * GIB, 8 * GIB, used);
+  vms[1].cfg.shares = 1000;
+}
+
+static void
+test_alloc_balanced (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[2];
+  two_vms (vms, 1 * GIB);
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  PolicySnapshot s = snap_host (1000, 7 * GIB, 6 * GIB, vms, 2);
+  fx_run (fx, &s);
+  /* need = 2 GiB each (floor); 3 GiB surplus split 2:1. */
+  g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, 2 * GIB);
+  g_assert_false (fx->d.host_overloaded);
+  uint64_t a = fx->d.vms[0].plan_bytes - 2 * GIB, b = fx->d.vms[1].plan_bytes - 2 * GIB;
+  g_assert_cmpuint (a + b, <=, 3 * GIB);
+  g_assert_cmpuint (a + b, >=, 3 * GIB - 16);
+  g_assert_cmpuint (a, >=, 2 * GIB - 16);
+  g_assert_cmpuint (b, >=, 1 * GIB - 16);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "rate-limit");
+  /* Plenty of room: capped at max. */
+  s.host.mem_total_bytes = 64 * GIB;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.vms[0].plan_bytes, ==, 8 * GIB);
+  g_assert_cmpuint (fx->d.vms[1].plan_bytes, ==, 8 * GIB);
+}
+
+static void
+test_alloc_density (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[2];
+  two_vms (vms, 3 * GIB);
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 2);
+  fx_run (fx, &s);
+  for (int i = 0; i < 2; i++)
+    {
+      g_assert_cmpuint (fx->d.vms[i].plan_bytes, ==, 3 * GIB + HEADROOM_8G);
+      g_assert_cmpuint (fx->d.vms[i].plan_bytes, ==, fx->d.vms[i].need_bytes);
+    }
+  g_assert_cmpuint (fx->d.sum_plan_bytes, ==, 2 * (3 * GIB + HEADROOM_8G));
+}
+
+static void
+test_alloc_overloaded (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[2];
+  two_vms (vms, 2 * GIB);
+  for (int i = 0; i < 2; i++)
+    vms[i].cfg.min = (PolicySize) { .set = true, .bytes = 1 * GIB };
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  PolicySnapshot s = snap_host (1000, 3 * GIB, 1 * GIB, vms, 2);
+  fx_run (fx, &s);
+  g_assert_true (fx->d.host_overloaded);
+  g_assert_cmpstr (fx->d.host_reason, ==, "overloaded");
+  g_assert_cmpuint (fx->d.sum_plan_bytes, <=, 3 * GIB);
+  /* 1 GiB above the floors, split 2:1 by shares. */
+  uint64_t a = fx->d.vms[0].plan_bytes - 1 * GIB, b = fx->d.vms[1].plan_bytes - 1 * GIB;
+  g_assert_cmpuint (a + b, >=, 1 * GIB - 16);
+  g_assert_cmpuint (a, >=, 2 * b - 16);
+  g_assert_cmpuint (a, <=, 2 * b + 16);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "rate-limit");
+  /* Σ min > B: everyone at min, still overloaded. */
+  s.host.mem_total_bytes = 1 * GIB;
+  fx_run (fx, &s);
+  g_assert_true (fx->d.host_overloaded);
+  g_assert_cmpuint (fx->d.vms[0].plan_bytes, ==, 1 * GIB);
+  g_assert_cmpuint (fx->d.vms[1].plan_bytes, ==, 1 * GIB);
+}
+
+/* ---- rule 5: shaping -------------------------------------------------- */
+
+typedef struct
+{
+  const char *name;
+  uint64_t actual;
+  bool last_present;
+  uint64_t last;
+  uint64_t used;            /* need = max(2 GiB, used + headroom) */
+  bool expect_set;
+  uint64_t expect_target;
+  const char *expect_reason;
+} ShapeCase;
+
+#define NEED_2G (2 * GIB) /* used <= 1.6 GiB on an 8 GiB VM */
+static const ShapeCase shape_cases[] = {
+  /* inflate limited to min(10 % of 8 GiB, 256 MiB) */
+  { "inflate-rate-limited", 8 * GIB, false, 0, 1 * GIB, true, 8 * GIB - 256 * MIB, "rate-limit" },
+  /* already heading there and not moved yet: not re-issued */
+  { "inflate-in-flight", 8 * GIB, true, 8 * GIB - 256 * MIB, 1 * GIB, false, 8 * GIB - 256 * MIB, "in-flight" },
+  /* last step reached: next step */
+  { "inflate-next-step", 8 * GIB - 256 * MIB, true, 8 * GIB - 256 * MIB, 1 * GIB, true, 8 * GIB - 512 * MIB,
+    "rate-limit" },
+  /* within the deadband (max(1 % of 8 GiB, 16 MiB) = 81.9 MiB): nothing */
+  { "deadband", NEED_2G + 50 * MIB, true, NEED_2G + 50 * MIB, 1 * GIB, false, NEED_2G + 50 * MIB, "deadband" },
+  /* last small step: to the plan exactly */
+  { "inflate-last-step", NEED_2G + 200 * MIB, true, NEED_2G + 200 * MIB, 1 * GIB, true, NEED_2G, "floor" },
+  /* deflate: at once, all of it */
+  { "deflate-at-once", 1 * GIB, true, 1 * GIB, 512 * MIB, true, NEED_2G, "floor" },
+  /* deflate by less than the deadband: still at once */
+  { "deflate-small", NEED_2G - 1 * MIB, true, NEED_2G - 1 * MIB, 1 * GIB, true, NEED_2G, "floor" },
+  /* a deflate in flight to the plan: not re-issued */
+  { "deflate-in-flight", 1 * GIB, true, NEED_2G, 512 * MIB, false, NEED_2G, "in-flight" },
+  /* an inflate in flight below a plan that has grown: stopped at once */
+  { "stop-inflate-below-plan", 5 * GIB, true, 1 * GIB, 4 * GIB, true, 5 * GIB - 256 * MIB, "rate-limit" },
+};
+
+static void
+test_shaping (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  for (size_t i = 0; i < G_N_ELEMENTS (shape_cases); i++)
+    {
+      const ShapeCase *sc = &shape_cases[i];
+      g_test_message ("case %s", sc->name);
+      PolicyCarry *carry = policy_carry_new ();
+      PolicyVm vm = vm_stats (1, 8 * GIB, sc->actual, sc->used);
+      if (sc->last_present)
+        vm.last_target_bytes = stat_of (sc->last);
+      PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      const PolicyVmDecision *d = &fx->d.vms[0];
+      g_assert_cmpint (d->set_target, ==, sc->expect_set);
+      g_assert_cmpuint (d->target_bytes, ==, sc->expect_target);
+      g_assert_cmpstr (d->reason, ==, sc->expect_reason);
+      policy_carry_free (carry);
+    }
+}
+
+/* An inflate that would release KSM-merged pages is discounted. */
+static void
+test_shaping_ksm_discount (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  /* 150 MiB above plan: beyond the 81.9 MiB deadband... */
+  PolicyVm vm = vm_stats (1, 8 * GIB, NEED_2G + 150 * MIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (vm.actual_bytes.value);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  g_assert_true (fx->d.vms[0].set_target);
+  /* ...but with 75 % of the VM merged, it frees only ~37 MiB: not worth it. */
+  PolicyCarry *carry = policy_carry_new ();
+  vm.ksm_merging_pages = stat_of ((NEED_2G + 150 * MIB) / 4096 * 3 / 4);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_false (fx->d.vms[0].set_target);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "deadband");
+  policy_carry_free (carry);
+}
+
+/* ---- rule 6: urgent path and guest demand ------------------------------ */
+
+static void
+test_urgent (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vms[2];
+  /* 8 GiB guest using 1 GiB: would be inflated, but it said `pressure`. */
+  vms[0] = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
+  vms[0].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+  /* A guest below its low watermark (max(32 MiB, 2 % of RAM)). */
+  vms[1] = vm_stats (2, 8 * GIB, 3 * GIB, 3 * GIB - 100 * MIB);
+  vms[1].last_target_bytes = stat_of (3 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 2);
+  fx_run (fx, &s);
+  g_assert_false (fx->d.vms[0].set_target);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, ==, 8 * GIB);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "urgent");
+  /* deflated at once, by at least its headroom */
+  g_assert_true (fx->d.vms[1].set_target);
+  g_assert_cmpuint (fx->d.vms[1].target_bytes, >=, 3 * GIB + HEADROOM_8G);
+  g_assert_cmpstr (fx->d.vms[1].reason, ==, "urgent");
+}
+
+static void
+test_demand_floor (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  /* Ballooned to 1 GiB (its need)... */
+  PolicyVm vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  /* ...then the guest pulls actual up to 3 GiB itself (deflate-on-oom). */
+  vm = vm_stats (1, 8 * GIB, 3 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  for (int t = 1; t < 60; t++)
+    {
+      s.now_ms += 1000;
+      fx_run (fx, &s);
+      const PolicyVmDecision *d = &fx->d.vms[0];
+      g_assert_cmpuint (d->plan_bytes, >=, 3 * GIB);
+      g_assert_true (!d->set_target || d->target_bytes >= 3 * GIB);
+      if (t == 1)
+        g_assert_cmpstr (d->reason, ==, "demand-floor");
+    }
+}
+
+/* ---- rule 7: kicks ----------------------------------------------------- */
+
+static void
+test_kicks (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  PolicyVm vms[2];
+  vms[0] = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
+  vms[1] = (PolicyVm) { .id = 2, .state = POLICY_VM_STATE_STARTING, .ram_bytes = 8 * GIB,
+                        .kicks = POLICY_KICK_STARTED };
+  policy_vm_config_defaults (&vms[1].cfg);
+  PolicySnapshot s = snap_host (1000, 12 * GIB, 4 * GIB, vms, 2);
+  fx_run (fx, &s);
+  /* The starting VM reserves its 8 GiB: the other gets 4 GiB, not more. */
+  g_assert_cmpuint (fx->d.held_bytes, ==, 8 * GIB);
+  g_assert_cmpuint (fx->d.vms[0].plan_bytes, ==, 4 * GIB);
+  g_assert_cmpstr (fx->d.vms[1].reason, ==, "kick:vm-starting");
+  g_assert_false (fx->d.vms[1].set_target);
+  /* ...and KSM boosts in the same tick. */
+  g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_BOOST);
+  g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:kick");
+  g_assert_true (fx->d.ksm.set_run);
+  /* The kick is gone next tick but the driver still has not reported: still reserved. */
+  s.now_ms += 1000;
+  vms[1].kicks = 0;
+  vms[1].state = POLICY_VM_STATE_RUNNING;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.held_bytes, ==, 8 * GIB);
+  /* Destroyed: released at once, the other VM grows in the same tick. */
+  s.now_ms += 1000;
+  vms[1].kicks = POLICY_KICK_DESTROYED;
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.held_bytes, ==, 0);
+  g_assert_cmpuint (fx->d.vms[0].plan_bytes, ==, 8 * GIB);
+  g_assert_cmpstr (fx->d.vms[1].reason, ==, "kick:vm-destroyed");
+}
+
+/* ---- modes ------------------------------------------------------------- */
+
+static void
+test_modes (Fixture *fx, gconstpointer data)
+{
+  static const PolicyVmMode modes[] = { POLICY_VM_MODE_FIXED, POLICY_VM_MODE_OBSERVE, POLICY_VM_MODE_OFF };
+  for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      PolicyVm vms[3] = {
+        vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB),       /* would inflate */
+        vm_stats (2, 8 * GIB, 1 * GIB, 1 * GIB),       /* would deflate */
+        vm_stats (3, 8 * GIB, 8 * GIB, 1 * GIB),       /* urgent */
+      };
+      vms[2].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+      for (int k = 0; k < 3; k++)
+        {
+          vms[k].cfg.mode = modes[i];
+          vms[k].cfg.target = (PolicySize) { .set = true, .bytes = 3 * GIB };
+        }
+      PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 3);
+      fx_run (fx, &s);
+      for (int k = 0; k < 3; k++)
+        {
+          g_assert_false (fx->d.vms[k].set_target);
+          g_assert_true (fx->d.vms[k].held);
+        }
+      if (modes[i] == POLICY_VM_MODE_OBSERVE)
+        g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, 2 * GIB); /* measured */
+      if (modes[i] == POLICY_VM_MODE_FIXED)
+        g_assert_cmpuint (fx->d.vms[0].target_bytes, ==, 3 * GIB);
+    }
+}
+
+/* ---- KSM --------------------------------------------------------------- */
+
+static void
+test_ksm_boost_rate (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  vm.kicks = POLICY_KICK_MEM_HOTPLUG;
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  /* 1 Mi pages in 30 s = 34953 pages/s, under the 50 % cap at the 2 µs/page
+   * prior (250,000 pages/s): 700 pages per 20 ms. */
+  const PolicyKsmDecision *k = &fx->d.ksm;
+  g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST);
+  g_assert_true (k->set_run);
+  g_assert_cmpuint (k->run, ==, 1);
+  g_assert_cmpuint (k->pages_to_scan, ==, 700);
+  g_assert_true (k->set_pages_to_scan);
+  g_assert_cmpuint (k->sleep_millisecs, ==, 20);
+  g_assert_false (k->set_sleep_millisecs); /* already 20: only changes are written */
+  g_assert_false (k->set_advisor);
+  g_assert_true (isfinite (k->expected_cpu_pct) && k->expected_cpu_pct <= 50.0);
+
+  /* Capped by the boost CPU budget: 10 % of a core at 2 µs = 50,000 pages/s. */
+  PolicyCarry *carry = policy_carry_new ();
+  vm.ram_bytes = 64 * GIB;
+  vm.actual_bytes = stat_of (64 * GIB);
+  fx->cfg.ksm_cpu_boost_pct = 10.0;
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_cmpuint (fx->d.ksm.pages_to_scan, ==, 1000);
+  policy_carry_free (carry);
+}
+
+static void
+test_ksm_advisor_and_modes (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  vm.kicks = POLICY_KICK_CREATED;
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  s.ksm.advisor_mode = POLICY_KSM_ADVISOR_SCAN_TIME;
+  fx_run (fx, &s);
+  g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_BOOST);
+  g_assert_true (fx->d.ksm.set_advisor);
+  g_assert_cmpuint (fx->d.ksm.advisor_target_scan_time_s, ==, 30);
+  g_assert_cmpuint (fx->d.ksm.advisor_max_cpu_pct, ==, 50);
+  g_assert_false (fx->d.ksm.set_pages_to_scan);
+
+  static const PolicyKsmMode modes[] = { POLICY_KSM_MODE_OBSERVE, POLICY_KSM_MODE_OFF };
+  for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      fx->cfg.ksm_mode = modes[i];
+      s.ksm.advisor_mode = POLICY_KSM_ADVISOR_ABSENT;
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      const PolicyKsmDecision *k = &fx->d.ksm;
+      g_assert_false (k->set_run || k->set_pages_to_scan || k->set_sleep_millisecs || k->set_advisor);
+      if (modes[i] == POLICY_KSM_MODE_OBSERVE)
+        {
+          g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST); /* decided, not written */
+          g_assert_cmpuint (k->pages_to_scan, ==, 700);
+        }
+      else
+        {
+          g_assert_cmpint (k->state, ==, POLICY_KSM_IDLE);
+          g_assert_cmpstr (k->reason, ==, "ksm:off");
+        }
+      policy_carry_free (carry);
+    }
+}
+
+/* boost -> steady -> settle -> idle on a modelled ksmd that merges 50 %
+ * of the pages of the first scan and nothing after. */
+static void
+test_ksm_lifecycle (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  vm.kicks = POLICY_KICK_STARTED;
+  PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
+  s.ksm.ksmd_cpu_ns = stat_of (0);
+  uint64_t pages = 4 * GIB / 4096;
+  PolicyKsmState seen[8];
+  int n_seen = 0;
+  PolicyKsmState last = (PolicyKsmState) -1;
+  for (int t = 0; t < 600 && n_seen < 8; t++)
+    {
+      fx_run (fx, &s);
+      const PolicyKsmDecision *k = &fx->d.ksm;
+      if (k->state != last)
+        seen[n_seen++] = last = k->state;
+      vm.kicks = 0;
+      /* ksmd follows the knobs it was given. */
+      s.ksm.run = k->run;
+      s.ksm.pages_to_scan = k->pages_to_scan;
+      s.ksm.sleep_millisecs = k->sleep_millisecs;
+      if (k->run)
+        {
+          uint64_t scanned = (uint64_t) k->pages_to_scan * (1000 / k->sleep_millisecs);
+          uint64_t before = s.ksm.pages_scanned;
+          s.ksm.pages_scanned += scanned;
+          s.ksm.full_scans = s.ksm.pages_scanned / pages;
+          if (before < pages)
+            s.ksm.pages_sharing = MIN (s.ksm.pages_scanned, pages) / 2;
+          s.ksm.ksmd_cpu_ns.value += scanned * 1000;
+        }
+      s.now_ms += 1000;
+    }
+  g_assert_cmpint (n_seen, >=, 4);
+  g_assert_cmpint (seen[0], ==, POLICY_KSM_BOOST);
+  g_assert_cmpint (seen[1], ==, POLICY_KSM_STEADY);
+  g_assert_cmpint (seen[2], ==, POLICY_KSM_SETTLE);
+  g_assert_cmpint (seen[3], ==, POLICY_KSM_IDLE);
+  g_assert_cmpuint (fx->d.ksm.run, ==, 0);
+  g_assert_cmpuint (fx->d.ksm.saved_bytes, ==, 2 * GIB);
+}
+
+/* Tight host: the cheaper lever goes first. */
+static void
+test_ksm_cheaper_lever (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  /* MemAvailable 6 GiB < 2 reserves: tight, deficit 2 GiB. A guest with
+   * 6 GiB of cold memory covers it: balloon first, KSM stays idle. */
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 6 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  g_assert_true (fx->d.host_tight);
+  g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_IDLE);
+  g_assert_cmpstr (fx->d.ksm.reason, ==, "idle:balloon-first");
+  /* A guest that uses all it has: nothing to balloon, so merge. */
+  PolicyCarry *carry = policy_carry_new ();
+  vm = vm_stats (1, 8 * GIB, 8 * GIB, 8 * GIB);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_BOOST);
+  g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:tight");
+  policy_carry_free (carry);
+}
+
+/* ---- carry, lookup, arguments ------------------------------------------ */
+
+static void
+test_carry (Fixture *fx, gconstpointer data)
+{
+  PolicyCarry *c = fx->carry;
+  g_assert_true (policy_carry_begin_tick (c, 3, 0));
+  for (uint64_t id = 1; id <= 3; id++)
+    {
+      bool is_new = false;
+      PolicyVmCarry *v = policy_carry_vm (c, id * 1000003, &is_new);
+      g_assert_nonnull (v);
+      g_assert_true (is_new);
+      v->ref_u64[0] = id;
+    }
+  policy_carry_end_tick (c);
+  /* VM 2 disappears, VM 4 appears; 1 and 3 keep their state. */
+  g_assert_true (policy_carry_begin_tick (c, 3, 1));
+  g_assert_cmpuint (policy_carry_vm (c, 1 * 1000003, NULL)->ref_u64[0], ==, 1);
+  g_assert_cmpuint (policy_carry_vm (c, 3 * 1000003, NULL)->ref_u64[0], ==, 3);
+  bool is_new = false;
+  g_assert_cmpuint (policy_carry_vm (c, 4 * 1000003, &is_new)->ref_u64[0], ==, 0);
+  g_assert_true (is_new);
+  policy_carry_end_tick (c);
+  g_assert_null (policy_carry_vm_find (c, 2 * 1000003));
+  g_assert_nonnull (policy_carry_vm_find (c, 3 * 1000003));
+  /* Many VMs, then few: all found, then all but the few forgotten. */
+  g_assert_true (policy_carry_begin_tick (c, 5000, 2));
+  for (uint64_t id = 0; id < 5000; id++)
+    policy_carry_vm (c, id, NULL)->ref_u64[1] = id + 7;
+  policy_carry_end_tick (c);
+  g_assert_true (policy_carry_begin_tick (c, 2, 3));
+  g_assert_cmpuint (policy_carry_vm (c, 4999, NULL)->ref_u64[1], ==, 4999 + 7);
+  g_assert_cmpuint (policy_carry_vm (c, 0, NULL)->ref_u64[1], ==, 7);
+  policy_carry_end_tick (c);
+  g_assert_null (policy_carry_vm_find (c, 17));
+  g_assert_nonnull (policy_carry_scratch (c, 1 << 20));
+  policy_carry_set_ref_state (c, g_malloc (16), g_free); /* freed by policy_carry_free */
+}
+
+static void
+test_lookup_and_args (Fixture *fx, gconstpointer data)
+{
+  g_assert_true (policy_lookup ("ballast") == policy_decide);
+  g_assert_null (policy_lookup ("nonesuch"));
+  g_assert_null (policy_lookup (NULL));
+  PolicySnapshot s = snap_host (0, GIB, GIB, NULL, 0);
+  PolicyDecision d = { 0 };
+  g_assert_cmpint (policy_decide (NULL, &fx->cfg, fx->carry, &d), ==, -1);
+  g_assert_cmpint (policy_decide (&s, NULL, fx->carry, &d), ==, -1);
+  g_assert_cmpint (policy_decide (&s, &fx->cfg, NULL, &d), ==, -1);
+  g_assert_cmpint (policy_decide (&s, &fx->cfg, fx->carry, NULL), ==, -1);
+  s.n_vms = 1; /* vms NULL */
+  g_assert_cmpint (policy_decide (&s, &fx->cfg, fx->carry, &d), ==, -1);
+  g_assert_cmpstr (policy_ksm_state_name (POLICY_KSM_SETTLE), ==, "settle");
+  g_assert_cmpstr (policy_vm_mode_name (POLICY_VM_MODE_OBSERVE), ==, "observe");
+  g_assert_cmpstr (policy_vm_mode_name ((PolicyVmMode) 99), ==, "unknown");
+  /* limits: default min max(256 MiB, 25 %), capped by max; zero RAM is all zero. */
+  PolicyVm vm = vm_stats (1, 512 * MIB, 0, 0);
+  uint64_t lo, hi;
+  policy_vm_limits (&vm, &lo, &hi);
+  g_assert_cmpuint (lo, ==, 256 * MIB);
+  g_assert_cmpuint (hi, ==, 512 * MIB);
+  vm.ram_bytes = 0;
+  policy_vm_limits (&vm, &lo, &hi);
+  g_assert_cmpuint (lo, ==, 0);
+  g_assert_cmpuint (hi, ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add ("/policy/" path, Fixture, NULL, fx_setup, fn, fx_teardown)
+  ADD ("need/source", test_need);
+  ADD ("need/clamp", test_need_clamp);
+  ADD ("need/no-data", test_no_data);
+  ADD ("thrash/psi-total", test_thrash_psi_total);
+  ADD ("thrash/refaults", test_thrash_refaults);
+  ADD ("budget", test_budget);
+  ADD ("alloc/balanced", test_alloc_balanced);
+  ADD ("alloc/density", test_alloc_density);
+  ADD ("alloc/overloaded", test_alloc_overloaded);
+  ADD ("shaping/table", test_shaping);
+  ADD ("shaping/ksm-discount", test_shaping_ksm_discount);
+  ADD ("urgent", test_urgent);
+  ADD ("demand-floor", test_demand_floor);
+  ADD ("kicks", test_kicks);
+  ADD ("modes", test_modes);
+  ADD ("ksm/boost-rate", test_ksm_boost_rate);
+  ADD ("ksm/advisor-and-modes", test_ksm_advisor_and_modes);
+  ADD ("ksm/lifecycle", test_ksm_lifecycle);
+  ADD ("ksm/cheaper-lever", test_ksm_cheaper_lever);
+  ADD ("carry", test_carry);
+  ADD ("lookup-and-args", test_lookup_and_args);
+  return g_test_run ();
+}
