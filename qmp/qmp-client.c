@@ -251,6 +251,19 @@ qmp_client_get_greeting (QmpClient *client)
   return client->greeting;
 }
 
+int
+qmp_client_get_peer_pid (QmpClient *client)
+{
+  g_return_val_if_fail (client != NULL, 0);
+  if (client->socket == NULL || client->state == STATE_CONNECTING)
+    return 0;
+  g_autoptr (GCredentials) credentials = g_socket_get_credentials (client->socket, NULL);
+  if (credentials == NULL)
+    return 0;
+  pid_t pid = g_credentials_get_unix_pid (credentials, NULL);
+  return pid > 0 ? (int) pid : 0;
+}
+
 /* Ends the connection: every pending command fails, then the closed callback
  * runs. Takes `error` (NULL for an orderly close). */
 static void

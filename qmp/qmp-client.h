@@ -61,6 +61,9 @@ void qmp_client_close (QmpClient *client);
 gboolean qmp_client_is_ready (QmpClient *client);
 /* The greeting's "QMP" object (borrowed), NULL before it arrived. */
 json_t *qmp_client_get_greeting (QmpClient *client);
+/* PID of the process at the other end of the socket (SO_PEERCRED), e.g.
+ * the QEMU to read /proc/PID from; 0 when unknown or not connected. */
+int qmp_client_get_peer_pid (QmpClient *client);
 
 /* Sends `command` with `args` (stolen, may be NULL) and a fresh id. Commands
  * issued before "ready" are queued and sent after the negotiation. `func`

@@ -298,6 +298,7 @@ test_events (void)
   qemu_start (&q, "virtio-balloon-pci");
   QmpClient *client = conn_open (&c, q.socket_path, NULL);
   run_until (&c.ready);
+  g_assert_cmpint (qmp_client_get_peer_pid (client), ==, q.pid);
 
   /* -S starts stopped: "cont" first gives RESUME, then "stop" gives STOP. */
   qmp_client_execute (client, "cont", NULL, conn_reply, &c);

@@ -2,6 +2,7 @@
  * scripted QMP peer: negotiation, replies, events, framing and error cases. */
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qmp-balloon.h"
 #include "qmp-client.h"
@@ -181,6 +182,8 @@ test_negotiate_then_ready (Fixture *f, gconstpointer data)
   run_until (&f->ready);
   g_assert_true (qmp_client_is_ready (f->client));
   g_assert_nonnull (json_object_get (qmp_client_get_greeting (f->client), "version"));
+  /* The scripted peer is a thread of this process. */
+  g_assert_cmpint (qmp_client_get_peer_pid (f->client), ==, getpid ());
   run_until (&r.done);
   g_assert_no_error (r.error);
   g_assert_cmpstr (json_string_value (json_object_get (r.ret, "status")), ==, "prelaunch");
