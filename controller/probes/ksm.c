@@ -412,7 +412,8 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
     [KSM_F_SLEEP_MILLISECS] = { d->set_sleep_millisecs, d->sleep_millisecs },
     [KSM_F_RUN] = { d->set_run, d->run },
   };
-  const char *reason = d->reason != NULL ? d->reason : "";
+  g_autofree char *why = d->reason != NULL && d->reason[0] != '\0' ? g_strdup_printf (" (%s)", d->reason)
+                                                                     : g_strdup ("");
 
   for (int f = 0; f < KSM_F_N_WRITABLE; f++)
     {
@@ -435,8 +436,8 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
       n_changed++;
       if (dry_run)
         {
-          g_message ("KSM (dry-run): %s %" PRId64 " -> %u not written (%s)", name, ctx->value[f],
-                     want[f].value, reason);
+          g_message ("KSM (dry-run): %s %" PRId64 " -> %u not written%s", name, ctx->value[f],
+                     want[f].value, why);
           continue;
         }
       if (!ctx->have_original[f])
@@ -451,7 +452,7 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
           ksm_keep_first_error (&first_error, &local_error);
           continue;
         }
-      g_message ("KSM: %s %" PRId64 " -> %u (%s)", name, old, want[f].value, reason);
+      g_message ("KSM: %s %" PRId64 " -> %u%s", name, old, want[f].value, why);
     }
   if (out_n_changed != NULL)
     *out_n_changed = n_changed;
