@@ -692,6 +692,63 @@ test_ksm_cheaper_lever (Fixture *fx, gconstpointer data)
   policy_carry_free (carry);
 }
 
+/* The yield threshold falls as memory gets tight: a yield of 8 MiB per
+ * ksmd CPU-second is not worth it on a roomy host, and is on a tight one. */
+static void
+test_ksm_yield_threshold (Fixture *fx, gconstpointer data)
+{
+  static const struct
+  {
+    uint64_t avail;
+    const char *expect_reason;
+    PolicyKsmState expect_state;
+  } cases[] = {
+    { 60 * GIB, "settle:low-yield", POLICY_KSM_SETTLE },
+    { 4 * GIB, "boost:tight", POLICY_KSM_BOOST },
+  };
+  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      carry->ksm = (PolicyKsmCarry) { .state = POLICY_KSM_STEADY, .yield_known = true, .yield = 0.01,
+                                      .ns_per_page = 1000.0, .bytes_per_cpu_s = 8.0 * MIB };
+      PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 8 * GIB); /* nothing to balloon */
+      PolicySnapshot s = snap_host (1000, 64 * GIB, cases[i].avail, &vm, 1);
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      g_assert_cmpstr (fx->d.ksm.reason, ==, cases[i].expect_reason);
+      g_assert_cmpint (fx->d.ksm.state, ==, cases[i].expect_state);
+      policy_carry_free (carry);
+    }
+}
+
+/* Every policy the table knows runs on an empty and a one-VM snapshot. */
+static void
+test_lookup_all (Fixture *fx, gconstpointer data)
+{
+  static const char *const names[] = { "ballast", "mom", "proxmox", "ksmtuned", "kata" };
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
+  for (size_t i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      PolicyDecideFn fn = policy_lookup (names[i]);
+      if (fn == NULL)
+        {
+          g_test_message ("%s: not built", names[i]);
+          continue;
+        }
+      for (size_t n = 0; n < 2; n++)
+        {
+          PolicyCarry *carry = policy_carry_new ();
+          PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, n);
+          PolicyDecision d = { .vms = g_new0 (PolicyVmDecision, 1) };
+          g_assert_cmpint (fn (&s, &fx->cfg, carry, &d), ==, 0);
+          g_assert_cmpuint (d.n_vms, ==, n);
+          g_free (d.vms);
+          policy_carry_free (carry);
+        }
+    }
+}
+
 /* ---- carry, lookup, arguments ------------------------------------------ */
 
 static void
@@ -785,6 +842,8 @@ main (int argc, char **argv)
   ADD ("ksm/advisor-and-modes", test_ksm_advisor_and_modes);
   ADD ("ksm/lifecycle", test_ksm_lifecycle);
   ADD ("ksm/cheaper-lever", test_ksm_cheaper_lever);
+  ADD ("ksm/yield-threshold", test_ksm_yield_threshold);
+  ADD ("lookup-all", test_lookup_all);
   ADD ("carry", test_carry);
   ADD ("lookup-and-args", test_lookup_and_args);
   return g_test_run ();
