@@ -382,7 +382,12 @@ fail_soon (QmpClient *client, Pending *p, GError *error)
     }
   g_queue_push_tail (&client->failed, p);
   if (client->fail_idle == NULL)
-    client->fail_idle = attach (client, g_idle_source_new (), on_fail_idle, client);
+    {
+      /* Default priority: a failure is an answer and must not wait for idle time. */
+      GSource *idle = g_idle_source_new ();
+      g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+      client->fail_idle = attach (client, idle, on_fail_idle, client);
+    }
 }
 
 static gboolean
@@ -423,10 +428,13 @@ static char *
 serialize_command (const char *command, json_t *args, guint64 id)
 {
   g_autoptr (GString) line = NULL;
-  json_t *msg = json_object ();
+  json_t *name = json_string (command);
   char *text;
 
-  json_object_set_new (msg, "execute", json_string (command));
+  if (name == NULL)
+    return NULL; /* not UTF-8 */
+  json_t *msg = json_object ();
+  json_object_set_new (msg, "execute", name);
   if (args != NULL)
     json_object_set (msg, "arguments", args);
   json_object_set_new (msg, "id", json_integer ((json_int_t) id));

@@ -568,6 +568,30 @@ test_execute_when_closed (Fixture *f, gconstpointer data)
   reply_clear (&r);
 }
 
+/* Commands that cannot be sent fail from the loop, and the connection stays. */
+static void
+test_execute_invalid (Fixture *f, gconstpointer data)
+{
+  static const PeerStep steps[] = {
+    NEGOTIATE, EXPECT ("query-name"), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"), { 0 } };
+  Reply bad_args = { 0 }, bad_name = { 0 }, good = { 0 };
+
+  start (f, steps);
+  run_until (&f->ready);
+  qmp_client_execute (f->client, "query-name", json_integer (3), on_reply, &bad_args);
+  qmp_client_execute (f->client, "query-\xff", NULL, on_reply, &bad_name);
+  qmp_client_execute (f->client, "query-name", NULL, on_reply, &good);
+  g_assert_false (bad_args.done || bad_name.done);
+  RUN_UNTIL (good.done && bad_args.done && bad_name.done);
+  g_assert_error (bad_args.error, QMP_ERROR, QMP_ERROR_PROTOCOL);
+  g_assert_error (bad_name.error, QMP_ERROR, QMP_ERROR_PROTOCOL);
+  g_assert_no_error (good.error);
+  g_assert_false (f->closed);
+  reply_clear (&bad_args);
+  reply_clear (&bad_name);
+  reply_clear (&good);
+}
+
 static void
 on_reply_unref (QmpClient *client, json_t *ret, const GError *error, gpointer data)
 {
@@ -916,6 +940,7 @@ main (int argc, char **argv)
   ADD ("command-timeout", test_command_timeout);
   ADD ("consecutive-timeouts-close", test_consecutive_timeouts_close);
   ADD ("execute-when-closed", test_execute_when_closed);
+  ADD ("execute-invalid", test_execute_invalid);
   ADD ("unref-in-callback", test_unref_in_callback);
   ADD ("subscriptions", test_subscriptions);
   g_test_add_func ("/qmp/client/connect-refused", test_connect_refused);
