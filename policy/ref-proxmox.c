@@ -81,7 +81,8 @@ pve_level (const PolicySnapshot *s, const PolicyDecision *out, PveDir dir, doubl
       else
         hi_l = mid;
     }
-  return lo_l;
+  /* The level that reaches `want` (from above: a saturated VM gets exactly its bound). */
+  return hi_l;
 }
 
 int
@@ -129,7 +130,7 @@ policy_proxmox_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCar
       const PolicyVm *vm = &s->vms[i];
       uint64_t cur = policy_cap_bytes (vm->actual_bytes.value);
       double v = lambda * (double) vm->cfg.shares;
-      uint64_t share = policy_u64_from_double (v < (double) lo ? (double) lo : v > (double) hi ? (double) hi : v);
+      uint64_t share = policy_u64_from_double (round (v < (double) lo ? (double) lo : v > (double) hi ? (double) hi : v));
       uint64_t target;
       if (dir == PVE_GROW)
         target = policy_sat_add (cur, share);
