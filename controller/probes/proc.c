@@ -259,13 +259,22 @@ proc_memory_stat_kv (const char *key, const char *value, gpointer user_data)
   else if (strcmp (key, "kernel") == 0)
     p->out->kernel_bytes = (PolicyStat){ .present = true, .value = v };
   else if (strcmp (key, "slab") == 0)
-    p->have_slab = TRUE, p->slab_bytes = v;
+    {
+      p->have_slab = TRUE;
+      p->slab_bytes = v;
+    }
   else if (strcmp (key, "slab_reclaimable") == 0 || strcmp (key, "slab_unreclaimable") == 0)
-    p->any_slab_split = TRUE, p->slab_split_bytes = proc_add_sat (p->slab_split_bytes, v);
+    {
+      p->any_slab_split = TRUE;
+      p->slab_split_bytes = proc_add_sat (p->slab_split_bytes, v);
+    }
   else
     for (gsize i = 0; i < G_N_ELEMENTS (proc_kernel_parts); i++)
       if (strcmp (key, proc_kernel_parts[i]) == 0)
-        p->any_part = TRUE, p->parts_bytes = proc_add_sat (p->parts_bytes, v);
+        {
+          p->any_part = TRUE;
+          p->parts_bytes = proc_add_sat (p->parts_bytes, v);
+        }
 }
 
 gboolean
