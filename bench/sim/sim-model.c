@@ -48,7 +48,7 @@ typedef struct
   double merged_bytes;
   /* spike reaction */
   bool spike_on, spike_visible, spike_raised, spike_met;
-  uint64_t spike_at_ms, spike_target0, spike_demand;
+  uint64_t spike_at_ms, spike_demand;
   SimVmResult *res;
   size_t snap_idx;
   const char *reason;
@@ -361,7 +361,7 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
     {
       v->spike_on = true;
       v->spike_at_ms = t;
-      v->spike_target0 = v->target;
+      v->res->spike_target_before_bytes = v->target;
       v->spike_demand = raw;
     }
   if (v->spike_on && !v->spike_met)
@@ -851,6 +851,7 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
           json_t *so = json_object ();
           json_object_set_new (so, "visible_ms", json_integer (v->spike_visible_ms));
           json_object_set_new (so, "raise_ms", json_integer (v->spike_raise_ms));
+          json_object_set_new (so, "target_before_bytes", json_integer ((json_int_t) v->spike_target_before_bytes));
           json_object_set_new (so, "first_raise_bytes", json_integer ((json_int_t) v->spike_first_raise_bytes));
           json_object_set_new (so, "raises", json_integer (v->spike_raises));
           json_object_set_new (so, "met_ms", json_integer (v->spike_met_ms));

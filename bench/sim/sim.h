@@ -108,6 +108,7 @@ typedef struct
   int64_t spike_raise_ms;   /* the first raised target */
   int64_t spike_met_ms;     /* actual first covers the demand */
   uint32_t spike_raises;    /* targets raised until the demand was met */
+  uint64_t spike_target_before_bytes; /* the target in force when the spike began */
   uint64_t spike_first_raise_bytes; /* size of the first raise */
   uint64_t spike_stall_ms;
 } SimVmResult;
