@@ -80,6 +80,8 @@ typedef struct
   uint64_t bucket_now;
 } Sim;
 
+static void set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 static void
 set_error (char **error, const char *fmt, ...)
 {

@@ -31,6 +31,8 @@
 /* ksmd CPU per scanned page (measured 0.3-2 µs on x86). */
 #define SIM_DEFAULT_KSM_NS_PER_PAGE 1000.0
 
+static void set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 static void
 set_error (char **error, const char *fmt, ...)
 {
