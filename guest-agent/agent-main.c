@@ -88,6 +88,11 @@ static Agent agent;
 static AgentMglruSnapshot snapshot;
 static AgentWsHistory history;
 static char lru_gen_text[AGENT_LRU_GEN_BUF_BYTES];
+static AgentFile psi_file = AGENT_FILE_INIT (PSI_MEMORY_PATH);
+static AgentFile meminfo_file = AGENT_FILE_INIT ("/proc/meminfo");
+static AgentFile vmstat_file = AGENT_FILE_INIT ("/proc/vmstat");
+static AgentFile lru_gen_file = AGENT_FILE_INIT (LRU_GEN_PATH);
+static int lru_gen_write_fd = -1;
 static volatile sig_atomic_t stop_requested;
 
 static uint64_t
@@ -277,7 +282,7 @@ static bool
 read_psi (AgentPsi *psi)
 {
   char text[512];
-  long n = agent_read_file (PSI_MEMORY_PATH, text, sizeof text);
+  long n = agent_file_read (&psi_file, text, sizeof text);
   return n > 0 && agent_parse_psi (text, (size_t) n, psi) == 0;
 }
 
@@ -285,14 +290,14 @@ static bool
 read_meminfo (AgentMeminfo *mi)
 {
   static char text[8192];
-  long n = agent_read_file ("/proc/meminfo", text, sizeof text);
+  long n = agent_file_read (&meminfo_file, text, sizeof text);
   return n > 0 && agent_parse_meminfo (text, (size_t) n, mi) == 0;
 }
 
 static bool
 read_lru_gen (void)
 {
-  long n = agent_read_file (LRU_GEN_PATH, lru_gen_text, sizeof lru_gen_text);
+  long n = agent_file_read (&lru_gen_file, lru_gen_text, sizeof lru_gen_text);
   return n > 0 && agent_mglru_parse (lru_gen_text, (size_t) n, &snapshot) == 0;
 }
 
@@ -303,24 +308,32 @@ write_aging_cmd (const char *cmd, size_t len, void *user_data)
   return write (fd, cmd, len) < 0 ? -errno : 0;
 }
 
+/* Ages every lruvec of the latest snapshot (read by the last report, at
+ * most one interval ago; a max_seq that moved since is refused with -EINVAL
+ * and retried next round). */
 static void
 age_all (Agent *a)
 {
-  if (!read_lru_gen ())
+  if (snapshot.n_lruvecs == 0 && !read_lru_gen ())
     {
       a->aging_errors++;
       return;
     }
-  int fd = open (LRU_GEN_PATH, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (lru_gen_write_fd < 0)
+    lru_gen_write_fd = open (LRU_GEN_PATH, O_WRONLY | O_CLOEXEC);
+  if (lru_gen_write_fd < 0)
     {
       a->aging_errors++;
       return;
     }
   AgentAgingResult res;
-  agent_mglru_age_all (&snapshot, write_aging_cmd, &fd, &res);
+  agent_mglru_age_all (&snapshot, write_aging_cmd, &lru_gen_write_fd, &res);
   a->aging_errors += res.failed;
-  close (fd);
+  if (res.failed)
+    {
+      close (lru_gen_write_fd);
+      lru_gen_write_fd = -1;
+    }
 }
 
 static void
@@ -339,7 +352,7 @@ send_report (Agent *a, uint64_t now)
       return;
     }
   bool have_psi = a->psi && read_psi (&psi);
-  long n = agent_read_file ("/proc/vmstat", vmstat_text, sizeof vmstat_text);
+  long n = agent_file_read (&vmstat_file, vmstat_text, sizeof vmstat_text);
   if (n > 0)
     agent_parse_vmstat (vmstat_text, (size_t) n, &vs);
 

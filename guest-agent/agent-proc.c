@@ -239,3 +239,33 @@ agent_read_file (const char *path, char *buf, size_t cap)
   buf[len] = '\0';
   return (long) len;
 }
+
+long
+agent_file_read (AgentFile *f, char *buf, size_t cap)
+{
+  if (f->fd < 0)
+    {
+      f->fd = open (f->path, O_RDONLY | O_CLOEXEC);
+      if (f->fd < 0)
+        return -errno;
+    }
+  size_t len = 0;
+  while (len + 1 < cap)
+    {
+      ssize_t n = pread (f->fd, buf + len, cap - 1 - len, (off_t) len);
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          int err = errno;
+          close (f->fd);
+          f->fd = -1;
+          return -err;
+        }
+      if (n == 0)
+        break;
+      len += (size_t) n;
+    }
+  buf[len] = '\0';
+  return (long) len;
+}

@@ -42,3 +42,16 @@ int agent_parse_psi (const char *text, size_t len, AgentPsi *out);
 /* Reads a whole (small) file into @buf, NUL-terminated. Returns the length
  * or -errno. A file larger than @cap - 1 is truncated. */
 long agent_read_file (const char *path, char *buf, size_t cap);
+
+/* A file read again and again: kept open and re-read from offset 0, which
+ * saves the open/close system calls of every tick (costly in a guest with
+ * page-table isolation). */
+typedef struct {
+  const char *path;
+  int fd; /* -1 until opened; closed again after an error */
+} AgentFile;
+
+#define AGENT_FILE_INIT(p) { .path = (p), .fd = -1 }
+
+/* Like agent_read_file, on a kept-open descriptor. */
+long agent_file_read (AgentFile *f, char *buf, size_t cap);
