@@ -6,12 +6,55 @@
 #include <glib/gstdio.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "ballast-config.h"
+
+/* QEMUs of this process, killed if the test dies: a failed g_assert
+ * aborts without running the g_autoptr cleanups. */
+#define MAX_LIVE_GUESTS 8
+static volatile sig_atomic_t live_pids[MAX_LIVE_GUESTS];
+static gboolean abort_handler_installed;
+
+static void
+kill_live_guests (void)
+{
+  for (int i = 0; i < MAX_LIVE_GUESTS; i++)
+    if (live_pids[i] > 0)
+      kill ((pid_t) live_pids[i], SIGKILL);
+}
+
+static void
+on_fatal_signal (int sig)
+{
+  kill_live_guests ();
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
+static void
+track_pid (int pid, gboolean live)
+{
+  if (!abort_handler_installed)
+    {
+      abort_handler_installed = TRUE;
+      signal (SIGABRT, on_fatal_signal);
+      signal (SIGSEGV, on_fatal_signal);
+      signal (SIGTERM, on_fatal_signal);
+      signal (SIGINT, on_fatal_signal);
+      atexit (kill_live_guests);
+    }
+  for (int i = 0; i < MAX_LIVE_GUESTS; i++)
+    if (live ? live_pids[i] == 0 : live_pids[i] == pid)
+      {
+        live_pids[i] = live ? pid : 0;
+        return;
+      }
+}
 
 static char *
 image_dir (void)
@@ -88,6 +131,7 @@ test_guest_start (const char *name, guint mem_mib, const char *workload, guint d
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "ballast-vm printed no PID: %s", out);
       return NULL;
     }
+  track_pid (g->pid, TRUE);
   return g_steal_pointer (&g);
 }
 
@@ -110,6 +154,7 @@ test_guest_free (TestGuest *g)
       const char *argv[] = { script, "stop", pid, NULL };
       if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL, NULL))
         kill (g->pid, SIGKILL);
+      track_pid (g->pid, FALSE);
     }
   if (g->dir)
     {
