@@ -370,6 +370,7 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
                                           policy_max_u64 (POLICY_DEFAULT_RESERVE_FLOOR_BYTES,
                                                           policy_pct_of (mem_total, POLICY_DEFAULT_RESERVE_PCT)));
   reserve = policy_cap_bytes (reserve);
+  out->reserve_bytes = reserve;
 
   memset (&out->ksm, 0, sizeof out->ksm);
   out->n_vms = n;

@@ -114,8 +114,8 @@ typedef struct
   PolicyStat disk_caches_bytes;
   PolicyStat major_faults;
   PolicyStat minor_faults;
-  PolicyStat swap_in_pages;
-  PolicyStat swap_out_pages;
+  PolicyStat swap_in_bytes;
+  PolicyStat swap_out_bytes;
   uint64_t age_ms; /* time since the guest last reported; ignored if all absent */
 } PolicyGuestStats;
 
@@ -281,6 +281,7 @@ typedef struct
                             * guarantees held_bytes + sum_plan_bytes <= budget_bytes
                             * whenever held_bytes + Σ min_bytes (steered) <= budget_bytes */
   bool host_tight;         /* host memory is scarce (KSM threshold lowered, cheaper lever first) */
+  uint64_t reserve_bytes;  /* the host reserve R as resolved against MemTotal */
 } PolicyDecision;
 
 /* State between ticks, owned by the caller, private to the policy. */

@@ -87,6 +87,13 @@ TestGuest *
 test_guest_start (const char *name, guint mem_mib, const char *workload, guint disk_mib,
                   const char *accel, GError **error)
 {
+  return test_guest_start_in (NULL, name, mem_mib, workload, disk_mib, accel, error);
+}
+
+TestGuest *
+test_guest_start_in (const char *dir, const char *name, guint mem_mib, const char *workload,
+                     guint disk_mib, const char *accel, GError **error)
+{
   g_autoptr (TestGuest) g = g_new0 (TestGuest, 1);
   g_autofree char *script = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "vm", "ballast-vm", NULL);
   g_autofree char *mem = g_strdup_printf ("%u", mem_mib);
@@ -100,11 +107,13 @@ test_guest_start (const char *name, guint mem_mib, const char *workload, guint d
   g->msgs = g_queue_new ();
   g->name = g_strdup (name);
   g->ram_bytes = (guint64) mem_mib << 20;
-  g->dir = g_dir_make_tmp ("ballast-it-XXXXXX", error);
+  g->own_dir = dir == NULL;
+  g->dir = dir ? g_strdup (dir) : g_dir_make_tmp ("ballast-it-XXXXXX", error);
   if (!g->dir)
     return NULL;
   g->qmp_path = g_strdup_printf ("%s/%s.qmp", g->dir, name);
   g->agent_path = g_strdup_printf ("%s/%s.agent", g->dir, name);
+  g->mon_path = g_strdup_printf ("%s/%s.mon", g->dir, name);
   g->log_path = g_strdup_printf ("%s/%s.log", g->dir, name);
   g->link = agent_link_new (g->ram_bytes);
 
@@ -158,7 +167,7 @@ test_guest_free (TestGuest *g)
     }
   if (g->dir)
     {
-      const char *suffixes[] = { ".qmp", ".agent", ".log", ".pid", ".disk", ".qemu-err" };
+      const char *suffixes[] = { ".qmp", ".mon", ".agent", ".log", ".pid", ".disk", ".qemu-err" };
       /* Keep the console of a failed test for the log. */
       if (g_test_failed ())
         {
@@ -170,7 +179,8 @@ test_guest_free (TestGuest *g)
           g_autofree char *p = g_strdup_printf ("%s/%s%s", g->dir, g->name, suffixes[i]);
           g_unlink (p);
         }
-      g_rmdir (g->dir);
+      if (g->own_dir)
+        g_rmdir (g->dir);
     }
   agent_link_free (g->link);
   if (g->msgs)
@@ -179,6 +189,7 @@ test_guest_free (TestGuest *g)
   g_free (g->dir);
   g_free (g->qmp_path);
   g_free (g->agent_path);
+  g_free (g->mon_path);
   g_free (g->log_path);
   g_free (g);
 }

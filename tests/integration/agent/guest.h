@@ -9,9 +9,11 @@
 
 typedef struct {
   char *name;
-  char *dir;        /* temp dir holding sockets, log, pid file */
+  char *dir;        /* dir holding sockets, log, pid file */
+  gboolean own_dir; /* a temp dir of its own, removed by test_guest_free() */
   char *qmp_path;
   char *agent_path;
+  char *mon_path;   /* second QMP monitor, free while a daemon holds qmp_path */
   char *log_path;
   int pid;          /* QEMU's PID; 0 once stopped */
   gint64 boot_us;   /* wall time of "ballast-vm start" (until BALLAST-READY) */
@@ -31,6 +33,11 @@ gboolean test_guest_image_ready (void);
  * come up within the helper's deadline. */
 TestGuest *test_guest_start (const char *name, guint mem_mib, const char *workload,
                              guint disk_mib, const char *accel, GError **error);
+/* The same in @dir (NULL: a new temp dir); the guest's files there are
+ * replaced, and removed by test_guest_free(), but @dir itself stays. */
+TestGuest *test_guest_start_in (const char *dir, const char *name, guint mem_mib,
+                                const char *workload, guint disk_mib, const char *accel,
+                                GError **error);
 /* Stops QEMU (by PID), closes the agent link and removes the temp dir. */
 void test_guest_free (TestGuest *g);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestGuest, test_guest_free)

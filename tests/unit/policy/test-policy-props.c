@@ -127,7 +127,7 @@ rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
     .total_bytes = rng_stat (st, total), .free_bytes = rng_stat (st, total),
     .available_bytes = rng_stat (st, total), .disk_caches_bytes = rng_stat (st, total),
     .major_faults = rng_stat (st, 1000), .minor_faults = rng_stat (st, 100000),
-    .swap_in_pages = rng_stat (st, 1000), .swap_out_pages = rng_stat (st, 1000),
+    .swap_in_bytes = rng_stat (st, 1000), .swap_out_bytes = rng_stat (st, 1000),
     .age_ms = rng_age (st),
   };
   if (rng_chance (st, 50))

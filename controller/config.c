@@ -1,0 +1,442 @@
+/* config.c: loads ballast.conf + ballast.conf.d/ + vms.d/ with GKeyFile and
+ * validates every value through the policy's key parser before anything runs. */
+#define G_LOG_DOMAIN "ballast-config"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "policy-config.h"
+
+G_DEFINE_QUARK (ballast-config-error-quark, cfg_error)
+
+static void
+cfg_vm_free (gpointer p)
+{
+  CfgVm *vm = p;
+  g_free (vm->name);
+  g_free (vm->qmp_path);
+  g_free (vm->agent_path);
+  g_ptr_array_unref (vm->keys);
+  g_free (vm);
+}
+
+void
+cfg_free (BallastConfig *cfg)
+{
+  if (cfg == NULL)
+    return;
+  g_free (cfg->control_socket);
+  g_free (cfg->control_group);
+  g_free (cfg->qmp_dir);
+  g_free (cfg->ksm_sysfs);
+  g_free (cfg->libvirt_uri);
+  g_free (cfg->http_listen);
+  g_free (cfg->path);
+  g_hash_table_unref (cfg->vms);
+  g_ptr_array_unref (cfg->warnings);
+  g_free (cfg);
+}
+
+static BallastConfig *
+cfg_new_defaults (void)
+{
+  BallastConfig *cfg = g_new0 (BallastConfig, 1);
+  policy_config_defaults (&cfg->policy);
+  cfg->control_socket = g_strdup (CFG_DEFAULT_CONTROL_SOCKET);
+  cfg->ksm_sysfs = g_strdup (CFG_DEFAULT_KSM_SYSFS);
+  cfg->ksm_restore_on_exit = TRUE;
+  cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
+  cfg->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, cfg_vm_free);
+  cfg->warnings = g_ptr_array_new_with_free_func (g_free);
+  return cfg;
+}
+
+/* GKeyFile keeps no line numbers; find the key's line in the raw text so an
+ * operator is pointed at the exact place. Returns 0 when not found. */
+static guint
+cfg_find_line (const char *text, const char *group, const char *key)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean in_group = FALSE;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *l = lines[i];
+      while (*l == ' ' || *l == '\t')
+        l++;
+      if (*l == '[')
+        {
+          const char *end = strchr (l, ']');
+          in_group = end != NULL && (gsize) (end - l - 1) == strlen (group)
+                     && strncmp (l + 1, group, end - l - 1) == 0;
+          if (in_group && key == NULL)
+            return i + 1;
+          continue;
+        }
+      if (!in_group || key == NULL)
+        continue;
+      gsize klen = strlen (key);
+      if (strncmp (l, key, klen) == 0)
+        {
+          const char *r = l + klen;
+          while (*r == ' ' || *r == '\t')
+            r++;
+          if (*r == '=')
+            return i + 1;
+        }
+    }
+  return 0;
+}
+
+typedef struct
+{
+  BallastConfig *cfg;
+  const char *label; /* file name for messages */
+  const char *text;
+} CfgCtx;
+
+static void
+cfg_warn (CfgCtx *ctx, const char *group, const char *key, const char *what)
+{
+  guint line = cfg_find_line (ctx->text, group, key);
+  char *msg = g_strdup_printf ("%s:%u: [%s]%s%s: %s", ctx->label, line, group,
+                               key ? " " : "", key ? key : "", what);
+  g_ptr_array_add (ctx->cfg->warnings, msg);
+}
+
+static gboolean
+cfg_fail (CfgCtx *ctx, const char *group, const char *key, const char *what, GError **error)
+{
+  guint line = cfg_find_line (ctx->text, group, key);
+  g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s:%u: [%s] %s: %s", ctx->label, line, group,
+               key, what);
+  return FALSE;
+}
+
+static gboolean
+cfg_parse_bool (const char *value, gboolean *out)
+{
+  static const char *const yes[] = { "true", "yes", "on", "1" };
+  static const char *const no[] = { "false", "no", "off", "0" };
+  for (gsize i = 0; i < G_N_ELEMENTS (yes); i++)
+    {
+      if (g_ascii_strcasecmp (value, yes[i]) == 0)
+        return (*out = TRUE), TRUE;
+      if (g_ascii_strcasecmp (value, no[i]) == 0)
+        return (*out = FALSE), TRUE;
+    }
+  return FALSE;
+}
+
+/* Daemon-level keys that the policy parser does not know. Returns TRUE if
+ * `key` was one of them (set *ok to FALSE on a bad value). */
+static gboolean
+cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const char *value,
+                gboolean *ok)
+{
+  char **str_target = NULL;
+  gboolean *bool_target = NULL;
+  *ok = TRUE;
+  if (g_str_equal (group, "daemon"))
+    {
+      if (g_str_equal (key, "control-socket"))
+        str_target = &cfg->control_socket;
+      else if (g_str_equal (key, "control-group"))
+        str_target = &cfg->control_group;
+      else if (g_str_equal (key, "qmp-dir"))
+        str_target = &cfg->qmp_dir;
+      else if (g_str_equal (key, "http-listen"))
+        str_target = &cfg->http_listen;
+      else if (g_str_equal (key, "dry-run"))
+        bool_target = &cfg->dry_run;
+    }
+  else if (g_str_equal (group, "ksm"))
+    {
+      if (g_str_equal (key, "sysfs"))
+        str_target = &cfg->ksm_sysfs;
+      else if (g_str_equal (key, "restore-on-exit"))
+        bool_target = &cfg->ksm_restore_on_exit;
+    }
+  else if (g_str_equal (group, "libvirt"))
+    {
+      if (g_str_equal (key, "uri"))
+        str_target = &cfg->libvirt_uri;
+    }
+  if (str_target != NULL)
+    {
+      g_free (*str_target);
+      *str_target = *value ? g_strdup (value) : NULL;
+      return TRUE;
+    }
+  if (bool_target != NULL)
+    {
+      *ok = cfg_parse_bool (value, bool_target);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static CfgVm *
+cfg_vm_get (BallastConfig *cfg, const char *name)
+{
+  CfgVm *vm = g_hash_table_lookup (cfg->vms, name);
+  if (vm == NULL)
+    {
+      vm = g_new0 (CfgVm, 1);
+      vm->name = g_strdup (name);
+      vm->keys = g_ptr_array_new_with_free_func (g_free);
+      g_hash_table_insert (cfg->vms, vm->name, vm);
+    }
+  return vm;
+}
+
+static gboolean
+cfg_valid_vm_name (const char *name)
+{
+  if (*name == '\0' || strlen (name) > 128)
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return name[0] != '.';
+}
+
+static gboolean
+cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm_name,
+                    GError **error)
+{
+  if (!cfg_valid_vm_name (vm_name))
+    return cfg_fail (ctx, group, "name", "VM names are letters, digits, '-', '_' and '.'", error);
+  CfgVm *vm = cfg_vm_get (ctx->cfg, vm_name);
+  g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+  for (char **k = keys; k && *k; k++)
+    {
+      g_autofree char *value = g_key_file_get_string (kf, group, *k, NULL);
+      if (value == NULL)
+        return cfg_fail (ctx, group, *k, "not a valid string", error);
+      if (g_str_equal (*k, "qmp") || g_str_equal (*k, "agent"))
+        {
+          char **slot = g_str_equal (*k, "qmp") ? &vm->qmp_path : &vm->agent_path;
+          g_free (*slot);
+          *slot = *value ? g_strdup (value) : NULL;
+          continue;
+        }
+      /* Validate now against a scratch struct so a bad value fails the load. */
+      PolicyVmConfig scratch;
+      policy_vm_config_defaults (&scratch);
+      char *perr = NULL;
+      PolicyKeyResult r = policy_vm_config_set (&scratch, *k, value, &perr);
+      if (r == POLICY_KEY_INVALID)
+        {
+          gboolean ret = cfg_fail (ctx, group, *k, perr ? perr : "invalid value", error);
+          free (perr);
+          return ret;
+        }
+      free (perr);
+      if (r == POLICY_KEY_UNKNOWN)
+        {
+          cfg_warn (ctx, group, *k, "unknown key, ignored");
+          continue;
+        }
+      g_ptr_array_add (vm->keys, g_strdup (*k));
+      g_ptr_array_add (vm->keys, g_strdup (value));
+    }
+  return TRUE;
+}
+
+static gboolean
+cfg_apply_keyfile (CfgCtx *ctx, GKeyFile *kf, const char *vm_file_name, GError **error)
+{
+  g_auto (GStrv) groups = g_key_file_get_groups (kf, NULL);
+  for (char **g = groups; g && *g; g++)
+    {
+      const char *group = *g;
+      if (vm_file_name != NULL)
+        {
+          if (!g_str_equal (group, "vm"))
+            {
+              cfg_warn (ctx, group, NULL, "unknown section in a vms.d file (only [vm]), ignored");
+              continue;
+            }
+          if (!cfg_apply_vm_group (ctx, kf, group, vm_file_name, error))
+            return FALSE;
+          continue;
+        }
+      if (g_str_has_prefix (group, "vm "))
+        {
+          if (!cfg_apply_vm_group (ctx, kf, group, group + 3, error))
+            return FALSE;
+          continue;
+        }
+      static const char *const known[] = { "daemon", "host", "ksm", "defaults", "libvirt", "http" };
+      if (!g_strv_contains (known, group))
+        {
+          cfg_warn (ctx, group, NULL, "unknown section, ignored");
+          continue;
+        }
+      g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
+      for (char **k = keys; k && *k; k++)
+        {
+          g_autofree char *value = g_key_file_get_string (kf, group, *k, NULL);
+          if (value == NULL)
+            return cfg_fail (ctx, group, *k, "not a valid string", error);
+          gboolean ok;
+          if (cfg_daemon_key (ctx->cfg, group, *k, value, &ok))
+            {
+              if (!ok)
+                return cfg_fail (ctx, group, *k, "expected true or false", error);
+              continue;
+            }
+          char *perr = NULL;
+          PolicyKeyResult r;
+          if (g_str_equal (group, "defaults"))
+            r = policy_vm_config_set (&ctx->cfg->policy.vm_defaults, *k, value, &perr);
+          else
+            r = policy_config_set (&ctx->cfg->policy, group, *k, value, &perr);
+          if (r == POLICY_KEY_INVALID)
+            {
+              gboolean ret = cfg_fail (ctx, group, *k, perr ? perr : "invalid value", error);
+              free (perr);
+              return ret;
+            }
+          free (perr);
+          if (r == POLICY_KEY_UNKNOWN)
+            cfg_warn (ctx, group, *k, "unknown key, ignored");
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+cfg_apply_text (BallastConfig *cfg, const char *text, const char *label, const char *vm_file_name,
+                GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
+  if (!g_key_file_load_from_data (kf, text, -1, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, CFG_ERROR, CFG_ERROR_SYNTAX, "%s: %s", label, local->message);
+      return FALSE;
+    }
+  CfgCtx ctx = { .cfg = cfg, .label = label, .text = text };
+  return cfg_apply_keyfile (&ctx, kf, vm_file_name, error);
+}
+
+static gboolean
+cfg_apply_file (BallastConfig *cfg, const char *path, const char *vm_file_name, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &text, NULL, &local))
+    {
+      g_set_error (error, CFG_ERROR, CFG_ERROR_IO, "%s", local->message);
+      return FALSE;
+    }
+  return cfg_apply_text (cfg, text, path, vm_file_name, error);
+}
+
+static gint
+cfg_strcmp_indirect (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+/* Lists DIR's entries ending in ".conf", sorted, so drop-ins apply in a
+ * predictable (lexical) order. A missing directory is an empty list. */
+static GPtrArray *
+cfg_list_conf (const char *dir)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  if (d == NULL)
+    return names;
+  const char *n;
+  while ((n = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (n, ".conf") && n[0] != '.')
+      g_ptr_array_add (names, g_strdup (n));
+  g_ptr_array_sort (names, cfg_strcmp_indirect);
+  return names;
+}
+
+BallastConfig *
+cfg_load (const char *path, gboolean allow_missing, GError **error)
+{
+  g_autoptr (BallastConfig) cfg = cfg_new_defaults ();
+  cfg->path = g_strdup (path);
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      if (!cfg_apply_file (cfg, path, NULL, error))
+        return NULL;
+    }
+  else if (!allow_missing)
+    {
+      g_set_error (error, CFG_ERROR, CFG_ERROR_IO, "%s: no such file", path);
+      return NULL;
+    }
+
+  g_autofree char *dropin_dir = g_strconcat (path, ".d", NULL);
+  g_autoptr (GPtrArray) dropins = cfg_list_conf (dropin_dir);
+  for (guint i = 0; i < dropins->len; i++)
+    {
+      g_autofree char *p = g_build_filename (dropin_dir, g_ptr_array_index (dropins, i), NULL);
+      if (!cfg_apply_file (cfg, p, NULL, error))
+        return NULL;
+    }
+
+  g_autofree char *base = g_path_get_dirname (path);
+  g_autofree char *vms_dir = g_build_filename (base, "vms.d", NULL);
+  g_autoptr (GPtrArray) vm_files = cfg_list_conf (vms_dir);
+  for (guint i = 0; i < vm_files->len; i++)
+    {
+      const char *fname = g_ptr_array_index (vm_files, i);
+      g_autofree char *vm_name = g_strndup (fname, strlen (fname) - strlen (".conf"));
+      g_autofree char *p = g_build_filename (vms_dir, fname, NULL);
+      if (!cfg_apply_file (cfg, p, vm_name, error))
+        return NULL;
+    }
+  return g_steal_pointer (&cfg);
+}
+
+BallastConfig *
+cfg_load_data (const char *text, const char *label, GError **error)
+{
+  g_autoptr (BallastConfig) cfg = cfg_new_defaults ();
+  cfg->path = g_strdup (label);
+  if (!cfg_apply_text (cfg, text, label, NULL, error))
+    return NULL;
+  return g_steal_pointer (&cfg);
+}
+
+void
+cfg_vm_policy (const BallastConfig *cfg, const char *name, PolicyVmConfig *out)
+{
+  *out = cfg->policy.vm_defaults;
+  CfgVm *vm = name ? g_hash_table_lookup (cfg->vms, name) : NULL;
+  if (vm == NULL)
+    return;
+  for (guint i = 0; i + 1 < vm->keys->len; i += 2)
+    {
+      char *perr = NULL;
+      /* Validated at load; a failure here cannot happen, so ignore it. */
+      (void) policy_vm_config_set (out, g_ptr_array_index (vm->keys, i),
+                                   g_ptr_array_index (vm->keys, i + 1), &perr);
+      free (perr);
+    }
+}
+
+gboolean
+cfg_vm_policy_set (PolicyVmConfig *v, const char *key, const char *value, GError **error)
+{
+  char *perr = NULL;
+  PolicyKeyResult r = policy_vm_config_set (v, key, value, &perr);
+  if (r == POLICY_KEY_OK)
+    {
+      free (perr);
+      return TRUE;
+    }
+  g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s: %s", key,
+               r == POLICY_KEY_UNKNOWN ? "unknown key" : (perr ? perr : "invalid value"));
+  free (perr);
+  return FALSE;
+}

@@ -1,0 +1,66 @@
+/* config.h: ballastd's configuration: ballast.conf, its drop-ins and vms.d/.
+ * Loading validates everything first; a reload swaps only a config that loaded cleanly. */
+#pragma once
+
+#include <glib.h>
+
+#include "policy.h"
+
+/* One per-VM section: `[vm NAME]` in ballast.conf or `[vm]` in vms.d/NAME.conf. */
+typedef struct
+{
+  char *name;
+  char *qmp_path;   /* static VM: its QMP socket (NULL: policy only) */
+  char *agent_path; /* static VM: its agent socket, optional */
+  GPtrArray *keys;  /* policy key/value pairs, in file order: "key", "value", ... */
+} CfgVm;
+
+typedef struct
+{
+  PolicyConfig policy; /* [host], [ksm], [defaults], tick */
+  char *control_socket;
+  char *control_group;  /* NULL: the daemon's own group */
+  char *qmp_dir;        /* NULL: no socket directory backend */
+  gboolean dry_run;
+  char *ksm_sysfs;
+  gboolean ksm_restore_on_exit;
+  char *libvirt_uri;    /* NULL: no libvirt backend */
+  char *http_listen;    /* "127.0.0.1:9781"; NULL or "" disables HTTP */
+  GHashTable *vms;      /* name -> CfgVm* */
+  GPtrArray *warnings;  /* char*: unknown keys/sections, with file and line */
+  char *path;           /* the main file this was loaded from */
+} BallastConfig;
+
+#define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"
+#define CFG_DEFAULT_CONTROL_SOCKET "/run/ballast/control.sock"
+#define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
+#define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
+
+GQuark cfg_error_quark (void);
+#define CFG_ERROR (cfg_error_quark ())
+enum
+{
+  CFG_ERROR_IO,
+  CFG_ERROR_SYNTAX,
+  CFG_ERROR_VALUE,
+};
+
+/* Loads PATH, PATH.d/<*>.conf in lexical order (later wins) and
+ * vms.d/<NAME>.conf next to PATH. A missing main file is an error unless
+ * `allow_missing` (built-in defaults are used then). Returns NULL and an
+ * error naming file, line and key on the first bad value. */
+BallastConfig *cfg_load (const char *path, gboolean allow_missing, GError **error);
+
+/* Loads from in-memory text only (tests, --check-config of a snippet). */
+BallastConfig *cfg_load_data (const char *text, const char *label, GError **error);
+
+void cfg_free (BallastConfig *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (BallastConfig, cfg_free)
+
+/* The effective policy of VM `name`: [defaults] with its own section on top.
+ * `ram_bytes` is unused here but kept so percentages resolve in one place later. */
+void cfg_vm_policy (const BallastConfig *cfg, const char *name, PolicyVmConfig *out);
+
+/* Applies one policy key to a VM's runtime override (set-policy); the same
+ * validation as the files. Returns FALSE with an error naming the key. */
+gboolean cfg_vm_policy_set (PolicyVmConfig *v, const char *key, const char *value, GError **error);

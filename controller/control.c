@@ -1,0 +1,445 @@
+/* control.c: the QMP-compatible control socket: greeting, qmp_capabilities,
+ * command dispatch by table, events; each client is bounded and isolated. */
+#define G_LOG_DOMAIN "ballast-control"
+
+#include "control.h"
+
+#include "ballast-config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
+
+/* The longest legitimate command (set-policy with every key) is < 1 KiB;
+ * 64 KiB leaves room without letting one client hold much memory. */
+#define CTL_MAX_LINE_BYTES (64 * 1024)
+/* A client that doesn't read its replies/events is cut off past this. */
+#define CTL_MAX_OUTQ_BYTES (4 * 1024 * 1024)
+#define CTL_READ_CHUNK_BYTES 4096
+
+G_DEFINE_QUARK (ballast-control-error-quark, ctl_error)
+
+typedef struct
+{
+  CtlServer *server;
+  GSocketConnection *conn;
+  GCancellable *cancel;
+  GString *inbuf;
+  GString *outq;
+  gboolean writing;
+  gboolean negotiated;
+  gboolean closing; /* flush outq, then drop */
+  gboolean dead;   /* dropped; pending async callbacks just release it */
+  guint refs;      /* the server's set + each pending async operation */
+  guint8 chunk[CTL_READ_CHUNK_BYTES];
+  guint64 id;
+} CtlClient;
+
+struct _CtlServer
+{
+  GSocketService *service;
+  char *path;
+  const CtlCommand *commands;
+  gsize n_commands;
+  gpointer user_data;
+  GHashTable *clients; /* CtlClient* set */
+  guint64 next_client_id;
+};
+
+static void ctl_client_read (CtlClient *c);
+static void ctl_client_flush (CtlClient *c);
+
+static CtlClient *
+ctl_client_ref (CtlClient *c)
+{
+  c->refs++;
+  return c;
+}
+
+static void
+ctl_client_unref (gpointer p)
+{
+  CtlClient *c = p;
+  if (--c->refs > 0)
+    return;
+  g_clear_object (&c->conn);
+  g_clear_object (&c->cancel);
+  g_string_free (c->inbuf, TRUE);
+  g_string_free (c->outq, TRUE);
+  g_free (c);
+}
+
+/* Marks the client dead and closes it; memory goes with the last pending
+ * async callback, which sees `dead` and touches nothing else. */
+static void
+ctl_client_drop (CtlClient *c)
+{
+  if (c->dead)
+    return;
+  c->dead = TRUE;
+  g_debug ("client %" G_GUINT64_FORMAT " disconnected", c->id);
+  g_cancellable_cancel (c->cancel);
+  g_io_stream_close (G_IO_STREAM (c->conn), NULL, NULL);
+  g_hash_table_remove (c->server->clients, c);
+}
+
+static void
+ctl_client_send (CtlClient *c, json_t *msg)
+{
+  char *text = json_dumps (msg, JSON_COMPACT);
+  json_decref (msg);
+  if (text == NULL)
+    return;
+  if (c->outq->len + strlen (text) + 1 > CTL_MAX_OUTQ_BYTES)
+    {
+      free (text);
+      g_message ("client %" G_GUINT64_FORMAT " does not read its replies; disconnecting", c->id);
+      ctl_client_drop (c);
+      return;
+    }
+  g_string_append (c->outq, text);
+  g_string_append_c (c->outq, '\n');
+  free (text);
+  ctl_client_flush (c);
+}
+
+static void
+ctl_client_on_written (CtlClient *c, gssize n)
+{
+  if (n < 0)
+    {
+      ctl_client_drop (c);
+      return;
+    }
+  g_string_erase (c->outq, 0, n);
+  if (c->outq->len == 0 && c->closing)
+    {
+      ctl_client_drop (c);
+      return;
+    }
+  ctl_client_flush (c);
+}
+
+static void
+ctl_write_done (GObject *src, GAsyncResult *res, gpointer data)
+{
+  CtlClient *c = data;
+  g_autoptr (GError) error = NULL;
+  gssize n = g_output_stream_write_finish (G_OUTPUT_STREAM (src), res, &error);
+  c->writing = FALSE;
+  if (!c->dead)
+    ctl_client_on_written (c, n);
+  ctl_client_unref (c);
+}
+
+static void
+ctl_client_flush (CtlClient *c)
+{
+  if (c->writing || c->outq->len == 0)
+    return;
+  c->writing = TRUE;
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (c->conn));
+  g_output_stream_write_async (out, c->outq->str, c->outq->len, G_PRIORITY_DEFAULT, c->cancel,
+                               ctl_write_done, ctl_client_ref (c));
+}
+
+static json_t *
+ctl_error_reply (json_t *id, const char *klass, const char *desc)
+{
+  json_t *reply = json_pack ("{s:{s:s,s:s}}", "error", "class", klass, "desc", desc);
+  if (id != NULL)
+    json_object_set (reply, "id", id);
+  return reply;
+}
+
+static int
+ctl_command_cmp (const void *key, const void *elem)
+{
+  return strcmp (key, ((const CtlCommand *) elem)->name);
+}
+
+/* Handles one complete line. Returns FALSE when the client must go. */
+static gboolean
+ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
+{
+  CtlServer *s = c->server;
+  json_error_t jerr;
+  g_autoptr (GString) trimmed = g_string_new_len (line, len);
+  g_strstrip (trimmed->str);
+  if (trimmed->str[0] == '\0')
+    return TRUE;
+  json_t *msg = json_loads (trimmed->str, JSON_REJECT_DUPLICATES, &jerr);
+  if (msg == NULL || !json_is_object (msg))
+    {
+      g_autofree char *desc = g_strdup_printf ("JSON parse error: %s",
+                                               msg ? "expected an object" : jerr.text);
+      json_decref (msg);
+      ctl_client_send (c, ctl_error_reply (NULL, "GenericError", desc));
+      /* Garbage means a confused or hostile peer: answer once, then hang up. */
+      return FALSE;
+    }
+  json_t *id = json_object_get (msg, "id");
+  json_t *exec = json_object_get (msg, "execute");
+  json_t *args = json_object_get (msg, "arguments");
+  if (!json_is_string (exec))
+    {
+      ctl_client_send (c, ctl_error_reply (id, "GenericError", "Expected 'execute'"));
+      json_decref (msg);
+      return TRUE;
+    }
+  if (args != NULL && !json_is_object (args))
+    {
+      ctl_client_send (c, ctl_error_reply (id, "GenericError", "'arguments' must be an object"));
+      json_decref (msg);
+      return TRUE;
+    }
+  const char *name = json_string_value (exec);
+  json_t *reply;
+  if (g_str_equal (name, "qmp_capabilities"))
+    {
+      c->negotiated = TRUE;
+      reply = json_pack ("{s:{}}", "return");
+    }
+  else if (!c->negotiated)
+    reply = ctl_error_reply (id, "CommandNotFound",
+                             "Expecting capabilities negotiation with 'qmp_capabilities'");
+  else
+    {
+      const CtlCommand *cmd
+          = bsearch (name, s->commands, s->n_commands, sizeof (CtlCommand), ctl_command_cmp);
+      if (cmd == NULL)
+        {
+          g_autofree char *desc = g_strdup_printf ("The command %s has not been found", name);
+          reply = ctl_error_reply (id, "CommandNotFound", desc);
+        }
+      else
+        {
+          g_autoptr (GError) error = NULL;
+          json_t *empty = json_object ();
+          json_t *ret = cmd->fn (s->user_data, args ? args : empty, &error);
+          json_decref (empty);
+          if (ret == NULL)
+            reply = ctl_error_reply (
+                id,
+                error && g_error_matches (error, CTL_ERROR, CTL_ERROR_NOT_FOUND) ? "DeviceNotFound"
+                                                                                 : "GenericError",
+                error ? error->message : "failed");
+          else
+            reply = json_pack ("{s:o}", "return", ret);
+        }
+    }
+  if (id != NULL && json_object_get (reply, "id") == NULL)
+    json_object_set (reply, "id", id);
+  json_decref (msg);
+  ctl_client_send (c, reply);
+  return TRUE;
+}
+
+static void
+ctl_client_on_read (CtlClient *c, gssize n)
+{
+  if (n <= 0)
+    {
+      ctl_client_drop (c);
+      return;
+    }
+  g_string_append_len (c->inbuf, (const char *) c->chunk, n);
+  gsize start = 0;
+  for (;;)
+    {
+      const char *nl = memchr (c->inbuf->str + start, '\n', c->inbuf->len - start);
+      if (nl == NULL)
+        break;
+      gsize len = nl - (c->inbuf->str + start);
+      if (!ctl_client_handle_line (c, c->inbuf->str + start, len))
+        {
+          c->closing = TRUE;
+          break;
+        }
+      if (c->dead)
+        return;
+      start += len + 1;
+    }
+  g_string_erase (c->inbuf, 0, start);
+  if (!c->closing && c->inbuf->len > CTL_MAX_LINE_BYTES)
+    {
+      ctl_client_send (c, ctl_error_reply (NULL, "GenericError", "message too long"));
+      c->closing = TRUE;
+    }
+  if (c->dead)
+    return;
+  if (c->closing)
+    {
+      g_message ("client %" G_GUINT64_FORMAT " sent invalid input; disconnecting", c->id);
+      if (c->outq->len == 0)
+        ctl_client_drop (c);
+      return;
+    }
+  ctl_client_read (c);
+}
+
+static void
+ctl_read_done (GObject *src, GAsyncResult *res, gpointer data)
+{
+  CtlClient *c = data;
+  g_autoptr (GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (src), res, &error);
+  /* This operation's reference keeps `c` valid even if handling drops it. */
+  if (!c->dead)
+    ctl_client_on_read (c, n);
+  ctl_client_unref (c);
+}
+
+static void
+ctl_client_read (CtlClient *c)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (c->conn));
+  g_input_stream_read_async (in, c->chunk, sizeof c->chunk, G_PRIORITY_DEFAULT, c->cancel,
+                             ctl_read_done, ctl_client_ref (c));
+}
+
+static gboolean
+ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
+{
+  CtlServer *s = data;
+  CtlClient *c = g_new0 (CtlClient, 1);
+  c->server = s;
+  c->conn = g_object_ref (conn);
+  c->cancel = g_cancellable_new ();
+  c->inbuf = g_string_new (NULL);
+  c->outq = g_string_new (NULL);
+  c->id = ++s->next_client_id;
+  g_hash_table_add (s->clients, ctl_client_ref (c));
+  g_debug ("client %" G_GUINT64_FORMAT " connected", c->id);
+  ctl_client_send (c, json_pack ("{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "ballast",
+                                 "major", BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR,
+                                 "micro", BALLAST_VERSION_MICRO, "package", "ballast " BALLAST_VERSION,
+                                 "capabilities"));
+  if (!c->dead)
+    ctl_client_read (c);
+  return TRUE;
+}
+
+CtlServer *
+ctl_server_new (const char *path, const char *group, const CtlCommand *commands, gsize n_commands,
+                gpointer user_data, GError **error)
+{
+  for (gsize i = 1; i < n_commands; i++)
+    g_return_val_if_fail (strcmp (commands[i - 1].name, commands[i].name) < 0, NULL);
+
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0750) < 0)
+    {
+      int e = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", dir, g_strerror (e));
+      return NULL;
+    }
+  /* A socket left by a previous run that crashed blocks bind(); a live one
+   * means another daemon: refuse rather than steal it. */
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_autoptr (GSocketClient) probe = g_socket_client_new ();
+      g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
+      g_autoptr (GSocketConnection) live
+          = g_socket_client_connect (probe, G_SOCKET_CONNECTABLE (addr), NULL, NULL);
+      if (live != NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                       "%s: another ballastd is listening", path);
+          return NULL;
+        }
+      unlink (path);
+    }
+
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
+  GSocketService *service = g_socket_service_new ();
+  mode_t old_umask = umask (0117);
+  gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (service), addr,
+                                               G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                                               NULL, NULL, error);
+  umask (old_umask);
+  if (!ok)
+    {
+      g_object_unref (service);
+      return NULL;
+    }
+  chmod (path, 0660);
+  if (group != NULL && *group != '\0')
+    {
+      struct group *gr = getgrnam (group);
+      if (gr == NULL || chown (path, (uid_t) -1, gr->gr_gid) < 0)
+        g_warning ("%s: cannot give the control socket to group %s", path, group);
+    }
+
+  CtlServer *s = g_new0 (CtlServer, 1);
+  s->service = service;
+  s->path = g_strdup (path);
+  s->commands = commands;
+  s->n_commands = n_commands;
+  s->user_data = user_data;
+  s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, ctl_client_unref, NULL);
+  g_signal_connect (service, "incoming", G_CALLBACK (ctl_on_incoming), s);
+  g_socket_service_start (service);
+  return s;
+}
+
+/* A copy of the client set, since sending may drop a client from it. */
+static GPtrArray *
+ctl_clients_snapshot (CtlServer *s)
+{
+  GPtrArray *out = g_ptr_array_sized_new (g_hash_table_size (s->clients));
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, s->clients);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (out, key);
+  return out;
+}
+
+void
+ctl_server_emit (CtlServer *s, const char *event, json_t *data)
+{
+  gint64 now_us = g_get_real_time ();
+  if (data == NULL)
+    data = json_object ();
+  g_autoptr (GPtrArray) targets = ctl_clients_snapshot (s);
+  for (guint i = 0; i < targets->len; i++)
+    {
+      CtlClient *c = g_ptr_array_index (targets, i);
+      if (!c->negotiated || c->closing || c->dead)
+        continue;
+      ctl_client_send (c, json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data",
+                                     data, "timestamp", "seconds",
+                                     (json_int_t) (now_us / G_USEC_PER_SEC), "microseconds",
+                                     (json_int_t) (now_us % G_USEC_PER_SEC)));
+    }
+  json_decref (data);
+}
+
+guint
+ctl_server_client_count (CtlServer *s)
+{
+  return g_hash_table_size (s->clients);
+}
+
+void
+ctl_server_free (CtlServer *s)
+{
+  if (s == NULL)
+    return;
+  g_socket_service_stop (s->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (s->service));
+  g_object_unref (s->service);
+  g_autoptr (GPtrArray) all = ctl_clients_snapshot (s);
+  for (guint i = 0; i < all->len; i++)
+    ctl_client_drop (g_ptr_array_index (all, i));
+  g_hash_table_unref (s->clients);
+  unlink (s->path);
+  g_free (s->path);
+  g_free (s);
+}

@@ -1,0 +1,40 @@
+/* control.h: ballastd's QMP-speaking control socket (server side).
+ * Commands are a table of handlers; events go to every negotiated client. */
+#pragma once
+
+#include <gio/gio.h>
+#include <jansson.h>
+
+/* A handler returns a new reference to the "return" value, or NULL with an
+ * error; CTL_ERROR_* codes map to QMP error classes. */
+typedef json_t *(*CtlCommandFn) (gpointer user_data, json_t *args, GError **error);
+
+typedef struct
+{
+  const char *name;
+  CtlCommandFn fn;
+} CtlCommand;
+
+GQuark ctl_error_quark (void);
+#define CTL_ERROR (ctl_error_quark ())
+enum
+{
+  CTL_ERROR_GENERIC,   /* GenericError */
+  CTL_ERROR_NOT_FOUND, /* DeviceNotFound: no such VM */
+};
+
+typedef struct _CtlServer CtlServer;
+
+/* Listens on `path` (replacing a stale socket), mode 0660, group `group`
+ * (NULL keeps the process group). `commands` must outlive the server. */
+CtlServer *ctl_server_new (const char *path, const char *group, const CtlCommand *commands,
+                           gsize n_commands, gpointer user_data, GError **error);
+
+/* Sends {"event":NAME,"data":DATA,"timestamp":...} to every client past
+ * qmp_capabilities. Steals `data`. */
+void ctl_server_emit (CtlServer *server, const char *event, json_t *data);
+
+guint ctl_server_client_count (CtlServer *server);
+
+void ctl_server_free (CtlServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtlServer, ctl_server_free)

@@ -1,0 +1,27 @@
+/* manager.h: ballastd's core object: owns the main loop's timers, the VMs,
+ * the policy carry, probes/actuators, the control socket and the decision log. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "config.h"
+#include "vm.h"
+
+typedef struct _Manager Manager;
+
+/* Creates the manager from a loaded config (taken over) and starts every
+ * backend, the control socket and the tick timer. */
+Manager *mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error);
+
+/* Restores what the daemon changed (KSM knobs) and frees everything. */
+void mgr_free (Manager *m);
+
+/* Re-reads the config from its path; on error the old one stays. */
+gboolean mgr_reload (Manager *m, GError **error);
+
+/* Called by a VM: state changes, kicks, urgent pressure. Never re-enters
+ * the tick synchronously. */
+void mgr_vm_note (Manager *m, Vm *vm, VmNote note);
+
+/* One line for sd_notify STATUS=. */
+char *mgr_status_line (Manager *m);

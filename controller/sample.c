@@ -1,0 +1,133 @@
+/* sample.c: the daemon's glue over the probes library. Probe failures are
+ * logged once per kind until they recover, so a broken file cannot flood the
+ * journal at the tick rate. */
+#define G_LOG_DOMAIN "ballast"
+
+#include "sample.h"
+
+#include "host.h"
+#include "ksm.h"
+#include "proc.h"
+#include "roots.h"
+
+struct _SampleCtx
+{
+  HostRoots *roots;
+  KsmCtx *ksm;
+  ProcCtx *proc;
+  gboolean restore_on_exit;
+  gboolean host_failing;
+  gboolean ksm_failing;
+  gboolean ksm_apply_failing;
+};
+
+SampleCtx *
+sample_new (const char *ksm_sysfs, gboolean restore_on_exit)
+{
+  SampleCtx *ctx = g_new0 (SampleCtx, 1);
+
+  ctx->roots = host_roots_new (g_getenv ("BALLAST_PROC_ROOT"), g_getenv ("BALLAST_SYS_ROOT"),
+                               ksm_sysfs);
+  ctx->ksm = ksm_ctx_new (ctx->roots);
+  ctx->proc = proc_ctx_new (ctx->roots);
+  ctx->restore_on_exit = restore_on_exit;
+  return ctx;
+}
+
+void
+sample_free (SampleCtx *ctx)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ctx == NULL)
+    return;
+  if (ctx->restore_on_exit)
+    {
+      guint n_saved = ksm_n_saved (ctx->ksm);
+
+      if (!ksm_restore (ctx->ksm, &error))
+        g_warning ("KSM restore: %s", error->message);
+      else if (n_saved > 0)
+        g_message ("KSM: restored %u knob(s) to their values before start", n_saved);
+    }
+  ksm_ctx_free (ctx->ksm);
+  proc_ctx_free (ctx->proc);
+  host_roots_free (ctx->roots);
+  g_free (ctx);
+}
+
+/* Logs the first failure of a run of failures and the recovery. */
+static void
+note_failure (gboolean *failing, const char *what, const GError *error)
+{
+  if (error != NULL && !*failing)
+    g_warning ("%s: %s", what, error->message);
+  else if (error == NULL && *failing)
+    g_message ("%s: recovered", what);
+  *failing = error != NULL;
+}
+
+void
+sample_host (SampleCtx *ctx, PolicyHost *out)
+{
+  g_autoptr (GError) error = NULL;
+
+  memset (out, 0, sizeof *out);
+  if (!host_read (ctx->roots, out, &error) && error == NULL)
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED, "meminfo unusable");
+  note_failure (&ctx->host_failing, "host memory probe", error);
+}
+
+void
+sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes)
+{
+  host_set_non_vm_used (host, vm_pss_bytes);
+}
+
+void
+sample_ksm (SampleCtx *ctx, PolicyKsm *out)
+{
+  g_autoptr (GError) error = NULL;
+
+  memset (out, 0, sizeof *out);
+  ksm_read (ctx->ksm, out, &error);
+  note_failure (&ctx->ksm_failing, "KSM probe", error);
+}
+
+gboolean
+sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gboolean ok = ksm_apply (ctx->ksm, d, dry_run, NULL, &local);
+
+  note_failure (&ctx->ksm_apply_failing, "KSM write", local);
+  if (!ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+sample_vm_process (SampleCtx *ctx, int pid, PolicyStat *pss_bytes,
+                   PolicyStat *ksm_merging_pages, PolicyStat *cgroup_kernel_bytes)
+{
+  ProcCost cost;
+  PolicyVm vm;
+
+  memset (pss_bytes, 0, sizeof *pss_bytes);
+  memset (ksm_merging_pages, 0, sizeof *ksm_merging_pages);
+  memset (cgroup_kernel_bytes, 0, sizeof *cgroup_kernel_bytes);
+  if (pid <= 0)
+    return;
+  memset (&cost, 0, sizeof cost);
+  /* A process that just exited is normal (the VM goes lost on its socket). */
+  if (!proc_cost_read (ctx->proc, pid, &cost, NULL))
+    return;
+  memset (&vm, 0, sizeof vm);
+  proc_cost_to_vm (&cost, &vm);
+  *pss_bytes = vm.pss_bytes;
+  *ksm_merging_pages = vm.ksm_merging_pages;
+  *cgroup_kernel_bytes = vm.cgroup_kernel_bytes;
+}

@@ -1,0 +1,26 @@
+/* sample.h: the daemon's view of host probes and the KSM actuator: fills
+ * policy inputs from /proc and sysfs, applies KSM decisions, restores knobs. */
+#pragma once
+
+#include <glib.h>
+
+#include "policy.h"
+
+typedef struct _SampleCtx SampleCtx;
+
+/* `ksm_sysfs` is the KSM knob directory; `restore_on_exit` makes
+ * sample_free() put every changed knob back. */
+SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit);
+void sample_free (SampleCtx *ctx);
+
+void sample_host (SampleCtx *ctx, PolicyHost *out);
+/* Host memory not attributable to VMs, from the VMs' summed PSS. */
+void sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes);
+void sample_ksm (SampleCtx *ctx, PolicyKsm *out);
+/* Writes the knobs the decision sets that differ from what is there; in
+ * dry-run, logs them only. */
+gboolean sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run,
+                           GError **error);
+/* Per-process cost of a VM's QEMU (pid 0: all absent). */
+void sample_vm_process (SampleCtx *ctx, int pid, PolicyStat *pss_bytes,
+                        PolicyStat *ksm_merging_pages, PolicyStat *cgroup_kernel_bytes);
