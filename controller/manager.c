@@ -17,6 +17,8 @@
 /* Kicks and pressure re-run the tick at once, but a storm of them must not
  * turn the daemon into a busy loop: at most one extra tick per 50 ms. */
 #define MGR_MIN_TICK_GAP_US (50 * 1000)
+/* Event sources (hooks, libvirt) on one host: a handful. */
+#define MGR_MAX_SOURCES 64
 
 typedef struct
 {
@@ -60,6 +62,7 @@ struct _Manager
   double ksmd_cpu_pct;
   uint64_t last_ksmd_cpu_ns;
   gint64 last_ksmd_mono_us;
+  gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
 };
 
 static void mgr_tick (Manager *m);
@@ -235,6 +238,7 @@ mgr_apply (Manager *m, Vm **vms, const PolicyDecision *d)
     }
   if (d->ksm.state != old_state)
     {
+      m->ksm_state_since_ms = g_get_real_time () / 1000;
       g_message ("KSM: %s -> %s (%s)", policy_ksm_state_name (old_state),
                  policy_ksm_state_name (d->ksm.state), d->ksm.reason ? d->ksm.reason : "");
       ctl_server_emit (m->ctl, "KSM_STATE",
@@ -432,6 +436,7 @@ cmd_query_vm (gpointer data, json_t *args, GError **error)
                                   mgr_bytes_or_null (vm->ksm_merging_pages.present,
                                                      vm->ksm_merging_pages.value)));
   json_object_set_new (o, "ram_bytes", json_integer ((json_int_t) vm->ram_bytes));
+  json_object_set_new (o, "added_time_ms", json_integer ((json_int_t) vm->added_real_ms));
   json_object_set_new (o, "balloon", vm->balloon_path ? json_string (vm->balloon_path)
                                                       : json_null ());
   if (vm->lost_reason)
@@ -502,7 +507,7 @@ cmd_query_ksm (gpointer data, json_t *args, GError **error)
   Manager *m = data;
   const PolicyKsmDecision *kd = &m->ksm_decision;
   uint64_t page = m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096;
-  return json_pack ("{s:s,s:s,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:s,s:I,s:f}", "state",
+  return json_pack ("{s:s,s:s,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:I,s:s,s:I,s:f}", "state",
                     policy_ksm_state_name (m->have_ksm_decision ? kd->state : POLICY_KSM_IDLE),
                     "mode", mgr_ksm_mode_name (m->cfg->policy.ksm_mode), "present",
                     m->ksm.present, "run", (int) m->ksm.run, "pages_to_scan",
@@ -513,7 +518,8 @@ cmd_query_ksm (gpointer data, json_t *args, GError **error)
                     (json_int_t) (m->ksm.pages_sharing > m->ksm.pages_shared
                                       ? (m->ksm.pages_sharing - m->ksm.pages_shared) * page
                                       : 0),
-                    "ksmd_cpu_pct", m->ksmd_cpu_pct, "last_reason",
+                    "ksmd_cpu_pct", m->ksmd_cpu_pct, "state_since_ms",
+                    (json_int_t) m->ksm_state_since_ms, "last_reason",
                     m->have_ksm_decision && kd->reason ? kd->reason : "", "expected_saved_bytes",
                     (json_int_t) kd->expected_saved_bytes, "expected_cpu_pct",
                     kd->expected_cpu_pct);
@@ -724,8 +730,15 @@ cmd_register_source (gpointer data, json_t *args, GError **error)
       g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "'name' (string, <= 64 chars) is required");
       return NULL;
     }
-  if (!g_ptr_array_find_with_equal_func (m->sources, name, g_str_equal, NULL))
-    g_ptr_array_add (m->sources, g_strdup (name));
+  if (g_ptr_array_find_with_equal_func (m->sources, name, g_str_equal, NULL))
+    return json_object ();
+  /* A bound, so a client cannot grow the daemon's memory without limit. */
+  if (m->sources->len >= MGR_MAX_SOURCES)
+    {
+      g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "too many sources (%d)", MGR_MAX_SOURCES);
+      return NULL;
+    }
+  g_ptr_array_add (m->sources, g_strdup (name));
   return json_object ();
 }
 

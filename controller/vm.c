@@ -53,6 +53,7 @@ vm_new (Manager *mgr, uint64_t id, const char *name, const char *backend, const 
   vm->qmp_path = g_strdup (qmp_path);
   vm->agent_path = g_strdup (agent_path);
   vm->state = VM_CONNECTING;
+  vm->added_real_ms = g_get_real_time () / 1000;
   qmp_backoff_init (&vm->backoff, VM_BACKOFF_INITIAL_MS, VM_BACKOFF_MAX_MS);
   qmp_backoff_init (&vm->agent_backoff, VM_BACKOFF_INITIAL_MS, VM_BACKOFF_MAX_MS);
   return vm;

@@ -42,6 +42,7 @@ struct _Vm
   char *agent_path;
 
   VmLinkState state;
+  gint64 added_real_ms; /* wall clock when the daemon learnt of it */
   char *lost_reason;
   QmpClient *qmp;
   QmpBackoff backoff;

@@ -1,0 +1,381 @@
+/* test-ballastd.c: ballastd end to end with real tiny guests under TCG, the
+ * real balloon driver and ballast-agent, and the real ksmd:
+ *   /ballastd/dry-run: decisions are made and logged, nothing is written;
+ *   /ballastd/fleet: discovery and adoption, balloon-down of an idle guest,
+ *   the reaction to a 400 MiB spike, KSM boost on a new guest and settle,
+ *   kill -9 of a QEMU and re-adoption, KSM knobs restored on exit. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "guest.h"
+
+#define MiB (G_GINT64_CONSTANT (1) << 20)
+#define TICK_MS 1000
+/* Seconds after the spiking guest's boot at which it allocates: after the
+ * rest of the fleet scenario, so it starts from its ballooned-down size. */
+#define SPIKE_AT_S 150
+#define SPIKE_MIB 400
+#define FLEET_CONF                                                                           \
+  "[host]\nmode=density\n[ksm]\nmode=auto\nboost-scan-time=10s\nrestore-on-exit=true\n"
+
+static gint64
+now_ms (void)
+{
+  return g_get_real_time () / 1000;
+}
+
+static const char *
+vm_state (json_t *vm)
+{
+  return vm ? json_string_value (json_object_get (vm, "state")) : NULL;
+}
+
+/* Polls query-vm @name until its state is @state (NULL: until it is not
+ * listed); returns the elapsed ms, or -1 after @timeout_ms. */
+static gint64
+wait_vm_state (TestDaemon *d, const char *name, const char *state, guint timeout_ms)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  for (;;)
+    {
+      json_t *vm = test_daemon_vm (d, name);
+      gboolean done = g_strcmp0 (vm_state (vm), state) == 0;
+      json_decref (vm);
+      gint64 elapsed_ms = (g_get_monotonic_time () - t0) / 1000;
+      if (done)
+        return elapsed_ms;
+      if (elapsed_ms > timeout_ms)
+        return -1;
+      g_usleep (50 * 1000);
+    }
+}
+
+static const char *
+ksm_state (TestDaemon *d)
+{
+  static char state[32];
+  json_t *k = test_daemon_cmd (d, "query-ksm", NULL);
+  g_strlcpy (state, json_string_value (json_object_get (k, "state")), sizeof state);
+  json_decref (k);
+  return state;
+}
+
+static TestGuest *
+start_guest (TestDaemon *d, const char *name, guint mem_mib, const char *workload)
+{
+  g_autoptr (GError) error = NULL;
+  TestGuest *g = test_guest_start_in (d->qmp_dir, name, mem_mib, workload, 0, "tcg", &error);
+  g_assert_no_error (error);
+  g_test_message ("guest %s up in %" G_GINT64_FORMAT " ms (pid %d)", name, g->boot_us / 1000,
+                  g->pid);
+  return g;
+}
+
+/* Wall-clock ms of the socket's creation (its inode change time). */
+static gint64
+socket_born_ms (const char *path)
+{
+  struct stat st;
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return (gint64) st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+}
+
+static void
+test_dry_run (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (!test_guest_image_ready ())
+    return;
+  g_autoptr (GHashTable) ksm0 = test_ksm_snapshot ();
+  g_autoptr (TestDaemon) d = test_daemon_new (FLEET_CONF, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_daemon_start (d, (const char *[]){ "--dry-run", NULL }, &error));
+  g_assert_no_error (error);
+  g_autoptr (TestGuest) g = start_guest (d, "dry", 512, "idle");
+  g_autoptr (QmpSync) mon = qmp_sync_connect (g->mon_path, 5000, &error);
+  g_assert_no_error (error);
+
+  /* An idle guest in density mode would shrink: wait for that decision. */
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  json_t *shrink = NULL;
+  while (shrink == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 100));
+      size_t i;
+      json_t *e;
+      json_array_foreach (dec, i, e)
+        if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), "dry") == 0
+            && test_json_int (e, "new_target_bytes") < 512 * MiB)
+          shrink = json_incref (e);
+      json_decref (dec);
+      g_usleep (200 * 1000);
+    }
+  g_test_message ("dry-run decision: %s", json_dumps (shrink, JSON_COMPACT));
+  g_assert_true (json_is_false (json_object_get (shrink, "applied")));
+  json_decref (shrink);
+
+  /* A few more ticks of decisions, then nothing may have moved. */
+  g_usleep (3 * TICK_MS * 1000);
+  guint64 actual_bytes = 0;
+  g_assert_true (qmp_sync_query_balloon (mon, &actual_bytes, &error));
+  g_assert_cmpuint (actual_bytes, ==, 512 * MiB);
+  g_autoptr (GHashTable) ksm1 = test_ksm_snapshot ();
+  g_autofree char *diff = test_ksm_diff (ksm0, ksm1);
+  g_assert_cmpstr (diff, ==, "");
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_true (json_is_true (json_object_get (st, "dry_run")));
+  json_decref (st);
+  g_assert_cmpuint (test_daemon_log_count (d, "[dry-run]"), >=, 1);
+}
+
+/* Every decision of @name from the log (oldest first). */
+static GPtrArray *
+decisions_of (TestDaemon *d, const char *name)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) json_decref);
+  json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 512));
+  size_t i;
+  json_t *e;
+  json_array_foreach (dec, i, e)
+    if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
+        && json_is_integer (json_object_get (e, "new_target_bytes"))
+        && !g_str_has_prefix (json_string_value (json_object_get (e, "reason")), "kick:"))
+      g_ptr_array_add (out, json_incref (e));
+  json_decref (dec);
+  return out;
+}
+
+/* The idle 1 GiB guest: ballooned down in steps of at most the inflate step
+ * to need + deadband, never below min, and `actual` follows. */
+static void
+check_balloon_down (TestDaemon *d, gint64 daemon_start_ms)
+{
+  json_t *a = test_daemon_vm (d, "a");
+  g_assert_nonnull (a);
+  gint64 need = test_json_int (a, "need_bytes");
+  gint64 min = test_json_int (a, "min_bytes");
+  gint64 ram = test_json_int (a, "ram_bytes");
+  gint64 deadband = MAX (ram / 100, 16 * MiB);
+  gint64 step = MIN (ram / 10, 256 * MiB);
+  g_autoptr (GPtrArray) dec = decisions_of (d, "a");
+  gint64 prev = ram, converged_ms = -1;
+  for (guint i = 0; i < dec->len; i++)
+    {
+      json_t *e = g_ptr_array_index (dec, i);
+      gint64 target = test_json_int (e, "new_target_bytes");
+      g_assert_cmpint (target, >=, min);
+      if (target < prev)
+        g_assert_cmpint (prev - target, <=, step + MiB);
+      if (converged_ms < 0 && target <= need + deadband)
+        converged_ms = test_json_int (e, "time_ms") - daemon_start_ms;
+      prev = target;
+    }
+  g_test_message ("guest a: ram %" G_GINT64_FORMAT " MiB, need %" G_GINT64_FORMAT
+                  " MiB, min %" G_GINT64_FORMAT " MiB, %u decisions, at need + deadband %"
+                  G_GINT64_FORMAT " ms after ballastd start; actual %" G_GINT64_FORMAT " MiB",
+                  ram / MiB, need / MiB, min / MiB, dec->len, converged_ms,
+                  test_json_int (a, "actual_bytes") / MiB);
+  g_assert_cmpint (converged_ms, >=, 0);
+  g_assert_cmpint (converged_ms, <=, 90 * 1000);
+  gint64 actual = test_json_int (a, "actual_bytes");
+  g_assert_cmpint (actual, <=, need + deadband + 4 * MiB);
+  g_assert_cmpint (actual, >=, min);
+  g_assert_cmpint (ABS (actual - test_json_int (a, "target_bytes")), <=, 4 * MiB);
+  json_decref (a);
+}
+
+/* The spike: from the first sign of it (a pressure message or a report with
+ * 64 MiB less available) to the first raise of the target, at most 1 s;
+ * the allocation completes and no OOM kill happens in the guest. */
+static void
+check_spike (TestDaemon *d, TestGuest *a)
+{
+  json_t *vm = test_daemon_vm (d, "a");
+  json_t *agent = json_object_get (vm, "agent");
+  g_assert_nonnull (agent);
+  gint64 pressure0 = test_json_int (agent, "pressure_count");
+  gint64 avail0 = test_json_int (agent, "available_bytes");
+  gint64 target0 = test_json_int (vm, "target_bytes");
+  json_decref (vm);
+  gint64 baseline_ms = now_ms ();
+  g_autofree char *early = test_guest_wait_console (a, "event=spike-start", 0);
+  g_assert_null (early);
+
+  gint64 t_pressure = -1, t_demand = -1, deadline = g_get_monotonic_time ()
+                                                     + (SPIKE_AT_S + 90) * G_USEC_PER_SEC;
+  char *done = NULL;
+  while (done == NULL && g_get_monotonic_time () < deadline)
+    {
+      vm = test_daemon_vm (d, "a");
+      agent = json_object_get (vm, "agent");
+      if (t_pressure < 0 && test_json_int (agent, "pressure_count") > pressure0)
+        t_pressure = test_json_int (agent, "pressure_time_ms");
+      if (t_demand < 0 && test_json_int (agent, "available_bytes") < avail0 - 64 * MiB)
+        t_demand = test_json_int (agent, "report_time_ms");
+      g_assert_cmpint (test_json_int (agent, "oom_kills"), ==, 0);
+      json_decref (vm);
+      done = test_guest_wait_console (a, "event=spike-done", 0);
+      if (done == NULL)
+        g_usleep (100 * 1000);
+    }
+  g_assert_nonnull (done);
+  g_test_message ("%s", done);
+  g_free (done);
+  g_assert_true (t_pressure > 0 || t_demand > 0);
+  gint64 t_signal = t_pressure > 0 && (t_demand < 0 || t_pressure < t_demand) ? t_pressure
+                                                                               : t_demand;
+
+  g_autoptr (GPtrArray) dec = decisions_of (d, "a");
+  gint64 t_raise = -1, raised_to = 0;
+  for (guint i = 0; i < dec->len && t_raise < 0; i++)
+    {
+      json_t *e = g_ptr_array_index (dec, i);
+      if (test_json_int (e, "time_ms") >= baseline_ms
+          && test_json_int (e, "new_target_bytes") > target0)
+        {
+          t_raise = test_json_int (e, "time_ms");
+          raised_to = test_json_int (e, "new_target_bytes");
+        }
+    }
+  g_test_message ("spike: pressure at %+" G_GINT64_FORMAT " ms, demand seen at %+" G_GINT64_FORMAT
+                  " ms, target raised %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                  " MiB at %+" G_GINT64_FORMAT " ms (relative to the first signal)",
+                  t_pressure > 0 ? t_pressure - t_signal : -1,
+                  t_demand > 0 ? t_demand - t_signal : -1, target0 / MiB, raised_to / MiB,
+                  t_raise - t_signal);
+  g_assert_cmpint (t_raise, >, 0);
+  g_assert_cmpint (t_raise - t_signal, <=, 1000);
+
+  /* No OOM kill: neither in the agent's counters nor on the console. */
+  vm = test_daemon_vm (d, "a");
+  g_assert_cmpint (test_json_int (json_object_get (vm, "agent"), "oom_kills"), ==, 0);
+  json_decref (vm);
+  g_autofree char *oom = test_guest_wait_console (a, "Out of memory", 0);
+  g_assert_null (oom);
+}
+
+static void
+test_fleet (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (!test_guest_image_ready ())
+    return;
+  g_autoptr (GHashTable) ksm0 = test_ksm_snapshot ();
+  g_autoptr (TestDaemon) d = test_daemon_new (FLEET_CONF, &error);
+  g_assert_no_error (error);
+
+  /* A guest already running when ballastd starts is adopted. */
+  g_autofree char *spike = g_strdup_printf ("spike:%dM:%d", SPIKE_MIB, SPIKE_AT_S);
+  g_autoptr (TestGuest) a = start_guest (d, "a", 1024, spike);
+  gint64 daemon_start_ms = now_ms ();
+  g_assert_true (test_daemon_start (d, NULL, &error));
+  g_assert_no_error (error);
+  gint64 adopt_ms = wait_vm_state (d, "a", "active", 5000);
+  g_test_message ("guest a adopted %" G_GINT64_FORMAT " ms after ballastd start", adopt_ms);
+  g_assert_cmpint (adopt_ms, >=, 0);
+
+  /* A guest whose socket appears later is listed within 5 s. */
+  g_autoptr (TestGuest) b = start_guest (d, "b", 512, "idle");
+  g_assert_cmpint (wait_vm_state (d, "b", "active", 5000), >=, 0);
+  json_t *vb = test_daemon_vm (d, "b");
+  gint64 listed_after_ms = test_json_int (vb, "added_time_ms") - socket_born_ms (b->qmp_path);
+  json_decref (vb);
+  g_test_message ("guest b listed %" G_GINT64_FORMAT " ms after its socket appeared",
+                  listed_after_ms);
+  g_assert_cmpint (listed_after_ms, <=, 5000);
+  json_t *vms = test_daemon_cmd (d, "query-vms", NULL);
+  g_assert_cmpint (json_array_size (vms), ==, 2);
+  json_decref (vms);
+
+  /* The new guests kicked KSM into boost; it leaves boost once the settle
+   * condition holds (boost-scan-time 10 s, at most 4x that). */
+  gint64 t0 = g_get_monotonic_time ();
+  while (g_str_equal (ksm_state (d), "boost"))
+    {
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 60 * G_USEC_PER_SEC);
+      g_usleep (200 * 1000);
+    }
+  json_t *k = test_daemon_cmd (d, "query-ksm", NULL);
+  g_test_message ("KSM left boost after %" G_GINT64_FORMAT " ms: %s",
+                  (g_get_monotonic_time () - t0) / 1000, json_dumps (k, JSON_COMPACT));
+  json_decref (k);
+  g_autoptr (GHashTable) ksm_calm = test_ksm_snapshot ();
+  g_autofree char *run_changed = test_ksm_diff (ksm0, ksm_calm);
+  g_assert_cmpstr (g_hash_table_lookup (ksm_calm, "run"), ==, "1");
+
+  /* A third identical guest: boost within one tick, knobs changed. */
+  g_autoptr (TestGuest) c = start_guest (d, "c", 512, "idle");
+  g_assert_cmpint (wait_vm_state (d, "c", "active", 5000), >=, 0);
+  t0 = g_get_monotonic_time ();
+  while (!g_str_equal (ksm_state (d), "boost"))
+    {
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 5 * G_USEC_PER_SEC);
+      g_usleep (50 * 1000);
+    }
+  json_t *vc = test_daemon_vm (d, "c");
+  k = test_daemon_cmd (d, "query-ksm", NULL);
+  gint64 boost_after_ms = test_json_int (k, "state_since_ms") - test_json_int (vc, "added_time_ms");
+  g_autoptr (GHashTable) ksm_boost = test_ksm_snapshot ();
+  g_autofree char *boost_diff = test_ksm_diff (ksm_calm, ksm_boost);
+  g_test_message ("KSM boost %" G_GINT64_FORMAT " ms after guest c was added; knobs: %s",
+                  boost_after_ms, boost_diff);
+  g_assert_cmpint (boost_after_ms, <=, TICK_MS + 100);
+  g_assert_nonnull (strstr (boost_diff, "pages_to_scan="));
+  json_decref (vc);
+  json_decref (k);
+
+  /* kill -9 of b's QEMU: lost within 2 s, out of the budget, no log storm. */
+  guint log_b0 = test_daemon_log_count (d, "b:");
+  g_assert_cmpint (kill (b->pid, SIGKILL), ==, 0);
+  gint64 lost_ms = wait_vm_state (d, "b", "lost", 2000);
+  g_test_message ("guest b lost %" G_GINT64_FORMAT " ms after kill -9", lost_ms);
+  g_assert_cmpint (lost_ms, >=, 0);
+  b->pid = 0;
+  g_usleep (2 * TICK_MS * 1000);
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  json_decref (st);
+  g_autoptr (GPtrArray) dec_b = decisions_of (d, "b");
+  gint64 last_b_ms = dec_b->len ? test_json_int (g_ptr_array_index (dec_b, dec_b->len - 1),
+                                                 "time_ms")
+                                : 0;
+  g_assert_cmpint (last_b_ms, <, now_ms () - 2 * TICK_MS + 500);
+  g_usleep (8 * TICK_MS * 1000);
+  guint log_b1 = test_daemon_log_count (d, "b:");
+  g_test_message ("log lines about b in the 10 s after the kill: %u", log_b1 - log_b0);
+  g_assert_cmpuint (log_b1 - log_b0, <=, 5);
+
+  /* A new QEMU on the same socket path is adopted again. */
+  g_clear_pointer (&b, test_guest_free);
+  b = start_guest (d, "b", 512, "idle");
+  g_assert_cmpint (wait_vm_state (d, "b", "active", 5000), >=, 0);
+  vb = test_daemon_vm (d, "b");
+  g_assert_cmpint (test_json_int (json_object_get (vb, "host"), "pid"), ==, b->pid);
+  json_decref (vb);
+
+  check_balloon_down (d, daemon_start_ms);
+  check_spike (d, a);
+
+  /* On exit every KSM knob is back to its value before start. */
+  int status = test_daemon_stop (d);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_autoptr (GHashTable) ksm_end = test_ksm_snapshot ();
+  g_autofree char *end_diff = test_ksm_diff (ksm0, ksm_end);
+  g_test_message ("KSM knobs changed during the run: %s; after exit: '%s'", run_changed,
+                  end_diff);
+  g_assert_cmpstr (end_diff, ==, "");
+  test_ksm_restore (ksm0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/ballastd/dry-run", test_dry_run);
+  g_test_add_func ("/ballastd/fleet", test_fleet);
+  return g_test_run ();
+}

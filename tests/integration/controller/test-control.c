@@ -1,0 +1,367 @@
+/* test-control.c: ballastd's control socket with no guests: the QMP greeting
+ * and negotiation, every command, clients sending garbage or 10 MiB of junk
+ * (disconnected, while a second client is served), reload with a broken file
+ * (error with file, line and key; the old config keeps running), and
+ * ballastctl against the live daemon. KSM is off: nothing on the host is
+ * touched. */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ballast-config.h"
+#include "daemon.h"
+
+#define KSM_OFF "[ksm]\nmode=off\n"
+
+static int
+raw_connect (const char *path)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  return fd;
+}
+
+/* Reads one line (without the newline) within @timeout_ms, or NULL. */
+static char *
+raw_read_line (int fd, guint timeout_ms)
+{
+  GString *line = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  for (;;)
+    {
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+        break;
+      char c;
+      if (read (fd, &c, 1) != 1)
+        break;
+      if (c == '\n')
+        return g_string_free (line, FALSE);
+      g_string_append_c (line, c);
+    }
+  g_string_free (line, TRUE);
+  return NULL;
+}
+
+/* TRUE when the peer closes within @timeout_ms (reads and drops the rest). */
+static gboolean
+raw_wait_eof (int fd, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  char buf[4096];
+  for (;;)
+    {
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+        return FALSE;
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno == ECONNRESET))
+        return TRUE;
+    }
+}
+
+static void
+raw_send (int fd, const char *text)
+{
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
+}
+
+static TestDaemon *
+start_daemon (const char *extra_conf)
+{
+  g_autoptr (GError) error = NULL;
+  TestDaemon *d = test_daemon_new (extra_conf, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_daemon_start (d, NULL, &error));
+  g_assert_no_error (error);
+  return d;
+}
+
+static void
+test_greeting (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  int fd = raw_connect (d->sock_path);
+  g_autofree char *greeting = raw_read_line (fd, 5000);
+  g_assert_nonnull (greeting);
+  json_t *g = json_loads (greeting, 0, NULL);
+  g_assert_nonnull (g);
+  json_t *qmp = json_object_get (g, "QMP");
+  g_assert_true (json_is_object (qmp));
+  g_assert_true (json_is_object (json_object_get (qmp, "version")));
+  g_assert_true (json_is_array (json_object_get (qmp, "capabilities")));
+  json_decref (g);
+
+  /* Commands before negotiation are refused, as QEMU does. */
+  raw_send (fd, "{\"execute\":\"query-status\",\"id\":1}\n");
+  g_autofree char *refused = raw_read_line (fd, 5000);
+  g_assert_nonnull (refused);
+  g_assert_nonnull (strstr (refused, "\"error\""));
+  g_assert_nonnull (strstr (refused, "CommandNotFound"));
+
+  raw_send (fd, "{\"execute\":\"qmp_capabilities\",\"id\":\"n\"}\n");
+  g_autofree char *ok = raw_read_line (fd, 5000);
+  g_assert_nonnull (ok);
+  g_assert_nonnull (strstr (ok, "\"return\""));
+  g_assert_nonnull (strstr (ok, "\"n\""));
+  raw_send (fd, "{\"execute\":\"query-status\",\"id\":2}\n");
+  g_autofree char *st = raw_read_line (fd, 5000);
+  g_assert_nonnull (st);
+  g_assert_nonnull (strstr (st, "\"uptime_ms\""));
+  close (fd);
+}
+
+static void
+assert_keys (json_t *o, const char *const *keys)
+{
+  for (gsize i = 0; keys[i]; i++)
+    if (json_object_get (o, keys[i]) == NULL)
+      g_error ("no '%s' in %s", keys[i], json_dumps (o, JSON_COMPACT));
+}
+
+static void
+assert_cmd_fails (TestDaemon *d, const char *command, json_t *args, const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  json_t *ret = qmp_sync_execute (d->ctl, command, args, &error);
+  g_assert_null (ret);
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_COMMAND);
+  if (needle && !strstr (error->message, needle))
+    g_error ("%s: error '%s' lacks '%s'", command, error->message, needle);
+}
+
+static void
+test_commands (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  assert_keys (st, (const char *[]){ "version", "uptime_ms", "dry_run", "vm_count", "tick_ms",
+                                     "host", NULL });
+  assert_keys (json_object_get (st, "host"),
+               (const char *[]){ "total_bytes", "available_bytes", "reserve_bytes",
+                                 "budget_bytes", "psi_some_avg10", NULL });
+  g_assert_cmpstr (json_string_value (json_object_get (st, "version")), ==, BALLAST_VERSION);
+  g_assert_cmpint (test_json_int (st, "vm_count"), ==, 0);
+  g_assert_cmpint (test_json_int (json_object_get (st, "host"), "total_bytes"), >, 0);
+  json_decref (st);
+
+  json_t *vms = test_daemon_cmd (d, "query-vms", NULL);
+  g_assert_true (json_is_array (vms));
+  g_assert_cmpint (json_array_size (vms), ==, 0);
+  json_decref (vms);
+
+  json_t *ksm = test_daemon_cmd (d, "query-ksm", NULL);
+  assert_keys (ksm, (const char *[]){ "state", "mode", "run", "pages_to_scan", "sleep_millisecs",
+                                      "pages_sharing", "pages_shared", "full_scans",
+                                      "saved_bytes", "ksmd_cpu_pct", "last_reason", NULL });
+  g_assert_cmpstr (json_string_value (json_object_get (ksm, "mode")), ==, "off");
+  json_decref (ksm);
+
+  json_decref (test_daemon_cmd (d, "kick", json_pack ("{s:s}", "event", "CREATED")));
+  json_decref (test_daemon_cmd (d, "register-source", json_pack ("{s:s}", "name", "hook")));
+  json_decref (test_daemon_cmd (d, "vm-event", json_pack ("{s:s,s:s}", "vm", "web1", "type",
+                                                          "DESTROYED")));
+  json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 10));
+  g_assert_cmpint (json_array_size (dec), >=, 2);
+  json_t *last = json_array_get (dec, json_array_size (dec) - 1);
+  assert_keys (last, (const char *[]){ "time_ms", "vm", "old_target_bytes", "new_target_bytes",
+                                       "reason", NULL });
+  g_assert_cmpstr (json_string_value (json_object_get (last, "reason")), ==, "kick:DESTROYED");
+  g_assert_cmpstr (json_string_value (json_object_get (last, "vm")), ==, "web1");
+  json_decref (dec);
+
+  json_t *dr = test_daemon_cmd (d, "set-dry-run", json_pack ("{s:b}", "enabled", 1));
+  json_decref (dr);
+  st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_true (json_is_true (json_object_get (st, "dry_run")));
+  json_decref (st);
+  json_decref (test_daemon_cmd (d, "set-dry-run", json_pack ("{s:b}", "enabled", 0)));
+  json_decref (test_daemon_cmd (d, "reload-config", NULL));
+
+  /* Bad arguments: clear errors, and the daemon keeps answering. */
+  assert_cmd_fails (d, "query-vm", json_pack ("{s:s}", "name", "nope"), "nope");
+  assert_cmd_fails (d, "set-policy", json_pack ("{s:s,s:s}", "name", "nope", "min", "1G"),
+                    "nope");
+  assert_cmd_fails (d, "kick", json_pack ("{s:s}", "event", "EXPLODED"), "EXPLODED");
+  assert_cmd_fails (d, "kick", json_pack ("{s:i}", "event", 3), NULL);
+  assert_cmd_fails (d, "set-dry-run", json_pack ("{s:s}", "enabled", "yes"), "enabled");
+  assert_cmd_fails (d, "query-decisions", json_pack ("{s:i}", "limit", -1), "limit");
+  assert_cmd_fails (d, "vm-event", json_pack ("{s:s}", "vm", "x"), "type");
+  assert_cmd_fails (d, "no-such-command", NULL, "no-such-command");
+  json_decref (test_daemon_cmd (d, "query-status", NULL));
+}
+
+/* Garbage and a 10 MiB line without a newline: each such client is
+ * disconnected, and a negotiated client keeps its answers meanwhile. */
+static void
+test_hostile_clients (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+
+  int bad = raw_connect (d->sock_path);
+  g_free (raw_read_line (bad, 5000));
+  raw_send (bad, "this is not json\n");
+  g_autofree char *err = raw_read_line (bad, 5000);
+  g_assert_nonnull (err);
+  g_assert_nonnull (strstr (err, "\"error\""));
+  g_assert_true (raw_wait_eof (bad, 5000));
+  close (bad);
+  json_decref (test_daemon_cmd (d, "query-status", NULL));
+
+  int junk = raw_connect (d->sock_path);
+  g_free (raw_read_line (junk, 5000));
+  gsize chunk_bytes = 64 * 1024, total_bytes = 10 * 1024 * 1024, sent_bytes = 0;
+  g_autofree char *chunk = g_malloc (chunk_bytes);
+  memset (chunk, 'x', chunk_bytes);
+  gint64 t0 = g_get_monotonic_time ();
+  while (sent_bytes < total_bytes)
+    {
+      ssize_t n = send (junk, chunk, chunk_bytes, MSG_NOSIGNAL);
+      if (n < 0)
+        break; /* disconnected mid-way: what we want */
+      sent_bytes += (gsize) n;
+      /* The other client is served while the junk arrives. */
+      if (sent_bytes % (1024 * 1024) == 0)
+        json_decref (test_daemon_cmd (d, "query-vms", NULL));
+    }
+  g_test_message ("junk client: %" G_GSIZE_FORMAT " bytes accepted before the cut, %" G_GINT64_FORMAT
+                  " ms", sent_bytes, (g_get_monotonic_time () - t0) / 1000);
+  g_assert_true (raw_wait_eof (junk, 5000));
+  close (junk);
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "uptime_ms"), >, 0);
+  json_decref (st);
+}
+
+static void
+test_reload (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[daemon]\ntick-ms=700\n");
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "tick_ms"), ==, 700);
+  json_decref (st);
+
+  /* A drop-in with a bad value: the error names file, line and key. */
+  g_autofree char *dropdir = g_strconcat (d->conf_path, ".d", NULL);
+  g_assert_cmpint (g_mkdir (dropdir, 0700), ==, 0);
+  g_autofree char *drop = g_build_filename (dropdir, "50-bad.conf", NULL);
+  g_assert_true (g_file_set_contents (drop, "# comment\n[daemon]\ntick-ms=fast\n", -1, NULL));
+  json_t *ret = qmp_sync_execute (d->ctl, "reload-config", NULL, &error);
+  g_assert_null (ret);
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_COMMAND);
+  g_test_message ("reload error: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "50-bad.conf"));
+  g_assert_nonnull (strstr (error->message, ":3"));
+  g_assert_nonnull (strstr (error->message, "tick-ms"));
+  g_clear_error (&error);
+  st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "tick_ms"), ==, 700);
+  json_decref (st);
+
+  /* The same through SIGHUP: logged, old config kept, daemon alive. */
+  kill (d->pid, SIGHUP);
+  g_usleep (300 * 1000);
+  g_assert_cmpuint (test_daemon_log_count (d, "50-bad.conf"), >=, 1);
+  st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "tick_ms"), ==, 700);
+  json_decref (st);
+
+  /* A good file is taken. */
+  g_assert_true (g_file_set_contents (drop, "[daemon]\ntick-ms=400\n", -1, NULL));
+  json_decref (test_daemon_cmd (d, "reload-config", NULL));
+  st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "tick_ms"), ==, 400);
+  json_decref (st);
+  g_unlink (drop);
+  g_rmdir (dropdir);
+}
+
+/* --check-config exits 0 on a good file and 1 with file:line on a bad one. */
+static void
+test_check_config (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TestDaemon) d = test_daemon_new (KSM_OFF "[host]\nmode=sideways\n", &error);
+  g_assert_no_error (error);
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastd", NULL);
+  const char *argv[] = { exe, "--check-config", "--config", d->conf_path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_test_message ("--check-config: %s%s", out, err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, "ballast.conf"));
+  g_assert_nonnull (strstr (err, "mode"));
+}
+
+static char *
+run_ctl (TestDaemon *d, const char *const *args)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastctl", NULL);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, exe);
+  g_ptr_array_add (argv, (gpointer) "--socket");
+  g_ptr_array_add (argv, d->sock_path);
+  for (gsize i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               &out, &err, &status, &error));
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("ballastctl %s failed: %s", args[0], err);
+  return out;
+}
+
+static void
+test_ballastctl (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  g_autofree char *status = run_ctl (d, (const char *[]){ "status", NULL });
+  g_test_message ("%s", status);
+  g_assert_nonnull (strstr (status, BALLAST_VERSION));
+  g_assert_nonnull (strstr (status, "GiB"));
+  g_autofree char *ksm = run_ctl (d, (const char *[]){ "ksm", NULL });
+  g_assert_nonnull (strstr (ksm, "off"));
+  g_autofree char *js = run_ctl (d, (const char *[]){ "--json", "status", NULL });
+  json_t *o = json_loads (js, 0, NULL);
+  g_assert_nonnull (o);
+  g_assert_nonnull (json_object_get (o, "uptime_ms"));
+  json_decref (o);
+  g_free (run_ctl (d, (const char *[]){ "kick", NULL }));
+  g_free (run_ctl (d, (const char *[]){ "dry-run", "on", NULL }));
+  g_free (run_ctl (d, (const char *[]){ "reload", NULL }));
+  g_autofree char *dec = run_ctl (d, (const char *[]){ "decisions", NULL });
+  g_assert_nonnull (strstr (dec, "kick:operator"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/control/greeting", test_greeting);
+  g_test_add_func ("/control/commands", test_commands);
+  g_test_add_func ("/control/hostile-clients", test_hostile_clients);
+  g_test_add_func ("/control/reload", test_reload);
+  g_test_add_func ("/control/check-config", test_check_config);
+  g_test_add_func ("/control/ballastctl", test_ballastctl);
+  return g_test_run ();
+}
