@@ -5,6 +5,8 @@
  * ballastctl against the live daemon. KSM is off: nothing on the host is
  * touched. */
 #include <errno.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -91,7 +93,14 @@ start_daemon (const char *extra_conf)
 static void
 test_greeting (void)
 {
-  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  /* "daemon" is a system group on every Debian install. */
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[daemon]\ncontrol-group=daemon\n");
+  struct stat sock_st;
+  g_assert_cmpint (stat (d->sock_path, &sock_st), ==, 0);
+  g_assert_cmpint (sock_st.st_mode & 0777, ==, 0660);
+  struct group *gr = getgrnam ("daemon");
+  g_assert_nonnull (gr);
+  g_assert_cmpint (sock_st.st_gid, ==, gr->gr_gid);
   int fd = raw_connect (d->sock_path);
   g_autofree char *greeting = raw_read_line (fd, 5000);
   g_assert_nonnull (greeting);
@@ -353,6 +362,66 @@ test_ballastctl (void)
   g_assert_nonnull (strstr (dec, "kick:operator"));
 }
 
+/* Waits for a datagram containing @needle on @fd; returns it or NULL. */
+static char *
+notify_wait (int fd, const char *needle, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  char buf[4096];
+  for (;;)
+    {
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+        return NULL;
+      ssize_t n = recv (fd, buf, sizeof buf - 1, 0);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      if (strstr (buf, needle))
+        return g_strdup (buf);
+    }
+}
+
+/* Type=notify: READY once the socket listens, WATCHDOG with STATUS at half
+ * the watchdog period, RELOADING/READY around SIGHUP, STOPPING on SIGTERM. */
+static void
+test_sd_notify (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("ballast-notify-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (dir, "notify", NULL);
+  int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  g_setenv ("NOTIFY_SOCKET", path, TRUE);
+  g_setenv ("WATCHDOG_USEC", "400000", TRUE);
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  g_unsetenv ("NOTIFY_SOCKET");
+  g_unsetenv ("WATCHDOG_USEC");
+
+  g_autofree char *ready = notify_wait (fd, "READY=1", 5000);
+  g_assert_nonnull (ready);
+  g_autofree char *wd = notify_wait (fd, "WATCHDOG=1", 2000);
+  g_assert_nonnull (wd);
+  g_test_message ("watchdog datagram: %s", wd);
+  g_assert_nonnull (strstr (wd, "STATUS="));
+  kill (d->pid, SIGHUP);
+  g_autofree char *reloading = notify_wait (fd, "RELOADING=1", 5000);
+  g_assert_nonnull (reloading);
+  g_autofree char *ready2 = notify_wait (fd, "READY=1", 5000);
+  g_assert_nonnull (ready2);
+  int status = test_daemon_stop (d);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_autofree char *stopping = notify_wait (fd, "STOPPING=1", 5000);
+  g_assert_nonnull (stopping);
+  close (fd);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -363,5 +432,6 @@ main (int argc, char **argv)
   g_test_add_func ("/control/reload", test_reload);
   g_test_add_func ("/control/check-config", test_check_config);
   g_test_add_func ("/control/ballastctl", test_ballastctl);
+  g_test_add_func ("/control/sd-notify", test_sd_notify);
   return g_test_run ();
 }
