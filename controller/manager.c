@@ -192,9 +192,11 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean applie
   e->applied = applied;
   m->log_next = (m->log_next + 1) % MGR_DECISION_LOG_LEN;
   m->log_count = MIN (m->log_count + 1, MGR_DECISION_LOG_LEN);
-  g_message ("%s: target %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " MiB (%s)%s", vm->name,
-             e->old_target_bytes >> 20, e->new_target_bytes >> 20, e->reason,
-             applied ? "" : " [dry-run]");
+  g_autofree char *old_mib = e->had_old ? g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                           e->old_target_bytes >> 20)
+                                         : g_strdup ("-");
+  g_message ("%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", vm->name, old_mib,
+             e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
   ctl_server_emit (m->ctl, "BALLAST_DECISION",
                    json_pack ("{s:s,s:O,s:I,s:s,s:b}", "vm", vm->name, "old_target_bytes",
                               e->had_old ? json_integer ((json_int_t) e->old_target_bytes)

@@ -19,6 +19,8 @@
 #define KSM_STEADY_MIN_FRAC 0.1
 /* Settle scans at this fraction of the steady rate, at most this long. */
 #define KSM_SETTLE_FRAC 0.25
+/* Rate corrections below this (in %) within one state are not written. */
+#define KSM_KNOB_HYSTERESIS_PCT 10.0
 #define KSM_SETTLE_MAX_MS 120000u
 /* Boost ends after a full scan and boost-scan-time, or after this many
  * boost-scan-times whatever happened (bounds the CPU a kick can cost). */
@@ -114,6 +116,17 @@ ksm_enter (PolicyKsmCarry *kc, PolicyKsmState state, uint64_t now_ms, const Poli
   kc->state = state;
 }
 
+/* Whether moving a knob from `cur` to `want` changes it by less than
+ * KSM_KNOB_HYSTERESIS_PCT (a zero knob always changes). */
+static bool
+ksm_change_small (uint32_t cur, uint32_t want)
+{
+  if (cur == 0)
+    return false;
+  uint32_t diff = cur > want ? cur - want : want - cur;
+  return (double) diff * 100.0 < (double) cur * KSM_KNOB_HYSTERESIS_PCT;
+}
+
 void
 policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarry *kc,
                    const PolicyKsmJoint *j, PolicyKsmDecision *out)
@@ -137,6 +150,7 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
       return;
     }
   ksm_measure (k, kc, now, page);
+  PolicyKsmState state_before = kc->state;
   if (c->ksm_mode == POLICY_KSM_MODE_OFF)
     {
       kc->state = POLICY_KSM_IDLE;
@@ -290,10 +304,15 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
         }
       else
         {
-          out->pages_to_scan = pts;
-          out->sleep_millisecs = sleep_ms;
-          out->set_pages_to_scan = pts != k->pages_to_scan;
-          out->set_sleep_millisecs = sleep_ms != k->sleep_millisecs;
+          /* Within a state, a rate correction of a few percent is not worth a
+           * sysfs write (and a log line) every tick. */
+          bool same_state = kc->state == state_before;
+          bool pts_small = same_state && ksm_change_small (k->pages_to_scan, pts);
+          bool sleep_small = same_state && ksm_change_small (k->sleep_millisecs, sleep_ms);
+          out->pages_to_scan = pts_small ? k->pages_to_scan : pts;
+          out->sleep_millisecs = sleep_small ? k->sleep_millisecs : sleep_ms;
+          out->set_pages_to_scan = out->pages_to_scan != k->pages_to_scan;
+          out->set_sleep_millisecs = out->sleep_millisecs != k->sleep_millisecs;
         }
       if (kc->yield_known)
         {
