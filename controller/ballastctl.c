@@ -18,8 +18,23 @@ typedef struct
 {
   const char *header;
   const char *key;
-  gboolean bytes; /* render as MiB/GiB */
+  int fmt; /* FALSE: as is; TRUE: bytes as MiB/GiB; CTL_FMT_TIME: ms since the epoch */
 } CtlColumn;
+
+#define CTL_FMT_TIME 2
+
+static char *
+ctl_format_time (json_t *v)
+{
+  if (!json_is_integer (v))
+    return g_strdup ("-");
+  json_int_t ms = json_integer_value (v);
+  g_autoptr (GDateTime) t = g_date_time_new_from_unix_local (ms / 1000);
+  if (t == NULL)
+    return g_strdup ("-");
+  g_autofree char *hms = g_date_time_format (t, "%H:%M:%S");
+  return g_strdup_printf ("%s.%03d", hms, (int) (ms % 1000));
+}
 
 static char *
 ctl_format_bytes (json_t *v)
@@ -33,9 +48,11 @@ ctl_format_bytes (json_t *v)
 }
 
 static char *
-ctl_format_value (json_t *v, gboolean bytes)
+ctl_format_value (json_t *v, int fmt)
 {
-  if (bytes)
+  if (fmt == CTL_FMT_TIME)
+    return ctl_format_time (v);
+  if (fmt)
     return ctl_format_bytes (v);
   if (v == NULL || json_is_null (v))
     return g_strdup ("-");
@@ -64,7 +81,7 @@ ctl_print_table (json_t *rows, const CtlColumn *cols, gsize n_cols)
     for (gsize c = 0; c < n_cols; c++)
       {
         char *s = ctl_format_value (json_object_get (json_array_get (rows, r), cols[c].key),
-                                    cols[c].bytes);
+                                    cols[c].fmt);
         width[c] = MAX (width[c], strlen (s));
         g_ptr_array_add (cells, s);
       }
@@ -77,7 +94,7 @@ ctl_print_table (json_t *rows, const CtlColumn *cols, gsize n_cols)
         {
           const char *s = g_ptr_array_index (cells, r * n_cols + c);
           /* numbers read best right-aligned, names left-aligned */
-          gboolean right = cols[c].bytes;
+          gboolean right = cols[c].fmt == TRUE;
           printf ("%s%*s", c ? "  " : "", right ? (int) width[c] : -(int) width[c], s);
         }
       printf ("\n");
@@ -98,7 +115,7 @@ ctl_print_fields (json_t *obj, const CtlColumn *cols, gsize n_cols)
       g_auto (GStrv) parts = g_strsplit (cols[c].key, ".", -1);
       for (char **p = parts; *p && v; p++)
         v = json_object_get (v, *p);
-      g_autofree char *s = ctl_format_value (v, cols[c].bytes);
+      g_autofree char *s = ctl_format_value (v, cols[c].fmt);
       printf ("%-*s  %s\n", (int) w + 1, cols[c].header, s);
     }
 }
@@ -140,7 +157,7 @@ static const CtlColumn ctl_ksm_fields[] = {
 };
 
 static const CtlColumn ctl_decision_columns[] = {
-  { "TIME_MS", "time_ms", FALSE },    { "VM", "vm", FALSE },
+  { "TIME", "time_ms", CTL_FMT_TIME }, { "VM", "vm", FALSE },
   { "OLD", "old_target_bytes", TRUE }, { "NEW", "new_target_bytes", TRUE },
   { "REASON", "reason", FALSE },
 };
