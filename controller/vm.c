@@ -23,6 +23,7 @@
 
 static void vm_qmp_connect (Vm *vm);
 static void vm_agent_connect (Vm *vm);
+static const VmOps vm_qmp_ops;
 
 const char *
 vm_link_state_name (VmLinkState state)
@@ -52,6 +53,7 @@ vm_new (Manager *mgr, uint64_t id, const char *name, const char *backend, const 
   vm->backend = backend;
   vm->qmp_path = g_strdup (qmp_path);
   vm->agent_path = g_strdup (agent_path);
+  vm->ops = &vm_qmp_ops;
   vm->state = VM_CONNECTING;
   vm->added_real_ms = g_get_real_time () / 1000;
   qmp_backoff_init (&vm->backoff, VM_BACKOFF_INITIAL_MS, VM_BACKOFF_MAX_MS);
@@ -113,6 +115,8 @@ vm_free (Vm *vm)
 {
   if (vm == NULL)
     return;
+  if (vm->ops->free)
+    vm->ops->free (vm);
   g_clear_handle_id (&vm->retry_id, g_source_remove);
   vm_qmp_drop (vm);
   vm_agent_stop (vm);
@@ -342,8 +346,8 @@ vm_on_guest_stats (QmpClient *client, const QmpGuestStats *stats, const GError *
     vm->stats = *stats;
 }
 
-void
-vm_sample (Vm *vm)
+static void
+vm_qmp_sample (Vm *vm)
 {
   if (vm->state != VM_ACTIVE || vm->qmp == NULL || vm->samples_pending > 0
       || vm->balloon_path == NULL)
@@ -364,8 +368,8 @@ vm_on_balloon_set (QmpClient *client, const GError *error, gpointer data)
   vm->last_target_bytes.present = FALSE;
 }
 
-void
-vm_set_balloon (Vm *vm, guint64 target_bytes)
+static void
+vm_qmp_set_balloon (Vm *vm, guint64 target_bytes)
 {
   if (vm->state != VM_ACTIVE || vm->qmp == NULL || vm->balloon_path == NULL)
     return;
@@ -530,12 +534,50 @@ vm_agent_connect (Vm *vm)
 }
 
 void
-vm_start (Vm *vm)
+vm_agent_start (Vm *vm)
+{
+  qmp_backoff_reset (&vm->agent_backoff);
+  vm_agent_connect (vm);
+}
+
+static void
+vm_qmp_start (Vm *vm)
 {
   g_clear_handle_id (&vm->retry_id, g_source_remove);
   qmp_backoff_reset (&vm->backoff);
   vm_qmp_connect (vm);
   vm_agent_connect (vm);
+}
+
+static const VmOps vm_qmp_ops = {
+  .start = vm_qmp_start,
+  .sample = vm_qmp_sample,
+  .set_balloon = vm_qmp_set_balloon,
+};
+
+void
+vm_set_ops (Vm *vm, const VmOps *ops, gpointer backend_data)
+{
+  vm->ops = ops;
+  vm->backend_data = backend_data;
+}
+
+void
+vm_start (Vm *vm)
+{
+  vm->ops->start (vm);
+}
+
+void
+vm_sample (Vm *vm)
+{
+  vm->ops->sample (vm);
+}
+
+void
+vm_set_balloon (Vm *vm, guint64 target_bytes)
+{
+  vm->ops->set_balloon (vm, target_bytes);
 }
 
 /* ---- policy input ------------------------------------------------------ */
@@ -555,6 +597,8 @@ vm_to_policy (Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, gint64 now_
   out->id = vm->id;
   out->name = vm->name;
   out->cfg = *cfg;
+  if (vm->ksm_excluded)
+    out->cfg.ksm = FALSE;
   out->state = vm->paused ? POLICY_VM_STATE_PAUSED
                : (vm->state == VM_ACTIVE && vm->balloon_path) ? POLICY_VM_STATE_RUNNING
                                                               : POLICY_VM_STATE_STARTING;

@@ -23,6 +23,17 @@ typedef enum
 typedef struct _Vm Vm;
 typedef struct _VmAgentToken VmAgentToken;
 
+/* How a backend drives its VMs. vm_new() installs the QMP one; a backend
+ * that reaches QEMU another way (libvirt) sets its own with vm_set_ops()
+ * before the manager starts the VM. */
+typedef struct
+{
+  void (*start) (Vm *vm);                             /* (re)attach now */
+  void (*sample) (Vm *vm);                            /* per-tick queries, if active */
+  void (*set_balloon) (Vm *vm, guint64 target_bytes); /* records the target as in flight */
+  void (*free) (Vm *vm);                              /* releases backend_data; may be NULL */
+} VmOps;
+
 /* Called by the VM when something the manager cares about happened. */
 typedef enum
 {
@@ -37,7 +48,9 @@ struct _Vm
   Manager *mgr;
   uint64_t id;
   char *name;
-  const char *backend; /* static string: "qmp-dir", "static" */
+  const char *backend; /* static string: "qmp-dir", "static", "libvirt" */
+  const VmOps *ops;
+  gpointer backend_data;
   char *qmp_path;
   char *agent_path;
 
@@ -86,11 +99,19 @@ struct _Vm
   PolicyStat pss_bytes;
   PolicyStat ksm_merging_pages;
   PolicyStat cgroup_kernel_bytes;
+  gboolean ksm_excluded; /* pages never merged (libvirt <nosharepages/>): yield not counted */
 };
 
 Vm *vm_new (Manager *mgr, uint64_t id, const char *name, const char *backend,
             const char *qmp_path, const char *agent_path);
 void vm_free (Vm *vm);
+
+/* Replaces the QMP ops; call before vm_start(). */
+void vm_set_ops (Vm *vm, const VmOps *ops, gpointer backend_data);
+
+/* (Re)connects the agent link to vm->agent_path; a NULL path stops it. For
+ * backends whose ops->start does not use the QMP start. */
+void vm_agent_start (Vm *vm);
 
 /* Starts (or restarts at once) connecting to QMP and the agent. */
 void vm_start (Vm *vm);
