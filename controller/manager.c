@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "control.h"
+#if HAVE_LIBVIRT
+#include "libvirt.h"
+#endif
 #include "sample.h"
 #include "vmdir.h"
 
@@ -57,6 +60,9 @@ struct _Manager
   guint log_count;
   CtlServer *ctl;
   VmDir *vmdir;
+#if HAVE_LIBVIRT
+  LvBackend *libvirt;
+#endif
   SampleCtx *sample;
   GPtrArray *sources; /* registered event sources (names) */
   double ksmd_cpu_pct;
@@ -73,6 +79,20 @@ static json_t *
 mgr_vm_event_data (Vm *vm)
 {
   return json_pack ("{s:s,s:s}", "name", vm->name, "backend", vm->backend);
+}
+
+gboolean
+mgr_adopt_vm (Manager *m, Vm *vm)
+{
+  if (g_hash_table_contains (m->vms, vm->name))
+    return FALSE;
+  vm->id = ++m->next_vm_id;
+  vm->kicks |= POLICY_KICK_CREATED;
+  g_hash_table_insert (m->vms, vm->name, vm);
+  g_message ("%s: added (%s, %s)", vm->name, vm->backend, vm->qmp_path ? vm->qmp_path : "-");
+  ctl_server_emit (m->ctl, "VM_ADDED", mgr_vm_event_data (vm));
+  vm_start (vm);
+  return TRUE;
 }
 
 static Vm *
@@ -96,16 +116,12 @@ mgr_add_vm (Manager *m, const char *name, const char *backend, const char *qmp_p
       vm_start (vm);
       return vm;
     }
-  vm = vm_new (m, ++m->next_vm_id, name, backend, qmp_path, agent_path);
-  vm->kicks |= POLICY_KICK_CREATED;
-  g_hash_table_insert (m->vms, vm->name, vm);
-  g_message ("%s: added (%s, %s)", name, backend, qmp_path);
-  ctl_server_emit (m->ctl, "VM_ADDED", mgr_vm_event_data (vm));
-  vm_start (vm);
+  vm = vm_new (m, 0, name, backend, qmp_path, agent_path);
+  mgr_adopt_vm (m, vm);
   return vm;
 }
 
-static void
+void
 mgr_remove_vm (Manager *m, const char *name)
 {
   Vm *vm = g_hash_table_lookup (m->vms, name);
@@ -808,6 +824,22 @@ mgr_sync_static_vms (Manager *m)
     mgr_remove_vm (m, g_ptr_array_index (gone, i));
 }
 
+/* Starts, restarts (new URI) or stops the libvirt backend to match the config. */
+static void
+mgr_sync_libvirt (Manager *m)
+{
+#if HAVE_LIBVIRT
+  if (m->libvirt && g_strcmp0 (lv_backend_get_uri (m->libvirt), m->cfg->libvirt_uri) == 0)
+    return;
+  g_clear_pointer (&m->libvirt, lv_backend_free);
+  if (m->cfg->libvirt_uri)
+    m->libvirt = lv_backend_new (m, m->cfg->libvirt_uri);
+#else
+  if (m->cfg->libvirt_uri)
+    g_warning ("[libvirt] uri is set but this ballastd was built without libvirt");
+#endif
+}
+
 static void
 mgr_log_warnings (BallastConfig *cfg)
 {
@@ -849,6 +881,7 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
         }
     }
   mgr_sync_static_vms (m);
+  mgr_sync_libvirt (m);
   mgr_arm_timer (m);
   /* First decision right away so the control socket has data at once. */
   mgr_vm_note (m, NULL, VM_NOTE_KICK);
@@ -892,6 +925,7 @@ mgr_reload (Manager *m, GError **error)
         }
     }
   mgr_sync_static_vms (m);
+  mgr_sync_libvirt (m);
   mgr_arm_timer (m);
   g_message ("configuration reloaded from %s", m->cfg->path);
   mgr_vm_note (m, NULL, VM_NOTE_KICK);
@@ -921,6 +955,9 @@ mgr_free (Manager *m)
   g_clear_handle_id (&m->tick_id, g_source_remove);
   g_clear_handle_id (&m->urgent_id, g_source_remove);
   g_clear_pointer (&m->vmdir, vmdir_free);
+#if HAVE_LIBVIRT
+  g_clear_pointer (&m->libvirt, lv_backend_free); /* removes its VMs */
+#endif
   g_clear_pointer (&m->vms, g_hash_table_unref);
   g_clear_pointer (&m->ctl, ctl_server_free);
   g_clear_pointer (&m->sample, sample_free); /* restores KSM knobs */

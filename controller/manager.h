@@ -23,5 +23,13 @@ gboolean mgr_reload (Manager *m, GError **error);
  * the tick synchronously. */
 void mgr_vm_note (Manager *m, Vm *vm, VmNote note);
 
+/* For backends that make their own VMs (vm_new + vm_set_ops): inserts `vm`
+ * (taken over, id assigned), announces it with a CREATED kick and starts it.
+ * Returns FALSE, leaving `vm` to the caller, when the name is taken. */
+gboolean mgr_adopt_vm (Manager *m, Vm *vm);
+
+/* Removes (and frees) VM `name` with a DESTROYED kick; no-op if unknown. */
+void mgr_remove_vm (Manager *m, const char *name);
+
 /* One line for sd_notify STATUS=. */
 char *mgr_status_line (Manager *m);
