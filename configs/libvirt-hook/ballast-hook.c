@@ -1,0 +1,223 @@
+/* ballast-hook.c: libvirt's qemu hook (/etc/libvirt/hooks/qemu): turns a
+ * domain's (name, operation, sub-operation) into one kick on ballastd's
+ * control socket. It never calls libvirt, gives up after 1 s in total, and
+ * exits 0 whatever happened (a non-zero exit would make libvirt refuse to
+ * start the domain), except on a usage error. */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HOOK_DEFAULT_SOCKET "/run/ballast/control.sock"
+/* The domain's start waits for the hook: a dead or wedged ballastd may cost
+ * it this much at most. */
+#define HOOK_TIMEOUT_MS 1000
+#define HOOK_ID "ballast-hook"
+
+/* libvirt's (operation, sub-operation) pairs worth a kick, and the event
+ * name `vm-event` takes for each. Anything else is ignored. */
+static const struct
+{
+  const char *op;
+  const char *sub;
+  const char *event;
+} hook_map[] = {
+  { "prepare", "begin", "CREATING" },  /* resources are about to be taken */
+  { "start", "begin", "CREATING" },    /* QEMU is about to be launched */
+  { "started", "begin", "CREATED" },   /* QEMU runs */
+  { "stopped", "end", "DESTROYING" },  /* QEMU has exited */
+  { "release", "end", "DESTROYED" },   /* its resources are given back */
+  { "migrate", "begin", "MIGRATED" },  /* an incoming migration begins */
+  { "restore", "begin", "CREATING" },  /* restored from a saved state */
+  { "reconnect", "begin", "STARTED" }, /* libvirtd restarted and found it running */
+};
+
+static long long
+hook_now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for `events` on fd until the deadline. Returns 1 ready, 0 timeout, -1 error. */
+static int
+hook_wait (int fd, short events, long long deadline_ms)
+{
+  for (;;)
+    {
+      long long left = deadline_ms - hook_now_ms ();
+      if (left <= 0)
+        return 0;
+      struct pollfd p = { .fd = fd, .events = events };
+      int r = poll (&p, 1, (int) left);
+      if (r > 0)
+        return 1;
+      if (r == 0)
+        return 0;
+      if (errno != EINTR)
+        return -1;
+    }
+}
+
+/* Sends the command and waits for its reply. Returns NULL on success, else
+ * what went wrong (a static string). */
+static const char *
+hook_send (const char *socket_path, const char *request, long long deadline_ms)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (strlen (socket_path) >= sizeof addr.sun_path)
+    return "socket path too long";
+  strcpy (addr.sun_path, socket_path);
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return "socket() failed";
+  const char *what = NULL;
+  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      /* A full backlog (EAGAIN) means a busy daemon: wait for it, briefly. */
+      if (errno != EAGAIN && errno != EINPROGRESS)
+        {
+          close (fd);
+          return "cannot connect (is ballastd running?)";
+        }
+      if (hook_wait (fd, POLLOUT, deadline_ms) <= 0)
+        {
+          close (fd);
+          return "connect timed out";
+        }
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
+        {
+          close (fd);
+          return "cannot connect";
+        }
+    }
+  /* QMP: capabilities first; the server handles pipelined lines in order. */
+  size_t off = 0, len = strlen (request);
+  while (off < len && what == NULL)
+    {
+      ssize_t n = send (fd, request + off, len - off, MSG_NOSIGNAL);
+      if (n > 0)
+        off += (size_t) n;
+      else if (n < 0 && errno == EAGAIN)
+        {
+          if (hook_wait (fd, POLLOUT, deadline_ms) <= 0)
+            what = "write timed out";
+        }
+      else if (n < 0 && errno != EINTR)
+        what = "write failed";
+    }
+  /* The reply carries our id; the greeting, the capabilities reply and any
+   * events before it are skipped. */
+  char buf[8192];
+  size_t have = 0;
+  while (what == NULL)
+    {
+      int w = hook_wait (fd, POLLIN, deadline_ms);
+      if (w <= 0)
+        {
+          what = w == 0 ? "no reply within the timeout" : "poll failed";
+          break;
+        }
+      ssize_t n = recv (fd, buf + have, sizeof buf - 1 - have, 0);
+      if (n == 0)
+        what = "connection closed before the reply";
+      else if (n < 0 && errno != EAGAIN && errno != EINTR)
+        what = "read failed";
+      if (n <= 0)
+        continue;
+      have += (size_t) n;
+      buf[have] = '\0';
+      char *line = buf, *nl;
+      while ((nl = strchr (line, '\n')) != NULL && what == NULL)
+        {
+          *nl = '\0';
+          json_t *msg = json_loads (line, 0, NULL);
+          json_t *id = json_object_get (msg, "id");
+          if (json_is_string (id) && strcmp (json_string_value (id), HOOK_ID) == 0)
+            {
+              if (json_object_get (msg, "return") == NULL)
+                {
+                  json_t *desc = json_object_get (json_object_get (msg, "error"), "desc");
+                  fprintf (stderr, "ballast-hook: ballastd: %s\n",
+                           json_is_string (desc) ? json_string_value (desc) : "error");
+                }
+              json_decref (msg);
+              close (fd);
+              return NULL;
+            }
+          json_decref (msg);
+          line = nl + 1;
+        }
+      /* Keep an unfinished line; a line longer than the buffer is an event
+       * we do not need (our reply is short), so drop it. */
+      have = strlen (line);
+      memmove (buf, line, have);
+      if (have == sizeof buf - 1)
+        have = 0;
+    }
+  close (fd);
+  return what;
+}
+
+static int
+hook_usage (void)
+{
+  fprintf (stderr, "usage: ballast-hook [--socket PATH] DOMAIN OPERATION SUB-OPERATION [EXTRA]\n"
+                   "libvirt runs it as /etc/libvirt/hooks/qemu; see docs/libvirt.md.\n");
+  return 2;
+}
+
+int
+main (int argc, char **argv)
+{
+  long long deadline_ms = hook_now_ms () + HOOK_TIMEOUT_MS;
+  const char *socket_path = getenv ("BALLAST_CONTROL_SOCKET");
+  int i = 1;
+  if (i + 1 < argc && strcmp (argv[i], "--socket") == 0)
+    {
+      socket_path = argv[i + 1];
+      i += 2;
+    }
+  if (argc - i < 3)
+    return hook_usage ();
+  if (socket_path == NULL || *socket_path == '\0')
+    socket_path = HOOK_DEFAULT_SOCKET;
+  const char *name = argv[i], *op = argv[i + 1], *sub = argv[i + 2];
+
+  const char *event = NULL;
+  for (size_t k = 0; k < sizeof hook_map / sizeof hook_map[0]; k++)
+    if (strcmp (op, hook_map[k].op) == 0 && strcmp (sub, hook_map[k].sub) == 0)
+      event = hook_map[k].event;
+  if (event == NULL)
+    return 0;
+
+  json_t *cmd = json_pack ("{s:s,s:{s:s,s:s},s:s}", "execute", "vm-event", "arguments", "vm",
+                           name, "type", event, "id", HOOK_ID);
+  char *line = cmd ? json_dumps (cmd, JSON_COMPACT) : NULL;
+  json_decref (cmd);
+  if (line == NULL)
+    return 0; /* a name jansson cannot encode (not UTF-8): nothing to send */
+  size_t n = strlen (line) + 64;
+  char *request = malloc (n);
+  if (request == NULL)
+    {
+      free (line);
+      return 0;
+    }
+  snprintf (request, n, "{\"execute\":\"qmp_capabilities\"}\n%s\n", line);
+  free (line);
+  const char *what = hook_send (socket_path, request, deadline_ms);
+  free (request);
+  if (what != NULL)
+    fprintf (stderr, "ballast-hook: %s %s %s: %s: %s\n", name, op, sub, socket_path, what);
+  return 0;
+}
