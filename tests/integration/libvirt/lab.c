@@ -112,20 +112,19 @@ static const char lab_qemu_conf[] = "user = \"root\"\n"
                                     "cgroup_controllers = []\n"
                                     "stdio_handler = \"file\"\n";
 
-/* Runs in the new mount namespace: private /etc/libvirt, state dirs, and a
- * passwd/group with the libvirt-qemu user the QEMU driver insists on
- * resolving at start-up (the host's files stay untouched). */
+/* Runs in the new mount namespace: the lab's dirs over /etc/libvirt and
+ * /var (state, logs, cache), a tmpfs over /run, and a passwd/group with the
+ * libvirt-qemu user the QEMU driver insists on resolving at start-up. Only
+ * existing mount points are used, so nothing is created on the host. */
 static const char lab_start_script[]
     = "set -e\n"
       "d=$1\n"
       "mount --make-rprivate /\n"
-      "mkdir -p /etc/libvirt /var/run/libvirt /var/lib/libvirt /var/log/libvirt "
-      "/var/cache/libvirt\n"
       "mount --bind \"$d/etc\" /etc/libvirt\n"
-      "mount --bind \"$d/run\" /var/run/libvirt\n"
-      "mount --bind \"$d/lib\" /var/lib/libvirt\n"
-      "mount --bind \"$d/log\" /var/log/libvirt\n"
-      "mount --bind \"$d/cache\" /var/cache/libvirt\n"
+      "mount --bind \"$d/var\" /var\n"
+      "mount -t tmpfs -o mode=0755 tmpfs /run\n"
+      "mkdir /run/libvirt /run/lock\n"
+      "mount --bind \"$d/run\" /run/libvirt\n"
       "mount --bind \"$d/passwd\" /etc/passwd\n"
       "mount --bind \"$d/group\" /etc/group\n"
       "exec libvirtd -f /etc/libvirt/libvirtd.conf -p \"$d/libvirtd.pid\"\n";
@@ -191,7 +190,9 @@ lab_new (gboolean hook, GError **error)
   g_strlcpy (lab_dir_for_signal, lab->dir, sizeof lab_dir_for_signal);
   lab->prefix = g_strdup_printf ("ballast-it-%d", (int) getpid ());
   lab->ctl_path = g_build_filename (lab->dir, "control.sock", NULL);
-  const char *subdirs[] = { "etc", "run", "lib", "log", "cache", "sock", "guest" };
+  const char *subdirs[] = { "etc", "run", "sock", "guest", "var", "var/lib", "var/lib/libvirt",
+                            "var/log", "var/log/libvirt", "var/cache", "var/cache/libvirt",
+                            "var/tmp" };
   for (gsize i = 0; i < G_N_ELEMENTS (subdirs); i++)
     {
       g_autofree char *p = g_build_filename (lab->dir, subdirs[i], NULL);
@@ -200,6 +201,14 @@ lab_new (gboolean hook, GError **error)
           g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "mkdir %s", p);
           return NULL;
         }
+    }
+  /* Debian's /var/run and /var/lock are links into /run. */
+  g_autofree char *var_run = g_build_filename (lab->dir, "var", "run", NULL);
+  g_autofree char *var_lock = g_build_filename (lab->dir, "var", "lock", NULL);
+  if (symlink ("/run", var_run) != 0 || symlink ("/run/lock", var_lock) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "symlink in %s", lab->dir);
+      return NULL;
     }
   g_autofree char *etc = g_build_filename (lab->dir, "etc", NULL);
   g_autofree char *lconf
