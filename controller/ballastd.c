@@ -97,8 +97,7 @@ main (int argc, char **argv)
       cfg_free (cfg);
       return 0;
     }
-  if (dry_run)
-    cfg->dry_run = TRUE;
+  cfg->dry_run_forced = dry_run;
 
   Daemon d = { 0 };
   d.loop = g_main_loop_new (NULL, FALSE);

@@ -191,10 +191,10 @@ cfg_vm_get (BallastConfig *cfg, const char *name)
   return vm;
 }
 
-static gboolean
+gboolean
 cfg_valid_vm_name (const char *name)
 {
-  if (*name == '\0' || strlen (name) > 128)
+  if (*name == '\0' || strlen (name) > CFG_MAX_VM_NAME)
     return FALSE;
   for (const char *p = name; *p; p++)
     if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')

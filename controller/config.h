@@ -22,6 +22,7 @@ typedef struct
   char *control_group;  /* NULL: the daemon's own group */
   char *qmp_dir;        /* NULL: no socket directory backend */
   gboolean dry_run;
+  gboolean dry_run_forced; /* --dry-run: not from the files, kept on reload */
   char *ksm_sysfs;
   gboolean ksm_restore_on_exit;
   char *libvirt_uri;    /* NULL: no libvirt backend */
@@ -49,6 +50,11 @@ enum
  * vms.d/<NAME>.conf next to PATH. A missing main file is an error unless
  * `allow_missing` (built-in defaults are used then). Returns NULL and an
  * error naming file, line and key on the first bad value. */
+/* VM names from files and socket names: [A-Za-z0-9._-], not starting with
+ * '.', at most CFG_MAX_VM_NAME bytes (they end up in JSON and logs). */
+#define CFG_MAX_VM_NAME 128
+gboolean cfg_valid_vm_name (const char *name);
+
 BallastConfig *cfg_load (const char *path, gboolean allow_missing, GError **error);
 
 /* Loads from in-memory text only (tests, --check-config of a snippet). */

@@ -20,6 +20,8 @@
 /* A client that doesn't read its replies/events is cut off past this. */
 #define CTL_MAX_OUTQ_BYTES (4 * 1024 * 1024)
 #define CTL_READ_CHUNK_BYTES 4096
+/* Operators, a dashboard, a few hooks at once: far below the fd limit. */
+#define CTL_MAX_CLIENTS 64
 
 G_DEFINE_QUARK (ballast-control-error-quark, ctl_error)
 
@@ -30,6 +32,7 @@ typedef struct
   GCancellable *cancel;
   GString *inbuf;
   GString *outq;
+  GBytes *inflight; /* being written: outq may grow (and move) meanwhile */
   gboolean writing;
   gboolean negotiated;
   gboolean closing; /* flush outq, then drop */
@@ -48,6 +51,7 @@ struct _CtlServer
   gpointer user_data;
   GHashTable *clients; /* CtlClient* set */
   guint64 next_client_id;
+  gboolean full_logged;
 };
 
 static void ctl_client_read (CtlClient *c);
@@ -70,6 +74,7 @@ ctl_client_unref (gpointer p)
   g_clear_object (&c->cancel);
   g_string_free (c->inbuf, TRUE);
   g_string_free (c->outq, TRUE);
+  g_clear_pointer (&c->inflight, g_bytes_unref);
   g_free (c);
 }
 
@@ -94,7 +99,8 @@ ctl_client_send (CtlClient *c, json_t *msg)
   json_decref (msg);
   if (text == NULL)
     return;
-  if (c->outq->len + strlen (text) + 1 > CTL_MAX_OUTQ_BYTES)
+  gsize inflight_bytes = c->inflight ? g_bytes_get_size (c->inflight) : 0;
+  if (inflight_bytes + c->outq->len + strlen (text) + 1 > CTL_MAX_OUTQ_BYTES)
     {
       free (text);
       g_message ("client %" G_GUINT64_FORMAT " does not read its replies; disconnecting", c->id);
@@ -108,14 +114,14 @@ ctl_client_send (CtlClient *c, json_t *msg)
 }
 
 static void
-ctl_client_on_written (CtlClient *c, gssize n)
+ctl_client_on_written (CtlClient *c, gboolean ok)
 {
-  if (n < 0)
+  g_clear_pointer (&c->inflight, g_bytes_unref);
+  if (!ok)
     {
       ctl_client_drop (c);
       return;
     }
-  g_string_erase (c->outq, 0, n);
   if (c->outq->len == 0 && c->closing)
     {
       ctl_client_drop (c);
@@ -129,10 +135,10 @@ ctl_write_done (GObject *src, GAsyncResult *res, gpointer data)
 {
   CtlClient *c = data;
   g_autoptr (GError) error = NULL;
-  gssize n = g_output_stream_write_finish (G_OUTPUT_STREAM (src), res, &error);
+  gboolean ok = g_output_stream_write_all_finish (G_OUTPUT_STREAM (src), res, NULL, &error);
   c->writing = FALSE;
   if (!c->dead)
-    ctl_client_on_written (c, n);
+    ctl_client_on_written (c, ok);
   ctl_client_unref (c);
 }
 
@@ -142,9 +148,13 @@ ctl_client_flush (CtlClient *c)
   if (c->writing || c->outq->len == 0)
     return;
   c->writing = TRUE;
+  c->inflight = g_string_free_to_bytes (c->outq);
+  c->outq = g_string_new (NULL);
+  gsize len;
+  const void *data = g_bytes_get_data (c->inflight, &len);
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (c->conn));
-  g_output_stream_write_async (out, c->outq->str, c->outq->len, G_PRIORITY_DEFAULT, c->cancel,
-                               ctl_write_done, ctl_client_ref (c));
+  g_output_stream_write_all_async (out, data, len, G_PRIORITY_DEFAULT, c->cancel, ctl_write_done,
+                                   ctl_client_ref (c));
 }
 
 static json_t *
@@ -306,6 +316,17 @@ static gboolean
 ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
   CtlServer *s = data;
+  if (g_hash_table_size (s->clients) >= CTL_MAX_CLIENTS)
+    {
+      /* Accepting without bound would run the daemon out of descriptors,
+       * which QMP and agent links need too. */
+      if (!s->full_logged)
+        g_warning ("control socket: %d clients connected; refusing more", CTL_MAX_CLIENTS);
+      s->full_logged = TRUE;
+      g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+      return TRUE;
+    }
+  s->full_logged = FALSE;
   CtlClient *c = g_new0 (CtlClient, 1);
   c->server = s;
   c->conn = g_object_ref (conn);

@@ -26,7 +26,7 @@
 typedef struct
 {
   gint64 time_ms; /* wall clock, ms since the epoch */
-  char vm[64];
+  char vm[CFG_MAX_VM_NAME + 1];
   guint64 old_target_bytes;
   gboolean had_old;
   guint64 new_target_bytes;
@@ -39,6 +39,7 @@ struct _Manager
   GMainLoop *loop;
   BallastConfig *cfg;
   gboolean dry_run;
+  gboolean dry_run_runtime; /* set-dry-run on: kept across reloads */
   GHashTable *vms; /* name -> Vm* */
   uint64_t next_vm_id;
   guint tick_id;
@@ -133,6 +134,21 @@ mgr_remove_vm (Manager *m, const char *name)
   g_hash_table_remove (m->vms, name);
 }
 
+/* Removes every VM that came from `backend` (its source went away). */
+static void
+mgr_remove_backend_vms (Manager *m, const char *backend)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, m->vms);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (g_strcmp0 (((Vm *) v)->backend, backend) == 0)
+      g_ptr_array_add (names, g_strdup (k));
+  for (guint i = 0; i < names->len; i++)
+    mgr_remove_vm (m, g_ptr_array_index (names, i));
+}
+
 static void
 mgr_on_vmdir (const char *name, const char *qmp_path, const char *agent_path, gboolean present,
               gpointer data)
@@ -167,13 +183,12 @@ mgr_urgent_cb (gpointer data)
 void
 mgr_vm_note (Manager *m, Vm *vm, VmNote note)
 {
+  /* A lost VM is in no tick, so a kick on the VM itself would wait for it
+   * to come back and then read as destroyed: the host takes the kick. */
   if (vm != NULL && note == VM_NOTE_LOST)
-    {
-      vm->kicks |= POLICY_KICK_DESTROYED;
-      m->host_kicks |= POLICY_KICK_DESTROYED;
-    }
+    m->host_kicks |= POLICY_KICK_DESTROYED;
   if (vm != NULL && note == VM_NOTE_ACTIVE)
-    vm->kicks |= POLICY_KICK_STARTED;
+    vm->kicks = (vm->kicks & ~(uint32_t) POLICY_KICK_DESTROYED) | POLICY_KICK_STARTED;
   if (m->urgent_id != 0)
     return;
   gint64 wait_us = m->last_tick_mono_us + MGR_MIN_TICK_GAP_US - g_get_monotonic_time ();
@@ -214,7 +229,7 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean applie
   g_message ("%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", vm->name, old_mib,
              e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
   ctl_server_emit (m->ctl, "BALLAST_DECISION",
-                   json_pack ("{s:s,s:O,s:I,s:s,s:b}", "vm", vm->name, "old_target_bytes",
+                   json_pack ("{s:s,s:o,s:I,s:s,s:b}", "vm", vm->name, "old_target_bytes",
                               e->had_old ? json_integer ((json_int_t) e->old_target_bytes)
                                          : json_null (),
                               "new_target_bytes", (json_int_t) e->new_target_bytes, "reason",
@@ -250,9 +265,8 @@ mgr_apply (Manager *m, Vm **vms, const PolicyDecision *d)
   m->have_ksm_decision = TRUE;
   if (m->cfg->policy.ksm_mode == POLICY_KSM_MODE_AUTO && m->ksm.present)
     {
-      g_autoptr (GError) error = NULL;
-      if (!sample_ksm_apply (m->sample, &d->ksm, m->dry_run, &error))
-        g_message ("KSM: %s", error->message);
+      /* Failures are logged by the sampler, once per run of them. */
+      sample_ksm_apply (m->sample, &d->ksm, m->dry_run, NULL);
     }
   if (d->ksm.state != old_state)
     {
@@ -314,8 +328,15 @@ mgr_tick (Manager *m)
       vm_sample (vm);
       if (vm->state != VM_ACTIVE)
         continue; /* a lost or connecting VM holds no budget */
-      sample_vm_process (m->sample, vm->pid, &vm->pss_bytes, &vm->ksm_merging_pages,
-                         &vm->cgroup_kernel_bytes);
+      /* Extra ticks (kicks, guest pressure) reuse the process figures of the
+       * last regular tick: a guest must not make the daemon walk other
+       * tenants' QEMUs at 20 Hz. */
+      if (now_mono_us - vm->proc_sampled_mono_us >= (gint64) m->cfg->policy.tick_ms * 900)
+        {
+          sample_vm_process (m->sample, vm->pid, &vm->pss_bytes, &vm->ksm_merging_pages,
+                             &vm->cgroup_kernel_bytes);
+          vm->proc_sampled_mono_us = now_mono_us;
+        }
       if (vm->pss_bytes.present)
         vm_pss_bytes += vm->pss_bytes.value;
       PolicyVmConfig cfg;
@@ -652,6 +673,18 @@ cmd_set_policy (gpointer data, json_t *args, GError **error)
   return mgr_policy_json (&cfg);
 }
 
+/* Dry-run plans were recorded as targets in flight; once live, they must be
+ * issued rather than waited for. */
+static void
+mgr_forget_dry_run_plans (Manager *m)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, m->vms);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    ((Vm *) v)->last_target_bytes.present = FALSE;
+}
+
 static json_t *
 cmd_set_dry_run (gpointer data, json_t *args, GError **error)
 {
@@ -662,7 +695,11 @@ cmd_set_dry_run (gpointer data, json_t *args, GError **error)
       g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "'enabled' (boolean) is required");
       return NULL;
     }
+  gboolean was = m->dry_run;
   m->dry_run = json_is_true (e);
+  m->dry_run_runtime = m->dry_run;
+  if (was && !m->dry_run)
+    mgr_forget_dry_run_plans (m);
   g_message ("dry-run %s", m->dry_run ? "on" : "off");
   return json_pack ("{s:b}", "dry_run", m->dry_run);
 }
@@ -854,7 +891,7 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   Manager *m = g_new0 (Manager, 1);
   m->loop = g_main_loop_ref (loop);
   m->cfg = g_steal_pointer (&owned);
-  m->dry_run = m->cfg->dry_run;
+  m->dry_run = m->cfg->dry_run || m->cfg->dry_run_forced;
   m->start_mono_us = g_get_monotonic_time ();
   m->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
   m->carry = policy_carry_new ();
@@ -905,9 +942,16 @@ mgr_reload (Manager *m, GError **error)
   /* Keep the sockets the daemon already has open. */
   g_free (fresh->control_socket);
   fresh->control_socket = g_strdup (m->cfg->control_socket);
+  /* --dry-run on the command line and set-dry-run on outlive a reload. */
+  fresh->dry_run_forced = m->cfg->dry_run_forced;
+  gboolean was_dry = m->dry_run;
+  m->dry_run = fresh->dry_run || fresh->dry_run_forced || m->dry_run_runtime;
+  if (was_dry && !m->dry_run)
+    mgr_forget_dry_run_plans (m);
+  if (restart_dir)
+    mgr_remove_backend_vms (m, "qmp-dir");
   cfg_free (m->cfg);
   m->cfg = g_steal_pointer (&fresh);
-  m->dry_run = m->cfg->dry_run;
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init (&it, m->vms);

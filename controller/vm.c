@@ -140,6 +140,21 @@ vm_retry_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Forgets what the previous QMP connection said: a new one (same socket
+ * path, maybe another QEMU) starts from nothing. */
+static void
+vm_reset_link (Vm *vm)
+{
+  vm->samples_pending = 0;
+  vm->pid = 0;
+  vm->proc_sampled_mono_us = 0;
+  vm->paused = FALSE;
+  vm->actual_bytes.present = FALSE;
+  vm->last_target_bytes.present = FALSE;
+  memset (&vm->stats, 0, sizeof vm->stats);
+  g_clear_pointer (&vm->balloon_path, g_free);
+}
+
 static void
 vm_set_lost (Vm *vm, const char *why)
 {
@@ -151,12 +166,8 @@ vm_set_lost (Vm *vm, const char *why)
   g_free (vm->lost_reason);
   vm->lost_reason = g_strdup (why);
   vm->state = VM_LOST;
-  vm->samples_pending = 0;
-  vm->pid = 0;
-  vm->actual_bytes.present = FALSE;
-  vm->last_target_bytes.present = FALSE;
-  memset (&vm->stats, 0, sizeof vm->stats);
   vm_qmp_drop (vm);
+  vm_reset_link (vm);
   if (vm->retry_id == 0)
     vm->retry_id = g_timeout_add (qmp_backoff_next_ms (&vm->backoff), vm_retry_cb, vm);
   if (was_up)
@@ -295,6 +306,17 @@ vm_on_memory_size (QmpClient *client, json_t *ret, const GError *error, gpointer
 }
 
 static void
+vm_on_status (QmpClient *client, json_t *ret, const GError *error, gpointer data)
+{
+  Vm *vm = data;
+  if (!vm_current (vm, client))
+    return;
+  json_t *running = ret ? json_object_get (ret, "running") : NULL;
+  if (json_is_boolean (running))
+    vm->paused = !json_is_true (running);
+}
+
+static void
 vm_on_ready (QmpClient *client, gpointer data)
 {
   Vm *vm = data;
@@ -302,6 +324,9 @@ vm_on_ready (QmpClient *client, gpointer data)
     return;
   vm->state = VM_NEGOTIATING;
   vm->pid = qmp_client_get_peer_pid (client);
+  /* Paused before we connected, or resumed while we were away: events
+   * alone would miss it. */
+  qmp_client_execute (client, "query-status", NULL, vm_on_status, vm);
   qmp_client_execute (client, "query-memory-size-summary", NULL, vm_on_memory_size, vm);
 }
 
@@ -310,6 +335,7 @@ vm_qmp_connect (Vm *vm)
 {
   g_autoptr (GError) error = NULL;
   vm_qmp_drop (vm);
+  vm_reset_link (vm);
   QmpClientOptions opts = { .command_timeout_ms = VM_QMP_TIMEOUT_MS };
   QmpClientCallbacks cbs = { .ready = vm_on_ready, .closed = vm_on_closed, .user_data = vm };
   vm->qmp = qmp_client_new (&opts, &cbs);
@@ -417,11 +443,19 @@ vm_agent_on_msg (const AgentMsg *msg, gpointer data)
   switch (msg->type)
     {
     case AGENT_MSG_HELLO:
-      vm->agent_hello_seen = TRUE;
-      vm->agent_hello = msg->hello;
-      g_message ("%s: agent %s, kernel %s, mglru %s", vm->name, msg->hello.agent,
-                 msg->hello.kernel, msg->hello.mglru ? "yes" : "no");
-      break;
+      {
+        /* A guest may repeat hello at the agent's rate limit: log changes only. */
+        const AgentHello *h = &msg->hello;
+        gboolean changed = !vm->agent_hello_seen || strcmp (vm->agent_hello.agent, h->agent) != 0
+                           || strcmp (vm->agent_hello.kernel, h->kernel) != 0
+                           || vm->agent_hello.mglru != h->mglru;
+        vm->agent_hello_seen = TRUE;
+        vm->agent_hello = *h;
+        if (changed)
+          g_message ("%s: agent %s, kernel %s, mglru %s", vm->name, h->agent, h->kernel,
+                     h->mglru ? "yes" : "no");
+        break;
+      }
     case AGENT_MSG_REPORT:
       {
         gboolean demand_jump = vm->agent_report_seen && vm_demand_jumped (vm, &msg->report);

@@ -96,6 +96,7 @@ struct _Vm
   PolicyVmDecision last; /* last decision for this VM */
   gboolean has_decision;
   char last_reason[48];
+  gint64 proc_sampled_mono_us; /* last read of the QEMU's /proc figures */
   PolicyStat pss_bytes;
   PolicyStat ksm_merging_pages;
   PolicyStat cgroup_kernel_bytes;

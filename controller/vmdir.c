@@ -4,12 +4,11 @@
 
 #include "vmdir.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* Names become control-socket identifiers and file names under vms.d. */
-#define VMDIR_MAX_NAME 128
 
 struct _VmDir
 {
@@ -43,10 +42,14 @@ vmdir_vm_name (const char *base)
   for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
     if (g_str_has_suffix (base, suffixes[i]))
       {
-        gsize n = strlen (base) - strlen (suffixes[i]);
-        if (n == 0 || n > VMDIR_MAX_NAME || base[0] == '.')
-          return NULL;
-        return g_strndup (base, n);
+        g_autofree char *name = g_strndup (base, strlen (base) - strlen (suffixes[i]));
+        if (!cfg_valid_vm_name (name))
+          {
+            g_debug ("qmp-dir: ignoring %s (VM names are [A-Za-z0-9._-], at most %d bytes)",
+                     base, CFG_MAX_VM_NAME);
+            return NULL;
+          }
+        return g_steal_pointer (&name);
       }
   return NULL;
 }

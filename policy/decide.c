@@ -565,11 +565,16 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
           /* Held where it is and never inflated; only raised to its floor. */
           uint64_t t = d->plan_bytes;
           d->target_bytes = t;
-          d->set_target = actual_present && t > actual && vm->state == POLICY_VM_STATE_RUNNING;
+          /* Issued lately and not reached: in flight (a guest that never
+           * reaches its floor must not draw a command every tick). */
+          bool in_flight = vc->issued && vc->issued_target_bytes == t && now >= vc->issued_ms
+                           && now - vc->issued_ms < REISSUE_STUCK_MS;
+          d->set_target = actual_present && t > actual && vm->state == POLICY_VM_STATE_RUNNING
+                          && !in_flight;
           hold = policy_max_u64 (w->cur, t);
           d->reason = vm->state == POLICY_VM_STATE_PAUSED     ? "paused"
                       : vm->state == POLICY_VM_STATE_STOPPING ? "stopping"
-                      : d->set_target                         ? "no-data:floor"
+                      : d->set_target || in_flight            ? "no-data:floor"
                                                               : "no-data:hold";
           if (d->set_target)
             {

@@ -10,6 +10,8 @@
 #define POLICY_DEFAULT_PRESSURE_TARGET_PCT 0.1
 /* min: max(256 MiB, 25 % of RAM) */
 #define POLICY_DEFAULT_MIN_FLOOR_BYTES (256ull * POLICY_MIB)
+/* min and max never go below this (or the VM's RAM when smaller). */
+#define POLICY_ABS_MIN_BYTES (64ull * POLICY_MIB)
 #define POLICY_DEFAULT_MIN_PCT 25.0
 /* headroom: max(64 MiB, 5 % of RAM) */
 #define POLICY_DEFAULT_HEADROOM_FLOOR_BYTES (64ull * POLICY_MIB)

@@ -55,7 +55,13 @@ policy_vm_limits (const PolicyVm *vm, uint64_t *min_bytes, uint64_t *max_bytes)
       hi = policy_min_u64 (policy_size_resolve (&vm->cfg.max, ram, ram), ram);
       uint64_t def_min = policy_max_u64 (POLICY_DEFAULT_MIN_FLOOR_BYTES,
                                          policy_pct_of (ram, POLICY_DEFAULT_MIN_PCT));
-      lo = policy_min_u64 (policy_size_resolve (&vm->cfg.min, ram, def_min), hi);
+      /* No guest runs in less: a min or max below this (e.g. max=0 or 1 %) is
+       * starvation, not a policy. */
+      uint64_t abs_floor = policy_min_u64 (POLICY_ABS_MIN_BYTES, ram);
+      hi = policy_max_u64 (hi, abs_floor);
+      lo = policy_min_u64 (policy_max_u64 (policy_size_resolve (&vm->cfg.min, ram, def_min),
+                                           abs_floor),
+                           hi);
     }
   if (min_bytes != NULL)
     *min_bytes = lo;

@@ -100,6 +100,10 @@ struct _KsmCtx
   int64_t value[KSM_F_N]; /* last read or written; advisor_mode as PolicyKsmAdvisor */
   gboolean have_original[KSM_F_N_WRITABLE];
   int64_t original[KSM_F_N_WRITABLE];
+  /* In dry-run nothing changes, so the same "would write" comes every
+   * tick: logged when it differs from the last one only. */
+  gboolean have_dry_logged[KSM_F_N_WRITABLE];
+  uint32_t dry_logged[KSM_F_N_WRITABLE];
   pid_t ksmd_pid;
   gboolean ksmd_scanned;
   guint reads_since_scan;
@@ -436,8 +440,11 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
       n_changed++;
       if (dry_run)
         {
-          g_message ("KSM (dry-run): %s %" PRId64 " -> %u not written%s", name, ctx->value[f],
-                     want[f].value, why);
+          if (!ctx->have_dry_logged[f] || ctx->dry_logged[f] != want[f].value)
+            g_message ("KSM (dry-run): %s %" PRId64 " -> %u not written%s", name, ctx->value[f],
+                       want[f].value, why);
+          ctx->have_dry_logged[f] = TRUE;
+          ctx->dry_logged[f] = want[f].value;
           continue;
         }
       if (!ctx->have_original[f])

@@ -254,6 +254,97 @@ test_hostile_clients (void)
   json_decref (st);
 }
 
+/* A client that sends thousands of commands and reads nothing for a while,
+ * then reads: every line it gets is whole JSON (replies are never written
+ * from a buffer that moved), or it is cut off at the queue limit. */
+static void
+test_unread_replies (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  int fd = raw_connect (d->sock_path);
+  g_free (raw_read_line (fd, 5000));
+  raw_send (fd, "{\"execute\":\"qmp_capabilities\"}\n");
+  g_free (raw_read_line (fd, 5000));
+  GString *burst = g_string_new (NULL);
+  for (int i = 0; i < 4000; i++)
+    g_string_append_printf (burst, "{\"execute\":\"query-ksm\",\"id\":%d}\n", i);
+  gsize off = 0;
+  while (off < burst->len)
+    {
+      ssize_t n = send (fd, burst->str + off, burst->len - off, MSG_NOSIGNAL);
+      if (n <= 0)
+        break;
+      off += (gsize) n;
+    }
+  g_string_free (burst, TRUE);
+  g_usleep (500 * 1000);
+  json_decref (test_daemon_cmd (d, "query-status", NULL)); /* others still served */
+  guint n_lines = 0;
+  char *line;
+  while ((line = raw_read_line (fd, 2000)) != NULL)
+    {
+      json_error_t jerr;
+      json_t *o = json_loads (line, 0, &jerr);
+      if (o == NULL)
+        g_error ("reply %u is not JSON (%s): %.80s", n_lines, jerr.text, line);
+      json_decref (o);
+      g_free (line);
+      n_lines++;
+    }
+  g_test_message ("%u whole replies read back", n_lines);
+  g_assert_cmpuint (n_lines, >, 0);
+  close (fd);
+  json_decref (test_daemon_cmd (d, "query-status", NULL));
+}
+
+/* Past 64 clients new connections are closed at once (one warning), and
+ * the existing ones keep working. */
+static void
+test_client_limit (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  int fds[80];
+  guint refused = 0;
+  for (int i = 0; i < 80; i++)
+    {
+      fds[i] = raw_connect (d->sock_path);
+      g_autofree char *greeting = raw_read_line (fds[i], 2000);
+      if (greeting == NULL)
+        refused++;
+    }
+  g_test_message ("%u of 80 extra connections refused", refused);
+  g_assert_cmpuint (refused, >=, 80 - 64 + 1);
+  json_decref (test_daemon_cmd (d, "query-status", NULL));
+  g_assert_cmpuint (test_daemon_log_count (d, "refusing more"), ==, 1);
+  for (int i = 0; i < 80; i++)
+    close (fds[i]);
+  g_usleep (200 * 1000);
+  int again = raw_connect (d->sock_path);
+  g_autofree char *greeting = raw_read_line (again, 2000);
+  g_assert_nonnull (greeting);
+  close (again);
+}
+
+/* --dry-run outlives reloads; so does set-dry-run on. */
+static void
+test_dry_run_reload (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TestDaemon) d = test_daemon_new (KSM_OFF, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_daemon_start (d, (const char *[]){ "--dry-run", NULL }, &error));
+  g_assert_no_error (error);
+  json_decref (test_daemon_cmd (d, "reload-config", NULL));
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_true (json_is_true (json_object_get (st, "dry_run")));
+  json_decref (st);
+  kill (d->pid, SIGHUP);
+  g_usleep (300 * 1000);
+  st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_true (json_is_true (json_object_get (st, "dry_run")));
+  json_decref (st);
+}
+
 static void
 test_reload (void)
 {
@@ -430,6 +521,9 @@ main (int argc, char **argv)
   g_test_add_func ("/control/commands", test_commands);
   g_test_add_func ("/control/hostile-clients", test_hostile_clients);
   g_test_add_func ("/control/reload", test_reload);
+  g_test_add_func ("/control/unread-replies", test_unread_replies);
+  g_test_add_func ("/control/client-limit", test_client_limit);
+  g_test_add_func ("/control/dry-run-reload", test_dry_run_reload);
   g_test_add_func ("/control/check-config", test_check_config);
   g_test_add_func ("/control/ballastctl", test_ballastctl);
   g_test_add_func ("/control/sd-notify", test_sd_notify);

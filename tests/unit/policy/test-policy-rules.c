@@ -178,6 +178,34 @@ test_no_data (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (fx->d.vms[1].reason, ==, "no-data:floor");
   g_assert_false (fx->d.vms[2].set_target);
   g_assert_cmpuint (fx->d.held_bytes, ==, 2 * GIB + 512 * MIB + 2 * GIB);
+
+  /* The floor target is in flight: not re-issued every tick while the
+   * guest stays below it, only after the stuck re-issue delay. */
+  vms[1].last_target_bytes = (PolicyStat) { .present = true, .value = 512 * MIB };
+  for (uint64_t t_ms = 2000; t_ms < 31000; t_ms += 1000)
+    {
+      s.now_ms = t_ms;
+      fx_run (fx, &s);
+      g_assert_false (fx->d.vms[1].set_target);
+      g_assert_cmpstr (fx->d.vms[1].reason, ==, "no-data:floor");
+    }
+  s.now_ms = 31000;
+  fx_run (fx, &s);
+  g_assert_true (fx->d.vms[1].set_target);
+}
+
+/* min=0 / max=0 would starve a guest: both stop at 64 MiB. */
+static void
+test_abs_floor (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 2 * GIB, 2 * GIB, 100 * MIB);
+  vm.cfg.max = (PolicySize) { .set = true, .bytes = 0 };
+  vm.cfg.min = (PolicySize) { .set = true, .bytes = 0 };
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.vms[0].max_bytes, ==, 64 * MIB);
+  g_assert_cmpuint (fx->d.vms[0].min_bytes, ==, 64 * MIB);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, >=, 64 * MIB);
 }
 
 /* ---- rule 2: thrash feedback ------------------------------------------ */
@@ -826,6 +854,7 @@ main (int argc, char **argv)
   ADD ("need/source", test_need);
   ADD ("need/clamp", test_need_clamp);
   ADD ("need/no-data", test_no_data);
+  ADD ("need/abs-floor", test_abs_floor);
   ADD ("thrash/psi-total", test_thrash_psi_total);
   ADD ("thrash/refaults", test_thrash_refaults);
   ADD ("budget", test_budget);
