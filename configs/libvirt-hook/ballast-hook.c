@@ -1,6 +1,6 @@
 /* ballast-hook.c: libvirt's qemu hook (/etc/libvirt/hooks/qemu): turns a
  * domain's (name, operation, sub-operation) into one kick on ballastd's
- * control socket. It never calls libvirt, gives up after 250 ms in total,
+ * control socket. It never calls libvirt, gives up after 200 ms in total,
  * and exits 0 whatever happened (a non-zero exit would make libvirt refuse
  * to start the domain), except on a usage error. */
 #include <errno.h>
@@ -17,9 +17,9 @@
 #define HOOK_DEFAULT_SOCKET "/run/ballast/control.sock"
 /* A domain's start waits for the hook, which libvirt runs three times
  * (prepare, start, started): a wedged ballastd that accepts but never
- * answers costs a start at most 3 x 250 ms. A stopped one costs nothing
+ * answers costs a start at most 3 x 200 ms. A stopped one costs nothing
  * (connect is refused at once). ballastd answers in well under 10 ms. */
-#define HOOK_TIMEOUT_MS 250
+#define HOOK_TIMEOUT_MS 200
 #define HOOK_ID "ballast-hook"
 
 /* libvirt's (operation, sub-operation) pairs worth a kick, and the event
