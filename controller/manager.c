@@ -546,9 +546,12 @@ cmd_query_ksm (gpointer data, json_t *args, GError **error)
   Manager *m = data;
   const PolicyKsmDecision *kd = &m->ksm_decision;
   uint64_t page = m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096;
-  return json_pack ("{s:s,s:s,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:I,s:s,s:I,s:f}", "state",
+  return json_pack ("{s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:I,s:s,s:I,s:f}", "state",
                     policy_ksm_state_name (m->have_ksm_decision ? kd->state : POLICY_KSM_IDLE),
-                    "mode", mgr_ksm_mode_name (m->cfg->policy.ksm_mode), "present",
+                    "mode", mgr_ksm_mode_name (m->cfg->policy.ksm_mode), "driving",
+                    m->cfg->policy.ksm_mode == POLICY_KSM_MODE_AUTO && !m->dry_run
+                        && sample_ksm_driving (m->sample),
+                    "present",
                     m->ksm.present, "run", (int) m->ksm.run, "pages_to_scan",
                     (int) m->ksm.pages_to_scan, "sleep_millisecs", (int) m->ksm.sleep_millisecs,
                     "pages_sharing", (json_int_t) m->ksm.pages_sharing, "pages_shared",

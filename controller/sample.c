@@ -5,6 +5,13 @@
 
 #include "sample.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "config.h"
 #include "host.h"
 #include "ksm.h"
 #include "proc.h"
@@ -19,7 +26,15 @@ struct _SampleCtx
   gboolean host_failing;
   gboolean ksm_failing;
   gboolean ksm_apply_failing;
+  /* KSM knobs are host-wide: one daemon drives them, others observe. */
+  gboolean ksm_lock_needed;
+  int ksm_lock_fd;
+  gboolean ksm_lock_refused; /* last attempt found it taken */
 };
+
+/* Only for the real sysfs: a test's fake KSM dir is nobody else's. */
+#define SAMPLE_KSM_LOCK_DIR "/run/ballast"
+#define SAMPLE_KSM_LOCK_PATH SAMPLE_KSM_LOCK_DIR "/ksm.lock"
 
 SampleCtx *
 sample_new (const char *ksm_sysfs, gboolean restore_on_exit)
@@ -31,6 +46,9 @@ sample_new (const char *ksm_sysfs, gboolean restore_on_exit)
   ctx->ksm = ksm_ctx_new (ctx->roots);
   ctx->proc = proc_ctx_new (ctx->roots);
   ctx->restore_on_exit = restore_on_exit;
+  ctx->ksm_lock_needed = g_strcmp0 (ksm_sysfs, CFG_DEFAULT_KSM_SYSFS) == 0
+                         && g_getenv ("BALLAST_SYS_ROOT") == NULL;
+  ctx->ksm_lock_fd = -1;
   return ctx;
 }
 
@@ -51,6 +69,10 @@ sample_free (SampleCtx *ctx)
         g_message ("KSM: restored %u knob(s) to their values before start", n_saved);
     }
   ksm_ctx_free (ctx->ksm);
+  /* Released after the restore, so the next daemon starts from the
+   * host's own values. */
+  if (ctx->ksm_lock_fd >= 0)
+    close (ctx->ksm_lock_fd);
   proc_ctx_free (ctx->proc);
   host_roots_free (ctx->roots);
   g_free (ctx);
@@ -95,8 +117,48 @@ sample_ksm (SampleCtx *ctx, PolicyKsm *out)
 }
 
 gboolean
+sample_ksm_claim (SampleCtx *ctx)
+{
+  if (!ctx->ksm_lock_needed || ctx->ksm_lock_fd >= 0)
+    return TRUE;
+  g_mkdir_with_parents (SAMPLE_KSM_LOCK_DIR, 0755);
+  int fd = open (SAMPLE_KSM_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    {
+      /* Without a lock file we cannot coordinate, but one daemon is the
+       * normal case: drive KSM anyway. */
+      g_warning ("KSM: %s: %s; not coordinating with other daemons", SAMPLE_KSM_LOCK_PATH,
+                 g_strerror (errno));
+      ctx->ksm_lock_needed = FALSE;
+      return TRUE;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      close (fd);
+      if (!ctx->ksm_lock_refused)
+        g_warning ("KSM: another ballastd drives ksmd (%s is locked); observing only",
+                   SAMPLE_KSM_LOCK_PATH);
+      ctx->ksm_lock_refused = TRUE;
+      return FALSE;
+    }
+  if (ctx->ksm_lock_refused)
+    g_message ("KSM: the other ballastd is gone; driving ksmd");
+  ctx->ksm_lock_refused = FALSE;
+  ctx->ksm_lock_fd = fd;
+  return TRUE;
+}
+
+gboolean
+sample_ksm_driving (SampleCtx *ctx)
+{
+  return !ctx->ksm_lock_needed || ctx->ksm_lock_fd >= 0;
+}
+
+gboolean
 sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, GError **error)
 {
+  if (!dry_run && !sample_ksm_claim (ctx))
+    return TRUE;
   g_autoptr (GError) local = NULL;
   gboolean ok = ksm_apply (ctx->ksm, d, dry_run, NULL, &local);
 

@@ -17,8 +17,13 @@ void sample_host (SampleCtx *ctx, PolicyHost *out);
 /* Host memory not attributable to VMs, from the VMs' summed PSS. */
 void sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes);
 void sample_ksm (SampleCtx *ctx, PolicyKsm *out);
+/* Takes the host-wide lock on driving ksmd (real sysfs only); FALSE while
+ * another daemon holds it (logged once per change). */
+gboolean sample_ksm_claim (SampleCtx *ctx);
+/* Whether this daemon writes KSM knobs (holds the lock or needs none). */
+gboolean sample_ksm_driving (SampleCtx *ctx);
 /* Writes the knobs the decision sets that differ from what is there; in
- * dry-run, logs them only. */
+ * dry-run, logs them only; while another daemon drives ksmd, nothing. */
 gboolean sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run,
                            GError **error);
 /* Per-process cost of a VM's QEMU (pid 0: all absent). */

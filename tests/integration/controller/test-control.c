@@ -345,6 +345,44 @@ test_dry_run_reload (void)
   json_decref (st);
 }
 
+static gboolean
+ksm_driving (TestDaemon *d)
+{
+  json_t *k = test_daemon_cmd (d, "query-ksm", NULL);
+  gboolean driving = json_is_true (json_object_get (k, "driving"));
+  json_decref (k);
+  return driving;
+}
+
+/* KSM knobs are host-wide: of two daemons in auto mode one drives ksmd and
+ * the other observes (warned once) until the first one exits. */
+static void
+test_ksm_single_driver (void)
+{
+  g_autoptr (GHashTable) ksm0 = test_ksm_snapshot ();
+  g_autoptr (TestDaemon) a = start_daemon ("[ksm]\nmode=auto\n");
+  g_usleep (1500 * 1000);
+  g_autoptr (TestDaemon) b = start_daemon ("[ksm]\nmode=auto\n");
+  g_usleep (2500 * 1000);
+  g_assert_true (ksm_driving (a));
+  g_assert_false (ksm_driving (b));
+  g_assert_cmpuint (test_daemon_log_count (b, "another ballastd drives ksmd"), ==, 1);
+  int status = test_daemon_stop (a);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  gint64 t0 = g_get_monotonic_time ();
+  while (!ksm_driving (b))
+    {
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_USEC_PER_SEC);
+      g_usleep (100 * 1000);
+    }
+  g_assert_cmpuint (test_daemon_log_count (b, "driving ksmd"), >=, 1);
+  status = test_daemon_stop (b);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_autoptr (GHashTable) ksm1 = test_ksm_snapshot ();
+  g_autofree char *diff = test_ksm_diff (ksm0, ksm1);
+  g_assert_cmpstr (diff, ==, "");
+}
+
 static void
 test_reload (void)
 {
@@ -524,6 +562,7 @@ main (int argc, char **argv)
   g_test_add_func ("/control/unread-replies", test_unread_replies);
   g_test_add_func ("/control/client-limit", test_client_limit);
   g_test_add_func ("/control/dry-run-reload", test_dry_run_reload);
+  g_test_add_func ("/control/ksm-single-driver", test_ksm_single_driver);
   g_test_add_func ("/control/check-config", test_check_config);
   g_test_add_func ("/control/ballastctl", test_ballastctl);
   g_test_add_func ("/control/sd-notify", test_sd_notify);
