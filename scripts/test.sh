@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command: installs what is missing, builds, prepares the tiny test
 # guest, runs unit + integration tests (gcc build) and the unit suite under
-# ASan+UBSan plus short fuzz runs (clang build). Ends with "N passed, N failed".
+# ASan+UBSan plus short fuzz runs (clang build), and a build without libvirt.
+# Ends with "N passed, N failed".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -39,6 +40,15 @@ run_suite -C build --num-processes 2
 if [ -f build-fuzz/build.ninja ]; then
     run_suite -C build-fuzz --suite unit --num-processes 2
     run_suite -C build-fuzz --suite fuzz --num-processes 2
+fi
+# The libvirt backend must compile out cleanly (-Dlibvirt=disabled).
+if "$top/scripts/check-no-libvirt.sh" >"${TMPDIR:-/tmp}/ballast-check-no-libvirt.log" 2>&1; then
+    echo "check-no-libvirt: ok"
+    passed=$((passed + 1))
+else
+    cat "${TMPDIR:-/tmp}/ballast-check-no-libvirt.log"
+    echo "check-no-libvirt: FAILED"
+    failed=$((failed + 1))
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
