@@ -1,7 +1,8 @@
 #!/bin/sh
 # The main job: sets up and builds, then runs ballastd on three tiny guests
-# (idle, steady, bursty) for --duration seconds and shows what it decides.
-# Usage: sudo ./scripts/demo.sh [--duration SECONDS]   (default 90)
+# (idle, steady, bursty) and shows what it decides, until Ctrl-C or for
+# --duration seconds. Usage: sudo ./scripts/demo.sh [--duration SECONDS]
+# (default: until Ctrl-C on a terminal, 90 s otherwise; 0 = until Ctrl-C)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 vm="$top/tests/vm/ballast-vm"
@@ -9,7 +10,8 @@ ballastd="$top/build/controller/ballastd"
 ballastctl="$top/build/controller/ballastctl"
 # Status is printed this often; the daemon itself ticks every second.
 interval=5
-duration=90
+# Without a terminal nobody can press Ctrl-C: stop by itself.
+if [ -t 0 ]; then duration=0; else duration=90; fi
 
 usage() { echo "usage: $0 [--duration SECONDS]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -38,6 +40,7 @@ dpid=""      # ballastd
 bootpid=""   # a ballast-vm start in flight
 sleeppid=""
 cleaned=0
+watching=0
 
 # A guest counts as ours if its pidfile is in our qmp-dir; stop_guests stops
 # exactly those, by PID (other people's QEMUs on this host are left alone).
@@ -85,7 +88,8 @@ cleanup() {
     echo "demo: done"
 }
 trap cleanup EXIT
-trap 'cleanup; exit 130' INT
+# Ctrl-C while watching is the normal end: show the decision log first.
+trap 'if [ "$watching" = 1 ]; then echo; echo "=== decisions ==="; ctl decisions 100; fi; cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
 # Waits in the background so that a signal runs the trap at once instead of
@@ -113,7 +117,9 @@ EOF
 
 ctl() { "$ballastctl" --socket "$tmp/control.sock" "$@"; }
 
-"$ballastd" --config "$tmp/ballast.conf" >"$tmp/ballastd.log" 2>&1 &
+# Its own session: Ctrl-C on the terminal is for this script, which then
+# asks for the decision log before stopping the daemon.
+setsid "$ballastd" --config "$tmp/ballast.conf" >"$tmp/ballastd.log" 2>&1 &
 dpid=$!
 i=0
 until [ -S "$tmp/control.sock" ]; do
@@ -143,6 +149,10 @@ done
 
 start=$(date +%s)
 end=$((start + duration))
+if [ "$duration" -eq 0 ]; then
+    echo "demo: watching until Ctrl-C"
+fi
+watching=1
 while :; do
     now=$(date +%s)
     echo
@@ -150,10 +160,15 @@ while :; do
     ctl vms || true
     echo
     ctl ksm || true
+    if [ "$duration" -eq 0 ]; then
+        pause "$interval"
+        continue
+    fi
     [ "$now" -lt "$end" ] || break
     left=$((end - now))
     pause $((left < interval ? left : interval))
 done
+watching=0
 echo
 echo "=== decisions ==="
 # The default 20 would hide the first shrinks, made during the boots.
