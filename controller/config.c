@@ -33,6 +33,7 @@ cfg_free (BallastConfig *cfg)
   g_free (cfg->ksm_sysfs);
   g_free (cfg->libvirt_uri);
   g_free (cfg->http_listen);
+  g_free (cfg->policy_name);
   g_free (cfg->path);
   g_hash_table_unref (cfg->vms);
   g_ptr_array_unref (cfg->warnings);
@@ -48,6 +49,7 @@ cfg_new_defaults (void)
   cfg->ksm_sysfs = g_strdup (CFG_DEFAULT_KSM_SYSFS);
   cfg->ksm_restore_on_exit = TRUE;
   cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
+  cfg->policy_name = g_strdup ("ballast");
   cfg->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, cfg_vm_free);
   cfg->warnings = g_ptr_array_new_with_free_func (g_free);
   return cfg;
@@ -130,16 +132,30 @@ cfg_parse_bool (const char *value, gboolean *out)
 }
 
 /* Daemon-level keys that the policy parser does not know. Returns TRUE if
- * `key` was one of them (set *ok to FALSE on a bad value). */
+ * `key` was one of them (set *why to what is wrong with a bad value). */
 static gboolean
 cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const char *value,
-                gboolean *ok)
+                const char **why)
 {
   char **str_target = NULL;
   gboolean *bool_target = NULL;
-  *ok = TRUE;
+  *why = NULL;
   if (g_str_equal (group, "daemon"))
     {
+      if (g_str_equal (key, "policy"))
+        {
+          /* The reference policies are for side-by-side comparisons; the
+           * KSM-only ones (ksmtuned, kata) would never balloon. */
+          if (!g_str_equal (value, "ballast") && !g_str_equal (value, "mom")
+              && !g_str_equal (value, "proxmox"))
+            {
+              *why = "expected ballast, mom or proxmox";
+              return TRUE;
+            }
+          g_free (cfg->policy_name);
+          cfg->policy_name = g_strdup (value);
+          return TRUE;
+        }
       if (g_str_equal (key, "control-socket"))
         str_target = &cfg->control_socket;
       else if (g_str_equal (key, "control-group"))
@@ -171,7 +187,8 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
     }
   if (bool_target != NULL)
     {
-      *ok = cfg_parse_bool (value, bool_target);
+      if (!cfg_parse_bool (value, bool_target))
+        *why = "expected true or false";
       return TRUE;
     }
   return FALSE;
@@ -281,11 +298,11 @@ cfg_apply_keyfile (CfgCtx *ctx, GKeyFile *kf, const char *vm_file_name, GError *
           g_autofree char *value = g_key_file_get_string (kf, group, *k, NULL);
           if (value == NULL)
             return cfg_fail (ctx, group, *k, "not a valid string", error);
-          gboolean ok;
-          if (cfg_daemon_key (ctx->cfg, group, *k, value, &ok))
+          const char *why;
+          if (cfg_daemon_key (ctx->cfg, group, *k, value, &why))
             {
-              if (!ok)
-                return cfg_fail (ctx, group, *k, "expected true or false", error);
+              if (why != NULL)
+                return cfg_fail (ctx, group, *k, why, error);
               continue;
             }
           char *perr = NULL;

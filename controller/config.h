@@ -26,6 +26,7 @@ typedef struct
   char *ksm_sysfs;
   gboolean ksm_restore_on_exit;
   char *libvirt_uri;    /* NULL: no libvirt backend */
+  char *policy_name;    /* "ballast", or a reference policy for comparisons */
   char *http_listen;    /* "127.0.0.1:9781"; NULL or "" disables HTTP */
   GHashTable *vms;      /* name -> CfgVm* */
   GPtrArray *warnings;  /* char*: unknown keys/sections, with file and line */

@@ -356,7 +356,10 @@ mgr_tick (Manager *m)
     .host_kicks = m->host_kicks,
   };
   PolicyDecision d = { .vms = dvms };
-  if (policy_decide (&snap, &m->cfg->policy, m->carry, &d) != 0)
+  PolicyDecideFn decide = policy_lookup (m->cfg->policy_name);
+  if (decide == NULL)
+    decide = policy_decide;
+  if (decide (&snap, &m->cfg->policy, m->carry, &d) != 0)
     {
       g_warning ("policy rejected the snapshot; no action this tick");
       return;
@@ -509,8 +512,8 @@ cmd_query_status (gpointer data, json_t *args, GError **error)
 {
   Manager *m = data;
   gint64 uptime_ms = (g_get_monotonic_time () - m->start_mono_us) / 1000;
-  return json_pack ("{s:s,s:I,s:b,s:i,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:f}}", "version",
-                    BALLAST_VERSION, "uptime_ms", (json_int_t) uptime_ms, "dry_run", m->dry_run,
+  return json_pack ("{s:s,s:s,s:I,s:b,s:i,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:f}}", "version",
+                    BALLAST_VERSION, "policy", m->cfg->policy_name, "uptime_ms", (json_int_t) uptime_ms, "dry_run", m->dry_run,
                     "vm_count", (int) g_hash_table_size (m->vms), "tick_ms",
                     (json_int_t) m->cfg->policy.tick_ms, "ticks", (json_int_t) m->n_ticks, "host",
                     "total_bytes", (json_int_t) m->host.mem_total_bytes, "available_bytes",

@@ -162,6 +162,7 @@ test_commands (void)
                (const char *[]){ "total_bytes", "available_bytes", "reserve_bytes",
                                  "budget_bytes", "psi_some_avg10", NULL });
   g_assert_cmpstr (json_string_value (json_object_get (st, "version")), ==, BALLAST_VERSION);
+  g_assert_cmpstr (json_string_value (json_object_get (st, "policy")), ==, "ballast");
   g_assert_cmpint (test_json_int (st, "vm_count"), ==, 0);
   g_assert_cmpint (test_json_int (json_object_get (st, "host"), "total_bytes"), >, 0);
   json_decref (st);
@@ -444,6 +445,21 @@ test_check_config (void)
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (err, "ballast.conf"));
   g_assert_nonnull (strstr (err, "mode"));
+
+  /* The balloon policy is selectable for comparisons, from a fixed list. */
+  g_assert_true (g_file_set_contents (d->conf_path, "[daemon]\npolicy=random\n", -1, NULL));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, "expected ballast, mom or proxmox"));
+  g_assert_true (g_file_set_contents (d->conf_path, "[daemon]\npolicy=mom\n", -1, NULL));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
 }
 
 static char *
