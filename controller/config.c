@@ -111,6 +111,10 @@ static gboolean
 cfg_fail (CfgCtx *ctx, const char *group, const char *key, const char *what, GError **error)
 {
   guint line = cfg_find_line (ctx->text, group, key);
+  /* The policy parser names the key itself: don't say it twice. */
+  gsize key_len = strlen (key);
+  if (strncmp (what, key, key_len) == 0 && what[key_len] == ':' && what[key_len + 1] == ' ')
+    what += key_len + 2;
   g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s:%u: [%s] %s: %s", ctx->label, line, group,
                key, what);
   return FALSE;
