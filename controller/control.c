@@ -172,55 +172,51 @@ ctl_command_cmp (const void *key, const void *elem)
   return strcmp (key, ((const CtlCommand *) elem)->name);
 }
 
-/* Handles one complete line. Returns FALSE when the client must go. */
-static gboolean
-ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
+json_t *
+ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+              gboolean *negotiated, const char *line, gsize len, gboolean *hang_up)
 {
-  CtlServer *s = c->server;
   json_error_t jerr;
+  *hang_up = FALSE;
   g_autoptr (GString) trimmed = g_string_new_len (line, len);
   g_strstrip (trimmed->str);
   if (trimmed->str[0] == '\0')
-    return TRUE;
-  json_t *msg = json_loads (trimmed->str, JSON_REJECT_DUPLICATES, &jerr);
+    return NULL;
+  /* json_loads would stop at an embedded NUL: the whole line must be JSON. */
+  gboolean has_nul = memchr (line, '\0', len) != NULL;
+  json_t *msg = has_nul ? NULL : json_loads (trimmed->str, JSON_REJECT_DUPLICATES, &jerr);
+  if (has_nul)
+    g_strlcpy (jerr.text, "NUL byte in the message", sizeof jerr.text);
   if (msg == NULL || !json_is_object (msg))
     {
       g_autofree char *desc = g_strdup_printf ("JSON parse error: %s",
                                                msg ? "expected an object" : jerr.text);
       json_decref (msg);
-      ctl_client_send (c, ctl_error_reply (NULL, "GenericError", desc));
       /* Garbage means a confused or hostile peer: answer once, then hang up. */
-      return FALSE;
+      *hang_up = TRUE;
+      return ctl_error_reply (NULL, "GenericError", desc);
     }
   json_t *id = json_object_get (msg, "id");
   json_t *exec = json_object_get (msg, "execute");
   json_t *args = json_object_get (msg, "arguments");
-  if (!json_is_string (exec))
-    {
-      ctl_client_send (c, ctl_error_reply (id, "GenericError", "Expected 'execute'"));
-      json_decref (msg);
-      return TRUE;
-    }
-  if (args != NULL && !json_is_object (args))
-    {
-      ctl_client_send (c, ctl_error_reply (id, "GenericError", "'arguments' must be an object"));
-      json_decref (msg);
-      return TRUE;
-    }
-  const char *name = json_string_value (exec);
   json_t *reply;
-  if (g_str_equal (name, "qmp_capabilities"))
+  if (!json_is_string (exec))
+    reply = ctl_error_reply (id, "GenericError", "Expected 'execute'");
+  else if (args != NULL && !json_is_object (args))
+    reply = ctl_error_reply (id, "GenericError", "'arguments' must be an object");
+  else if (g_str_equal (json_string_value (exec), "qmp_capabilities"))
     {
-      c->negotiated = TRUE;
+      *negotiated = TRUE;
       reply = json_pack ("{s:{}}", "return");
     }
-  else if (!c->negotiated)
+  else if (!*negotiated)
     reply = ctl_error_reply (id, "CommandNotFound",
                              "Expecting capabilities negotiation with 'qmp_capabilities'");
   else
     {
+      const char *name = json_string_value (exec);
       const CtlCommand *cmd
-          = bsearch (name, s->commands, s->n_commands, sizeof (CtlCommand), ctl_command_cmp);
+          = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
       if (cmd == NULL)
         {
           g_autofree char *desc = g_strdup_printf ("The command %s has not been found", name);
@@ -230,7 +226,7 @@ ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
         {
           g_autoptr (GError) error = NULL;
           json_t *empty = json_object ();
-          json_t *ret = cmd->fn (s->user_data, args ? args : empty, &error);
+          json_t *ret = cmd->fn (user_data, args ? args : empty, &error);
           json_decref (empty);
           if (ret == NULL)
             reply = ctl_error_reply (
@@ -242,11 +238,23 @@ ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
             reply = json_pack ("{s:o}", "return", ret);
         }
     }
-  if (id != NULL && json_object_get (reply, "id") == NULL)
+  if (reply != NULL && id != NULL && json_object_get (reply, "id") == NULL)
     json_object_set (reply, "id", id);
   json_decref (msg);
-  ctl_client_send (c, reply);
-  return TRUE;
+  return reply;
+}
+
+/* Handles one complete line. Returns FALSE when the client must go. */
+static gboolean
+ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
+{
+  CtlServer *s = c->server;
+  gboolean hang_up;
+  json_t *reply = ctl_dispatch (s->commands, s->n_commands, s->user_data, &c->negotiated, line,
+                                len, &hang_up);
+  if (reply != NULL)
+    ctl_client_send (c, reply);
+  return !hang_up;
 }
 
 static void
@@ -285,7 +293,9 @@ ctl_client_on_read (CtlClient *c, gssize n)
   if (c->closing)
     {
       g_message ("client %" G_GUINT64_FORMAT " sent invalid input; disconnecting", c->id);
-      if (c->outq->len == 0)
+      /* Otherwise the error reply is still queued or being written:
+       * ctl_client_on_written drops the client once it is out. */
+      if (c->outq->len == 0 && !c->writing)
         ctl_client_drop (c);
       return;
     }

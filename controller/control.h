@@ -23,6 +23,12 @@ enum
   CTL_ERROR_NOT_FOUND, /* DeviceNotFound: no such VM */
 };
 
+/* One line from a client: parses it, runs the command and returns the reply
+ * (NULL for a blank line). `*negotiated` tracks qmp_capabilities; on input
+ * that is not a JSON object, *hang_up is set (answer, then disconnect). */
+json_t *ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+                      gboolean *negotiated, const char *line, gsize len, gboolean *hang_up);
+
 typedef struct _CtlServer CtlServer;
 
 /* Listens on `path` (replacing a stale socket), mode 0660, group `group`

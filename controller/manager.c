@@ -836,6 +836,13 @@ static const CtlCommand mgr_commands[] = {
   { "vm-event", cmd_vm_event },
 };
 
+json_t *
+mgr_dispatch (Manager *m, gboolean *negotiated, const char *line, gsize len, gboolean *hang_up)
+{
+  return ctl_dispatch (mgr_commands, G_N_ELEMENTS (mgr_commands), m, negotiated, line, len,
+                       hang_up);
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 static void

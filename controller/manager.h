@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "vm.h"
@@ -30,6 +31,11 @@ gboolean mgr_adopt_vm (Manager *m, Vm *vm);
 
 /* Removes (and frees) VM `name` with a DESTROYED kick; no-op if unknown. */
 void mgr_remove_vm (Manager *m, const char *name);
+
+/* Runs one control-socket line as a client would (for tests and fuzzing):
+ * see ctl_dispatch(). */
+json_t *mgr_dispatch (Manager *m, gboolean *negotiated, const char *line, gsize len,
+                      gboolean *hang_up);
 
 /* One line for sd_notify STATUS=. */
 char *mgr_status_line (Manager *m);
