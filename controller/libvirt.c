@@ -15,6 +15,8 @@
 
 #include "libvirt.h"
 
+#include "config.h"
+
 #include <gio/gio.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -72,7 +74,7 @@ lv_parse_domain_xml (const char *xml, LvDomainXml *out, GError **error)
   xmlXPathContextPtr ctx = xmlXPathNewContext (doc);
   out->agent_path = lv_xpath_string (
       ctx, "string(/domain/devices/channel[@type='unix'][target/@type='virtio']"
-           "[target/@name='" LV_AGENT_PORT "']/source/@path)");
+           "[target/@name='" LV_AGENT_PORT "']/source[@mode='bind']/@path)");
   g_autofree char *model = lv_xpath_string (ctx, "string(/domain/devices/memballoon/@model)");
   if (model != NULL && g_str_has_prefix (model, "virtio"))
     {
@@ -141,7 +143,9 @@ typedef struct
   gboolean sampling;
   gboolean setting;
   gboolean has_pending_target;
-  guint64 pending_target_bytes; /* newest target asked for while a set was running */
+  guint64 pending_target_bytes; /* newest target asked for while a set was running
+                                 * or while disconnected */
+  gboolean name_warned;
   uint32_t pending_kicks;       /* kicks seen before the VM existed */
 } LvDom;
 
@@ -158,11 +162,23 @@ struct _LvBackend
   char *last_error; /* of the last failed attempt, to log each new problem once */
   int lifecycle_cb;
   int balloon_cb;
+  gint64 connected_mono_us;
   GHashTable *doms; /* name -> LvDom* */
 };
 
+#define LV_STABLE_CONN_US (30 * G_USEC_PER_SEC)
+
 static void lv_connect (LvBackend *lv);
 static void lv_refresh (LvBackend *lv, const char *name);
+static void lv_set_issue (LvDom *d, guint64 target_bytes);
+
+/* A domain without a VM is kept only while a job of it runs. */
+static void
+lv_dom_drop_if_idle (LvBackend *lv, LvDom *d)
+{
+  if (d->vm == NULL && !d->refreshing && !d->sampling && !d->setting)
+    g_hash_table_remove (lv->doms, d->name);
+}
 static const VmOps lv_vm_ops;
 
 static LvToken *
@@ -434,7 +450,10 @@ lv_disconnect (LvBackend *lv, const char *why)
   virConnectUnregisterCloseCallback (lv->conn, lv_on_close);
   virConnectClose (lv->conn);
   lv->conn = NULL;
-  qmp_backoff_reset (&lv->backoff);
+  /* A libvirtd that crashes right after every start must not be hammered:
+   * the backoff starts over only after a connection that lasted. */
+  if (g_get_monotonic_time () - lv->connected_mono_us >= LV_STABLE_CONN_US)
+    qmp_backoff_reset (&lv->backoff);
   lv_schedule_connect (lv);
 }
 
@@ -506,8 +525,17 @@ lv_connect_done (GObject *src, GAsyncResult *res, gpointer data)
       lv_schedule_connect (lv);
       return;
     }
+  /* Closed between registering the close callback and now: that event found
+   * no connection to drop, so none would come again. */
+  if (virConnectIsAlive (j->conn) != 1)
+    {
+      g_debug ("libvirt: %s closed while connecting", lv->uri);
+      lv_schedule_connect (lv);
+      return;
+    }
   g_clear_pointer (&lv->last_error, g_free);
   lv->conn = g_steal_pointer (&j->conn);
+  lv->connected_mono_us = g_get_monotonic_time ();
   lv->lifecycle_cb = j->lifecycle_cb;
   lv->balloon_cb = j->balloon_cb;
   g_message ("libvirt: connected to %s, %u running domains", lv->uri, j->names->len);
@@ -571,6 +599,11 @@ lv_refresh_thread (GTask *task, gpointer src, gpointer data, GCancellable *cance
   if (!j->active)
     return;
   unsigned long max_kib = virDomainGetMaxMemory (j->dom);
+  if (max_kib == 0)
+    {
+      lv_job_fail (j);
+      return;
+    }
   j->max_bytes = (guint64) max_kib * 1024;
   int state = 0, reason = 0;
   if (virDomainGetState (j->dom, &state, &reason, 0) == 0)
@@ -632,9 +665,21 @@ lv_refresh_done (GObject *src, GAsyncResult *res, gpointer data)
           mgr_vm_note (lv->mgr, NULL, VM_NOTE_KICK);
         }
     }
+  else if (d->vm == NULL && !cfg_valid_vm_name (d->name))
+    {
+      /* Names end up in JSON, logs and vms.d file names. */
+      if (!d->name_warned)
+        g_warning ("libvirt: domain name not usable as a VM name (%s); not managed; "
+                   "VM names are [A-Za-z0-9._-], at most %d bytes",
+                   g_utf8_validate (d->name, -1, NULL) ? "invalid characters" : "not UTF-8",
+                   CFG_MAX_VM_NAME);
+      d->name_warned = TRUE;
+    }
   else
     {
       lv_dom_set_handle (d, g_steal_pointer (&j->dom));
+      if (d->has_pending_target && !d->setting && d->dom != NULL)
+        lv_set_issue (d, d->pending_target_bytes);
       if (d->vm != NULL)
         lv_vm_update (d->vm, j);
       else
@@ -658,8 +703,8 @@ lv_refresh_done (GObject *src, GAsyncResult *res, gpointer data)
     }
   if (d->dirty)
     lv_refresh (lv, d->name);
-  else if (d->vm == NULL && !d->sampling && !d->setting)
-    g_hash_table_remove (lv->doms, d->name);
+  else
+    lv_dom_drop_if_idle (lv, d);
 }
 
 /* Looks domain `name` up again and adds, updates or removes its VM. One
@@ -822,7 +867,12 @@ lv_sample_done (GObject *src, GAsyncResult *res, gpointer data)
     return;
   d->sampling = FALSE;
   Vm *vm = d->vm;
-  if (vm == NULL || j->gen != lv->gen)
+  if (vm == NULL)
+    {
+      lv_dom_drop_if_idle (lv, d);
+      return;
+    }
+  if (j->gen != lv->gen)
     return;
   if (j->error != NULL)
     {
@@ -871,8 +921,6 @@ lv_set_thread (GTask *task, gpointer src, gpointer data, GCancellable *cancel)
     lv_job_fail (j);
 }
 
-static void lv_set_issue (LvDom *d, guint64 target_bytes);
-
 static void
 lv_set_done (GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -893,6 +941,8 @@ lv_set_done (GObject *src, GAsyncResult *res, gpointer data)
       d->has_pending_target = FALSE;
       lv_set_issue (d, d->pending_target_bytes);
     }
+  else
+    lv_dom_drop_if_idle (lv, d);
 }
 
 static void
@@ -906,6 +956,7 @@ lv_set_issue (LvDom *d, guint64 target_bytes)
       return;
     }
   d->setting = TRUE;
+  d->has_pending_target = FALSE;
   LvJob *j = lv_job_new (d->lv, d->name, d->dom);
   j->target_bytes = target_bytes;
   lv_job_run (j, lv_set_thread, lv_set_done);
@@ -915,10 +966,18 @@ static void
 lv_vm_set_balloon (Vm *vm, guint64 target_bytes)
 {
   LvDom *d = vm->backend_data;
-  if (d == NULL || d->dom == NULL || vm->balloon_path == NULL || vm->state != VM_ACTIVE)
+  if (d == NULL || vm->balloon_path == NULL || vm->state != VM_ACTIVE)
     return;
   vm->last_target_bytes.present = TRUE;
   vm->last_target_bytes.value = target_bytes;
+  if (d->dom == NULL)
+    {
+      /* libvirtd is away: the target waits for the reconnect, and counts as
+       * in flight meanwhile (no command, log line and event every tick). */
+      d->has_pending_target = TRUE;
+      d->pending_target_bytes = target_bytes;
+      return;
+    }
   lv_set_issue (d, target_bytes);
 }
 
@@ -962,6 +1021,26 @@ lv_backend_get_uri (LvBackend *lv)
   return lv->uri;
 }
 
+/* Deregistering and closing talk to libvirtd: off the main thread, which
+ * must keep running (it also runs libvirt's keepalive, which is what ends a
+ * call to a hung libvirtd). */
+static void
+lv_teardown_thread (GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+  LvJob *j = data;
+  if (j->lifecycle_cb >= 0)
+    virConnectDomainEventDeregisterAny (j->conn, j->lifecycle_cb);
+  if (j->balloon_cb >= 0)
+    virConnectDomainEventDeregisterAny (j->conn, j->balloon_cb);
+  virConnectClose (j->conn);
+  j->conn = NULL;
+}
+
+static void
+lv_teardown_done (GObject *src, GAsyncResult *res, gpointer data)
+{
+}
+
 void
 lv_backend_free (LvBackend *lv)
 {
@@ -979,12 +1058,12 @@ lv_backend_free (LvBackend *lv)
   g_hash_table_unref (lv->doms);
   if (lv->conn != NULL)
     {
-      if (lv->lifecycle_cb >= 0)
-        virConnectDomainEventDeregisterAny (lv->conn, lv->lifecycle_cb);
-      if (lv->balloon_cb >= 0)
-        virConnectDomainEventDeregisterAny (lv->conn, lv->balloon_cb);
       virConnectUnregisterCloseCallback (lv->conn, lv_on_close);
-      virConnectClose (lv->conn);
+      LvJob *j = lv_job_new (lv, NULL, NULL);
+      j->conn = g_steal_pointer (&lv->conn);
+      j->lifecycle_cb = lv->lifecycle_cb;
+      j->balloon_cb = lv->balloon_cb;
+      lv_job_run (j, lv_teardown_thread, lv_teardown_done);
     }
   lv_token_unref (lv->token);
   g_free (lv->last_error);

@@ -101,6 +101,14 @@ mgr_add_vm (Manager *m, const char *name, const char *backend, const char *qmp_p
             const char *agent_path)
 {
   Vm *vm = g_hash_table_lookup (m->vms, name);
+  if (vm != NULL && g_strcmp0 (vm->backend, backend) != 0)
+    {
+      /* The first backend keeps the name (a libvirt domain and a socket of
+       * the same name are not the same VM). */
+      g_warning ("%s: already a %s VM; the %s one (%s) is not managed", name, vm->backend,
+                 backend, qmp_path);
+      return NULL;
+    }
   if (vm != NULL)
     {
       /* Same name, new socket (a QEMU restarted): reconnect at once. */
@@ -167,7 +175,11 @@ mgr_on_vmdir (const char *name, const char *qmp_path, const char *agent_path, gb
       mgr_add_vm (m, name, "qmp-dir", qmp_path, agent);
     }
   else
-    mgr_remove_vm (m, name);
+    {
+      Vm *vm = g_hash_table_lookup (m->vms, name);
+      if (vm != NULL && g_strcmp0 (vm->backend, "qmp-dir") == 0)
+        mgr_remove_vm (m, name);
+    }
   mgr_vm_note (m, NULL, VM_NOTE_KICK);
 }
 
@@ -734,6 +746,13 @@ static const struct
 static gboolean
 mgr_kick_by_name (Manager *m, const char *vm_name, const char *event, GError **error)
 {
+  /* The name goes into the decision log and its JSON. */
+  if (vm_name != NULL && !cfg_valid_vm_name (vm_name))
+    {
+      g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC,
+                   "not a VM name ([A-Za-z0-9._-], at most %d bytes)", CFG_MAX_VM_NAME);
+      return FALSE;
+    }
   uint32_t kick = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (mgr_kick_names); i++)
     if (g_ascii_strcasecmp (event, mgr_kick_names[i].name) == 0)
@@ -814,6 +833,7 @@ cmd_vm_event (gpointer data, json_t *args, GError **error)
       g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "'vm' and 'type' (strings) are required");
       return NULL;
     }
+
   if (!mgr_kick_by_name (m, vm, type, error))
     return NULL;
   return json_object ();

@@ -81,26 +81,20 @@ hook_send (const char *socket_path, const char *request, long long deadline_ms)
   if (fd < 0)
     return "socket() failed";
   const char *what = NULL;
-  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+  /* A unix connect never goes "in progress": EAGAIN is a full backlog (a
+   * busy daemon), so try again until the deadline. */
+  while (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
     {
-      /* A full backlog (EAGAIN) means a busy daemon: wait for it, briefly. */
-      if (errno != EAGAIN && errno != EINPROGRESS)
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN || hook_now_ms () >= deadline_ms)
         {
           close (fd);
-          return "cannot connect (is ballastd running?)";
+          return errno == EAGAIN ? "connect timed out (ballastd busy)"
+                                 : "cannot connect (is ballastd running?)";
         }
-      if (hook_wait (fd, POLLOUT, deadline_ms) <= 0)
-        {
-          close (fd);
-          return "connect timed out";
-        }
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
-        {
-          close (fd);
-          return "cannot connect";
-        }
+      struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+      nanosleep (&pause, NULL);
     }
   /* QMP: capabilities first; the server handles pipelined lines in order. */
   size_t off = 0, len = strlen (request);
@@ -184,7 +178,9 @@ main (int argc, char **argv)
   long long deadline_ms = hook_now_ms () + HOOK_TIMEOUT_MS;
   const char *socket_path = getenv ("BALLAST_CONTROL_SOCKET");
   int i = 1;
-  if (i + 1 < argc && strcmp (argv[i], "--socket") == 0)
+  /* libvirt passes 4 arguments (domain, op, sub-op, extra), so a domain
+   * named "--socket" is a domain unless there are two more. */
+  if (argc >= 6 && strcmp (argv[i], "--socket") == 0)
     {
       socket_path = argv[i + 1];
       i += 2;
