@@ -1,4 +1,4 @@
-/* agent-json.c: snprintf-based writer for the agent's messages and a strict
+/* agent-json.c: append-only writer for the agent's messages and a strict
  * recursive-descent reader for the host's config line (the static agent
  * cannot link a JSON library). */
 #include "agent-json.h"
@@ -42,6 +42,41 @@ agent_buf_printf (AgentBuf *b, const char *fmt, ...)
 }
 
 void
+agent_buf_mem (AgentBuf *b, const char *s, size_t len)
+{
+  if (b->overflow)
+    return;
+  if (len >= b->cap - b->len)
+    {
+      b->overflow = true;
+      return;
+    }
+  memcpy (b->data + b->len, s, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+}
+
+void
+agent_buf_str (AgentBuf *b, const char *s)
+{
+  agent_buf_mem (b, s, strlen (s));
+}
+
+void
+agent_buf_u64 (AgentBuf *b, uint64_t v)
+{
+  char digits[20];
+  size_t n = sizeof digits;
+  do
+    {
+      digits[--n] = (char) ('0' + v % 10);
+      v /= 10;
+    }
+  while (v);
+  agent_buf_mem (b, digits + n, sizeof digits - n);
+}
+
+void
 agent_buf_json_string (AgentBuf *b, const char *s)
 {
   agent_buf_printf (b, "\"");
@@ -60,7 +95,9 @@ agent_buf_json_string (AgentBuf *b, const char *s)
 void
 agent_buf_pct (AgentBuf *b, uint32_t pct_centi)
 {
-  agent_buf_printf (b, "%u.%02u", pct_centi / 100, pct_centi % 100);
+  char frac[4] = { '.', (char) ('0' + pct_centi / 10 % 10), (char) ('0' + pct_centi % 10), 0 };
+  agent_buf_u64 (b, pct_centi / 100);
+  agent_buf_mem (b, frac, 3);
 }
 
 /* ---- config reader ---- */

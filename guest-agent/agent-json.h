@@ -17,6 +17,12 @@ typedef struct {
 
 void agent_buf_init (AgentBuf *b, char *storage, size_t cap);
 void agent_buf_printf (AgentBuf *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Appenders without vsnprintf, for the message sent every interval (under
+ * TCG vsnprintf made up most of the cost of formatting a report). Same
+ * overflow rule as agent_buf_printf. */
+void agent_buf_mem (AgentBuf *b, const char *s, size_t len);
+void agent_buf_str (AgentBuf *b, const char *s);
+void agent_buf_u64 (AgentBuf *b, uint64_t v);
 /* Appends @s as a JSON string (quotes included); bytes outside printable
  * ASCII are escaped as \u00XX so the output is always valid UTF-8. */
 void agent_buf_json_string (AgentBuf *b, const char *s);

@@ -202,7 +202,7 @@ port_open (Agent *a, uint64_t now)
 static void
 send_line (Agent *a, AgentBuf *b)
 {
-  agent_buf_printf (b, "\n");
+  agent_buf_mem (b, "\n", 1);
   if (b->overflow || b->len > AGENT_WIRE_MAX_LINE_BYTES + 1)
     {
       a->dropped++;
@@ -336,6 +336,14 @@ age_all (Agent *a)
     }
 }
 
+/* Appends @key (JSON punctuation included) and @v. */
+static void
+put_u64 (AgentBuf *b, const char *key, uint64_t v)
+{
+  agent_buf_str (b, key);
+  agent_buf_u64 (b, v);
+}
+
 static void
 send_report (Agent *a, uint64_t now)
 {
@@ -357,30 +365,34 @@ send_report (Agent *a, uint64_t now)
     agent_parse_vmstat (vmstat_text, (size_t) n, &vs);
 
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_printf (&b, "{\"type\":\"report\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,",
-                    AGENT_WIRE_VERSION, (unsigned long long) ++a->seq, (unsigned long long) now);
-  agent_buf_printf (&b, "\"mem\":{\"total\":%llu,\"free\":%llu,\"available\":%llu,\"cached\":%llu,"
-                    "\"anon\":%llu,\"unevictable\":%llu,\"swap_free\":%llu},",
-                    (unsigned long long) mi.total_bytes, (unsigned long long) mi.free_bytes,
-                    (unsigned long long) mi.available_bytes, (unsigned long long) mi.cached_bytes,
-                    (unsigned long long) mi.anon_bytes, (unsigned long long) mi.unevictable_bytes,
-                    (unsigned long long) mi.swap_free_bytes);
+  agent_buf_str (&b, "{\"type\":\"report\",\"v\":");
+  agent_buf_u64 (&b, AGENT_WIRE_VERSION);
+  put_u64 (&b, ",\"seq\":", ++a->seq);
+  put_u64 (&b, ",\"uptime_ms\":", now);
+  put_u64 (&b, ",\"mem\":{\"total\":", mi.total_bytes);
+  put_u64 (&b, ",\"free\":", mi.free_bytes);
+  put_u64 (&b, ",\"available\":", mi.available_bytes);
+  put_u64 (&b, ",\"cached\":", mi.cached_bytes);
+  put_u64 (&b, ",\"anon\":", mi.anon_bytes);
+  put_u64 (&b, ",\"unevictable\":", mi.unevictable_bytes);
+  put_u64 (&b, ",\"swap_free\":", mi.swap_free_bytes);
   if (have_psi)
     {
-      agent_buf_printf (&b, "\"psi\":{\"some_avg10\":");
+      agent_buf_str (&b, "},\"psi\":{\"some_avg10\":");
       agent_buf_pct (&b, psi.some_avg10_centi);
-      agent_buf_printf (&b, ",\"full_avg10\":");
+      agent_buf_str (&b, ",\"full_avg10\":");
       agent_buf_pct (&b, psi.full_avg10_centi);
-      agent_buf_printf (&b, ",\"some_total_us\":%llu},", (unsigned long long) psi.some_total_us);
+      put_u64 (&b, ",\"some_total_us\":", psi.some_total_us);
+      agent_buf_str (&b, "},");
     }
   else
-    agent_buf_printf (&b, "\"psi\":null,");
-  agent_buf_printf (&b, "\"vmstat\":{\"workingset_refault_anon\":%llu,\"workingset_refault_file\":%llu,"
-                    "\"pswpin\":%llu,\"pswpout\":%llu,\"oom_kill\":%llu},",
-                    (unsigned long long) vs.workingset_refault_anon,
-                    (unsigned long long) vs.workingset_refault_file,
-                    (unsigned long long) vs.pswpin, (unsigned long long) vs.pswpout,
-                    (unsigned long long) vs.oom_kill);
+    agent_buf_str (&b, "},\"psi\":null,");
+  put_u64 (&b, "\"vmstat\":{\"workingset_refault_anon\":", vs.workingset_refault_anon);
+  put_u64 (&b, ",\"workingset_refault_file\":", vs.workingset_refault_file);
+  put_u64 (&b, ",\"pswpin\":", vs.pswpin);
+  put_u64 (&b, ",\"pswpout\":", vs.pswpout);
+  put_u64 (&b, ",\"oom_kill\":", vs.oom_kill);
+  agent_buf_str (&b, "},");
 
   bool from_mglru = a->mglru && read_lru_gen ();
   if (from_mglru)
@@ -389,35 +401,35 @@ send_report (Agent *a, uint64_t now)
       agent_ws_history_record (&history, &snapshot, now);
       agent_ws_histogram (&snapshot, &history, now, (uint64_t) a->page_size,
                           a->edges_ms, a->n_edges, bins);
-      agent_buf_printf (&b, "\"ws\":{\"source\":\"mglru\",\"bins\":[");
+      agent_buf_str (&b, "\"ws\":{\"source\":\"mglru\",\"bins\":[");
       for (unsigned i = 0; i <= a->n_edges; i++)
         {
+          agent_buf_str (&b, i ? ",{\"age_ms\":" : "{\"age_ms\":");
           if (i < a->n_edges)
-            agent_buf_printf (&b, "%s{\"age_ms\":%llu,", i ? "," : "",
-                              (unsigned long long) a->edges_ms[i]);
+            agent_buf_u64 (&b, a->edges_ms[i]);
           else
-            agent_buf_printf (&b, "%s{\"age_ms\":null,", i ? "," : "");
-          agent_buf_printf (&b, "\"anon\":%llu,\"file\":%llu}",
-                            (unsigned long long) bins[i].anon_bytes,
-                            (unsigned long long) bins[i].file_bytes);
+            agent_buf_str (&b, "null");
+          put_u64 (&b, ",\"anon\":", bins[i].anon_bytes);
+          put_u64 (&b, ",\"file\":", bins[i].file_bytes);
+          agent_buf_str (&b, "}");
         }
     }
   else
     {
       /* Active lists as "recently used" (at the first edge), inactive as
        * older: a coarse picture that errs towards a larger working set. */
-      agent_buf_printf (&b, "\"ws\":{\"source\":\"meminfo\",\"bins\":["
-                        "{\"age_ms\":%llu,\"anon\":%llu,\"file\":%llu},"
-                        "{\"age_ms\":null,\"anon\":%llu,\"file\":%llu}",
-                        (unsigned long long) (a->n_edges ? a->edges_ms[0] : 1000),
-                        (unsigned long long) mi.active_anon_bytes,
-                        (unsigned long long) mi.active_file_bytes,
-                        (unsigned long long) mi.inactive_anon_bytes,
-                        (unsigned long long) mi.inactive_file_bytes);
+      put_u64 (&b, "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":",
+               a->n_edges ? a->edges_ms[0] : 1000);
+      put_u64 (&b, ",\"anon\":", mi.active_anon_bytes);
+      put_u64 (&b, ",\"file\":", mi.active_file_bytes);
+      put_u64 (&b, "},{\"age_ms\":null,\"anon\":", mi.inactive_anon_bytes);
+      put_u64 (&b, ",\"file\":", mi.inactive_file_bytes);
+      agent_buf_str (&b, "}");
     }
-  agent_buf_printf (&b, "]},\"agent\":{\"cpu_us\":%llu,\"dropped\":%llu,\"aging_errors\":%llu}}",
-                    (unsigned long long) self_cpu_us (), (unsigned long long) a->dropped,
-                    (unsigned long long) a->aging_errors);
+  put_u64 (&b, "]},\"agent\":{\"cpu_us\":", self_cpu_us ());
+  put_u64 (&b, ",\"dropped\":", a->dropped);
+  put_u64 (&b, ",\"aging_errors\":", a->aging_errors);
+  agent_buf_str (&b, "}}");
   send_line (a, &b);
 }
 

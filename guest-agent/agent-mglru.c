@@ -94,7 +94,11 @@ agent_mglru_parse (const char *text, size_t len, AgentMglruSnapshot *out)
   bool cur_dropped = false;
   size_t pos = 0;
 
-  memset (out, 0, sizeof *out);
+  /* Only the counters: entries are filled as lines are read, and clearing
+   * all 64 lruvecs (17 KiB) on every report was measurable under TCG. */
+  out->n_lruvecs = 0;
+  out->n_dropped_lruvecs = 0;
+  out->n_skipped_lines = 0;
 
   while (pos < len)
     {

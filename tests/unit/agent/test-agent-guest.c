@@ -365,6 +365,35 @@ test_json_writer (void)
   agent_buf_printf (&b, "%s", "0123456789");
   g_assert_true (b.overflow);
   g_assert_cmpuint (b.len, ==, 0);
+
+  /* The printf-free appenders write what "%llu" and "%u.%02u" wrote. */
+  agent_buf_init (&b, store, sizeof store);
+  agent_buf_u64 (&b, 0);
+  agent_buf_str (&b, ",");
+  agent_buf_u64 (&b, 1234567890);
+  agent_buf_mem (&b, ",xyz", 1);
+  agent_buf_u64 (&b, UINT64_MAX);
+  agent_buf_str (&b, ",");
+  agent_buf_pct (&b, 10000);
+  agent_buf_str (&b, ",");
+  agent_buf_pct (&b, 0);
+  g_assert_cmpstr (store, ==, "0,1234567890,18446744073709551615,100.00,0.00");
+  g_assert_false (b.overflow);
+  /* All or nothing, NUL kept, nothing appended after an overflow. */
+  agent_buf_init (&b, store, 6);
+  agent_buf_str (&b, "ab");
+  agent_buf_u64 (&b, 123);
+  g_assert_cmpstr (store, ==, "ab123");
+  agent_buf_u64 (&b, 4);
+  g_assert_true (b.overflow);
+  g_assert_cmpstr (store, ==, "ab123");
+  agent_buf_init (&b, store, 6);
+  agent_buf_str (&b, "abc");
+  agent_buf_u64 (&b, 100);
+  g_assert_true (b.overflow);
+  g_assert_cmpstr (store, ==, "abc");
+  agent_buf_str (&b, "d");
+  g_assert_cmpuint (b.len, ==, 3);
 }
 
 static void
@@ -383,6 +412,15 @@ test_proc_parsers (void)
   g_assert_cmpuint (mi.anon_bytes, ==, 201000ULL * 1024);
   g_assert_cmpuint (mi.inactive_file_bytes, ==, 60ULL * 1024);
   g_assert_cmpint (agent_parse_meminfo ("MemFree: 1 kB\n", 14, &mi), ==, -EINVAL);
+  /* Keys match whole: prefixes, extensions and same-length keys do not. */
+  const char *near = "MemTotal: 4 kB\nSwapCached: 8 kB\nCached_: 16 kB\nCache: 32 kB\n"
+                     "MemTota: 64 kB\nMemTotalX: 128 kB\nActive(anon): 1 kB\nActive(file): 2 kB\n"
+                     ": 3 kB\n";
+  g_assert_cmpint (agent_parse_meminfo (near, strlen (near), &mi), ==, 0);
+  g_assert_cmpuint (mi.total_bytes, ==, 4096);
+  g_assert_cmpuint (mi.cached_bytes, ==, 0);
+  g_assert_cmpuint (mi.active_anon_bytes, ==, 1024);
+  g_assert_cmpuint (mi.active_file_bytes, ==, 2048);
 
   const char *vmstat = "nr_free_pages 1\nworkingset_refault_anon 5\nworkingset_refault_file 6\n"
                        "pswpin 7\npswpout 8\noom_kill 9\noom_kill_x 100\n";
@@ -390,6 +428,11 @@ test_proc_parsers (void)
   g_assert_cmpint (agent_parse_vmstat (vmstat, strlen (vmstat), &vs), ==, 0);
   g_assert_cmpuint (vs.workingset_refault_anon, ==, 5);
   g_assert_cmpuint (vs.oom_kill, ==, 9);
+  const char *vs_near = "pswpin 1\npswpinx 2\npswpi 3\npswpout 4\n pswpout 5\noom_kill\n 6\n";
+  g_assert_cmpint (agent_parse_vmstat (vs_near, strlen (vs_near), &vs), ==, 0);
+  g_assert_cmpuint (vs.pswpin, ==, 1);
+  g_assert_cmpuint (vs.pswpout, ==, 4);
+  g_assert_cmpuint (vs.oom_kill, ==, 0);
 
   const char *psi = "some avg10=12.34 avg60=1.00 avg300=0.00 total=123456\n"
                     "full avg10=0.5 avg60=0.00 avg300=0.00 total=99\n";
