@@ -223,6 +223,21 @@ cfg_valid_vm_name (const char *name)
   return name[0] != '.';
 }
 
+/* The loader's side of a policy key: FALSE with the error for a bad value,
+ * a warning for an unknown key. Frees `perr`. */
+static gboolean
+cfg_key_result (CfgCtx *ctx, const char *group, const char *key, PolicyKeyResult r, char *perr,
+                GError **error)
+{
+  gboolean ok = TRUE;
+  if (r == POLICY_KEY_INVALID)
+    ok = cfg_fail (ctx, group, key, perr ? perr : "invalid value", error);
+  else if (r == POLICY_KEY_UNKNOWN)
+    cfg_warn (ctx, group, key, "unknown key, ignored");
+  free (perr);
+  return ok;
+}
+
 static gboolean
 cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm_name,
                     GError **error)
@@ -248,18 +263,10 @@ cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm
       policy_vm_config_defaults (&scratch);
       char *perr = NULL;
       PolicyKeyResult r = policy_vm_config_set (&scratch, *k, value, &perr);
-      if (r == POLICY_KEY_INVALID)
-        {
-          gboolean ret = cfg_fail (ctx, group, *k, perr ? perr : "invalid value", error);
-          free (perr);
-          return ret;
-        }
-      free (perr);
+      if (!cfg_key_result (ctx, group, *k, r, perr, error))
+        return FALSE;
       if (r == POLICY_KEY_UNKNOWN)
-        {
-          cfg_warn (ctx, group, *k, "unknown key, ignored");
-          continue;
-        }
+        continue;
       g_ptr_array_add (vm->keys, g_strdup (*k));
       g_ptr_array_add (vm->keys, g_strdup (value));
     }
@@ -315,15 +322,8 @@ cfg_apply_keyfile (CfgCtx *ctx, GKeyFile *kf, const char *vm_file_name, GError *
             r = policy_vm_config_set (&ctx->cfg->policy.vm_defaults, *k, value, &perr);
           else
             r = policy_config_set (&ctx->cfg->policy, group, *k, value, &perr);
-          if (r == POLICY_KEY_INVALID)
-            {
-              gboolean ret = cfg_fail (ctx, group, *k, perr ? perr : "invalid value", error);
-              free (perr);
-              return ret;
-            }
-          free (perr);
-          if (r == POLICY_KEY_UNKNOWN)
-            cfg_warn (ctx, group, *k, "unknown key, ignored");
+          if (!cfg_key_result (ctx, group, *k, r, perr, error))
+            return FALSE;
         }
     }
   return TRUE;

@@ -221,20 +221,28 @@ mgr_vm_effective_policy (Manager *m, Vm *vm, PolicyVmConfig *out)
     cfg_vm_policy (m->cfg, vm->name, out);
 }
 
-static void
-mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean applied)
+/* The next slot of the decision ring, cleared and stamped now. */
+static MgrDecisionEntry *
+mgr_log_push (Manager *m, const char *vm_name)
 {
   MgrDecisionEntry *e = &m->log[m->log_next];
   memset (e, 0, sizeof *e);
   e->time_ms = g_get_real_time () / 1000;
-  g_strlcpy (e->vm, vm->name, sizeof e->vm);
+  g_strlcpy (e->vm, vm_name, sizeof e->vm);
+  m->log_next = (m->log_next + 1) % MGR_DECISION_LOG_LEN;
+  m->log_count = MIN (m->log_count + 1, MGR_DECISION_LOG_LEN);
+  return e;
+}
+
+static void
+mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean applied)
+{
+  MgrDecisionEntry *e = mgr_log_push (m, vm->name);
   e->had_old = vm->last_target_bytes.present;
   e->old_target_bytes = vm->last_target_bytes.value;
   e->new_target_bytes = d->target_bytes;
   g_strlcpy (e->reason, d->reason ? d->reason : "", sizeof e->reason);
   e->applied = applied;
-  m->log_next = (m->log_next + 1) % MGR_DECISION_LOG_LEN;
-  m->log_count = MIN (m->log_count + 1, MGR_DECISION_LOG_LEN);
   g_autofree char *old_mib = e->had_old ? g_strdup_printf ("%" G_GUINT64_FORMAT,
                                                            e->old_target_bytes >> 20)
                                          : g_strdup ("-");
@@ -772,13 +780,8 @@ mgr_kick_by_name (Manager *m, const char *vm_name, const char *event, GError **e
     m->host_kicks |= kick;
   g_message ("kick %s%s%s", event, vm_name ? " for " : "", vm_name ? vm_name : "");
   /* The decision log shows kicks next to the targets they cause. */
-  MgrDecisionEntry *e = &m->log[m->log_next];
-  memset (e, 0, sizeof *e);
-  e->time_ms = g_get_real_time () / 1000;
-  g_strlcpy (e->vm, vm_name ? vm_name : "", sizeof e->vm);
+  MgrDecisionEntry *e = mgr_log_push (m, vm_name ? vm_name : "");
   g_snprintf (e->reason, sizeof e->reason, "kick:%s", event);
-  m->log_next = (m->log_next + 1) % MGR_DECISION_LOG_LEN;
-  m->log_count = MIN (m->log_count + 1, MGR_DECISION_LOG_LEN);
   mgr_vm_note (m, vm, VM_NOTE_KICK);
   return TRUE;
 }

@@ -32,6 +32,15 @@ raw_connect (const char *path)
   return fd;
 }
 
+/* Waits until @fd is readable or @deadline_us (monotonic) passes. */
+static gboolean
+wait_readable (int fd, gint64 deadline_us)
+{
+  gint64 left_ms = (deadline_us - g_get_monotonic_time ()) / 1000;
+  struct pollfd p = { .fd = fd, .events = POLLIN };
+  return left_ms > 0 && poll (&p, 1, (int) left_ms) > 0;
+}
+
 /* Reads one line (without the newline) within @timeout_ms, or NULL. */
 static char *
 raw_read_line (int fd, guint timeout_ms)
@@ -40,9 +49,7 @@ raw_read_line (int fd, guint timeout_ms)
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   for (;;)
     {
-      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
-      struct pollfd p = { .fd = fd, .events = POLLIN };
-      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+      if (!wait_readable (fd, deadline))
         break;
       char c;
       if (read (fd, &c, 1) != 1)
@@ -63,9 +70,7 @@ raw_wait_eof (int fd, guint timeout_ms)
   char buf[4096];
   for (;;)
     {
-      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
-      struct pollfd p = { .fd = fd, .events = POLLIN };
-      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+      if (!wait_readable (fd, deadline))
         return FALSE;
       ssize_t n = read (fd, buf, sizeof buf);
       if (n == 0 || (n < 0 && errno == ECONNRESET))
@@ -428,6 +433,22 @@ test_reload (void)
   g_rmdir (dropdir);
 }
 
+/* Runs ballastd --check-config on the daemon's config; returns whether it
+ * accepted it, with its stderr in *err_out. */
+static gboolean
+check_config (TestDaemon *d, char **err_out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastd", NULL);
+  const char *argv[] = { exe, "--check-config", "--config", d->conf_path, NULL };
+  g_autofree char *out = NULL;
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               err_out, &status, &error));
+  g_test_message ("--check-config: %s%s", out, *err_out);
+  return g_spawn_check_wait_status (status, NULL);
+}
+
 /* --check-config exits 0 on a good file and 1 with file:line on a bad one. */
 static void
 test_check_config (void)
@@ -435,31 +456,19 @@ test_check_config (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (TestDaemon) d = test_daemon_new (KSM_OFF "[host]\nmode=sideways\n", &error);
   g_assert_no_error (error);
-  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastd", NULL);
-  const char *argv[] = { exe, "--check-config", "--config", d->conf_path, NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  int status;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                               &err, &status, &error));
-  g_test_message ("--check-config: %s%s", out, err);
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_autofree char *err = NULL;
+  g_assert_false (check_config (d, &err));
   g_assert_nonnull (strstr (err, "ballast.conf"));
   g_assert_nonnull (strstr (err, "mode"));
 
   /* The balloon policy is selectable for comparisons, from a fixed list. */
   g_assert_true (g_file_set_contents (d->conf_path, "[daemon]\npolicy=random\n", -1, NULL));
-  g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                               &err, &status, &error));
-  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_false (check_config (d, &err));
   g_assert_nonnull (strstr (err, "expected ballast, mom or proxmox"));
   g_assert_true (g_file_set_contents (d->conf_path, "[daemon]\npolicy=mom\n", -1, NULL));
-  g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                               &err, &status, &error));
-  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_true (check_config (d, &err));
 }
 
 static char *
@@ -515,9 +524,7 @@ notify_wait (int fd, const char *needle, guint timeout_ms)
   char buf[4096];
   for (;;)
     {
-      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
-      struct pollfd p = { .fd = fd, .events = POLLIN };
-      if (left_ms <= 0 || poll (&p, 1, (int) left_ms) <= 0)
+      if (!wait_readable (fd, deadline))
         return NULL;
       ssize_t n = recv (fd, buf, sizeof buf - 1, 0);
       if (n <= 0)
