@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job: sets up and builds, then runs ballastd on three tiny guests
 # (idle, steady, bursty) and shows what it decides, until Ctrl-C or for
-# --duration seconds. Usage: sudo ./scripts/demo.sh [--duration SECONDS]
+# --duration seconds. Usage (as root): ./scripts/demo.sh [--duration SECONDS]
 # (default: until Ctrl-C on a terminal, 90 s otherwise; 0 = until Ctrl-C)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,7 @@ done
 case "$duration" in ''|*[!0-9]*) usage ;; esac
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "demo: run as root (sudo $0): it installs packages and ballastd drives the host's KSM" >&2
+    echo "demo: run as root: it installs packages and ballastd drives the host's KSM" >&2
     exit 1
 fi
 
