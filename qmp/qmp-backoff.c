@@ -1,5 +1,5 @@
-/* qmp-backoff.c: capped exponential backoff between reconnection attempts;
- * the caller owns the timer, this only computes the delays. */
+/* qmp-backoff.c: capped exponential backoff between reconnection attempts,
+ * and QmpRetry, the backoff with its own one-shot timer. */
 #include "qmp-backoff.h"
 
 void
@@ -25,4 +25,51 @@ qmp_backoff_reset (QmpBackoff *backoff)
 {
   g_return_if_fail (backoff != NULL);
   backoff->next_ms = backoff->initial_ms;
+}
+
+void
+qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFunc func,
+                gpointer user_data)
+{
+  qmp_backoff_init (&retry->backoff, initial_ms, max_ms);
+  retry->source_id = 0;
+  retry->func = func;
+  retry->user_data = user_data;
+}
+
+static gboolean
+retry_fire (gpointer data)
+{
+  QmpRetry *retry = data;
+  retry->source_id = 0;
+  retry->func (retry->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+guint
+qmp_retry_schedule (QmpRetry *retry)
+{
+  if (retry->source_id != 0)
+    return 0;
+  guint delay_ms = qmp_backoff_next_ms (&retry->backoff);
+  retry->source_id = g_timeout_add (delay_ms, retry_fire, retry);
+  return delay_ms;
+}
+
+gboolean
+qmp_retry_pending (const QmpRetry *retry)
+{
+  return retry->source_id != 0;
+}
+
+void
+qmp_retry_cancel (QmpRetry *retry)
+{
+  g_clear_handle_id (&retry->source_id, g_source_remove);
+}
+
+void
+qmp_retry_reset (QmpRetry *retry)
+{
+  qmp_backoff_reset (&retry->backoff);
 }

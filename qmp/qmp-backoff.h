@@ -1,5 +1,5 @@
-/* qmp-backoff.h: capped exponential backoff for reconnecting to a QMP
- * socket (plain arithmetic, no clock, no main loop). */
+/* qmp-backoff.h: capped exponential backoff (plain arithmetic) and QmpRetry,
+ * the one reconnect timer of the tree: a backoff that owns its timer. */
 #pragma once
 
 #include <glib.h>
@@ -19,5 +19,27 @@ void qmp_backoff_init (QmpBackoff *backoff, guint initial_ms, guint max_ms);
 guint qmp_backoff_next_ms (QmpBackoff *backoff);
 /* After a successful connection: the next delay is initial_ms again. */
 void qmp_backoff_reset (QmpBackoff *backoff);
+
+typedef void (*QmpRetryFunc) (gpointer user_data);
+
+/* A one-shot timer on the default main context that calls `func` after the
+ * next backoff delay. Embed it in the object `user_data` points to. */
+typedef struct {
+  QmpBackoff backoff;
+  guint source_id;
+  QmpRetryFunc func;
+  gpointer user_data;
+} QmpRetry;
+
+void qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFunc func,
+                     gpointer user_data);
+/* Arms the timer for the next backoff delay unless it is already armed.
+ * Returns the delay armed now, or 0 when one was pending. */
+guint qmp_retry_schedule (QmpRetry *retry);
+gboolean qmp_retry_pending (const QmpRetry *retry);
+/* Disarms a pending timer; safe when none is (and before teardown). */
+void qmp_retry_cancel (QmpRetry *retry);
+/* After a success: the next delay is initial_ms again (a pending timer stays). */
+void qmp_retry_reset (QmpRetry *retry);
 
 G_END_DECLS

@@ -6,7 +6,7 @@
 
 #include "qmp-balloon.h"
 #include "qmp-client.h"
-#include "qmp-reconnect.h"
+#include "qmp-backoff.h"
 #include "qmp-sync.h"
 #include "qmp-test-peer.h"
 
@@ -829,82 +829,54 @@ test_sync_connect_errors (void)
 }
 
 typedef struct {
-  guint ready;
-  guint lost;
-  GArray *retry_ms;
-  GError *last_error;
-} Reconnects;
+  QmpRetry retry;
+  GArray *fired_mono_us;
+  guint rearm; /* how many more times the callback schedules itself */
+} Retries;
 
 static void
-on_reconnect_ready (QmpReconnect *r, QmpClient *client, gpointer data)
+on_retry (gpointer data)
 {
-  Reconnects *st = data;
-  g_assert_true (qmp_client_is_ready (client));
-  g_assert_true (qmp_reconnect_get_client (r) == client);
-  st->ready++;
+  Retries *st = data;
+  gint64 now_us = g_get_monotonic_time ();
+  g_array_append_val (st->fired_mono_us, now_us);
+  g_assert_false (qmp_retry_pending (&st->retry));
+  if (st->rearm > 0)
+    {
+      st->rearm--;
+      g_assert_cmpuint (qmp_retry_schedule (&st->retry), >, 0);
+    }
 }
 
+/* The delays double up to the cap, a second schedule while armed is a no-op,
+ * reset starts over and cancel disarms. */
 static void
-on_reconnect_lost (QmpReconnect *r, const GError *error, guint retry_ms, gpointer data)
+test_retry_timer (void)
 {
-  Reconnects *st = data;
-  g_assert_nonnull (error);
-  g_assert_null (qmp_reconnect_get_client (r));
-  g_clear_error (&st->last_error);
-  st->last_error = g_error_copy (error);
-  g_array_append_val (st->retry_ms, retry_ms);
-  st->lost++;
-}
-
-static void
-test_reconnect (void)
-{
-  static const PeerStep steps[] = {
-    NEGOTIATE, CLOSE, ACCEPT,
-    SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"),
-    EXPECT ("query-name"), SEND ("{\"return\": {\"name\": \"again\"}, \"id\": $ID2}\r\n"),
-    { 0 } };
-  Peer *peer = peer_start (steps);
-  Reconnects st = { .retry_ms = g_array_new (FALSE, FALSE, sizeof (guint)) };
-  Reply r = { 0 };
-
-  QmpReconnect *rec = qmp_reconnect_new (peer_path (peer), NULL, 20, 1000, on_reconnect_ready,
-                                         on_reconnect_lost, &st);
-  g_assert_null (qmp_reconnect_get_client (rec));
-  RUN_UNTIL (st.ready == 1);
-  RUN_UNTIL (st.lost == 1);
-  g_assert_error (st.last_error, QMP_ERROR, QMP_ERROR_CLOSED);
-  /* The backoff restarted when the first connection became ready. */
-  g_assert_cmpuint (g_array_index (st.retry_ms, guint, 0), ==, 20);
-  RUN_UNTIL (st.ready == 2);
-  qmp_client_execute (qmp_reconnect_get_client (rec), "query-name", NULL, on_reply, &r);
-  RUN_UNTIL (r.done);
-  g_assert_no_error (r.error);
-  g_assert_cmpstr (json_string_value (json_object_get (r.ret, "name")), ==, "again");
-  g_assert_cmpuint (st.lost, ==, 1);
-  qmp_reconnect_free (rec);
-  g_assert_cmpuint (peer_finish (peer), ==, 3);
-  reply_clear (&r);
-  g_clear_error (&st.last_error);
-  g_array_unref (st.retry_ms);
-}
-
-static void
-test_reconnect_backoff (void)
-{
-  Reconnects st = { .retry_ms = g_array_new (FALSE, FALSE, sizeof (guint)) };
+  Retries st = { .fired_mono_us = g_array_new (FALSE, FALSE, sizeof (gint64)), .rearm = 3 };
   static const guint expected_ms[] = { 10, 20, 40, 40 };
 
-  QmpReconnect *rec = qmp_reconnect_new ("/nonexistent/ballast/qmp.sock", NULL, 10, 40,
-                                         on_reconnect_ready, on_reconnect_lost, &st);
-  RUN_UNTIL (st.lost == G_N_ELEMENTS (expected_ms));
-  g_assert_error (st.last_error, QMP_ERROR, QMP_ERROR_CONNECT);
-  g_assert_cmpuint (st.ready, ==, 0);
-  for (gsize i = 0; i < G_N_ELEMENTS (expected_ms); i++)
-    g_assert_cmpuint (g_array_index (st.retry_ms, guint, i), ==, expected_ms[i]);
-  qmp_reconnect_free (rec);
-  g_clear_error (&st.last_error);
-  g_array_unref (st.retry_ms);
+  qmp_retry_init (&st.retry, 10, 40, on_retry, &st);
+  g_assert_false (qmp_retry_pending (&st.retry));
+  gint64 start_us = g_get_monotonic_time ();
+  g_assert_cmpuint (qmp_retry_schedule (&st.retry), ==, expected_ms[0]);
+  g_assert_cmpuint (qmp_retry_schedule (&st.retry), ==, 0);
+  RUN_UNTIL (st.fired_mono_us->len == G_N_ELEMENTS (expected_ms));
+  gint64 waited_us = g_array_index (st.fired_mono_us, gint64, 3) - start_us;
+  g_assert_cmpint (waited_us, >=, (10 + 20 + 40 + 40) * 1000);
+  g_assert_false (qmp_retry_pending (&st.retry));
+
+  qmp_retry_reset (&st.retry);
+  g_assert_cmpuint (qmp_retry_schedule (&st.retry), ==, 10);
+  g_assert_true (qmp_retry_pending (&st.retry));
+  qmp_retry_cancel (&st.retry);
+  g_assert_false (qmp_retry_pending (&st.retry));
+  qmp_retry_cancel (&st.retry);
+  g_usleep (30 * 1000);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (st.fired_mono_us->len, ==, G_N_ELEMENTS (expected_ms));
+  g_array_unref (st.fired_mono_us);
 }
 
 #define ADD(name, fn) g_test_add ("/qmp/client/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
@@ -944,8 +916,7 @@ main (int argc, char **argv)
   ADD ("unref-in-callback", test_unref_in_callback);
   ADD ("subscriptions", test_subscriptions);
   g_test_add_func ("/qmp/client/connect-refused", test_connect_refused);
-  g_test_add_func ("/qmp/reconnect/after-close", test_reconnect);
-  g_test_add_func ("/qmp/reconnect/backoff", test_reconnect_backoff);
+  g_test_add_func ("/qmp/retry/timer", test_retry_timer);
   g_test_add_func ("/qmp/sync/balloon-helpers", test_sync_balloon_helpers);
   g_test_add_func ("/qmp/sync/no-balloon", test_sync_no_balloon);
   g_test_add_func ("/qmp/sync/timeout", test_sync_timeout);
