@@ -47,15 +47,15 @@ enum
   CFG_ERROR_VALUE,
 };
 
-/* Loads PATH, PATH.d/<*>.conf in lexical order (later wins) and
- * vms.d/<NAME>.conf next to PATH. A missing main file is an error unless
- * `allow_missing` (built-in defaults are used then). Returns NULL and an
- * error naming file, line and key on the first bad value. */
 /* VM names from files and socket names: [A-Za-z0-9._-], not starting with
  * '.', at most CFG_MAX_VM_NAME bytes (they end up in JSON and logs). */
 #define CFG_MAX_VM_NAME 128
 gboolean cfg_valid_vm_name (const char *name);
 
+/* Loads PATH, PATH.d/<*>.conf in lexical order (later wins) and
+ * vms.d/<NAME>.conf next to PATH. A missing main file is an error unless
+ * `allow_missing` (built-in defaults are used then). Returns NULL and an
+ * error naming file, line and key on the first bad value. */
 BallastConfig *cfg_load (const char *path, gboolean allow_missing, GError **error);
 
 /* Loads from in-memory text only (tests, --check-config of a snippet). */

@@ -15,6 +15,14 @@ typedef struct
   CtlCommandFn fn;
 } CtlCommand;
 
+/* A byte count for a reply, or null when it is not known (clamped to the
+ * largest JSON integer). */
+static inline json_t *
+ctl_json_bytes (gboolean present, guint64 bytes)
+{
+  return present ? json_integer ((json_int_t) MIN (bytes, (guint64) G_MAXINT64)) : json_null ();
+}
+
 GQuark ctl_error_quark (void);
 #define CTL_ERROR (ctl_error_quark ())
 enum

@@ -1,5 +1,5 @@
-/* manager.h: ballastd's core object: owns the main loop's timers, the VMs,
- * the policy carry, probes/actuators, the control socket and the decision log. */
+/* manager.h: ballastd's core object: owns the VMs and their backends, the
+ * tick timer, the policy carry, probes and actuators, and the control socket. */
 #pragma once
 
 #include <gio/gio.h>
@@ -20,17 +20,12 @@ void mgr_free (Manager *m);
 /* Re-reads the config from its path; on error the old one stays. */
 gboolean mgr_reload (Manager *m, GError **error);
 
-/* Called by a VM: state changes, kicks, urgent pressure. Never re-enters
- * the tick synchronously. */
-void mgr_vm_note (Manager *m, Vm *vm, VmNote note);
+/* The manager as an owner of VMs, for a backend made outside it (tests'
+ * fake backends): adopt, remove and note. Valid as long as the manager. */
+const VmOwner *mgr_owner (Manager *m);
 
-/* For backends that make their own VMs (vm_new + vm_set_ops): inserts `vm`
- * (taken over, id assigned), announces it with a CREATED kick and starts it.
- * Returns FALSE, leaving `vm` to the caller, when the name is taken. */
-gboolean mgr_adopt_vm (Manager *m, Vm *vm);
-
-/* Removes (and frees) VM `name` with a DESTROYED kick; no-op if unknown. */
-void mgr_remove_vm (Manager *m, const char *name);
+/* Runs one tick now (sample → decide → actuate), as the timer does. */
+void mgr_tick_now (Manager *m);
 
 /* Runs one control-socket line as a client would (for tests and fuzzing):
  * see ctl_dispatch(). */

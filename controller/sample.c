@@ -30,6 +30,9 @@ struct _SampleCtx
   gboolean ksm_lock_needed;
   int ksm_lock_fd;
   gboolean ksm_lock_refused; /* last attempt found it taken */
+  double ksmd_cpu_pct;
+  uint64_t last_ksmd_cpu_ns;
+  gint64 last_ksmd_mono_us;
 };
 
 /* Only for the real sysfs: a test's fake KSM dir is nobody else's. */
@@ -106,14 +109,35 @@ sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes)
   host_set_non_vm_used (host, vm_pss_bytes);
 }
 
+static void
+sample_ksmd_cpu (SampleCtx *ctx, const PolicyKsm *ksm, gint64 now_mono_us)
+{
+  if (!ksm->ksmd_cpu_ns.present)
+    return;
+  uint64_t cpu_ns = ksm->ksmd_cpu_ns.value;
+  if (ctx->last_ksmd_mono_us > 0 && now_mono_us > ctx->last_ksmd_mono_us
+      && cpu_ns >= ctx->last_ksmd_cpu_ns)
+    ctx->ksmd_cpu_pct = 100.0 * (double) (cpu_ns - ctx->last_ksmd_cpu_ns)
+                        / ((double) (now_mono_us - ctx->last_ksmd_mono_us) * 1000.0);
+  ctx->last_ksmd_cpu_ns = cpu_ns;
+  ctx->last_ksmd_mono_us = now_mono_us;
+}
+
 void
-sample_ksm (SampleCtx *ctx, PolicyKsm *out)
+sample_ksm (SampleCtx *ctx, PolicyKsm *out, gint64 now_mono_us)
 {
   g_autoptr (GError) error = NULL;
 
   memset (out, 0, sizeof *out);
   ksm_read (ctx->ksm, out, &error);
   note_failure (&ctx->ksm_failing, "KSM probe", error);
+  sample_ksmd_cpu (ctx, out, now_mono_us);
+}
+
+double
+sample_ksmd_cpu_pct (const SampleCtx *ctx)
+{
+  return ctx->ksmd_cpu_pct;
 }
 
 gboolean
@@ -172,24 +196,20 @@ sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, 
 }
 
 void
-sample_vm_process (SampleCtx *ctx, int pid, PolicyStat *pss_bytes,
-                   PolicyStat *ksm_merging_pages, PolicyStat *cgroup_kernel_bytes)
+sample_vm_process (SampleCtx *ctx, int pid, SampleVmCost *out)
 {
   ProcCost cost;
-  PolicyVm vm;
 
-  memset (pss_bytes, 0, sizeof *pss_bytes);
-  memset (ksm_merging_pages, 0, sizeof *ksm_merging_pages);
-  memset (cgroup_kernel_bytes, 0, sizeof *cgroup_kernel_bytes);
+  memset (out, 0, sizeof *out);
   if (pid <= 0)
     return;
   memset (&cost, 0, sizeof cost);
   /* A process that just exited is normal (the VM goes lost on its socket). */
   if (!proc_cost_read (ctx->proc, pid, &cost, NULL))
     return;
-  memset (&vm, 0, sizeof vm);
-  proc_cost_to_vm (&cost, &vm);
-  *pss_bytes = vm.pss_bytes;
-  *ksm_merging_pages = vm.ksm_merging_pages;
-  *cgroup_kernel_bytes = vm.cgroup_kernel_bytes;
+  out->pss_bytes = cost.smaps.pss_bytes;
+  out->ksm_merging_pages = cost.ksm.merging_pages;
+  /* In the root cgroup the counters are the whole host's, not the VM's. */
+  if (cost.in_cgroup)
+    out->cgroup_kernel_bytes = cost.cgroup.kernel_bytes;
 }

@@ -16,7 +16,12 @@ void sample_free (SampleCtx *ctx);
 void sample_host (SampleCtx *ctx, PolicyHost *out);
 /* Host memory not attributable to VMs, from the VMs' summed PSS. */
 void sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes);
-void sample_ksm (SampleCtx *ctx, PolicyKsm *out);
+/* Reads KSM's counters and knobs; also measures ksmd's CPU use since the
+ * previous call at `now_mono_us` (see sample_ksmd_cpu_pct). */
+void sample_ksm (SampleCtx *ctx, PolicyKsm *out, gint64 now_mono_us);
+/* ksmd's CPU use between the last two sample_ksm() calls, % of one core;
+ * 0 until two readings exist. */
+double sample_ksmd_cpu_pct (const SampleCtx *ctx);
 /* Takes the host-wide lock on driving ksmd (real sysfs only); FALSE while
  * another daemon holds it (logged once per change). */
 gboolean sample_ksm_claim (SampleCtx *ctx);
@@ -26,6 +31,13 @@ gboolean sample_ksm_driving (SampleCtx *ctx);
  * dry-run, logs them only; while another daemon drives ksmd, nothing. */
 gboolean sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run,
                            GError **error);
-/* Per-process cost of a VM's QEMU (pid 0: all absent). */
-void sample_vm_process (SampleCtx *ctx, int pid, PolicyStat *pss_bytes,
-                        PolicyStat *ksm_merging_pages, PolicyStat *cgroup_kernel_bytes);
+/* What a VM's QEMU costs the host. */
+typedef struct
+{
+  PolicyStat pss_bytes;
+  PolicyStat ksm_merging_pages;
+  PolicyStat cgroup_kernel_bytes; /* only in its own cgroup v2 */
+} SampleVmCost;
+
+/* Per-process cost of a VM's QEMU (pid 0, or a process gone: all absent). */
+void sample_vm_process (SampleCtx *ctx, int pid, SampleVmCost *out);

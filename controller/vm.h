@@ -1,132 +1,150 @@
-/* vm.h: one monitored VM: its QMP link (state machine with backoff), its
- * agent link, and the latest samples the tick turns into a PolicyVm. */
+/* vm.h: one monitored VM: who it is, the latest sample its backend delivered,
+ * its agent link, and what the policy last decided for it. */
 #pragma once
 
 #include <gio/gio.h>
+#include <jansson.h>
 
-#include "agent-proto.h"
 #include "policy.h"
-#include "qmp-backoff.h"
-#include "qmp-balloon.h"
-#include "qmp-client.h"
-
-typedef struct _Manager Manager;
+#include "sample.h"
 
 typedef enum
 {
-  VM_CONNECTING = 0, /* socket connect under way */
-  VM_NEGOTIATING,    /* connected; greeting/capabilities/balloon discovery */
+  VM_CONNECTING = 0, /* backend attaching */
+  VM_NEGOTIATING,    /* attached; learning RAM size, balloon device, run state */
   VM_ACTIVE,         /* sampling and actuating */
-  VM_LOST,           /* connection gone; retrying with backoff */
+  VM_LOST,           /* link gone; the backend retries with backoff */
 } VmLinkState;
 
 typedef struct _Vm Vm;
-typedef struct _VmAgentToken VmAgentToken;
 
-/* How a backend drives its VMs. vm_new() installs the QMP one; a backend
- * that reaches QEMU another way (libvirt) sets its own with vm_set_ops()
- * before the manager starts the VM. */
+/* How a backend drives its VMs (the QMP backend in vm-qmp.c, libvirt in
+ * libvirt-vm.c). `free` releases backend_data and may be NULL. */
 typedef struct
 {
   void (*start) (Vm *vm);                             /* (re)attach now */
   void (*sample) (Vm *vm);                            /* per-tick queries, if active */
-  void (*set_balloon) (Vm *vm, guint64 target_bytes); /* records the target as in flight */
-  void (*free) (Vm *vm);                              /* releases backend_data; may be NULL */
+  void (*set_balloon) (Vm *vm, guint64 target_bytes); /* calls vm_target_issued() */
+  void (*free) (Vm *vm);
 } VmOps;
 
-/* Called by the VM when something the manager cares about happened. */
+/* What a VM tells its owner. */
 typedef enum
 {
-  VM_NOTE_ACTIVE,   /* became active */
-  VM_NOTE_LOST,     /* lost its QMP link */
-  VM_NOTE_URGENT,   /* agent pressure or a guest demand: re-run the tick now */
-  VM_NOTE_KICK,     /* lifecycle event (kicks field updated) */
+  VM_NOTE_ACTIVE, /* became active */
+  VM_NOTE_LOST,   /* lost its link */
+  VM_NOTE_URGENT, /* agent pressure or a demand jump: decide again now */
+  VM_NOTE_KICK,   /* lifecycle event (its kicks changed) */
 } VmNote;
 
-struct _Vm
+/* The owner of the VMs (the manager), as backends and VMs see it: layers
+ * below call up only through these. A `vm` argument of `note` may be NULL (a
+ * host-wide kick). */
+typedef struct
 {
-  Manager *mgr;
-  uint64_t id;
-  char *name;
-  const char *backend; /* static string: "qmp-dir", "static", "libvirt" */
-  const VmOps *ops;
-  gpointer backend_data;
-  char *qmp_path;
-  char *agent_path;
+  /* Takes `vm` and starts it; FALSE (vm left to the caller) when its name is taken. */
+  gboolean (*adopt) (Vm *vm, gpointer user_data);
+  /* Removes and frees VM `name`, if the owner has it. */
+  void (*remove) (const char *name, gpointer user_data);
+  /* Never re-enters the VM synchronously. */
+  void (*note) (Vm *vm, VmNote note, gpointer user_data);
+  gpointer user_data;
+} VmOwner;
 
-  VmLinkState state;
-  gint64 added_real_ms; /* wall clock when the daemon learnt of it */
-  char *lost_reason;
-  QmpClient *qmp;
-  QmpBackoff backoff;
-  guint retry_id;
-  guint samples_pending; /* queries in flight; no new ones while QEMU is slow */
-  char *balloon_path;
-  gboolean paused;
-  int pid; /* QEMU's PID from the socket peer, 0 if unknown */
+/* Guest statistics as any backend reports them (QMP guest-stats, libvirt
+ * memory stats); a figure the guest did not report is absent. */
+typedef struct
+{
+  PolicyGuestStats figures; /* age_ms unused: the VM computes it from last_update_s */
+  gint64 last_update_s;     /* host wall clock of the guest's last report; 0 = never */
+} VmGuestStats;
 
-  guint64 ram_bytes;         /* base memory; 0 until known */
-  PolicyStat actual_bytes;
-  PolicyStat last_target_bytes;
-  QmpGuestStats stats;
-
-  /* agent link */
-  GSocketConnection *agent_conn;
-  GCancellable *agent_cancel;
-  VmAgentToken *agent_token;
-  AgentLink *agent_link;
-  guint agent_retry_id;
-  QmpBackoff agent_backoff;
-  gboolean agent_hello_seen;
-  AgentHello agent_hello;
-  gboolean agent_report_seen;
-  AgentReport agent_report;
-  gint64 agent_report_mono_us;
-  gint64 agent_report_real_ms; /* wall clock, for query-vm */
-  guint64 pressure_count;      /* agent pressure messages so far */
-  gint64 pressure_real_ms;     /* wall clock of the latest one, 0 if none */
-  guint64 agent_errors_logged;
-  gint64 agent_error_logged_mono_us;
-  gboolean urgent;
-
-  /* policy inputs and outputs */
-  gboolean has_override;
-  PolicyVmConfig override; /* set-policy at run time */
-  uint32_t kicks;
-  PolicyVmDecision last; /* last decision for this VM */
-  gboolean has_decision;
-  char last_reason[48];
-  gint64 proc_sampled_mono_us; /* last read of the QEMU's /proc figures */
-  PolicyStat pss_bytes;
-  PolicyStat ksm_merging_pages;
-  PolicyStat cgroup_kernel_bytes;
-  gboolean ksm_excluded; /* pages never merged (libvirt <nosharepages/>): yield not counted */
-};
-
-Vm *vm_new (Manager *mgr, uint64_t id, const char *name, const char *backend,
-            const char *qmp_path, const char *agent_path);
+/* `backend` is a static string ("qmp-dir", "static", "libvirt"). The VM
+ * belongs to nobody until owner->adopt takes it. */
+Vm *vm_new (const VmOwner *owner, const char *name, const char *backend, const char *qmp_path,
+            const char *agent_path, const VmOps *ops, gpointer backend_data);
 void vm_free (Vm *vm);
 
-/* Replaces the QMP ops; call before vm_start(). */
-void vm_set_ops (Vm *vm, const VmOps *ops, gpointer backend_data);
-
-/* (Re)connects the agent link to vm->agent_path; a NULL path stops it. For
- * backends whose ops->start does not use the QMP start. */
-void vm_agent_start (Vm *vm);
-
-/* Starts (or restarts at once) connecting to QMP and the agent. */
+/* ---- for the owner ---- */
 void vm_start (Vm *vm);
-
-/* Issues the per-tick queries (balloon actual, guest stats) if active. */
 void vm_sample (Vm *vm);
-
-/* Issues `balloon` for target_bytes (records it as in flight). */
 void vm_set_balloon (Vm *vm, guint64 target_bytes);
 
-/* Fills a policy input record from the latest samples. `cfg` is the VM's
+const char *vm_get_name (const Vm *vm);
+const char *vm_get_backend (const Vm *vm);
+const char *vm_get_qmp_path (const Vm *vm);
+VmLinkState vm_get_state (const Vm *vm);
+int vm_get_pid (const Vm *vm);
+/* PSS of its QEMU when known. */
+gboolean vm_get_pss_bytes (const Vm *vm, uint64_t *pss_bytes);
+
+void vm_set_id (Vm *vm, uint64_t id);
+/* New socket paths (a QEMU restarted under the same name); NULL agent keeps the old. */
+void vm_set_paths (Vm *vm, const char *qmp_path, const char *agent_path);
+/* Adds kicks without telling the owner (it is the one asking). */
+void vm_add_kicks (Vm *vm, uint32_t kicks);
+
+/* The process figures are re-read at most every `min_gap_us`: extra ticks
+ * reuse them, so a guest cannot make the daemon walk other QEMUs at 20 Hz. */
+void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 min_gap_us);
+
+/* The policy's input record from the latest sample; `cfg` is the VM's
  * effective policy. */
-void vm_to_policy (Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, gint64 now_real_us,
-                   PolicyVm *out);
+void vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us,
+                   gint64 now_real_us, PolicyVm *out);
+/* Remembers the decision; returns the previous target (in flight or
+ * issued) in *old_target_bytes when there was one. */
+gboolean vm_record_decision (Vm *vm, const PolicyVmDecision *d, guint64 *old_target_bytes);
+/* Dry-run: the plan counts as in flight, so the policy does not repeat it. */
+void vm_plan_target (Vm *vm, guint64 target_bytes);
+/* Forgets a target in flight (dry-run plans once live). */
+void vm_forget_target (Vm *vm);
+/* Kicks and the urgent flag are consumed by the decision that saw them. */
+void vm_consume_signals (Vm *vm);
+
+/* set-policy at run time; cleared by a reload. */
+gboolean vm_get_override (const Vm *vm, PolicyVmConfig *out);
+void vm_set_override (Vm *vm, const PolicyVmConfig *cfg);
+void vm_clear_override (Vm *vm);
+
+/* JSON for the control socket (vm-json.c). `cfg` is the effective policy. */
+json_t *vm_to_json (const Vm *vm, const PolicyVmConfig *cfg);
+json_t *vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg);
+json_t *vm_event_json (const Vm *vm);
 
 const char *vm_link_state_name (VmLinkState state);
-const char *vm_ws_source_name (const Vm *vm);
+
+/* ---- for backends: the narrow interface through which a sample arrives ---- */
+gpointer vm_get_backend_data (const Vm *vm);
+void vm_set_backend_data (Vm *vm, gpointer backend_data);
+const char *vm_get_agent_path (const Vm *vm);
+const char *vm_get_balloon_device (const Vm *vm);
+guint64 vm_get_ram_bytes (const Vm *vm);
+
+/* A new attach starts from nothing: what the previous link said is dropped. */
+void vm_link_connecting (Vm *vm);
+void vm_link_negotiating (Vm *vm);
+/* Active: `detail` is logged ("balloon X, RAM Y"). */
+void vm_link_up (Vm *vm, const char *detail);
+/* Link gone: logged once per run of failures; the owner hears of it if the
+ * VM was up. */
+void vm_link_lost (Vm *vm, const char *why);
+
+void vm_update_ram (Vm *vm, guint64 ram_bytes);
+void vm_update_paused (Vm *vm, gboolean paused);
+void vm_update_pid (Vm *vm, int pid);
+/* QMP path or libvirt alias of the balloon; NULL: none (watched, not resized). */
+void vm_update_balloon_device (Vm *vm, const char *device);
+void vm_update_actual (Vm *vm, guint64 actual_bytes);
+void vm_update_guest_stats (Vm *vm, const VmGuestStats *stats);
+/* Pages never merged (libvirt <nosharepages/>): its KSM yield is not counted. */
+void vm_update_ksm_excluded (Vm *vm, gboolean excluded);
+/* (Re)connects the agent link when the path changed; NULL stops it. */
+void vm_update_agent_path (Vm *vm, const char *agent_path);
+/* (Re)connects the agent link now, with a fresh backoff. */
+void vm_agent_restart (Vm *vm);
+/* A lifecycle event: the kicks are added and the owner told. */
+void vm_kick (Vm *vm, uint32_t kicks);
+void vm_target_issued (Vm *vm, guint64 target_bytes);
+/* The backend could not set the target: forgotten, so the policy may re-issue it. */
+void vm_target_failed (Vm *vm, const char *why);

@@ -18,13 +18,16 @@ qmp_parse_memory_size (json_t *ret, guint64 *ram_bytes, GError **error)
   if (!json_is_integer (base) || json_integer_value (base) <= 0)
     return bad_shape (error, "reply to query-memory-size-summary",
                       "\"base-memory\" is not a positive integer");
+  /* Optional: present only with memory hotplug. Both fit in int64, so the
+   * sum fits in 64 bits. */
   guint64 plugged = 0;
   json_t *p = json_object_get (ret, "plugged-memory");
-  if (json_is_integer (p) && json_integer_value (p) > 0)
+  if (p != NULL && (!json_is_integer (p) || json_integer_value (p) < 0))
+    return bad_shape (error, "reply to query-memory-size-summary",
+                      "\"plugged-memory\" is not a non-negative integer");
+  if (p != NULL)
     plugged = (guint64) json_integer_value (p);
   guint64 base_bytes = (guint64) json_integer_value (base);
-  if (plugged > G_MAXUINT64 - base_bytes)
-    return bad_shape (error, "reply to query-memory-size-summary", "sizes overflow");
   *ram_bytes = base_bytes + plugged;
   return TRUE;
 }

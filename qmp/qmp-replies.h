@@ -7,9 +7,9 @@
 
 G_BEGIN_DECLS
 
-/* `query-memory-size-summary`: base-memory plus plugged-memory (absent or
- * non-positive plugged memory counts as 0). FALSE with QMP_ERROR_PROTOCOL
- * unless base-memory is a positive integer. */
+/* `query-memory-size-summary`: base-memory plus plugged-memory (absent
+ * counts as 0). FALSE with QMP_ERROR_PROTOCOL unless base-memory is a
+ * positive integer and plugged-memory, when present, a non-negative one. */
 gboolean qmp_parse_memory_size (json_t *ret, guint64 *ram_bytes, GError **error);
 
 /* `query-status`: whether the guest's CPUs run. FALSE with

@@ -441,14 +441,6 @@ proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error)
   return TRUE;
 }
 
-void
-proc_cost_to_vm (const ProcCost *cost, PolicyVm *vm)
-{
-  vm->pss_bytes = cost->smaps.pss_bytes;
-  vm->ksm_merging_pages = cost->ksm.merging_pages;
-  vm->cgroup_kernel_bytes = cost->in_cgroup ? cost->cgroup.kernel_bytes : (PolicyStat){ 0 };
-}
-
 pid_t
 proc_peer_pid_fd (int fd, GError **error)
 {

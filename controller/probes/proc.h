@@ -97,8 +97,6 @@ typedef struct
  * when missing. A process in the root cgroup has no cgroup data: the root's
  * counters are the whole host's. */
 gboolean proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error);
-/* Copies pss_bytes, ksm_merging_pages and cgroup_kernel_bytes into a VM. */
-void proc_cost_to_vm (const ProcCost *cost, PolicyVm *vm);
 
 /* The PID of the process at the other end of a connected AF_UNIX socket
  * (SO_PEERCRED: for a socket we connected, the process that called

@@ -17,6 +17,7 @@ struct _Peer {
   GSocket *listener;
   GThread *thread;
   GPtrArray *ids;
+  GPtrArray *arguments;
   GString *inbuf;
   char *failure;
   guint expected;
@@ -117,6 +118,10 @@ run_step (Peer *peer, GSocket **connp, const PeerStep *step)
         if (ok)
           {
             g_ptr_array_add (peer->ids, json_dumps (id, JSON_ENCODE_ANY));
+            json_t *args = json_object_get (msg, "arguments");
+            g_ptr_array_add (peer->arguments,
+                             args ? json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS)
+                                  : strdup ("null"));
             peer->expected++;
           }
         else
@@ -190,6 +195,7 @@ peer_start (const PeerStep *steps)
   g_assert_no_error (error);
   g_socket_set_timeout (peer->listener, PEER_IO_TIMEOUT_S);
   peer->ids = g_ptr_array_new_with_free_func (free);
+  peer->arguments = g_ptr_array_new_with_free_func (free);
   peer->inbuf = g_string_new (NULL);
   peer->thread = g_thread_new ("qmp-peer", peer_thread, peer);
   return peer;
@@ -204,6 +210,12 @@ peer_path (Peer *peer)
 guint
 peer_finish (Peer *peer)
 {
+  return peer_finish_with_arguments (peer, NULL);
+}
+
+guint
+peer_finish_with_arguments (Peer *peer, GPtrArray **arguments)
+{
   g_thread_join (peer->thread);
   g_autofree char *failure = g_steal_pointer (&peer->failure);
   guint expected = peer->expected;
@@ -214,6 +226,10 @@ peer_finish (Peer *peer)
   g_free (peer->path);
   g_free (peer->dir);
   g_ptr_array_unref (peer->ids);
+  if (arguments != NULL)
+    *arguments = g_steal_pointer (&peer->arguments);
+  else
+    g_ptr_array_unref (peer->arguments);
   g_string_free (peer->inbuf, TRUE);
   g_free ((gpointer) peer->steps);
   g_free (peer);

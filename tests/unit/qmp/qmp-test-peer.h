@@ -43,3 +43,6 @@ const char *peer_path (Peer *peer);
  * fails the test if the script went wrong. Returns how many EXPECT steps
  * matched. */
 guint peer_finish (Peer *peer);
+/* As peer_finish; also hands over the "arguments" of each matched EXPECT,
+ * in order, as compact JSON with sorted keys ("null" when there were none). */
+guint peer_finish_with_arguments (Peer *peer, GPtrArray **arguments);

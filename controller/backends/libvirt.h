@@ -11,11 +11,11 @@ typedef struct _LvBackend LvBackend;
 /* Starts following the running domains of `uri`. Connecting, and
  * reconnecting with backoff after libvirtd restarts, happens in the
  * background, so this cannot fail; problems are logged. */
-LvBackend *lv_backend_new (Manager *mgr, const char *uri);
+LvBackend *lv_backend_new (const VmOwner *owner, const char *uri);
 
 const char *lv_backend_get_uri (LvBackend *lv);
 
-/* Removes the backend's VMs from the manager and disconnects. */
+/* Removes the backend's VMs from their owner and disconnects. */
 void lv_backend_free (LvBackend *lv);
 
 /* What ballast needs from a domain's XML. */

@@ -1,0 +1,60 @@
+/* manager-private.h: the Manager record, shared by manager.c (VMs, tick,
+ * life cycle) and manager-commands.c (the control socket's commands). */
+#pragma once
+
+#include "ballast-config.h"
+
+#include "control.h"
+#include "decision-log.h"
+#include "manager.h"
+#include "sample.h"
+#if HAVE_LIBVIRT
+#include "libvirt.h"
+#endif
+#include "vmdir.h"
+
+struct _Manager
+{
+  GMainLoop *loop;
+  BallastConfig *cfg;
+  VmOwner owner; /* how VMs and backends reach back */
+  gboolean dry_run;
+  gboolean dry_run_runtime; /* set-dry-run on: kept across reloads */
+  GHashTable *vms; /* name -> Vm* */
+  uint64_t next_vm_id;
+  guint tick_id;
+  guint urgent_id;
+  gint64 last_tick_mono_us;
+  gint64 start_mono_us;
+  guint64 n_ticks;
+  PolicyCarry *carry;
+  PolicyHost host;
+  PolicyKsm ksm;
+  PolicyKsmDecision ksm_decision;
+  gboolean have_ksm_decision;
+  uint64_t budget_bytes;
+  uint64_t reserve_bytes;
+  gboolean overloaded;
+  uint32_t host_kicks;
+  DecisionLog *log;
+  CtlServer *ctl;
+  VmDir *vmdir;
+#if HAVE_LIBVIRT
+  LvBackend *libvirt;
+#endif
+  SampleCtx *sample;
+  GPtrArray *sources; /* registered event sources (names) */
+  gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
+};
+
+/* The control socket's commands (manager-commands.c), sorted by name. */
+extern const CtlCommand mgr_commands[];
+extern const gsize mgr_n_commands;
+
+/* A VM's policy: its run-time override, else the config's. */
+void mgr_effective_policy (Manager *m, const Vm *vm, PolicyVmConfig *out);
+/* Something happened: decide again soon (never synchronously). `vm` may be NULL. */
+void mgr_note (Manager *m, Vm *vm, VmNote note);
+/* Dry-run plans were recorded as targets in flight; once live, they must be
+ * issued rather than waited for. */
+void mgr_forget_dry_run_plans (Manager *m);

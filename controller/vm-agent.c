@@ -1,0 +1,273 @@
+/* vm-agent.c: the agent socket of one VM: async connect and reads on the main
+ * loop, reconnects with backoff, hostile input counted and logged sparingly. */
+#define G_LOG_DOMAIN "ballast-vm"
+
+#include "vm-agent.h"
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <string.h>
+
+#include "qmp-backoff.h"
+
+/* Reconnect: quick first retry (a QEMU restarting on the same path), then
+ * back off to a few seconds so a VM without an agent costs nothing. */
+#define AGENT_BACKOFF_INITIAL_MS 200
+#define AGENT_BACKOFF_MAX_MS 5000
+/* A hostile or broken agent can make many bad lines; log one per minute. */
+#define AGENT_ERROR_LOG_INTERVAL_US (60 * G_USEC_PER_SEC)
+/* A drop in the guest's available memory this large between two reports
+ * is a demand spike worth an immediate decision. */
+#define AGENT_DEMAND_JUMP_BYTES (32 * 1024 * 1024)
+
+/* Async I/O holds a token, not the VmAgent: a completion that was already
+ * queued when the link stopped finds token->agent NULL and touches nothing. */
+typedef struct
+{
+  VmAgent *agent;
+  guint refs;
+  guint8 chunk[4096]; /* here, so a late read never lands in freed memory */
+} AgentToken;
+
+struct _VmAgent
+{
+  const char *vm_name;
+  char *path;
+  VmAgentUrgentFunc urgent;
+  gpointer user_data;
+  AgentLink *link;
+  GSocketConnection *conn;
+  GCancellable *cancel;
+  AgentToken *token;
+  QmpRetry retry;
+  gint64 error_logged_mono_us;
+  VmAgentData data;
+};
+
+static void agent_connect (gpointer data);
+
+static AgentToken *
+token_ref (AgentToken *t)
+{
+  t->refs++;
+  return t;
+}
+
+static void
+token_unref (AgentToken *t)
+{
+  if (--t->refs == 0)
+    g_free (t);
+}
+
+VmAgent *
+vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent, gpointer user_data)
+{
+  VmAgent *a = g_new0 (VmAgent, 1);
+  a->vm_name = vm_name;
+  a->urgent = urgent;
+  a->user_data = user_data;
+  a->link = agent_link_new (ram_bytes);
+  qmp_retry_init (&a->retry, AGENT_BACKOFF_INITIAL_MS, AGENT_BACKOFF_MAX_MS, agent_connect, a);
+  return a;
+}
+
+static void
+agent_stop (VmAgent *a)
+{
+  qmp_retry_cancel (&a->retry);
+  if (a->token)
+    {
+      a->token->agent = NULL;
+      g_clear_pointer (&a->token, token_unref);
+    }
+  if (a->cancel)
+    g_cancellable_cancel (a->cancel);
+  g_clear_object (&a->cancel);
+  if (a->conn)
+    g_io_stream_close (G_IO_STREAM (a->conn), NULL, NULL);
+  g_clear_object (&a->conn);
+}
+
+void
+vm_agent_free (VmAgent *a)
+{
+  if (a == NULL)
+    return;
+  agent_stop (a);
+  agent_link_free (a->link);
+  g_free (a->path);
+  g_free (a);
+}
+
+void
+vm_agent_set_ram (VmAgent *a, guint64 ram_bytes)
+{
+  agent_link_set_ram (a->link, ram_bytes);
+}
+
+const VmAgentData *
+vm_agent_get_data (const VmAgent *a)
+{
+  return &a->data;
+}
+
+static void
+agent_retry_later (VmAgent *a)
+{
+  agent_stop (a);
+  if (a->path != NULL)
+    qmp_retry_schedule (&a->retry);
+}
+
+static gboolean
+demand_jumped (const VmAgentData *d, const AgentReport *r)
+{
+  guint64 before = d->report.mem.available_bytes;
+  return d->report_seen && before > r->mem.available_bytes
+         && before - r->mem.available_bytes >= AGENT_DEMAND_JUMP_BYTES;
+}
+
+static void
+agent_on_hello (VmAgent *a, const AgentHello *h)
+{
+  /* A guest may repeat hello at the agent's rate limit: log changes only. */
+  VmAgentData *d = &a->data;
+  gboolean changed = !d->hello_seen || strcmp (d->hello.agent, h->agent) != 0
+                     || strcmp (d->hello.kernel, h->kernel) != 0 || d->hello.mglru != h->mglru;
+  d->hello_seen = TRUE;
+  d->hello = *h;
+  if (changed)
+    g_message ("%s: agent %s, kernel %s, mglru %s", a->vm_name, h->agent, h->kernel,
+               h->mglru ? "yes" : "no");
+}
+
+static void
+agent_on_msg (const AgentMsg *msg, gpointer data)
+{
+  VmAgent *a = data;
+  VmAgentData *d = &a->data;
+  switch (msg->type)
+    {
+    case AGENT_MSG_HELLO:
+      agent_on_hello (a, &msg->hello);
+      break;
+    case AGENT_MSG_REPORT:
+      {
+        gboolean jump = demand_jumped (d, &msg->report);
+        d->report_seen = TRUE;
+        d->report = msg->report;
+        d->report_mono_us = g_get_monotonic_time ();
+        d->report_real_ms = g_get_real_time () / 1000;
+        /* New demand is acted on when it is seen, not at the next tick. */
+        if (jump)
+          a->urgent (FALSE, a->user_data);
+        break;
+      }
+    case AGENT_MSG_PRESSURE:
+      d->pressure_count++;
+      d->pressure_real_ms = g_get_real_time () / 1000;
+      a->urgent (TRUE, a->user_data);
+      break;
+    }
+}
+
+static void agent_read (VmAgent *a);
+
+static void
+agent_on_read (VmAgent *a, gssize n)
+{
+  if (n <= 0)
+    {
+      g_debug ("%s: agent link closed", a->vm_name);
+      agent_retry_later (a);
+      return;
+    }
+  gint64 now_us = g_get_monotonic_time ();
+  AgentLinkCounters before, after;
+  agent_link_get_counters (a->link, &before);
+  agent_link_feed (a->link, (const char *) a->token->chunk, n, now_us, agent_on_msg, a);
+  agent_link_get_counters (a->link, &after);
+  if (after.rejected > before.rejected
+      && now_us - a->error_logged_mono_us > AGENT_ERROR_LOG_INTERVAL_US)
+    {
+      g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s",
+                 a->vm_name, after.rejected, agent_link_get_last_error (a->link));
+      a->error_logged_mono_us = now_us;
+    }
+  if (a->conn != NULL)
+    agent_read (a);
+}
+
+static void
+agent_read_done (GObject *src, GAsyncResult *res, gpointer data)
+{
+  AgentToken *t = data;
+  g_autoptr (GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (src), res, &error);
+  if (t->agent != NULL)
+    agent_on_read (t->agent, n);
+  token_unref (t);
+}
+
+static void
+agent_read (VmAgent *a)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (a->conn));
+  g_input_stream_read_async (in, a->token->chunk, sizeof a->token->chunk, G_PRIORITY_DEFAULT,
+                             a->cancel, agent_read_done, token_ref (a->token));
+}
+
+static void
+agent_connected (GObject *src, GAsyncResult *res, gpointer data)
+{
+  AgentToken *t = data;
+  g_autoptr (GError) error = NULL;
+  GSocketConnection *conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (src), res, &error);
+  VmAgent *a = t->agent;
+  token_unref (t);
+  if (a == NULL)
+    {
+      g_clear_object (&conn);
+      return;
+    }
+  if (conn == NULL)
+    {
+      g_debug ("%s: agent socket: %s", a->vm_name, error->message);
+      agent_retry_later (a);
+      return;
+    }
+  a->conn = conn;
+  qmp_retry_reset (&a->retry);
+  agent_link_reset (a->link);
+  agent_read (a);
+}
+
+static void
+agent_connect (gpointer data)
+{
+  VmAgent *a = data;
+  agent_stop (a);
+  if (a->path == NULL)
+    return;
+  a->cancel = g_cancellable_new ();
+  a->token = g_new0 (AgentToken, 1);
+  a->token->agent = a;
+  a->token->refs = 1;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (a->path);
+  g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (addr), a->cancel, agent_connected,
+                                 token_ref (a->token));
+}
+
+void
+vm_agent_connect_to (VmAgent *a, const char *path)
+{
+  if (path != a->path)
+    {
+      g_free (a->path);
+      a->path = g_strdup (path);
+    }
+  qmp_retry_reset (&a->retry);
+  agent_connect (a);
+}

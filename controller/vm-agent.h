@@ -1,0 +1,37 @@
+/* vm-agent.h: a VM's link to its ballast-agent: connects to the agent socket,
+ * reads and validates the guest's lines, keeps the latest of each message. */
+#pragma once
+
+#include <glib.h>
+
+#include "agent-proto.h"
+
+typedef struct _VmAgent VmAgent;
+
+/* What the guest last said; times are the host's. */
+typedef struct
+{
+  gboolean hello_seen;
+  AgentHello hello;
+  gboolean report_seen;
+  AgentReport report;
+  gint64 report_mono_us;
+  gint64 report_real_ms; /* wall clock, for query-vm */
+  guint64 pressure_count; /* pressure messages so far */
+  gint64 pressure_real_ms; /* wall clock of the latest one, 0 if none */
+} VmAgentData;
+
+/* Called for a pressure message (`pressure` TRUE) or a report whose demand
+ * jumped: the owner should decide again now. */
+typedef void (*VmAgentUrgentFunc) (gboolean pressure, gpointer user_data);
+
+/* `vm_name` is for log lines and must outlive the agent. */
+VmAgent *vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent,
+                       gpointer user_data);
+void vm_agent_free (VmAgent *a);
+
+/* (Re)connects to `path` at once with a fresh backoff; NULL stops the link. */
+void vm_agent_connect_to (VmAgent *a, const char *path);
+/* Bounds the sizes the guest may report. */
+void vm_agent_set_ram (VmAgent *a, guint64 ram_bytes);
+const VmAgentData *vm_agent_get_data (const VmAgent *a);

@@ -1,0 +1,48 @@
+/* vm-private.h: the Vm record, for vm.c and vm-json.c only; everyone else
+ * goes through vm.h. */
+#pragma once
+
+#include "vm-agent.h"
+#include "vm.h"
+
+struct _Vm
+{
+  VmOwner owner;
+  uint64_t id;
+  char *name;
+  const char *backend; /* static string */
+  const VmOps *ops;
+  gpointer backend_data;
+  char *qmp_path;
+  char *agent_path;
+  gint64 added_real_ms; /* wall clock when the daemon learnt of it */
+
+  /* link and sample, written by the backend */
+  VmLinkState state;
+  char *lost_reason;
+  char *balloon_device; /* QMP path or libvirt alias; NULL: none */
+  gboolean paused;
+  int pid; /* QEMU's PID, 0 if unknown */
+  guint64 ram_bytes; /* base memory; 0 until known */
+  PolicyStat actual_bytes;
+  PolicyStat last_target_bytes; /* in flight, issued or planned */
+  VmGuestStats stats;
+  gboolean ksm_excluded;
+
+  VmAgent *agent;
+  gboolean urgent;
+
+  /* host cost of its QEMU, read by the owner's tick */
+  SampleVmCost cost;
+  gint64 cost_sampled_mono_us;
+
+  /* policy state */
+  gboolean has_override;
+  PolicyVmConfig override;
+  uint32_t kicks;
+  PolicyVmDecision last;
+  gboolean has_decision;
+  char last_reason[48];
+};
+
+void vm_note (Vm *vm, VmNote note);

@@ -1,0 +1,216 @@
+/* test-vm.c: a Vm over its QMP backend against a scripted QEMU, in process:
+ * one sample followed from the replies to the PolicyVm, the decision and the
+ * `balloon` command it causes. */
+#include <gio/gio.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "qmp-test-peer.h"
+#include "vm-qmp.h"
+
+#define MiB (1024ull * 1024ull)
+#define DEADLINE_US (5 * G_USEC_PER_SEC)
+
+/* Verbatim shapes of QEMU 7.2's replies (tests/unit/qmp has the recordings). */
+#define STATUS_RUNNING                                                                         \
+  "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": " \
+  "$ID1}\r\n"
+#define MEMORY_1G "{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID2}\r\n"
+#define QOM_LIST_PERIPHERAL "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], \"id\": $ID3}\r\n"
+#define QOM_LIST_ANON                                                                    \
+  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", " \
+  "\"type\": \"child<virtio-balloon-pci>\"}], \"id\": $ID4}\r\n"
+#define POLLING_SET "{\"return\": {}, \"id\": $ID5}\r\n"
+#define ACTUAL_1G "{\"return\": {\"actual\": 1073741824}, \"id\": $ID6}\r\n"
+#define BALLOON_DONE "{\"return\": {}, \"id\": $ID8}\r\n"
+
+typedef struct
+{
+  guint notes[VM_NOTE_KICK + 1];
+} Notes;
+
+static void
+on_note (Vm *vm, VmNote note, gpointer data)
+{
+  Notes *n = data;
+  n->notes[note]++;
+}
+
+static gboolean
+run_until (gboolean (*cond) (gpointer), gpointer data)
+{
+  gint64 end = g_get_monotonic_time () + DEADLINE_US;
+  while (!cond (data) && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  return cond (data);
+}
+
+static gboolean
+vm_is_active (gpointer data)
+{
+  return vm_get_state (data) == VM_ACTIVE;
+}
+
+static gboolean
+vm_has_sample (gpointer data)
+{
+  PolicyVmConfig cfg = { 0 };
+  PolicyVm pvm;
+  vm_to_policy (data, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  return pvm.actual_bytes.present && pvm.stats.available_bytes.present;
+}
+
+/* An idle guest: 1 GiB of RAM of which 900 MiB are available. */
+static char *
+guest_stats_reply (void)
+{
+  return g_strdup_printf (
+      "{\"return\": {\"stats\": {\"stat-free-memory\": %llu, \"stat-total-memory\": %llu, "
+      "\"stat-available-memory\": %llu, \"stat-disk-caches\": %llu, \"stat-major-faults\": 3, "
+      "\"stat-minor-faults\": 77, \"stat-swap-in\": 0, \"stat-swap-out\": 0}, "
+      "\"last-update\": %" G_GINT64_FORMAT "}, \"id\": $ID7}\r\n",
+      850 * MiB, 1024 * MiB, 900 * MiB, 20 * MiB, g_get_real_time () / G_USEC_PER_SEC);
+}
+
+/* Decides on one VM until a target is set (density mode shrinks an idle
+ * guest); returns it. */
+static guint64
+decide_target (const PolicyVm *pvm)
+{
+  PolicyConfig cfg;
+  policy_config_defaults (&cfg);
+  cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyCarry *carry = policy_carry_new ();
+  PolicySnapshot snap = {
+    .host = { .mem_total_bytes = 8192 * MiB, .mem_available_bytes = 6144 * MiB,
+              .mem_free_bytes = 6000 * MiB },
+    .n_vms = 1,
+    .vms = pvm,
+  };
+  PolicyVmDecision dv;
+  PolicyDecision d = { .vms = &dv };
+  guint64 target = 0;
+  for (guint tick = 0; tick < 30 && target == 0; tick++)
+    {
+      snap.now_ms = 1000000 + tick * 1000ull;
+      g_assert_cmpint (policy_decide (&snap, &cfg, carry, &d), ==, 0);
+      if (dv.set_target)
+        target = dv.target_bytes;
+    }
+  policy_carry_free (carry);
+  return target;
+}
+
+static void
+test_sample_to_balloon (void)
+{
+  g_autofree char *stats = guest_stats_reply ();
+  const PeerStep steps[] = {
+    NEGOTIATE,
+    EXPECT ("query-status"), SEND (STATUS_RUNNING),
+    EXPECT ("query-memory-size-summary"), SEND (MEMORY_1G),
+    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"), SEND (POLLING_SET),
+    EXPECT ("query-balloon"), SEND (ACTUAL_1G),
+    EXPECT ("qom-get"), SEND (stats),
+    EXPECT ("balloon"), SEND (BALLOON_DONE),
+    { 0 },
+  };
+  Peer *peer = peer_start (steps);
+  Notes notes = { 0 };
+  VmOwner owner = { .note = on_note, .user_data = &notes };
+  Vm *vm = vm_qmp_new (&owner, "web1", "static", peer_path (peer), NULL);
+  vm_set_id (vm, 7);
+  vm_start (vm);
+
+  g_assert_true (run_until (vm_is_active, vm));
+  g_assert_cmpuint (notes.notes[VM_NOTE_ACTIVE], ==, 1);
+  g_assert_cmpstr (vm_get_balloon_device (vm), ==, "/machine/peripheral-anon/device[0]");
+  g_assert_cmpuint (vm_get_ram_bytes (vm), ==, 1024 * MiB);
+  g_assert_true (run_until (vm_has_sample, vm));
+
+  PolicyVmConfig cfg;
+  policy_vm_config_defaults (&cfg);
+  PolicyVm pvm;
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  g_assert_cmpuint (pvm.id, ==, 7);
+  g_assert_cmpint (pvm.state, ==, POLICY_VM_STATE_RUNNING);
+  g_assert_cmpuint (pvm.ram_bytes, ==, 1024 * MiB);
+  g_assert_cmpuint (pvm.actual_bytes.value, ==, 1024 * MiB);
+  g_assert_cmpuint (pvm.stats.total_bytes.value, ==, 1024 * MiB);
+  g_assert_cmpuint (pvm.stats.available_bytes.value, ==, 900 * MiB);
+  g_assert_true (pvm.stats.major_faults.present);
+  g_assert_cmpuint (pvm.stats.age_ms, <, 5000);
+  g_assert_true ((pvm.kicks & POLICY_KICK_STARTED) != 0);
+
+  guint64 target = decide_target (&pvm);
+  g_assert_cmpuint (target, >, 0);
+  g_assert_cmpuint (target, <, 1024 * MiB);
+  vm_set_balloon (vm, target);
+  /* The target counts as in flight at once: the next decision sees it. */
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  g_assert_true (pvm.last_target_bytes.present);
+  g_assert_cmpuint (pvm.last_target_bytes.value, ==, target);
+  /* Let the reply arrive, then drop the link so the peer's script ends. */
+  for (int i = 0; i < 20; i++)
+    g_main_context_iteration (NULL, FALSE);
+  vm_free (vm);
+
+  g_autoptr (GPtrArray) args = NULL;
+  g_assert_cmpuint (peer_finish_with_arguments (peer, &args), ==, 9);
+  g_autofree char *expected = g_strdup_printf ("{\"value\":%" G_GUINT64_FORMAT "}", target);
+  g_assert_cmpstr (g_ptr_array_index (args, 8), ==, expected);
+}
+
+/* A QEMU that closes the socket: the VM goes lost, tells its owner, and
+ * reconnects by itself; a reply to the dead connection is never used. */
+static void
+test_lost_and_back (void)
+{
+  const PeerStep steps[] = {
+    NEGOTIATE,
+    EXPECT ("query-status"), SEND (STATUS_RUNNING),
+    EXPECT ("query-memory-size-summary"), SEND (MEMORY_1G),
+    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"), SEND (POLLING_SET),
+    EXPECT ("query-balloon"),
+    CLOSE,
+    ACCEPT,
+    SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID7}\r\n"),
+    { 0 },
+  };
+  Peer *peer = peer_start (steps);
+  Notes notes = { 0 };
+  VmOwner owner = { .note = on_note, .user_data = &notes };
+  Vm *vm = vm_qmp_new (&owner, "web2", "qmp-dir", peer_path (peer), NULL);
+  vm_start (vm);
+  g_assert_true (run_until (vm_is_active, vm));
+  gint64 end = g_get_monotonic_time () + DEADLINE_US;
+  while (notes.notes[VM_NOTE_LOST] == 0 && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (notes.notes[VM_NOTE_LOST], ==, 1);
+  PolicyVmConfig cfg;
+  policy_vm_config_defaults (&cfg);
+  PolicyVm pvm;
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  g_assert_false (pvm.actual_bytes.present);
+  g_assert_true ((pvm.kicks & POLICY_KICK_STARTED) != 0);
+  /* Back on the same path after the first backoff step. */
+  end = g_get_monotonic_time () + DEADLINE_US;
+  while (vm_get_state (vm) != VM_NEGOTIATING && g_get_monotonic_time () < end)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (vm_get_state (vm), ==, VM_NEGOTIATING);
+  vm_free (vm);
+  g_assert_cmpuint (peer_finish (peer), ==, 8);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/vm/qmp/sample-to-balloon", test_sample_to_balloon);
+  g_test_add_func ("/vm/qmp/lost-and-back", test_lost_and_back);
+  return g_test_run ();
+}
