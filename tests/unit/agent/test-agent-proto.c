@@ -427,25 +427,17 @@ test_link (void)
   agent_link_feed (link, valid_report, strlen (valid_report), t, count_msg, &got);
   agent_link_feed (link, "\n", 1, t, count_msg, &got);
   g_assert_cmpint (got, ==, 0);
-}
 
-/* The framing itself is tested with the splitter (test-qmp-lines.c); here,
- * that the link drops a partial line on reset and reads on after an
- * over-long line split across reads. */
-static void
-test_link_framing (void)
-{
-  g_autoptr (AgentLink) link = agent_link_new (RAM);
-  AgentLinkCounters k;
-  int got = 0;
-  int64_t t = 5 * G_USEC_PER_SEC;
-
+  /* Framing (tested in full with the splitter, test-qmp-lines.c): reset
+   * drops a partial line, and the link reads on after an over-long line
+   * that comes in several reads. */
+  agent_link_set_ram (link, RAM);
+  t += 10 * G_USEC_PER_SEC;
   agent_link_feed (link, valid_report, 20, t, count_msg, &got);
   agent_link_reset (link);
   agent_link_feed (link, valid_hello, strlen (valid_hello), t, count_msg, &got);
   agent_link_feed (link, "\r\n", 2, t, count_msg, &got);
   g_assert_cmpint (got, ==, 1);
-
   g_autofree char *zs = g_strnfill (AGENT_WIRE_MAX_LINE_BYTES, 'z');
   agent_link_feed (link, zs, AGENT_WIRE_MAX_LINE_BYTES, t, count_msg, &got);
   agent_link_feed (link, zs, AGENT_WIRE_MAX_LINE_BYTES, t, count_msg, &got);
@@ -453,9 +445,7 @@ test_link_framing (void)
   agent_link_feed (link, rest, strlen (rest), t, count_msg, &got);
   g_assert_cmpint (got, ==, 2);
   agent_link_get_counters (link, &k);
-  g_assert_cmpuint (k.accepted, ==, 2);
-  g_assert_cmpuint (k.too_long, ==, 1);
-  g_assert_cmpuint (k.rejected, ==, 1);
+  g_assert_cmpuint (k.too_long, ==, 2);
 }
 
 int
@@ -471,6 +461,5 @@ main (int argc, char **argv)
   g_test_add_func ("/agent-proto/line-length", test_line_length);
   g_test_add_func ("/agent-proto/rate-limit", test_rate_limit);
   g_test_add_func ("/agent-proto/link", test_link);
-  g_test_add_func ("/agent-proto/link-framing", test_link_framing);
   return g_test_run ();
 }
