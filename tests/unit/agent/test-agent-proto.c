@@ -1,6 +1,7 @@
 /* test-agent-proto.c: the host-side agent message validator against valid
  * messages and every hostile-input rule: line length, message rate, syntax,
- * version, types, numeric sanity, unknown fields; plus the line splitter. */
+ * version, types, numeric sanity, unknown fields; plus the link that frames
+ * lines (with the splitter of qmp-lines.h) and applies the rate limit. */
 #include <glib.h>
 #include <jansson.h>
 #include <string.h>
