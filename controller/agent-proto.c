@@ -4,6 +4,8 @@
 
 #include "agent-proto.h"
 
+#include "qmp-lines.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -390,81 +392,10 @@ agent_rate_limit_allow (AgentRateLimit *rl, int64_t now_us)
   return TRUE;
 }
 
-/* ---- line splitter ---- */
-
-struct _AgentLineSplitter {
-  gsize max_line;
-  gsize len;
-  gboolean discarding;
-  char *buf; /* max_line + 1 */
-};
-
-AgentLineSplitter *
-agent_line_splitter_new (gsize max_line)
-{
-  AgentLineSplitter *s = g_new0 (AgentLineSplitter, 1);
-  s->max_line = max_line;
-  s->buf = g_malloc (max_line + 1);
-  return s;
-}
-
-void
-agent_line_splitter_free (AgentLineSplitter *s)
-{
-  if (!s)
-    return;
-  g_free (s->buf);
-  g_free (s);
-}
-
-void
-agent_line_splitter_reset (AgentLineSplitter *s)
-{
-  s->len = 0;
-  s->discarding = FALSE;
-}
-
-void
-agent_line_splitter_feed (AgentLineSplitter *s, const char *data, gsize len,
-                          AgentLineFunc func, gpointer user_data)
-{
-  while (len > 0)
-    {
-      const char *nl = memchr (data, '\n', len);
-      gsize chunk = nl ? (gsize) (nl - data) : len;
-
-      if (!s->discarding)
-        {
-          if (s->len + chunk > s->max_line)
-            {
-              s->discarding = TRUE;
-              s->len = 0;
-              func (NULL, 0, TRUE, user_data);
-            }
-          else
-            {
-              memcpy (s->buf + s->len, data, chunk);
-              s->len += chunk;
-            }
-        }
-      if (!nl)
-        return;
-      if (!s->discarding)
-        {
-          s->buf[s->len] = '\0';
-          func (s->buf, s->len, FALSE, user_data);
-        }
-      s->len = 0;
-      s->discarding = FALSE;
-      data = nl + 1;
-      len -= chunk + 1;
-    }
-}
-
 /* ---- link ---- */
 
 struct _AgentLink {
-  AgentLineSplitter *splitter;
+  QmpLineSplitter *splitter;
   AgentRateLimit rate;
   AgentProtoLimits limits;
   AgentLinkCounters counters;
@@ -479,7 +410,7 @@ AgentLink *
 agent_link_new (uint64_t ram_bytes)
 {
   AgentLink *link = g_new0 (AgentLink, 1);
-  link->splitter = agent_line_splitter_new (AGENT_WIRE_MAX_LINE_BYTES);
+  link->splitter = qmp_line_splitter_new (AGENT_WIRE_MAX_LINE_BYTES);
   agent_rate_limit_init (&link->rate, AGENT_LINK_RATE_PER_S, AGENT_LINK_RATE_BURST);
   link->limits.ram_bytes = ram_bytes;
   return link;
@@ -490,7 +421,7 @@ agent_link_free (AgentLink *link)
 {
   if (!link)
     return;
-  agent_line_splitter_free (link->splitter);
+  qmp_line_splitter_free (link->splitter);
   g_free (link->last_error);
   g_free (link);
 }
@@ -504,7 +435,7 @@ agent_link_set_ram (AgentLink *link, uint64_t ram_bytes)
 void
 agent_link_reset (AgentLink *link)
 {
-  agent_line_splitter_reset (link->splitter);
+  qmp_line_splitter_reset (link->splitter);
 }
 
 static void
@@ -515,7 +446,9 @@ link_reject (AgentLink *link, const char *msg)
   link->last_error = g_strdup (msg);
 }
 
-static void
+/* Unlike QMP, a bad line (over-long ones included) costs the guest only that
+ * line: the link goes on with the next. */
+static gboolean
 link_on_line (const char *line, gsize len, gboolean too_long, gpointer user_data)
 {
   AgentLink *link = user_data;
@@ -527,24 +460,25 @@ link_on_line (const char *line, gsize len, gboolean too_long, gpointer user_data
     {
       link->counters.rate_limited++;
       link_reject (link, "message rate above the limit");
-      return;
+      return TRUE;
     }
   if (too_long)
     {
       link->counters.too_long++;
       link_reject (link, "line longer than the limit");
-      return;
+      return TRUE;
     }
   if (!agent_proto_parse_line (line, len, &link->limits, &msg, &error))
     {
       if (g_error_matches (error, AGENT_PROTO_ERROR, AGENT_PROTO_ERROR_UNKNOWN_TYPE))
         link->counters.unknown_type++;
       link_reject (link, error->message);
-      return;
+      return TRUE;
     }
   link->counters.accepted++;
   if (link->func)
     link->func (&msg, link->user_data);
+  return TRUE;
 }
 
 void
@@ -554,7 +488,7 @@ agent_link_feed (AgentLink *link, const char *data, gsize len, int64_t now_us,
   link->now_us = now_us;
   link->func = func;
   link->user_data = user_data;
-  agent_line_splitter_feed (link->splitter, data, len, link_on_line, link);
+  qmp_line_splitter_feed (link->splitter, data, len, link_on_line, link);
   link->func = NULL;
   link->user_data = NULL;
 }

@@ -136,31 +136,13 @@ void agent_rate_limit_init (AgentRateLimit *rl, guint per_second, guint burst);
 /* Returns TRUE when one more message at @now_us (monotonic) is allowed. */
 gboolean agent_rate_limit_allow (AgentRateLimit *rl, int64_t now_us);
 
-/* Splits a byte stream into lines of at most @max_line bytes. */
-typedef struct _AgentLineSplitter AgentLineSplitter;
-
-/* Called per complete line (NUL-terminated copy, newline stripped, valid
- * only during the call). For a line longer than the limit it is called once
- * with @line NULL and @too_long TRUE, and the line is dropped. */
-typedef void (*AgentLineFunc) (const char *line, gsize len, gboolean too_long, gpointer user_data);
-
-/* Returns a new splitter; never NULL. */
-AgentLineSplitter *agent_line_splitter_new (gsize max_line);
-void agent_line_splitter_free (AgentLineSplitter *s);
-/* Consumes all of @data; calls @func for every line it completes. Memory
- * use stays below @max_line + 1 bytes whatever the input. */
-void agent_line_splitter_feed (AgentLineSplitter *s, const char *data, gsize len,
-                               AgentLineFunc func, gpointer user_data);
-/* Forgets a partial line (call on reconnect). */
-void agent_line_splitter_reset (AgentLineSplitter *s);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AgentLineSplitter, agent_line_splitter_free)
-
 /* Default message rate a link accepts: reports at the fastest interval the
  * agent accepts (100 ms) plus pressure messages fit with room to spare. */
 #define AGENT_LINK_RATE_PER_S 20
 #define AGENT_LINK_RATE_BURST 40
 
-/* One agent connection: splitter + rate limit + validation, with counters. */
+/* One agent connection: line splitter (qmp-lines.h) + rate limit + validation,
+ * with counters. An over-long line is rejected and the next one read. */
 typedef struct _AgentLink AgentLink;
 
 /* Called per valid message. */

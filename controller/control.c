@@ -5,6 +5,7 @@
 #include "control.h"
 
 #include "ballast-config.h"
+#include "qmp-lines.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -30,7 +31,7 @@ typedef struct
   CtlServer *server;
   GSocketConnection *conn;
   GCancellable *cancel;
-  GString *inbuf;
+  QmpLineSplitter *lines;
   GString *outq;
   GBytes *inflight; /* being written: outq may grow (and move) meanwhile */
   gboolean writing;
@@ -72,7 +73,7 @@ ctl_client_unref (gpointer p)
     return;
   g_clear_object (&c->conn);
   g_clear_object (&c->cancel);
-  g_string_free (c->inbuf, TRUE);
+  qmp_line_splitter_free (c->lines);
   g_string_free (c->outq, TRUE);
   g_clear_pointer (&c->inflight, g_bytes_unref);
   g_free (c);
@@ -244,17 +245,25 @@ ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
   return reply;
 }
 
-/* Handles one complete line. Returns FALSE when the client must go. */
+/* Handles one line. A line past the limit or one that is not JSON makes the
+ * client go: its error reply is sent first. Returns FALSE to stop reading. */
 static gboolean
-ctl_client_handle_line (CtlClient *c, const char *line, gsize len)
+ctl_client_on_line (const char *line, gsize len, gboolean too_long, gpointer data)
 {
+  CtlClient *c = data;
   CtlServer *s = c->server;
-  gboolean hang_up;
-  json_t *reply = ctl_dispatch (s->commands, s->n_commands, s->user_data, &c->negotiated, line,
-                                len, &hang_up);
+  json_t *reply;
+  gboolean hang_up = too_long;
+
+  if (too_long)
+    reply = ctl_error_reply (NULL, "GenericError", "message too long");
+  else
+    reply = ctl_dispatch (s->commands, s->n_commands, s->user_data, &c->negotiated, line, len,
+                          &hang_up);
   if (reply != NULL)
     ctl_client_send (c, reply);
-  return !hang_up;
+  c->closing = hang_up;
+  return !hang_up && !c->dead;
 }
 
 static void
@@ -265,29 +274,7 @@ ctl_client_on_read (CtlClient *c, gssize n)
       ctl_client_drop (c);
       return;
     }
-  g_string_append_len (c->inbuf, (const char *) c->chunk, n);
-  gsize start = 0;
-  for (;;)
-    {
-      const char *nl = memchr (c->inbuf->str + start, '\n', c->inbuf->len - start);
-      if (nl == NULL)
-        break;
-      gsize len = nl - (c->inbuf->str + start);
-      if (!ctl_client_handle_line (c, c->inbuf->str + start, len))
-        {
-          c->closing = TRUE;
-          break;
-        }
-      if (c->dead)
-        return;
-      start += len + 1;
-    }
-  g_string_erase (c->inbuf, 0, start);
-  if (!c->closing && c->inbuf->len > CTL_MAX_LINE_BYTES)
-    {
-      ctl_client_send (c, ctl_error_reply (NULL, "GenericError", "message too long"));
-      c->closing = TRUE;
-    }
+  qmp_line_splitter_feed (c->lines, (const char *) c->chunk, (gsize) n, ctl_client_on_line, c);
   if (c->dead)
     return;
   if (c->closing)
@@ -341,7 +328,7 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   c->server = s;
   c->conn = g_object_ref (conn);
   c->cancel = g_cancellable_new ();
-  c->inbuf = g_string_new (NULL);
+  c->lines = qmp_line_splitter_new (CTL_MAX_LINE_BYTES);
   c->outq = g_string_new (NULL);
   c->id = ++s->next_client_id;
   g_hash_table_add (s->clients, ctl_client_ref (c));

@@ -4,6 +4,8 @@
 
 #include "qmp-parser.h"
 
+#include "qmp-lines.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -12,7 +14,7 @@
 
 struct _QmpParser {
   gsize max_line_bytes;
-  GByteArray *line; /* the partial line carried over between feeds */
+  QmpLineSplitter *lines;
   gboolean failed;  /* an error or a stop ends the stream for good */
 };
 
@@ -23,7 +25,7 @@ qmp_parser_new (gsize max_line_bytes)
 {
   QmpParser *parser = g_new0 (QmpParser, 1);
   parser->max_line_bytes = max_line_bytes ? max_line_bytes : QMP_PARSER_DEFAULT_MAX_LINE_BYTES;
-  parser->line = g_byte_array_new ();
+  parser->lines = qmp_line_splitter_new (parser->max_line_bytes);
   return parser;
 }
 
@@ -32,7 +34,7 @@ qmp_parser_free (QmpParser *parser)
 {
   if (parser == NULL)
     return;
-  g_byte_array_unref (parser->line);
+  qmp_line_splitter_free (parser->lines);
   g_free (parser);
 }
 
@@ -131,7 +133,7 @@ decode_line (const char *text, gsize len, GError **error)
 }
 
 static gboolean
-is_blank (const guint8 *text, gsize len)
+is_blank (const char *text, gsize len)
 {
   for (gsize i = 0; i < len; i++)
     if (!g_ascii_isspace (text[i]))
@@ -139,26 +141,40 @@ is_blank (const guint8 *text, gsize len)
   return TRUE;
 }
 
-/* Returns FALSE with an error, or with *stop set when `func` asked to stop. */
-static gboolean
-handle_line (QmpParser *parser, QmpParserFunc func, gpointer user_data, gboolean *stop,
-             GError **error)
-{
-  const guint8 *text = parser->line->data;
-  gsize len = parser->line->len;
+typedef struct {
+  QmpParser *parser;
+  QmpParserFunc func;
+  gpointer user_data;
+  GError **error;
+  gboolean ok;
+} FeedCall;
 
-  if (is_blank (text, len))
+/* QMP has no use for a line past the limit: it ends the stream, as does
+ * a line that is not a JSON object. */
+static gboolean
+on_line (const char *line, gsize len, gboolean too_long, gpointer data)
+{
+  FeedCall *call = data;
+
+  if (too_long)
     {
-      g_byte_array_set_size (parser->line, 0);
-      return TRUE;
+      g_set_error (call->error, QMP_ERROR, QMP_ERROR_TOO_LONG,
+                   "QMP line longer than the limit of %" G_GSIZE_FORMAT " bytes",
+                   call->parser->max_line_bytes);
+      call->ok = FALSE;
+      return FALSE;
     }
-  json_t *message = decode_line ((const char *) text, len, error);
-  g_byte_array_set_size (parser->line, 0);
+  if (is_blank (line, len))
+    return TRUE;
+  json_t *message = decode_line (line, len, call->error);
   if (message == NULL)
-    return FALSE;
-  *stop = !func (message, user_data);
+    {
+      call->ok = FALSE;
+      return FALSE;
+    }
+  gboolean go_on = call->func (message, call->user_data);
   json_decref (message);
-  return TRUE;
+  return go_on;
 }
 
 gboolean
@@ -174,39 +190,10 @@ qmp_parser_feed (QmpParser *parser, const char *bytes, gsize len, QmpParserFunc 
                            "QMP stream already ended by an earlier error");
       return FALSE;
     }
-  while (len > 0)
-    {
-      const char *newline = memchr (bytes, '\n', len);
-      gsize chunk = newline ? (gsize) (newline - bytes) : len;
-
-      if (parser->line->len + chunk > parser->max_line_bytes)
-        {
-          parser->failed = TRUE;
-          g_byte_array_set_size (parser->line, 0);
-          g_set_error (error, QMP_ERROR, QMP_ERROR_TOO_LONG,
-                       "QMP line longer than the limit of %" G_GSIZE_FORMAT " bytes",
-                       parser->max_line_bytes);
-          return FALSE;
-        }
-      g_byte_array_append (parser->line, (const guint8 *) bytes, chunk);
-      if (newline == NULL)
-        return TRUE;
-      bytes += chunk + 1;
-      len -= chunk + 1;
-
-      gboolean stop = FALSE;
-      if (!handle_line (parser, func, user_data, &stop, error))
-        {
-          parser->failed = TRUE;
-          return FALSE;
-        }
-      if (stop)
-        {
-          parser->failed = TRUE;
-          return TRUE;
-        }
-    }
-  return TRUE;
+  FeedCall call = { parser, func, user_data, error, TRUE };
+  if (!qmp_line_splitter_feed (parser->lines, bytes, len, on_line, &call))
+    parser->failed = TRUE;
+  return call.ok;
 }
 
 gboolean
@@ -214,11 +201,13 @@ qmp_parser_finish (QmpParser *parser, GError **error)
 {
   g_return_val_if_fail (parser != NULL, FALSE);
 
-  if (!is_blank (parser->line->data, parser->line->len))
+  gsize len;
+  const char *partial = qmp_line_splitter_pending (parser->lines, &len);
+  if (!is_blank (partial, len))
     {
       g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
-                   "connection ended in the middle of a QMP message (%u bytes without newline)",
-                   parser->line->len);
+                   "connection ended in the middle of a QMP message (%" G_GSIZE_FORMAT
+                   " bytes without newline)", len);
       return FALSE;
     }
   return TRUE;

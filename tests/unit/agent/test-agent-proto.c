@@ -1,6 +1,7 @@
 /* test-agent-proto.c: the host-side agent message validator against valid
  * messages and every hostile-input rule: line length, message rate, syntax,
- * version, types, numeric sanity, unknown fields; plus the line splitter. */
+ * version, types, numeric sanity, unknown fields; plus the link that frames
+ * lines (with the splitter of qmp-lines.h) and applies the rate limit. */
 #include <glib.h>
 #include <jansson.h>
 #include <string.h>
@@ -355,55 +356,6 @@ test_line_length (void)
   g_free (line);
 }
 
-typedef struct {
-  GPtrArray *lines;
-  int too_long;
-} Collected;
-
-static void
-collect (const char *line, gsize len, gboolean too_long, gpointer user_data)
-{
-  Collected *c = user_data;
-  if (too_long)
-    {
-      c->too_long++;
-      return;
-    }
-  g_assert_cmpuint (strlen (line), ==, len);
-  g_ptr_array_add (c->lines, g_strdup (line));
-}
-
-static void
-test_splitter (void)
-{
-  g_autoptr (AgentLineSplitter) s = agent_line_splitter_new (8);
-  Collected c = { .lines = g_ptr_array_new_with_free_func (g_free) };
-
-  /* Lines split across reads, several per read, empty lines. */
-  agent_line_splitter_feed (s, "ab", 2, collect, &c);
-  agent_line_splitter_feed (s, "c\nde\n\nf", 7, collect, &c);
-  g_assert_cmpuint (c.lines->len, ==, 3);
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 0), ==, "abc");
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 1), ==, "de");
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 2), ==, "");
-  /* Exactly the limit is fine; one more is dropped up to its newline, in
-   * however many pieces it arrives, and the next line is intact. */
-  agent_line_splitter_feed (s, "1234567\n", 8, collect, &c);
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 3), ==, "f1234567");
-  agent_line_splitter_feed (s, "123456789", 9, collect, &c);
-  agent_line_splitter_feed (s, "xxxxxxxxxxxxxxxxxxxxxxx", 23, collect, &c);
-  agent_line_splitter_feed (s, "yy\nok\n", 6, collect, &c);
-  g_assert_cmpint (c.too_long, ==, 1);
-  g_assert_cmpuint (c.lines->len, ==, 5);
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 4), ==, "ok");
-  /* Reset forgets a partial line. */
-  agent_line_splitter_feed (s, "part", 4, collect, &c);
-  agent_line_splitter_reset (s);
-  agent_line_splitter_feed (s, "new\n", 4, collect, &c);
-  g_assert_cmpstr (g_ptr_array_index (c.lines, 5), ==, "new");
-  g_ptr_array_unref (c.lines);
-}
-
 static void
 test_rate_limit (void)
 {
@@ -476,6 +428,25 @@ test_link (void)
   agent_link_feed (link, valid_report, strlen (valid_report), t, count_msg, &got);
   agent_link_feed (link, "\n", 1, t, count_msg, &got);
   g_assert_cmpint (got, ==, 0);
+
+  /* Framing (tested in full with the splitter, test-qmp-lines.c): reset
+   * drops a partial line, and the link reads on after an over-long line
+   * that comes in several reads. */
+  agent_link_set_ram (link, RAM);
+  t += 10 * G_USEC_PER_SEC;
+  agent_link_feed (link, valid_report, 20, t, count_msg, &got);
+  agent_link_reset (link);
+  agent_link_feed (link, valid_hello, strlen (valid_hello), t, count_msg, &got);
+  agent_link_feed (link, "\r\n", 2, t, count_msg, &got);
+  g_assert_cmpint (got, ==, 1);
+  g_autofree char *zs = g_strnfill (AGENT_WIRE_MAX_LINE_BYTES, 'z');
+  agent_link_feed (link, zs, AGENT_WIRE_MAX_LINE_BYTES, t, count_msg, &got);
+  agent_link_feed (link, zs, AGENT_WIRE_MAX_LINE_BYTES, t, count_msg, &got);
+  g_autofree char *rest = g_strdup_printf ("zz\n%s\n", valid_report);
+  agent_link_feed (link, rest, strlen (rest), t, count_msg, &got);
+  g_assert_cmpint (got, ==, 2);
+  agent_link_get_counters (link, &k);
+  g_assert_cmpuint (k.too_long, ==, 2);
 }
 
 int
@@ -489,7 +460,6 @@ main (int argc, char **argv)
   g_test_add_func ("/agent-proto/syntax", test_syntax_rules);
   g_test_add_func ("/agent-proto/unknown-fields", test_unknown_fields_ignored);
   g_test_add_func ("/agent-proto/line-length", test_line_length);
-  g_test_add_func ("/agent-proto/splitter", test_splitter);
   g_test_add_func ("/agent-proto/rate-limit", test_rate_limit);
   g_test_add_func ("/agent-proto/link", test_link);
   return g_test_run ();

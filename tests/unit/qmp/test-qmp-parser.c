@@ -1,11 +1,13 @@
 /* test-qmp-parser.c: the pure pieces of the QMP library: line framing and
- * envelope checks, reply parsers of the balloon helpers, backoff arithmetic. */
+ * envelope checks, reply parsers (balloon helpers, RAM size, run state,
+ * BALLOON_CHANGE) on recorded QEMU output, backoff arithmetic. */
 #include <jansson.h>
 #include <string.h>
 
 #include "qmp-backoff.h"
 #include "qmp-balloon.h"
 #include "qmp-parser.h"
+#include "qmp-replies.h"
 
 typedef struct {
   GPtrArray *messages; /* compact JSON of each message */
@@ -319,18 +321,40 @@ test_classify (void)
     }
 }
 
+/* One message line through the parser, as the client would get it. */
 static json_t *
-parse_reply (const char *line)
+parse_message (const char *line)
 {
   g_autoptr (QmpParser) parser = qmp_parser_new (0);
   g_autoptr (Sink) sink = sink_new ();
   g_autoptr (GError) error = NULL;
   g_assert_true (qmp_parser_feed (parser, line, strlen (line), collect, sink, &error));
   g_assert_cmpuint (sink->messages->len, ==, 1);
-  json_t *v = json_loads (sink->messages->pdata[0], 0, NULL);
+  return json_loads (sink->messages->pdata[0], 0, NULL);
+}
+
+static json_t *
+parse_reply (const char *line)
+{
+  json_t *v = parse_message (line);
   json_t *ret = json_incref (json_object_get (v, "return"));
   json_decref (v);
   return ret;
+}
+
+/* The "data" of an event line (NULL when it has none). */
+static json_t *
+parse_event (const char *line, const char *name)
+{
+  json_t *v = parse_message (line);
+  QmpMessage msg;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (qmp_message_classify (v, &msg, &error));
+  g_assert_cmpint (msg.kind, ==, QMP_MESSAGE_EVENT);
+  g_assert_cmpstr (msg.event, ==, name);
+  json_t *data = msg.value ? json_incref (msg.value) : NULL;
+  json_decref (v);
+  return data;
 }
 
 static void
@@ -409,6 +433,176 @@ test_query_balloon_and_qom_list (void)
   json_decref (ret);
 }
 
+/* Replies and events below are verbatim from QEMU 7.2.22 (Debian
+ * 1:7.2+dfsg-7+deb12u18+b3), "\r\n" included, recorded on its QMP socket:
+ * `qemu-system-x86_64 -S -m 64 -display none -nodefaults -device
+ * virtio-balloon-pci` (paused: "prelaunch"; after "cont": "running"), and
+ * the BALLOON_CHANGE events from a booted guest of 256 MiB (the test image's
+ * 6.1 kernel with virtio_balloon) asked to balloon to 192 MiB. The paused
+ * QEMU emits no BALLOON_CHANGE: without a guest driver the size never moves. */
+static const char qemu_memory_size_64m[]
+    = "{\"return\": {\"base-memory\": 67108864, \"plugged-memory\": 0}}\r\n";
+static const char qemu_memory_size_256m[]
+    = "{\"return\": {\"base-memory\": 268435456, \"plugged-memory\": 0}}\r\n";
+static const char qemu_status_prelaunch[]
+    = "{\"return\": {\"status\": \"prelaunch\", \"singlestep\": false, \"running\": false}}\r\n";
+static const char qemu_status_running[]
+    = "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}}\r\n";
+static const char qemu_balloon_change_first[]
+    = "{\"timestamp\": {\"seconds\": 1796198306, \"microseconds\": 513745}, "
+      "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 267386880}}\r\n";
+static const char qemu_balloon_change_done[]
+    = "{\"timestamp\": {\"seconds\": 1796198306, \"microseconds\": 654740}, "
+      "\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 201326592}}\r\n";
+
+/* Each parser on shapes it must refuse: one protocol error, no crash. */
+typedef gboolean (*ReplyParser) (json_t *value, GError **error);
+
+static void
+assert_refused (ReplyParser parse, const char *const *lines, gsize n, gboolean events)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      json_t *value = events ? parse_event (lines[i], "BALLOON_CHANGE") : parse_reply (lines[i]);
+      if (parse (value, &error))
+        g_error ("accepted %s", lines[i]);
+      g_assert_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL);
+      json_decref (value);
+    }
+}
+
+static gboolean
+memory_size (json_t *value, GError **error)
+{
+  guint64 ram_bytes;
+  return qmp_parse_memory_size (value, &ram_bytes, error);
+}
+
+static void
+test_memory_size (void)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 ram_bytes = 0;
+
+  json_t *ret = parse_reply (qemu_memory_size_64m);
+  g_assert_true (qmp_parse_memory_size (ret, &ram_bytes, &error));
+  g_assert_cmpuint (ram_bytes, ==, 64 << 20);
+  json_decref (ret);
+  ret = parse_reply (qemu_memory_size_256m);
+  g_assert_true (qmp_parse_memory_size (ret, &ram_bytes, &error));
+  g_assert_cmpuint (ram_bytes, ==, 256 << 20);
+  json_decref (ret);
+
+  /* Hot-plugged DIMMs add up; plugged-memory absent or non-positive is 0. */
+  static const struct {
+    const char *line;
+    guint64 ram_bytes;
+  } sums[] = {
+    { "{\"return\": {\"base-memory\": 1073741824, \"plugged-memory\": 536870912}}\n",
+      G_GUINT64_CONSTANT (1610612736) },
+    { "{\"return\": {\"base-memory\": 1073741824}}\n", G_GUINT64_CONSTANT (1073741824) },
+    { "{\"return\": {\"base-memory\": 1073741824, \"plugged-memory\": -5}}\n",
+      G_GUINT64_CONSTANT (1073741824) },
+    /* Both at the int64 maximum: the sum still fits in 64 bits, exactly. */
+    { "{\"return\": {\"base-memory\": 9223372036854775807, "
+      "\"plugged-memory\": 9223372036854775807}}\n",
+      G_MAXUINT64 - 1 },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (sums); i++)
+    {
+      ret = parse_reply (sums[i].line);
+      g_assert_true (qmp_parse_memory_size (ret, &ram_bytes, &error));
+      g_assert_cmpuint (ram_bytes, ==, sums[i].ram_bytes);
+      json_decref (ret);
+    }
+
+  static const char *const wrong[] = {
+    "{\"return\": {\"plugged-memory\": 0}}\n",
+    "{\"return\": {\"base-memory\": \"67108864\", \"plugged-memory\": 0}}\n",
+    "{\"return\": {\"base-memory\": 67108864.0, \"plugged-memory\": 0}}\n",
+    "{\"return\": {\"base-memory\": null}}\n",
+    "{\"return\": {\"base-memory\": 0, \"plugged-memory\": 0}}\n",
+    "{\"return\": {\"base-memory\": -67108864, \"plugged-memory\": 0}}\n",
+    /* Past int64 the parser hands over a real: no exact size to trust. */
+    "{\"return\": {\"base-memory\": 18446744073709551615, \"plugged-memory\": 0}}\n",
+    "{\"return\": [67108864]}\n",
+    "{\"return\": {}}\n",
+  };
+  assert_refused (memory_size, wrong, G_N_ELEMENTS (wrong), FALSE);
+}
+
+static gboolean
+status (json_t *value, GError **error)
+{
+  gboolean running;
+  return qmp_parse_status (value, &running, error);
+}
+
+static void
+test_status (void)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean running = TRUE;
+
+  json_t *ret = parse_reply (qemu_status_prelaunch);
+  g_assert_true (qmp_parse_status (ret, &running, &error));
+  g_assert_false (running);
+  json_decref (ret);
+  ret = parse_reply (qemu_status_running);
+  g_assert_true (qmp_parse_status (ret, &running, &error));
+  g_assert_true (running);
+  json_decref (ret);
+
+  static const char *const wrong[] = {
+    "{\"return\": {\"status\": \"running\", \"singlestep\": false}}\n",
+    "{\"return\": {\"status\": \"running\", \"running\": \"true\"}}\n",
+    "{\"return\": {\"status\": \"running\", \"running\": 1}}\n",
+    "{\"return\": {\"running\": null}}\n",
+    "{\"return\": [true]}\n",
+  };
+  assert_refused (status, wrong, G_N_ELEMENTS (wrong), FALSE);
+}
+
+static gboolean
+balloon_change (json_t *value, GError **error)
+{
+  guint64 actual_bytes;
+  return qmp_parse_balloon_change (value, &actual_bytes, error);
+}
+
+static void
+test_balloon_change (void)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 actual_bytes = 0;
+
+  /* The guest gives up its pages in steps: one event per step. */
+  json_t *data = parse_event (qemu_balloon_change_first, "BALLOON_CHANGE");
+  g_assert_true (qmp_parse_balloon_change (data, &actual_bytes, &error));
+  g_assert_cmpuint (actual_bytes, ==, G_GUINT64_CONSTANT (267386880));
+  json_decref (data);
+  data = parse_event (qemu_balloon_change_done, "BALLOON_CHANGE");
+  g_assert_true (qmp_parse_balloon_change (data, &actual_bytes, &error));
+  g_assert_cmpuint (actual_bytes, ==, 192 << 20);
+  json_decref (data);
+  data = parse_event ("{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 0}}\n",
+                      "BALLOON_CHANGE");
+  g_assert_true (qmp_parse_balloon_change (data, &actual_bytes, &error));
+  g_assert_cmpuint (actual_bytes, ==, 0);
+  json_decref (data);
+
+  static const char *const wrong[] = {
+    "{\"event\": \"BALLOON_CHANGE\"}\n",
+    "{\"event\": \"BALLOON_CHANGE\", \"data\": {}}\n",
+    "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": \"201326592\"}}\n",
+    "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 201326592.5}}\n",
+    "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": -1}}\n",
+    "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 18446744073709551615}}\n",
+  };
+  assert_refused (balloon_change, wrong, G_N_ELEMENTS (wrong), TRUE);
+}
+
 static void
 test_backoff (void)
 {
@@ -458,6 +652,9 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/parser/classify", test_classify);
   g_test_add_func ("/qmp/balloon/guest-stats", test_guest_stats);
   g_test_add_func ("/qmp/balloon/query-balloon-and-qom-list", test_query_balloon_and_qom_list);
+  g_test_add_func ("/qmp/replies/memory-size", test_memory_size);
+  g_test_add_func ("/qmp/replies/status", test_status);
+  g_test_add_func ("/qmp/replies/balloon-change", test_balloon_change);
   g_test_add_func ("/qmp/backoff", test_backoff);
   return g_test_run ();
 }
