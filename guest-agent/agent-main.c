@@ -32,7 +32,8 @@
 #define VPORTS_DEV_DIR "/dev/virtio-ports"
 #define VPORTS_SYSFS_DIR "/sys/class/virtio-ports"
 
-/* PSI trigger: 150 ms of "some" stall within a 1 s window (PROTOCOLS.md). */
+/* PSI trigger: 150 ms of "some" stall within a 1 s window (docs/guest-agent.md,
+ * "pressure"). */
 #define AGENT_PSI_TRIGGER "some 150000 1000000"
 /* The kernel fires a trigger at most once per window anyway; this bounds
  * pressure messages to a few per second whatever the trigger says. */
