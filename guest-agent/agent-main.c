@@ -20,6 +20,7 @@
 #include "agent-json.h"
 #include "agent-mglru.h"
 #include "agent-proc.h"
+#include "agent-report.h"
 #include "agent-wire.h"
 
 #ifndef BALLAST_AGENT_VERSION
@@ -250,22 +251,19 @@ send_hello (Agent *a)
 {
   char storage[2048];
   AgentBuf b;
+  AgentHello h = {
+    .agent = "ballast-agent " BALLAST_AGENT_VERSION,
+    .kernel = a->kernel,
+    .page_size = a->page_size,
+    .mglru = a->mglru,
+    .psi = a->psi,
+    .interval_ms = a->interval_ms,
+    .edges_ms = a->edges_ms,
+    .n_edges = a->n_edges,
+    .aging_ms = a->aging_ms,
+  };
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_printf (&b, "{\"type\":\"hello\",\"v\":%d,\"agent\":", AGENT_WIRE_VERSION);
-  agent_buf_json_string (&b, "ballast-agent " BALLAST_AGENT_VERSION);
-  agent_buf_printf (&b, ",\"kernel\":");
-  agent_buf_json_string (&b, a->kernel);
-  agent_buf_printf (&b, ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
-                    a->page_size, a->mglru ? "true" : "false", a->psi ? "true" : "false",
-                    a->interval_ms);
-  for (unsigned i = 0; i < a->n_edges; i++)
-    agent_buf_printf (&b, "%s%llu", i ? "," : "", (unsigned long long) a->edges_ms[i]);
-  agent_buf_printf (&b, "]");
-  if (a->mglru)
-    agent_buf_printf (&b, ",\"aging_ms\":%llu,\"ws_short\":\"generation-spread\","
-                      "\"ws_long\":\"oldest-generation-min\",\"ws_long_bound\":\"idle-upper\"",
-                      (unsigned long long) a->aging_ms);
-  agent_buf_printf (&b, "}");
+  agent_format_hello (&b, &h);
   send_line (a, &b);
 }
 
@@ -337,12 +335,32 @@ age_all (Agent *a)
     }
 }
 
-/* Appends @key (JSON punctuation included) and @v. */
+/* Fills @bins and the edges of @r: from MGLRU when it reads, else from the
+ * active and inactive lists (active as "recently used", at the first edge,
+ * inactive as older: a coarse picture that errs towards a larger working
+ * set). */
 static void
-put_u64 (AgentBuf *b, const char *key, uint64_t v)
+gather_ws (Agent *a, const AgentMeminfo *mi, uint64_t now, AgentReport *r, AgentBin *bins)
 {
-  agent_buf_str (b, key);
-  agent_buf_u64 (b, v);
+  /* The first default edge, should the agent have no edges at all. */
+  static const uint64_t fallback_edge_ms[] = { 1000 };
+
+  if (a->mglru && read_lru_gen ())
+    {
+      agent_ws_history_record (&history, &snapshot, now);
+      agent_ws_histogram (&snapshot, &history, now, (uint64_t) a->page_size,
+                          a->edges_ms, a->n_edges, bins);
+      r->ws_source = "mglru";
+      r->edges_ms = a->edges_ms;
+      r->n_edges = a->n_edges;
+      return;
+    }
+  bins[0] = (AgentBin) { .anon_bytes = mi->active_anon_bytes, .file_bytes = mi->active_file_bytes };
+  bins[1] = (AgentBin) { .anon_bytes = mi->inactive_anon_bytes,
+                         .file_bytes = mi->inactive_file_bytes };
+  r->ws_source = "meminfo";
+  r->edges_ms = a->n_edges ? a->edges_ms : fallback_edge_ms;
+  r->n_edges = 1;
 }
 
 static void
@@ -351,6 +369,7 @@ send_report (Agent *a, uint64_t now)
   AgentMeminfo mi;
   AgentPsi psi;
   AgentVmstat vs = { 0 };
+  AgentBin bins[AGENT_WIRE_MAX_BINS];
   static char vmstat_text[16384];
   static char storage[AGENT_WIRE_MAX_LINE_BYTES + 2];
   AgentBuf b;
@@ -365,72 +384,20 @@ send_report (Agent *a, uint64_t now)
   if (n > 0)
     agent_parse_vmstat (vmstat_text, (size_t) n, &vs);
 
+  AgentReport r = {
+    .seq = ++a->seq,
+    .uptime_ms = now,
+    .mem = &mi,
+    .psi = have_psi ? &psi : NULL,
+    .vmstat = &vs,
+    .bins = bins,
+  };
+  gather_ws (a, &mi, now, &r, bins);
+  r.cpu_us = self_cpu_us ();
+  r.dropped = a->dropped;
+  r.aging_errors = a->aging_errors;
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_str (&b, "{\"type\":\"report\",\"v\":");
-  agent_buf_u64 (&b, AGENT_WIRE_VERSION);
-  put_u64 (&b, ",\"seq\":", ++a->seq);
-  put_u64 (&b, ",\"uptime_ms\":", now);
-  put_u64 (&b, ",\"mem\":{\"total\":", mi.total_bytes);
-  put_u64 (&b, ",\"free\":", mi.free_bytes);
-  put_u64 (&b, ",\"available\":", mi.available_bytes);
-  put_u64 (&b, ",\"cached\":", mi.cached_bytes);
-  put_u64 (&b, ",\"anon\":", mi.anon_bytes);
-  put_u64 (&b, ",\"unevictable\":", mi.unevictable_bytes);
-  put_u64 (&b, ",\"swap_free\":", mi.swap_free_bytes);
-  if (have_psi)
-    {
-      agent_buf_str (&b, "},\"psi\":{\"some_avg10\":");
-      agent_buf_pct (&b, psi.some_avg10_centi);
-      agent_buf_str (&b, ",\"full_avg10\":");
-      agent_buf_pct (&b, psi.full_avg10_centi);
-      put_u64 (&b, ",\"some_total_us\":", psi.some_total_us);
-      agent_buf_str (&b, "},");
-    }
-  else
-    agent_buf_str (&b, "},\"psi\":null,");
-  put_u64 (&b, "\"vmstat\":{\"workingset_refault_anon\":", vs.workingset_refault_anon);
-  put_u64 (&b, ",\"workingset_refault_file\":", vs.workingset_refault_file);
-  put_u64 (&b, ",\"pswpin\":", vs.pswpin);
-  put_u64 (&b, ",\"pswpout\":", vs.pswpout);
-  put_u64 (&b, ",\"oom_kill\":", vs.oom_kill);
-  agent_buf_str (&b, "},");
-
-  bool from_mglru = a->mglru && read_lru_gen ();
-  if (from_mglru)
-    {
-      AgentBin bins[AGENT_WIRE_MAX_BINS];
-      agent_ws_history_record (&history, &snapshot, now);
-      agent_ws_histogram (&snapshot, &history, now, (uint64_t) a->page_size,
-                          a->edges_ms, a->n_edges, bins);
-      agent_buf_str (&b, "\"ws\":{\"source\":\"mglru\",\"bins\":[");
-      for (unsigned i = 0; i <= a->n_edges; i++)
-        {
-          agent_buf_str (&b, i ? ",{\"age_ms\":" : "{\"age_ms\":");
-          if (i < a->n_edges)
-            agent_buf_u64 (&b, a->edges_ms[i]);
-          else
-            agent_buf_str (&b, "null");
-          put_u64 (&b, ",\"anon\":", bins[i].anon_bytes);
-          put_u64 (&b, ",\"file\":", bins[i].file_bytes);
-          agent_buf_str (&b, "}");
-        }
-    }
-  else
-    {
-      /* Active lists as "recently used" (at the first edge), inactive as
-       * older: a coarse picture that errs towards a larger working set. */
-      put_u64 (&b, "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":",
-               a->n_edges ? a->edges_ms[0] : 1000);
-      put_u64 (&b, ",\"anon\":", mi.active_anon_bytes);
-      put_u64 (&b, ",\"file\":", mi.active_file_bytes);
-      put_u64 (&b, "},{\"age_ms\":null,\"anon\":", mi.inactive_anon_bytes);
-      put_u64 (&b, ",\"file\":", mi.inactive_file_bytes);
-      agent_buf_str (&b, "}");
-    }
-  put_u64 (&b, "]},\"agent\":{\"cpu_us\":", self_cpu_us ());
-  put_u64 (&b, ",\"dropped\":", a->dropped);
-  put_u64 (&b, ",\"aging_errors\":", a->aging_errors);
-  agent_buf_str (&b, "}}");
+  agent_format_report (&b, &r);
   send_line (a, &b);
 }
 
@@ -444,12 +411,14 @@ send_pressure (Agent *a, uint64_t now)
 
   read_psi (&psi);
   read_meminfo (&mi);
+  AgentPressure p = {
+    .seq = ++a->seq,
+    .uptime_ms = now,
+    .psi = &psi,
+    .available_bytes = mi.available_bytes,
+  };
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_printf (&b, "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,\"some_avg10\":",
-                    AGENT_WIRE_VERSION, (unsigned long long) ++a->seq, (unsigned long long) now);
-  agent_buf_pct (&b, psi.some_avg10_centi);
-  agent_buf_printf (&b, ",\"some_total_us\":%llu,\"available\":%llu}",
-                    (unsigned long long) psi.some_total_us, (unsigned long long) mi.available_bytes);
+  agent_format_pressure (&b, &p);
   send_line (a, &b);
 }
 
