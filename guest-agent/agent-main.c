@@ -49,6 +49,8 @@
 /* lru_gen grows with the number of memcgs: 64 lruvecs x 4 gens fit. */
 #define AGENT_LRU_GEN_BUF_BYTES (256 * 1024)
 
+/* Everything one run of the agent owns. It lives in static storage (see
+ * main): the working-set history alone is about 1.5 MiB. */
 typedef struct {
   /* options */
   uint32_t interval_ms;
@@ -76,6 +78,19 @@ typedef struct {
   char kernel[128];
   long page_size;
 
+  /* kernel files, kept open, and the text read from them */
+  AgentFile psi_file;
+  AgentFile meminfo_file;
+  AgentFile vmstat_file;
+  AgentFile lru_gen_file;
+  int lru_gen_write_fd;
+  char meminfo_text[8192];
+  char vmstat_text[16384];
+  char lru_gen_text[AGENT_LRU_GEN_BUF_BYTES];
+  AgentMglruSnapshot snapshot; /* of the last lru_gen read */
+  AgentWsHistory history;
+  char report_text[AGENT_WIRE_MAX_LINE_BYTES + 2];
+
   /* schedule and counters */
   uint64_t seq;
   uint64_t next_report_ms;
@@ -86,15 +101,8 @@ typedef struct {
   uint64_t config_rejected;
 } Agent;
 
-static Agent agent;
-static AgentMglruSnapshot snapshot;
-static AgentWsHistory history;
-static char lru_gen_text[AGENT_LRU_GEN_BUF_BYTES];
-static AgentFile psi_file = AGENT_FILE_INIT (PSI_MEMORY_PATH);
-static AgentFile meminfo_file = AGENT_FILE_INIT ("/proc/meminfo");
-static AgentFile vmstat_file = AGENT_FILE_INIT ("/proc/vmstat");
-static AgentFile lru_gen_file = AGENT_FILE_INIT (LRU_GEN_PATH);
-static int lru_gen_write_fd = -1;
+/* Set by the SIGTERM/SIGINT handler, which cannot be handed the Agent: the
+ * one piece of file-level state, and of the only type a handler may write. */
 static volatile sig_atomic_t stop_requested;
 
 static uint64_t
@@ -278,26 +286,35 @@ self_cpu_us (void)
 }
 
 static bool
-read_psi (AgentPsi *psi)
+read_psi (Agent *a, AgentPsi *psi)
 {
   char text[512];
-  long n = agent_file_read (&psi_file, text, sizeof text);
+  long n = agent_file_read (&a->psi_file, text, sizeof text);
   return n > 0 && agent_parse_psi (text, (size_t) n, psi) == 0;
 }
 
 static bool
-read_meminfo (AgentMeminfo *mi)
+read_meminfo (Agent *a, AgentMeminfo *mi)
 {
-  static char text[8192];
-  long n = agent_file_read (&meminfo_file, text, sizeof text);
-  return n > 0 && agent_parse_meminfo (text, (size_t) n, mi) == 0;
+  long n = agent_file_read (&a->meminfo_file, a->meminfo_text, sizeof a->meminfo_text);
+  return n > 0 && agent_parse_meminfo (a->meminfo_text, (size_t) n, mi) == 0;
 }
 
-static bool
-read_lru_gen (void)
+/* Leaves @vs as it was (zeroes) when vmstat cannot be read. */
+static void
+read_vmstat (Agent *a, AgentVmstat *vs)
 {
-  long n = agent_file_read (&lru_gen_file, lru_gen_text, sizeof lru_gen_text);
-  return n > 0 && agent_mglru_parse (lru_gen_text, (size_t) n, &snapshot) == 0;
+  long n = agent_file_read (&a->vmstat_file, a->vmstat_text, sizeof a->vmstat_text);
+  if (n > 0)
+    agent_parse_vmstat (a->vmstat_text, (size_t) n, vs);
+}
+
+/* Replaces the snapshot with the current lru_gen. */
+static bool
+read_lru_gen (Agent *a)
+{
+  long n = agent_file_read (&a->lru_gen_file, a->lru_gen_text, sizeof a->lru_gen_text);
+  return n > 0 && agent_mglru_parse (a->lru_gen_text, (size_t) n, &a->snapshot) == 0;
 }
 
 static int
@@ -313,25 +330,25 @@ write_aging_cmd (const char *cmd, size_t len, void *user_data)
 static void
 age_all (Agent *a)
 {
-  if (snapshot.n_lruvecs == 0 && !read_lru_gen ())
+  if (a->snapshot.n_lruvecs == 0 && !read_lru_gen (a))
     {
       a->aging_errors++;
       return;
     }
-  if (lru_gen_write_fd < 0)
-    lru_gen_write_fd = open (LRU_GEN_PATH, O_WRONLY | O_CLOEXEC);
-  if (lru_gen_write_fd < 0)
+  if (a->lru_gen_write_fd < 0)
+    a->lru_gen_write_fd = open (LRU_GEN_PATH, O_WRONLY | O_CLOEXEC);
+  if (a->lru_gen_write_fd < 0)
     {
       a->aging_errors++;
       return;
     }
   AgentAgingResult res;
-  agent_mglru_age_all (&snapshot, write_aging_cmd, &lru_gen_write_fd, &res);
+  agent_mglru_age_all (&a->snapshot, write_aging_cmd, &a->lru_gen_write_fd, &res);
   a->aging_errors += res.failed;
   if (res.failed)
     {
-      close (lru_gen_write_fd);
-      lru_gen_write_fd = -1;
+      close (a->lru_gen_write_fd);
+      a->lru_gen_write_fd = -1;
     }
 }
 
@@ -345,10 +362,10 @@ gather_ws (Agent *a, const AgentMeminfo *mi, uint64_t now, AgentReport *r, Agent
   /* The first default edge, should the agent have no edges at all. */
   static const uint64_t fallback_edge_ms[] = { 1000 };
 
-  if (a->mglru && read_lru_gen ())
+  if (a->mglru && read_lru_gen (a))
     {
-      agent_ws_history_record (&history, &snapshot, now);
-      agent_ws_histogram (&snapshot, &history, now, (uint64_t) a->page_size,
+      agent_ws_history_record (&a->history, &a->snapshot, now);
+      agent_ws_histogram (&a->snapshot, &a->history, now, (uint64_t) a->page_size,
                           a->edges_ms, a->n_edges, bins);
       r->ws_source = "mglru";
       r->edges_ms = a->edges_ms;
@@ -370,19 +387,15 @@ send_report (Agent *a, uint64_t now)
   AgentPsi psi;
   AgentVmstat vs = { 0 };
   AgentBin bins[AGENT_WIRE_MAX_BINS];
-  static char vmstat_text[16384];
-  static char storage[AGENT_WIRE_MAX_LINE_BYTES + 2];
   AgentBuf b;
 
-  if (!read_meminfo (&mi))
+  if (!read_meminfo (a, &mi))
     {
       a->dropped++;
       return;
     }
-  bool have_psi = a->psi && read_psi (&psi);
-  long n = agent_file_read (&vmstat_file, vmstat_text, sizeof vmstat_text);
-  if (n > 0)
-    agent_parse_vmstat (vmstat_text, (size_t) n, &vs);
+  bool have_psi = a->psi && read_psi (a, &psi);
+  read_vmstat (a, &vs);
 
   AgentReport r = {
     .seq = ++a->seq,
@@ -396,7 +409,7 @@ send_report (Agent *a, uint64_t now)
   r.cpu_us = self_cpu_us ();
   r.dropped = a->dropped;
   r.aging_errors = a->aging_errors;
-  agent_buf_init (&b, storage, sizeof storage);
+  agent_buf_init (&b, a->report_text, sizeof a->report_text);
   agent_format_report (&b, &r);
   send_line (a, &b);
 }
@@ -409,8 +422,8 @@ send_pressure (Agent *a, uint64_t now)
   char storage[512];
   AgentBuf b;
 
-  read_psi (&psi);
-  read_meminfo (&mi);
+  read_psi (a, &psi);
+  read_meminfo (a, &mi);
   AgentPressure p = {
     .seq = ++a->seq,
     .uptime_ms = now,
@@ -527,10 +540,10 @@ detect_features (Agent *a)
   char text[64];
   long n = agent_read_file (LRU_GEN_ENABLED_PATH, text, sizeof text);
   unsigned long caps = n > 0 ? strtoul (text, NULL, 0) : 0;
-  a->mglru = (caps & 1) && read_lru_gen () && snapshot.n_lruvecs > 0;
+  a->mglru = (caps & 1) && read_lru_gen (a) && a->snapshot.n_lruvecs > 0;
 
   AgentPsi psi;
-  a->psi = read_psi (&psi);
+  a->psi = read_psi (a, &psi);
   a->psi_trigger_fd = -1;
   if (a->psi)
     {
@@ -597,9 +610,15 @@ main (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 },
   };
+  static Agent agent;
   Agent *a = &agent;
   int c;
 
+  a->psi_file = (AgentFile) AGENT_FILE_INIT (PSI_MEMORY_PATH);
+  a->meminfo_file = (AgentFile) AGENT_FILE_INIT ("/proc/meminfo");
+  a->vmstat_file = (AgentFile) AGENT_FILE_INIT ("/proc/vmstat");
+  a->lru_gen_file = (AgentFile) AGENT_FILE_INIT (LRU_GEN_PATH);
+  a->lru_gen_write_fd = -1;
   a->interval_ms = AGENT_WIRE_DEFAULT_INTERVAL_MS;
   a->n_edges = AGENT_WIRE_DEFAULT_NR_BINS_MS;
   memcpy (a->edges_ms, default_edges, sizeof default_edges);
