@@ -528,6 +528,54 @@ host_is_connected (Agent *a)
 /* ---- setup ---- */
 
 static void
+agent_init (Agent *a)
+{
+  static const uint64_t default_edges[] = AGENT_WIRE_DEFAULT_BINS_MS;
+
+  a->interval_ms = AGENT_WIRE_DEFAULT_INTERVAL_MS;
+  a->n_edges = AGENT_WIRE_DEFAULT_NR_BINS_MS;
+  memcpy (a->edges_ms, default_edges, sizeof default_edges);
+  a->lock_memory = true;
+  a->port_fd = -1;
+  a->psi_trigger_fd = -1;
+  a->psi_file = (AgentFile) AGENT_FILE_INIT (PSI_MEMORY_PATH);
+  a->meminfo_file = (AgentFile) AGENT_FILE_INIT ("/proc/meminfo");
+  a->vmstat_file = (AgentFile) AGENT_FILE_INIT ("/proc/vmstat");
+  a->lru_gen_file = (AgentFile) AGENT_FILE_INIT (LRU_GEN_PATH);
+  a->lru_gen_write_fd = -1;
+}
+
+/* Closes what the run opened (stdout stays open). */
+static void
+agent_close (Agent *a)
+{
+  port_close (a);
+  if (a->psi_trigger_fd >= 0)
+    close (a->psi_trigger_fd);
+  if (a->lru_gen_write_fd >= 0)
+    close (a->lru_gen_write_fd);
+  agent_file_close (&a->psi_file);
+  agent_file_close (&a->meminfo_file);
+  agent_file_close (&a->vmstat_file);
+  agent_file_close (&a->lru_gen_file);
+}
+
+/* Registers the PSI trigger; its descriptor then polls POLLPRI when the
+ * guest stalls on memory. */
+static void
+arm_psi_trigger (Agent *a)
+{
+  int fd = open (PSI_MEMORY_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && write (fd, AGENT_PSI_TRIGGER, sizeof AGENT_PSI_TRIGGER) < 0)
+    {
+      logf_ ("PSI trigger not available: %s", strerror (errno));
+      close (fd);
+      fd = -1;
+    }
+  a->psi_trigger_fd = fd;
+}
+
+static void
 detect_features (Agent *a)
 {
   struct utsname u;
@@ -544,21 +592,53 @@ detect_features (Agent *a)
 
   AgentPsi psi;
   a->psi = read_psi (a, &psi);
-  a->psi_trigger_fd = -1;
   if (a->psi)
-    {
-      int fd = open (PSI_MEMORY_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-      if (fd >= 0 && write (fd, AGENT_PSI_TRIGGER, sizeof AGENT_PSI_TRIGGER) < 0)
-        {
-          logf_ ("PSI trigger not available: %s", strerror (errno));
-          close (fd);
-          fd = -1;
-        }
-      a->psi_trigger_fd = fd;
-    }
+    arm_psi_trigger (a);
   logf_ ("kernel %s, mglru %s, psi %s%s", a->kernel, a->mglru ? "yes" : "no (meminfo fallback)",
          a->psi ? "yes" : "no", a->psi_trigger_fd >= 0 ? " (trigger armed)" : "");
 }
+
+static void
+install_signal_handlers (void)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGINT, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+}
+
+/* The reporter must keep running when the guest is short of memory: stay
+ * resident and out of the OOM killer's way (best effort). */
+static void
+stay_resident (const Agent *a)
+{
+  if (a->lock_memory && mlockall (MCL_CURRENT | MCL_FUTURE) != 0)
+    logf_ ("mlockall: %s (continuing)", strerror (errno));
+  int adj = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (adj >= 0)
+    {
+      if (write (adj, "-1000", 5) < 0)
+        logf_ ("oom_score_adj: %s (continuing)", strerror (errno));
+      close (adj);
+    }
+}
+
+/* --stdout: the "port" is stdout, always connected; host lines come from
+ * stdin until it closes. */
+static void
+start_stdio (Agent *a)
+{
+  setvbuf (stdout, NULL, _IONBF, 0);
+  a->port_fd = STDOUT_FILENO;
+  a->host_connected = true;
+  a->stdin_open = true;
+  int fl = fcntl (STDIN_FILENO, F_GETFL);
+  if (fl >= 0)
+    fcntl (STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+  send_hello (a);
+}
+
+/* ---- options ---- */
 
 static bool
 parse_bins (Agent *a, const char *arg)
@@ -584,6 +664,19 @@ parse_bins (Agent *a, const char *arg)
   return n > 0;
 }
 
+/* Parses a whole decimal option value within [@lo, @hi]. */
+static bool
+parse_bounded (const char *arg, unsigned long long lo, unsigned long long hi,
+               unsigned long long *out)
+{
+  char *end;
+  unsigned long long v = strtoull (arg, &end, 10);
+  if (*end || v < lo || v > hi)
+    return false;
+  *out = v;
+  return true;
+}
+
 static void
 usage (FILE *f)
 {
@@ -595,10 +688,69 @@ usage (FILE *f)
            "--stdout writes messages to stdout and reads config lines from stdin.\n");
 }
 
-int
-main (int argc, char **argv)
+/* Applies one option from getopt_long. Returns false when the agent must
+ * exit at once with *@exit_code (bad value, --help, --version). */
+static bool
+apply_option (Agent *a, int opt, const char *arg, int *exit_code)
 {
-  static const uint64_t default_edges[] = AGENT_WIRE_DEFAULT_BINS_MS;
+  unsigned long long v;
+
+  *exit_code = 2;
+  switch (opt)
+    {
+    case 'i':
+      if (!parse_bounded (arg, AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS, &v))
+        {
+          fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
+                   AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
+          return false;
+        }
+      a->interval_ms = (uint32_t) v;
+      return true;
+    case 'b':
+      if (!parse_bins (a, arg))
+        {
+          fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
+                   AGENT_WIRE_MAX_BINS - 1);
+          return false;
+        }
+      return true;
+    case 'a':
+      if (!parse_bounded (arg, 100, AGENT_AGING_MAX_MS, &v))
+        {
+          fprintf (stderr, "ballast-agent: --aging-ms must be 100..%d\n", AGENT_AGING_MAX_MS);
+          return false;
+        }
+      a->aging_ms = v;
+      a->aging_fixed = true;
+      return true;
+    case 'p':
+      a->port_path = arg;
+      return true;
+    case 's':
+      a->use_stdout = true;
+      return true;
+    case 'm':
+      a->lock_memory = false;
+      return true;
+    case 'V':
+      printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
+      *exit_code = 0;
+      return false;
+    case 'h':
+      usage (stdout);
+      *exit_code = 0;
+      return false;
+    default:
+      usage (stderr);
+      return false;
+    }
+}
+
+/* Returns false when the agent must exit at once with *@exit_code. */
+static bool
+parse_options (Agent *a, int argc, char **argv, int *exit_code)
+{
   static const struct option opts[] = {
     { "interval-ms", required_argument, NULL, 'i' },
     { "bins", required_argument, NULL, 'b' },
@@ -610,204 +762,171 @@ main (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 },
   };
-  static Agent agent;
-  Agent *a = &agent;
   int c;
 
-  a->psi_file = (AgentFile) AGENT_FILE_INIT (PSI_MEMORY_PATH);
-  a->meminfo_file = (AgentFile) AGENT_FILE_INIT ("/proc/meminfo");
-  a->vmstat_file = (AgentFile) AGENT_FILE_INIT ("/proc/vmstat");
-  a->lru_gen_file = (AgentFile) AGENT_FILE_INIT (LRU_GEN_PATH);
-  a->lru_gen_write_fd = -1;
-  a->interval_ms = AGENT_WIRE_DEFAULT_INTERVAL_MS;
-  a->n_edges = AGENT_WIRE_DEFAULT_NR_BINS_MS;
-  memcpy (a->edges_ms, default_edges, sizeof default_edges);
-  a->lock_memory = true;
-  a->port_fd = -1;
-
   while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1)
-    {
-      char *end;
-      unsigned long long v;
-      switch (c)
-        {
-        case 'i':
-          v = strtoull (optarg, &end, 10);
-          if (*end || v < AGENT_WIRE_MIN_INTERVAL_MS || v > AGENT_WIRE_MAX_INTERVAL_MS)
-            {
-              fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
-                       AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
-              return 2;
-            }
-          a->interval_ms = (uint32_t) v;
-          break;
-        case 'b':
-          if (!parse_bins (a, optarg))
-            {
-              fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
-                       AGENT_WIRE_MAX_BINS - 1);
-              return 2;
-            }
-          break;
-        case 'a':
-          v = strtoull (optarg, &end, 10);
-          if (*end || v < 100 || v > AGENT_AGING_MAX_MS)
-            {
-              fprintf (stderr, "ballast-agent: --aging-ms must be 100..%d\n", AGENT_AGING_MAX_MS);
-              return 2;
-            }
-          a->aging_ms = v;
-          a->aging_fixed = true;
-          break;
-        case 'p':
-          a->port_path = optarg;
-          break;
-        case 's':
-          a->use_stdout = true;
-          break;
-        case 'm':
-          a->lock_memory = false;
-          break;
-        case 'V':
-          printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
-          return 0;
-        case 'h':
-          usage (stdout);
-          return 0;
-        default:
-          usage (stderr);
-          return 2;
-        }
-    }
+    if (!apply_option (a, c, optarg, exit_code))
+      return false;
   if (!a->aging_fixed)
     a->aging_ms = default_aging_ms (a);
+  return true;
+}
 
-  struct sigaction sa = { .sa_handler = on_signal };
-  sigaction (SIGTERM, &sa, NULL);
-  sigaction (SIGINT, &sa, NULL);
-  signal (SIGPIPE, SIG_IGN);
+/* ---- loop ---- */
 
-  /* The reporter must keep running when the guest is short of memory: stay
-   * resident and out of the OOM killer's way (best effort). */
-  if (a->lock_memory && mlockall (MCL_CURRENT | MCL_FUTURE) != 0)
-    logf_ ("mlockall: %s (continuing)", strerror (errno));
-  int adj = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (adj >= 0)
+/* Opens (or reopens) the port and follows the host end: hello on every
+ * new connection, with the line reader reset. */
+static void
+track_host (Agent *a, uint64_t now)
+{
+  port_open (a, now);
+  bool connected = host_is_connected (a);
+  if (connected && !a->host_connected)
     {
-      if (write (adj, "-1000", 5) < 0)
-        logf_ ("oom_score_adj: %s (continuing)", strerror (errno));
-      close (adj);
-    }
-
-  detect_features (a);
-
-  if (a->use_stdout)
-    {
-      setvbuf (stdout, NULL, _IONBF, 0);
-      a->port_fd = STDOUT_FILENO;
       a->host_connected = true;
-      a->stdin_open = true;
-      int fl = fcntl (STDIN_FILENO, F_GETFL);
-      if (fl >= 0)
-        fcntl (STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+      a->inlen = 0;
+      a->in_discarding = false;
       send_hello (a);
     }
+  a->host_connected = connected;
+}
 
-  uint64_t t0 = now_ms ();
-  a->next_report_ms = t0;
-  a->next_aging_ms = t0;
+/* Moves a deadline on by one period; one missed by more than a period is
+ * skipped, not caught up with a burst. */
+static void
+advance_deadline (uint64_t *next_ms, uint64_t period_ms, uint64_t now)
+{
+  *next_ms += period_ms;
+  if (*next_ms <= now)
+    *next_ms = now + period_ms;
+}
 
-  while (!stop_requested)
+/* Ages first, so the report shows the generations of this round. */
+static void
+run_due_work (Agent *a, uint64_t now)
+{
+  if (a->mglru && now >= a->next_aging_ms)
     {
-      uint64_t now = now_ms ();
-
-      if (!a->use_stdout)
-        {
-          port_open (a, now);
-          bool connected = host_is_connected (a);
-          if (connected && !a->host_connected)
-            {
-              a->host_connected = true;
-              a->inlen = 0;
-              a->in_discarding = false;
-              send_hello (a);
-            }
-          a->host_connected = connected;
-        }
-
-      if (a->mglru && now >= a->next_aging_ms)
-        {
-          age_all (a);
-          a->next_aging_ms += a->aging_ms;
-          if (a->next_aging_ms <= now)
-            a->next_aging_ms = now + a->aging_ms;
-        }
-      if (now >= a->next_report_ms)
-        {
-          send_report (a, now);
-          a->next_report_ms += a->interval_ms;
-          if (a->next_report_ms <= now)
-            a->next_report_ms = now + a->interval_ms;
-        }
-
-      struct pollfd pfd[2];
-      int nfds = 0, psi_idx = -1, in_idx = -1;
-      if (a->psi_trigger_fd >= 0)
-        {
-          psi_idx = nfds;
-          pfd[nfds++] = (struct pollfd) { .fd = a->psi_trigger_fd, .events = POLLPRI };
-        }
-      int in_fd = a->use_stdout ? (a->stdin_open ? STDIN_FILENO : -1)
-                                : (a->host_connected ? a->port_fd : -1);
-      if (in_fd >= 0)
-        {
-          in_idx = nfds;
-          pfd[nfds++] = (struct pollfd) { .fd = in_fd, .events = POLLIN };
-        }
-
-      uint64_t wake = a->next_report_ms;
-      if (a->mglru && a->next_aging_ms < wake)
-        wake = a->next_aging_ms;
-      now = now_ms ();
-      int timeout = wake > now ? (int) (wake - now) : 0;
-      int r = poll (pfd, (nfds_t) nfds, timeout);
-      if (r <= 0)
-        continue;
-
-      if (psi_idx >= 0 && pfd[psi_idx].revents)
-        {
-          if (pfd[psi_idx].revents & (POLLERR | POLLNVAL))
-            {
-              logf_ ("PSI trigger failed; pressure messages off");
-              close (a->psi_trigger_fd);
-              a->psi_trigger_fd = -1;
-            }
-          else if (pfd[psi_idx].revents & POLLPRI)
-            {
-              now = now_ms ();
-              if (a->last_pressure_ms == 0 || now >= a->last_pressure_ms + AGENT_PRESSURE_MIN_GAP_MS)
-                {
-                  a->last_pressure_ms = now;
-                  send_pressure (a, now);
-                }
-            }
-        }
-      if (in_idx >= 0 && pfd[in_idx].revents)
-        {
-          bool ok = true;
-          if (pfd[in_idx].revents & POLLIN)
-            ok = read_input (a, in_fd);
-          if (!ok || (pfd[in_idx].revents & (POLLHUP | POLLERR | POLLNVAL)))
-            {
-              /* Host end closed: stop polling it (it would report HUP in a
-               * loop) and look again at the next tick. */
-              if (a->use_stdout)
-                a->stdin_open = false;
-              else
-                a->host_connected = false;
-            }
-        }
+      age_all (a);
+      advance_deadline (&a->next_aging_ms, a->aging_ms, now);
     }
+  if (now >= a->next_report_ms)
+    {
+      send_report (a, now);
+      advance_deadline (&a->next_report_ms, a->interval_ms, now);
+    }
+}
+
+/* The descriptor host lines arrive on, or -1 while there is none to poll. */
+static int
+input_fd (const Agent *a)
+{
+  if (a->use_stdout)
+    return a->stdin_open ? STDIN_FILENO : -1;
+  return a->host_connected ? a->port_fd : -1;
+}
+
+static int
+poll_timeout_ms (const Agent *a)
+{
+  uint64_t wake = a->next_report_ms;
+  if (a->mglru && a->next_aging_ms < wake)
+    wake = a->next_aging_ms;
+  uint64_t now = now_ms ();
+  return wake > now ? (int) (wake - now) : 0;
+}
+
+static void
+on_psi_event (Agent *a, short revents)
+{
+  if (revents & (POLLERR | POLLNVAL))
+    {
+      logf_ ("PSI trigger failed; pressure messages off");
+      close (a->psi_trigger_fd);
+      a->psi_trigger_fd = -1;
+      return;
+    }
+  if (!(revents & POLLPRI))
+    return;
+  uint64_t now = now_ms ();
+  if (a->last_pressure_ms == 0 || now >= a->last_pressure_ms + AGENT_PRESSURE_MIN_GAP_MS)
+    {
+      a->last_pressure_ms = now;
+      send_pressure (a, now);
+    }
+}
+
+static void
+on_input_event (Agent *a, int fd, short revents)
+{
+  bool ok = true;
+  if (revents & POLLIN)
+    ok = read_input (a, fd);
+  if (ok && !(revents & (POLLHUP | POLLERR | POLLNVAL)))
+    return;
+  /* Host end closed: stop polling it (it would report HUP in a loop) and
+   * look again at the next tick. */
+  if (a->use_stdout)
+    a->stdin_open = false;
+  else
+    a->host_connected = false;
+}
+
+/* Sleeps until the next deadline, a PSI trigger or a host line. */
+static void
+wait_for_events (Agent *a)
+{
+  struct pollfd pfd[2];
+  int nfds = 0, psi_idx = -1, in_idx = -1;
+  int in_fd = input_fd (a);
+
+  if (a->psi_trigger_fd >= 0)
+    {
+      psi_idx = nfds;
+      pfd[nfds++] = (struct pollfd) { .fd = a->psi_trigger_fd, .events = POLLPRI };
+    }
+  if (in_fd >= 0)
+    {
+      in_idx = nfds;
+      pfd[nfds++] = (struct pollfd) { .fd = in_fd, .events = POLLIN };
+    }
+  if (poll (pfd, (nfds_t) nfds, poll_timeout_ms (a)) <= 0)
+    return;
+  if (psi_idx >= 0 && pfd[psi_idx].revents)
+    on_psi_event (a, pfd[psi_idx].revents);
+  if (in_idx >= 0 && pfd[in_idx].revents)
+    on_input_event (a, in_fd, pfd[in_idx].revents);
+}
+
+static void
+run_once (Agent *a)
+{
+  uint64_t now = now_ms ();
+  if (!a->use_stdout)
+    track_host (a, now);
+  run_due_work (a, now);
+  wait_for_events (a);
+}
+
+int
+main (int argc, char **argv)
+{
+  static Agent agent; /* static: see Agent */
+  Agent *a = &agent;
+  int exit_code;
+
+  agent_init (a);
+  if (!parse_options (a, argc, argv, &exit_code))
+    return exit_code;
+  install_signal_handlers ();
+  stay_resident (a);
+  detect_features (a);
+  if (a->use_stdout)
+    start_stdio (a);
+  a->next_report_ms = a->next_aging_ms = now_ms ();
+  while (!stop_requested)
+    run_once (a);
   logf_ ("stopping");
+  agent_close (a);
   return 0;
 }
