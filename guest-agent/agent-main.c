@@ -1,8 +1,5 @@
-/* agent-main.c: ballast-agent, the in-guest reporter. Parses its options,
- * then every interval ages MGLRU and sends a report, says hello on every
- * connection of the host end, and sends an urgent pressure message on a PSI
- * trigger. Static, libc only; the port is agent-port.c, the kernel side
- * agent-sources.c, the message text agent-report.c. */
+/* agent-main.c: ballast-agent's options, context and loop: aging and a report every
+ * interval, hello on every host connection, pressure on a PSI trigger. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
