@@ -11,7 +11,8 @@ agent_format_hello (AgentBuf *b, const AgentHello *h)
   agent_buf_json_string (b, h->agent);
   agent_buf_printf (b, ",\"kernel\":");
   agent_buf_json_string (b, h->kernel);
-  agent_buf_printf (b, ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
+  agent_buf_printf (b,
+                    ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
                     h->page_size, h->mglru ? "true" : "false", h->psi ? "true" : "false",
                     h->interval_ms);
   for (unsigned i = 0; i < h->n_edges; i++)
@@ -112,7 +113,8 @@ agent_format_report (AgentBuf *b, const AgentReport *r)
 void
 agent_format_pressure (AgentBuf *b, const AgentPressure *p)
 {
-  agent_buf_printf (b, "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,\"some_avg10\":",
+  agent_buf_printf (b, "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,"
+                    "\"some_avg10\":",
                     AGENT_WIRE_VERSION, (unsigned long long) p->seq,
                     (unsigned long long) p->uptime_ms);
   agent_buf_pct (b, p->psi->some_avg10_centi);

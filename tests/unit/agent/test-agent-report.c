@@ -77,10 +77,13 @@ test_report (void)
                    "\"mem\":{\"total\":1,\"free\":2,\"available\":3,\"cached\":4,\"anon\":5,"
                    "\"unevictable\":6,\"swap_free\":7},"
                    "\"psi\":{\"some_avg10\":12.34,\"full_avg10\":0.05,\"some_total_us\":99},"
-                   "\"vmstat\":{\"workingset_refault_anon\":10,\"workingset_refault_file\":11,"
+                   "\"vmstat\":{\"workingset_refault_anon\":10,"
+                   "\"workingset_refault_file\":11,"
                    "\"pswpin\":12,\"pswpout\":13,\"oom_kill\":14},"
-                   "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":20,\"file\":21},"
-                   "{\"age_ms\":5000,\"anon\":22,\"file\":23},{\"age_ms\":null,\"anon\":24,\"file\":25}]},"
+                   "\"ws\":{\"source\":\"mglru\",\"bins\":["
+                   "{\"age_ms\":1000,\"anon\":20,\"file\":21},"
+                   "{\"age_ms\":5000,\"anon\":22,\"file\":23},"
+                   "{\"age_ms\":null,\"anon\":24,\"file\":25}]},"
                    "\"agent\":{\"cpu_us\":375380,\"dropped\":3,\"aging_errors\":0}}");
   g_assert_false (b.overflow);
 
@@ -94,9 +97,11 @@ test_report (void)
                    "{\"type\":\"report\",\"v\":1,\"seq\":42,\"uptime_ms\":45056,"
                    "\"mem\":{\"total\":1,\"free\":2,\"available\":3,\"cached\":4,\"anon\":5,"
                    "\"unevictable\":6,\"swap_free\":7},\"psi\":null,"
-                   "\"vmstat\":{\"workingset_refault_anon\":10,\"workingset_refault_file\":11,"
+                   "\"vmstat\":{\"workingset_refault_anon\":10,"
+                   "\"workingset_refault_file\":11,"
                    "\"pswpin\":12,\"pswpout\":13,\"oom_kill\":14},"
-                   "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":1000,\"anon\":20,\"file\":21},"
+                   "\"ws\":{\"source\":\"meminfo\",\"bins\":["
+                   "{\"age_ms\":1000,\"anon\":20,\"file\":21},"
                    "{\"age_ms\":null,\"anon\":22,\"file\":23}]},"
                    "\"agent\":{\"cpu_us\":375380,\"dropped\":3,\"aging_errors\":0}}");
 
@@ -116,7 +121,8 @@ test_pressure (void)
   agent_buf_init (&b, store, sizeof store);
   agent_format_pressure (&b, &p);
   g_assert_cmpstr (store, ==,
-                   "{\"type\":\"pressure\",\"v\":1,\"seq\":43,\"uptime_ms\":22748,\"some_avg10\":0.07,"
+                   "{\"type\":\"pressure\",\"v\":1,\"seq\":43,\"uptime_ms\":22748,"
+                   "\"some_avg10\":0.07,"
                    "\"some_total_us\":153467,\"available\":5242880}");
   g_assert_false (b.overflow);
 }
