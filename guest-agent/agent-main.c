@@ -31,7 +31,7 @@
  * the first bin edge keeps the hot set within the first two bins. */
 #define AGENT_AGING_MIN_MS 1000
 #define AGENT_AGING_MAX_MS 30000
-/* An explicit --aging-ms may go below the default's floor (experiments). */
+/* Shortest --aging-ms: an explicit period may go below the default's floor. */
 #define AGENT_AGING_OPTION_MIN_MS 100
 
 /* Everything one run of the agent owns. It lives in static storage (see
