@@ -1,78 +1,53 @@
-/* agent-main.c: ballast-agent, the in-guest reporter. Finds its virtio-serial
- * port, sends hello and a report every interval, ages MGLRU, and sends an
- * urgent pressure message on a PSI trigger. Static, libc only. */
-#include <dirent.h>
+/* agent-main.c: ballast-agent's options, context and loop: aging and a report every
+ * interval, hello on every host connection, pressure on a PSI trigger. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent-json.h"
-#include "agent-mglru.h"
-#include "agent-proc.h"
+#include "agent-log.h"
+#include "agent-port.h"
+#include "agent-report.h"
+#include "agent-sources.h"
 #include "agent-wire.h"
 
 #ifndef BALLAST_AGENT_VERSION
 #define BALLAST_AGENT_VERSION "0"
 #endif
 
-#define LRU_GEN_PATH "/sys/kernel/debug/lru_gen"
-#define LRU_GEN_ENABLED_PATH "/sys/kernel/mm/lru_gen/enabled"
-#define PSI_MEMORY_PATH "/proc/pressure/memory"
-#define VPORTS_DEV_DIR "/dev/virtio-ports"
-#define VPORTS_SYSFS_DIR "/sys/class/virtio-ports"
-
-/* PSI trigger: 150 ms of "some" stall within a 1 s window (PROTOCOLS.md). */
-#define AGENT_PSI_TRIGGER "some 150000 1000000"
 /* The kernel fires a trigger at most once per window anyway; this bounds
  * pressure messages to a few per second whatever the trigger says. */
 #define AGENT_PRESSURE_MIN_GAP_MS 250
-/* How often to look for the port when it is missing (module not loaded yet,
- * device hot-unplugged): rare enough to cost nothing. */
-#define AGENT_PORT_RETRY_MS 5000
 /* Aging every Δ gives observable ages [0,Δ) [Δ,2Δ) [2Δ,3Δ) >=3Δ; Δ = twice
  * the first bin edge keeps the hot set within the first two bins. */
 #define AGENT_AGING_MIN_MS 1000
 #define AGENT_AGING_MAX_MS 30000
-/* lru_gen grows with the number of memcgs: 64 lruvecs x 4 gens fit. */
-#define AGENT_LRU_GEN_BUF_BYTES (256 * 1024)
+/* Shortest --aging-ms: an explicit period may go below the default's floor. */
+#define AGENT_AGING_OPTION_MIN_MS 100
 
+/* Everything one run of the agent owns. It lives in static storage (see
+ * main): the working-set history alone is about 1.5 MiB. */
 typedef struct {
-  /* options */
+  /* options (and the config the host sends) */
   uint32_t interval_ms;
   uint64_t aging_ms;
   bool aging_fixed;
   unsigned n_edges;
   uint64_t edges_ms[AGENT_WIRE_MAX_BINS - 1];
-  const char *port_path;
-  bool use_stdout;
   bool lock_memory;
 
-  /* link */
-  int port_fd;
-  bool host_connected;
-  bool stdin_open;
-  uint64_t next_port_probe_ms;
-  char inbuf[AGENT_WIRE_MAX_LINE_BYTES + 1];
-  size_t inlen;
-  bool in_discarding;
-
-  /* features */
-  bool mglru;
-  bool psi;
-  int psi_trigger_fd;
-  char kernel[128];
-  long page_size;
+  AgentPort port;
+  AgentSources sources;
+  char report_text[AGENT_WIRE_MAX_LINE_BYTES + 2];
 
   /* schedule and counters */
   uint64_t seq;
@@ -84,15 +59,8 @@ typedef struct {
   uint64_t config_rejected;
 } Agent;
 
-static Agent agent;
-static AgentMglruSnapshot snapshot;
-static AgentWsHistory history;
-static char lru_gen_text[AGENT_LRU_GEN_BUF_BYTES];
-static AgentFile psi_file = AGENT_FILE_INIT (PSI_MEMORY_PATH);
-static AgentFile meminfo_file = AGENT_FILE_INIT ("/proc/meminfo");
-static AgentFile vmstat_file = AGENT_FILE_INIT ("/proc/vmstat");
-static AgentFile lru_gen_file = AGENT_FILE_INIT (LRU_GEN_PATH);
-static int lru_gen_write_fd = -1;
+/* Set by the SIGTERM/SIGINT handler, which cannot be handed the Agent: the
+ * one piece of file-level state, and of the only type a handler may write. */
 static volatile sig_atomic_t stop_requested;
 
 static uint64_t
@@ -110,19 +78,6 @@ on_signal (int sig)
   stop_requested = 1;
 }
 
-static void
-logf_ (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static void
-logf_ (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fputs ("ballast-agent: ", stderr);
-  vfprintf (stderr, fmt, ap);
-  fputc ('\n', stderr);
-  va_end (ap);
-}
-
 static uint64_t
 default_aging_ms (const Agent *a)
 {
@@ -134,114 +89,13 @@ default_aging_ms (const Agent *a)
   return ms;
 }
 
-/* ---- port ---- */
-
-static bool
-find_port (char *path, size_t cap)
-{
-  snprintf (path, cap, "%s/%s", VPORTS_DEV_DIR, AGENT_WIRE_PORT_NAME);
-  if (access (path, F_OK) == 0)
-    return true;
-
-  DIR *d = opendir (VPORTS_SYSFS_DIR);
-  if (!d)
-    return false;
-  struct dirent *e;
-  bool found = false;
-  while (!found && (e = readdir (d)))
-    {
-      if (e->d_name[0] == '.')
-        continue;
-      char name_path[512], name[128];
-      snprintf (name_path, sizeof name_path, "%s/%s/name", VPORTS_SYSFS_DIR, e->d_name);
-      long n = agent_read_file (name_path, name, sizeof name);
-      if (n <= 0)
-        continue;
-      while (n > 0 && (name[n - 1] == '\n' || name[n - 1] == ' '))
-        name[--n] = '\0';
-      if (strcmp (name, AGENT_WIRE_PORT_NAME) == 0)
-        {
-          snprintf (path, cap, "/dev/%s", e->d_name);
-          found = true;
-        }
-    }
-  closedir (d);
-  return found;
-}
-
-static void
-port_close (Agent *a)
-{
-  if (a->port_fd >= 0 && !a->use_stdout)
-    close (a->port_fd);
-  a->port_fd = -1;
-  a->host_connected = false;
-}
-
-static void
-port_open (Agent *a, uint64_t now)
-{
-  char path[512];
-
-  if (a->port_fd >= 0 || now < a->next_port_probe_ms)
-    return;
-  a->next_port_probe_ms = now + AGENT_PORT_RETRY_MS;
-  if (a->port_path)
-    snprintf (path, sizeof path, "%s", a->port_path);
-  else if (!find_port (path, sizeof path))
-    return;
-  a->port_fd = open (path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (a->port_fd < 0)
-    logf_ ("cannot open %s: %s (retrying)", path, strerror (errno));
-  else
-    logf_ ("using port %s", path);
-}
-
-/* ---- sending ---- */
+/* ---- messages ---- */
 
 static void
 send_line (Agent *a, AgentBuf *b)
 {
-  agent_buf_mem (b, "\n", 1);
-  if (b->overflow || b->len > AGENT_WIRE_MAX_LINE_BYTES + 1)
-    {
-      a->dropped++;
-      return;
-    }
-  if (a->port_fd < 0 || !a->host_connected)
-    {
-      a->dropped++;
-      return;
-    }
-  size_t off = 0;
-  while (off < b->len)
-    {
-      ssize_t n = write (a->port_fd, b->data + off, b->len - off);
-      if (n > 0)
-        {
-          off += (size_t) n;
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno == EAGAIN && off > 0)
-        {
-          /* Finish a started line: wait briefly for room. */
-          struct pollfd p = { .fd = a->port_fd, .events = POLLOUT };
-          if (poll (&p, 1, 100) > 0 && !(p.revents & (POLLHUP | POLLERR)))
-            continue;
-        }
-      if (n < 0 && errno == EAGAIN && off == 0)
-        {
-          a->dropped++; /* host not reading: drop, never block */
-          return;
-        }
-      /* Port gone or broken: reopen at the next tick. */
-      a->dropped++;
-      port_close (a);
-      a->next_port_probe_ms = 0;
-      return;
-    }
+  if (!agent_port_send_line (&a->port, b))
+    a->dropped++;
 }
 
 static void
@@ -249,22 +103,19 @@ send_hello (Agent *a)
 {
   char storage[2048];
   AgentBuf b;
+  AgentHello h = {
+    .agent = "ballast-agent " BALLAST_AGENT_VERSION,
+    .kernel = a->sources.kernel,
+    .page_size = a->sources.page_size,
+    .mglru = a->sources.mglru,
+    .psi = a->sources.psi,
+    .interval_ms = a->interval_ms,
+    .edges_ms = a->edges_ms,
+    .n_edges = a->n_edges,
+    .aging_ms = a->aging_ms,
+  };
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_printf (&b, "{\"type\":\"hello\",\"v\":%d,\"agent\":", AGENT_WIRE_VERSION);
-  agent_buf_json_string (&b, "ballast-agent " BALLAST_AGENT_VERSION);
-  agent_buf_printf (&b, ",\"kernel\":");
-  agent_buf_json_string (&b, a->kernel);
-  agent_buf_printf (&b, ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
-                    a->page_size, a->mglru ? "true" : "false", a->psi ? "true" : "false",
-                    a->interval_ms);
-  for (unsigned i = 0; i < a->n_edges; i++)
-    agent_buf_printf (&b, "%s%llu", i ? "," : "", (unsigned long long) a->edges_ms[i]);
-  agent_buf_printf (&b, "]");
-  if (a->mglru)
-    agent_buf_printf (&b, ",\"aging_ms\":%llu,\"ws_short\":\"generation-spread\","
-                      "\"ws_long\":\"oldest-generation-min\",\"ws_long_bound\":\"idle-upper\"",
-                      (unsigned long long) a->aging_ms);
-  agent_buf_printf (&b, "}");
+  agent_format_hello (&b, &h);
   send_line (a, &b);
 }
 
@@ -278,70 +129,29 @@ self_cpu_us (void)
          + (uint64_t) ru.ru_stime.tv_sec * 1000000 + (uint64_t) ru.ru_stime.tv_usec;
 }
 
-static bool
-read_psi (AgentPsi *psi)
-{
-  char text[512];
-  long n = agent_file_read (&psi_file, text, sizeof text);
-  return n > 0 && agent_parse_psi (text, (size_t) n, psi) == 0;
-}
-
-static bool
-read_meminfo (AgentMeminfo *mi)
-{
-  static char text[8192];
-  long n = agent_file_read (&meminfo_file, text, sizeof text);
-  return n > 0 && agent_parse_meminfo (text, (size_t) n, mi) == 0;
-}
-
-static bool
-read_lru_gen (void)
-{
-  long n = agent_file_read (&lru_gen_file, lru_gen_text, sizeof lru_gen_text);
-  return n > 0 && agent_mglru_parse (lru_gen_text, (size_t) n, &snapshot) == 0;
-}
-
-static int
-write_aging_cmd (const char *cmd, size_t len, void *user_data)
-{
-  int fd = *(int *) user_data;
-  return write (fd, cmd, len) < 0 ? -errno : 0;
-}
-
-/* Ages every lruvec of the latest snapshot (read by the last report, at
- * most one interval ago; a max_seq that moved since is refused with -EINVAL
- * and retried next round). */
+/* Fills @bins and the edges of @r from MGLRU when it reads, else from the
+ * active and inactive lists (active as "recently used", at the first edge,
+ * inactive as older: a coarse picture that errs towards a larger working
+ * set). */
 static void
-age_all (Agent *a)
+gather_ws (Agent *a, const AgentMeminfo *mi, uint64_t now, AgentReport *r, AgentBin *bins)
 {
-  if (snapshot.n_lruvecs == 0 && !read_lru_gen ())
+  /* The first default edge, should the agent have no edges at all. */
+  static const uint64_t fallback_edge_ms[] = { 1000 };
+
+  if (agent_sources_ws_histogram (&a->sources, now, a->edges_ms, a->n_edges, bins))
     {
-      a->aging_errors++;
+      r->ws_source = "mglru";
+      r->edges_ms = a->edges_ms;
+      r->n_edges = a->n_edges;
       return;
     }
-  if (lru_gen_write_fd < 0)
-    lru_gen_write_fd = open (LRU_GEN_PATH, O_WRONLY | O_CLOEXEC);
-  if (lru_gen_write_fd < 0)
-    {
-      a->aging_errors++;
-      return;
-    }
-  AgentAgingResult res;
-  agent_mglru_age_all (&snapshot, write_aging_cmd, &lru_gen_write_fd, &res);
-  a->aging_errors += res.failed;
-  if (res.failed)
-    {
-      close (lru_gen_write_fd);
-      lru_gen_write_fd = -1;
-    }
-}
-
-/* Appends @key (JSON punctuation included) and @v. */
-static void
-put_u64 (AgentBuf *b, const char *key, uint64_t v)
-{
-  agent_buf_str (b, key);
-  agent_buf_u64 (b, v);
+  bins[0] = (AgentBin) { .anon_bytes = mi->active_anon_bytes, .file_bytes = mi->active_file_bytes };
+  bins[1] = (AgentBin) { .anon_bytes = mi->inactive_anon_bytes,
+                         .file_bytes = mi->inactive_file_bytes };
+  r->ws_source = "meminfo";
+  r->edges_ms = a->n_edges ? a->edges_ms : fallback_edge_ms;
+  r->n_edges = 1;
 }
 
 static void
@@ -350,86 +160,31 @@ send_report (Agent *a, uint64_t now)
   AgentMeminfo mi;
   AgentPsi psi;
   AgentVmstat vs = { 0 };
-  static char vmstat_text[16384];
-  static char storage[AGENT_WIRE_MAX_LINE_BYTES + 2];
+  AgentBin bins[AGENT_WIRE_MAX_BINS];
   AgentBuf b;
 
-  if (!read_meminfo (&mi))
+  if (!agent_sources_read_meminfo (&a->sources, &mi))
     {
       a->dropped++;
       return;
     }
-  bool have_psi = a->psi && read_psi (&psi);
-  long n = agent_file_read (&vmstat_file, vmstat_text, sizeof vmstat_text);
-  if (n > 0)
-    agent_parse_vmstat (vmstat_text, (size_t) n, &vs);
+  bool have_psi = a->sources.psi && agent_sources_read_psi (&a->sources, &psi);
+  agent_sources_read_vmstat (&a->sources, &vs);
 
-  agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_str (&b, "{\"type\":\"report\",\"v\":");
-  agent_buf_u64 (&b, AGENT_WIRE_VERSION);
-  put_u64 (&b, ",\"seq\":", ++a->seq);
-  put_u64 (&b, ",\"uptime_ms\":", now);
-  put_u64 (&b, ",\"mem\":{\"total\":", mi.total_bytes);
-  put_u64 (&b, ",\"free\":", mi.free_bytes);
-  put_u64 (&b, ",\"available\":", mi.available_bytes);
-  put_u64 (&b, ",\"cached\":", mi.cached_bytes);
-  put_u64 (&b, ",\"anon\":", mi.anon_bytes);
-  put_u64 (&b, ",\"unevictable\":", mi.unevictable_bytes);
-  put_u64 (&b, ",\"swap_free\":", mi.swap_free_bytes);
-  if (have_psi)
-    {
-      agent_buf_str (&b, "},\"psi\":{\"some_avg10\":");
-      agent_buf_pct (&b, psi.some_avg10_centi);
-      agent_buf_str (&b, ",\"full_avg10\":");
-      agent_buf_pct (&b, psi.full_avg10_centi);
-      put_u64 (&b, ",\"some_total_us\":", psi.some_total_us);
-      agent_buf_str (&b, "},");
-    }
-  else
-    agent_buf_str (&b, "},\"psi\":null,");
-  put_u64 (&b, "\"vmstat\":{\"workingset_refault_anon\":", vs.workingset_refault_anon);
-  put_u64 (&b, ",\"workingset_refault_file\":", vs.workingset_refault_file);
-  put_u64 (&b, ",\"pswpin\":", vs.pswpin);
-  put_u64 (&b, ",\"pswpout\":", vs.pswpout);
-  put_u64 (&b, ",\"oom_kill\":", vs.oom_kill);
-  agent_buf_str (&b, "},");
-
-  bool from_mglru = a->mglru && read_lru_gen ();
-  if (from_mglru)
-    {
-      AgentBin bins[AGENT_WIRE_MAX_BINS];
-      agent_ws_history_record (&history, &snapshot, now);
-      agent_ws_histogram (&snapshot, &history, now, (uint64_t) a->page_size,
-                          a->edges_ms, a->n_edges, bins);
-      agent_buf_str (&b, "\"ws\":{\"source\":\"mglru\",\"bins\":[");
-      for (unsigned i = 0; i <= a->n_edges; i++)
-        {
-          agent_buf_str (&b, i ? ",{\"age_ms\":" : "{\"age_ms\":");
-          if (i < a->n_edges)
-            agent_buf_u64 (&b, a->edges_ms[i]);
-          else
-            agent_buf_str (&b, "null");
-          put_u64 (&b, ",\"anon\":", bins[i].anon_bytes);
-          put_u64 (&b, ",\"file\":", bins[i].file_bytes);
-          agent_buf_str (&b, "}");
-        }
-    }
-  else
-    {
-      /* Active lists as "recently used" (at the first edge), inactive as
-       * older: a coarse picture that errs towards a larger working set. */
-      put_u64 (&b, "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":",
-               a->n_edges ? a->edges_ms[0] : 1000);
-      put_u64 (&b, ",\"anon\":", mi.active_anon_bytes);
-      put_u64 (&b, ",\"file\":", mi.active_file_bytes);
-      put_u64 (&b, "},{\"age_ms\":null,\"anon\":", mi.inactive_anon_bytes);
-      put_u64 (&b, ",\"file\":", mi.inactive_file_bytes);
-      agent_buf_str (&b, "}");
-    }
-  put_u64 (&b, "]},\"agent\":{\"cpu_us\":", self_cpu_us ());
-  put_u64 (&b, ",\"dropped\":", a->dropped);
-  put_u64 (&b, ",\"aging_errors\":", a->aging_errors);
-  agent_buf_str (&b, "}}");
+  AgentReport r = {
+    .seq = ++a->seq,
+    .uptime_ms = now,
+    .mem = &mi,
+    .psi = have_psi ? &psi : NULL,
+    .vmstat = &vs,
+    .bins = bins,
+  };
+  gather_ws (a, &mi, now, &r, bins);
+  r.cpu_us = self_cpu_us ();
+  r.dropped = a->dropped;
+  r.aging_errors = a->aging_errors;
+  agent_buf_init (&b, a->report_text, sizeof a->report_text);
+  agent_format_report (&b, &r);
   send_line (a, &b);
 }
 
@@ -441,22 +196,24 @@ send_pressure (Agent *a, uint64_t now)
   char storage[512];
   AgentBuf b;
 
-  read_psi (&psi);
-  read_meminfo (&mi);
+  agent_sources_read_psi (&a->sources, &psi);
+  agent_sources_read_meminfo (&a->sources, &mi);
+  AgentPressure p = {
+    .seq = ++a->seq,
+    .uptime_ms = now,
+    .psi = &psi,
+    .available_bytes = mi.available_bytes,
+  };
   agent_buf_init (&b, storage, sizeof storage);
-  agent_buf_printf (&b, "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,\"some_avg10\":",
-                    AGENT_WIRE_VERSION, (unsigned long long) ++a->seq, (unsigned long long) now);
-  agent_buf_pct (&b, psi.some_avg10_centi);
-  agent_buf_printf (&b, ",\"some_total_us\":%llu,\"available\":%llu}",
-                    (unsigned long long) psi.some_total_us, (unsigned long long) mi.available_bytes);
+  agent_format_pressure (&b, &p);
   send_line (a, &b);
 }
 
-/* ---- receiving ---- */
-
+/* A line from the host: a config is applied, other message types ignored. */
 static void
-handle_line (Agent *a, const char *line, size_t len)
+handle_line (const char *line, size_t len, void *user_data)
 {
+  Agent *a = user_data;
   AgentConfig cfg;
   int r = agent_config_parse (line, len, &cfg);
   if (r == -ENOMSG)
@@ -464,7 +221,7 @@ handle_line (Agent *a, const char *line, size_t len)
   if (r < 0)
     {
       a->config_rejected++;
-      logf_ ("rejected a host message (%s)", r == -EPROTONOSUPPORT ? "version" : "malformed");
+      agent_log ("rejected a host message (%s)", r == -EPROTONOSUPPORT ? "version" : "malformed");
       return;
     }
   bool bins_changed = false;
@@ -479,103 +236,62 @@ handle_line (Agent *a, const char *line, size_t len)
       if (!a->aging_fixed)
         a->aging_ms = default_aging_ms (a);
     }
-  logf_ ("config: interval %u ms, %u bins%s", a->interval_ms, a->n_edges + 1,
-         bins_changed ? " (changed)" : "");
+  agent_log ("config: interval %u ms, %u bins%s", a->interval_ms, a->n_edges + 1,
+             bins_changed ? " (changed)" : "");
   /* Next report at the new pace. */
   uint64_t now = now_ms ();
   if (a->next_report_ms > now + a->interval_ms)
     a->next_report_ms = now + a->interval_ms;
 }
 
-/* Reads what is available on @fd and handles complete lines; an over-long
- * line is discarded up to its newline. Returns false on EOF/error. */
-static bool
-read_input (Agent *a, int fd)
-{
-  for (;;)
-    {
-      char chunk[4096];
-      ssize_t n = read (fd, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno == EAGAIN)
-        return true;
-      if (n <= 0)
-        return false;
-      for (ssize_t i = 0; i < n; i++)
-        {
-          char c = chunk[i];
-          if (c == '\n')
-            {
-              if (!a->in_discarding)
-                handle_line (a, a->inbuf, a->inlen);
-              a->inlen = 0;
-              a->in_discarding = false;
-            }
-          else if (a->in_discarding)
-            continue;
-          else if (a->inlen == AGENT_WIRE_MAX_LINE_BYTES)
-            {
-              a->in_discarding = true;
-              a->config_rejected++;
-            }
-          else
-            a->inbuf[a->inlen++] = c;
-        }
-      if ((size_t) n < sizeof chunk)
-        return true;
-    }
-}
-
-/* Whether the host end of the port is open (QEMU reports a connected
- * chardev; an unconnected one makes the port poll POLLHUP). */
-static bool
-host_is_connected (Agent *a)
-{
-  if (a->use_stdout)
-    return true;
-  if (a->port_fd < 0)
-    return false;
-  struct pollfd p = { .fd = a->port_fd, .events = POLLOUT };
-  if (poll (&p, 1, 0) < 0)
-    return a->host_connected;
-  return !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
-}
-
 /* ---- setup ---- */
 
 static void
-detect_features (Agent *a)
+agent_init (Agent *a)
 {
-  struct utsname u;
-  if (uname (&u) == 0)
-    snprintf (a->kernel, sizeof a->kernel, "%s", u.release);
-  a->page_size = sysconf (_SC_PAGESIZE);
-  if (a->page_size <= 0)
-    a->page_size = 4096;
+  static const uint64_t default_edges[] = AGENT_WIRE_DEFAULT_BINS_MS;
 
-  char text[64];
-  long n = agent_read_file (LRU_GEN_ENABLED_PATH, text, sizeof text);
-  unsigned long caps = n > 0 ? strtoul (text, NULL, 0) : 0;
-  a->mglru = (caps & 1) && read_lru_gen () && snapshot.n_lruvecs > 0;
-
-  AgentPsi psi;
-  a->psi = read_psi (&psi);
-  a->psi_trigger_fd = -1;
-  if (a->psi)
-    {
-      int fd = open (PSI_MEMORY_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-      if (fd >= 0 && write (fd, AGENT_PSI_TRIGGER, sizeof AGENT_PSI_TRIGGER) < 0)
-        {
-          logf_ ("PSI trigger not available: %s", strerror (errno));
-          close (fd);
-          fd = -1;
-        }
-      a->psi_trigger_fd = fd;
-    }
-  logf_ ("kernel %s, mglru %s, psi %s%s", a->kernel, a->mglru ? "yes" : "no (meminfo fallback)",
-         a->psi ? "yes" : "no", a->psi_trigger_fd >= 0 ? " (trigger armed)" : "");
+  a->interval_ms = AGENT_WIRE_DEFAULT_INTERVAL_MS;
+  a->n_edges = AGENT_WIRE_DEFAULT_NR_BINS_MS;
+  memcpy (a->edges_ms, default_edges, sizeof default_edges);
+  a->lock_memory = true;
+  agent_port_init (&a->port);
+  agent_sources_init (&a->sources);
 }
+
+static void
+agent_close (Agent *a)
+{
+  agent_port_close (&a->port);
+  agent_sources_close (&a->sources);
+}
+
+static void
+install_signal_handlers (void)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGINT, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+}
+
+/* The reporter must keep running when the guest is short of memory: stay
+ * resident and out of the OOM killer's way (best effort). */
+static void
+stay_resident (const Agent *a)
+{
+  if (a->lock_memory && mlockall (MCL_CURRENT | MCL_FUTURE) != 0)
+    agent_log ("mlockall: %s (continuing)", strerror (errno));
+  int adj = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (adj >= 0)
+    {
+      if (write (adj, "-1000", 5) < 0)
+        agent_log ("oom_score_adj: %s (continuing)", strerror (errno));
+      close (adj);
+    }
+}
+
+/* ---- options ---- */
 
 static bool
 parse_bins (Agent *a, const char *arg)
@@ -601,6 +317,19 @@ parse_bins (Agent *a, const char *arg)
   return n > 0;
 }
 
+/* Parses a whole decimal option value within [@lo, @hi]. */
+static bool
+parse_bounded (const char *arg, unsigned long long lo, unsigned long long hi,
+               unsigned long long *out)
+{
+  char *end;
+  unsigned long long v = strtoull (arg, &end, 10);
+  if (*end || v < lo || v > hi)
+    return false;
+  *out = v;
+  return true;
+}
+
 static void
 usage (FILE *f)
 {
@@ -612,10 +341,70 @@ usage (FILE *f)
            "--stdout writes messages to stdout and reads config lines from stdin.\n");
 }
 
-int
-main (int argc, char **argv)
+/* Applies one option from getopt_long. Returns false when the agent must
+ * exit at once with *@exit_code (bad value, --help, --version). */
+static bool
+apply_option (Agent *a, int opt, const char *arg, int *exit_code)
 {
-  static const uint64_t default_edges[] = AGENT_WIRE_DEFAULT_BINS_MS;
+  unsigned long long v;
+
+  *exit_code = 2;
+  switch (opt)
+    {
+    case 'i':
+      if (!parse_bounded (arg, AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS, &v))
+        {
+          fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
+                   AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
+          return false;
+        }
+      a->interval_ms = (uint32_t) v;
+      return true;
+    case 'b':
+      if (!parse_bins (a, arg))
+        {
+          fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
+                   AGENT_WIRE_MAX_BINS - 1);
+          return false;
+        }
+      return true;
+    case 'a':
+      if (!parse_bounded (arg, AGENT_AGING_OPTION_MIN_MS, AGENT_AGING_MAX_MS, &v))
+        {
+          fprintf (stderr, "ballast-agent: --aging-ms must be %d..%d\n", AGENT_AGING_OPTION_MIN_MS,
+                   AGENT_AGING_MAX_MS);
+          return false;
+        }
+      a->aging_ms = v;
+      a->aging_fixed = true;
+      return true;
+    case 'p':
+      a->port.path = arg;
+      return true;
+    case 's':
+      a->port.use_stdout = true;
+      return true;
+    case 'm':
+      a->lock_memory = false;
+      return true;
+    case 'V':
+      printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
+      *exit_code = 0;
+      return false;
+    case 'h':
+      usage (stdout);
+      *exit_code = 0;
+      return false;
+    default:
+      usage (stderr);
+      return false;
+    }
+}
+
+/* Returns false when the agent must exit at once with *@exit_code. */
+static bool
+parse_options (Agent *a, int argc, char **argv, int *exit_code)
+{
   static const struct option opts[] = {
     { "interval-ms", required_argument, NULL, 'i' },
     { "bins", required_argument, NULL, 'b' },
@@ -627,198 +416,131 @@ main (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 },
   };
-  Agent *a = &agent;
   int c;
 
-  a->interval_ms = AGENT_WIRE_DEFAULT_INTERVAL_MS;
-  a->n_edges = AGENT_WIRE_DEFAULT_NR_BINS_MS;
-  memcpy (a->edges_ms, default_edges, sizeof default_edges);
-  a->lock_memory = true;
-  a->port_fd = -1;
-
   while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1)
-    {
-      char *end;
-      unsigned long long v;
-      switch (c)
-        {
-        case 'i':
-          v = strtoull (optarg, &end, 10);
-          if (*end || v < AGENT_WIRE_MIN_INTERVAL_MS || v > AGENT_WIRE_MAX_INTERVAL_MS)
-            {
-              fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
-                       AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
-              return 2;
-            }
-          a->interval_ms = (uint32_t) v;
-          break;
-        case 'b':
-          if (!parse_bins (a, optarg))
-            {
-              fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
-                       AGENT_WIRE_MAX_BINS - 1);
-              return 2;
-            }
-          break;
-        case 'a':
-          v = strtoull (optarg, &end, 10);
-          if (*end || v < 100 || v > AGENT_AGING_MAX_MS)
-            {
-              fprintf (stderr, "ballast-agent: --aging-ms must be 100..%d\n", AGENT_AGING_MAX_MS);
-              return 2;
-            }
-          a->aging_ms = v;
-          a->aging_fixed = true;
-          break;
-        case 'p':
-          a->port_path = optarg;
-          break;
-        case 's':
-          a->use_stdout = true;
-          break;
-        case 'm':
-          a->lock_memory = false;
-          break;
-        case 'V':
-          printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
-          return 0;
-        case 'h':
-          usage (stdout);
-          return 0;
-        default:
-          usage (stderr);
-          return 2;
-        }
-    }
+    if (!apply_option (a, c, optarg, exit_code))
+      return false;
   if (!a->aging_fixed)
     a->aging_ms = default_aging_ms (a);
+  return true;
+}
 
-  struct sigaction sa = { .sa_handler = on_signal };
-  sigaction (SIGTERM, &sa, NULL);
-  sigaction (SIGINT, &sa, NULL);
-  signal (SIGPIPE, SIG_IGN);
+/* ---- loop ---- */
 
-  /* The reporter must keep running when the guest is short of memory: stay
-   * resident and out of the OOM killer's way (best effort). */
-  if (a->lock_memory && mlockall (MCL_CURRENT | MCL_FUTURE) != 0)
-    logf_ ("mlockall: %s (continuing)", strerror (errno));
-  int adj = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (adj >= 0)
+/* Moves a deadline on by one period; one missed by more than a period is
+ * skipped, not caught up with a burst. */
+static void
+advance_deadline (uint64_t *next_ms, uint64_t period_ms, uint64_t now)
+{
+  *next_ms += period_ms;
+  if (*next_ms <= now)
+    *next_ms = now + period_ms;
+}
+
+/* Ages first, so the report shows the generations of this round. */
+static void
+run_due_work (Agent *a, uint64_t now)
+{
+  if (a->sources.mglru && now >= a->next_aging_ms)
     {
-      if (write (adj, "-1000", 5) < 0)
-        logf_ ("oom_score_adj: %s (continuing)", strerror (errno));
-      close (adj);
+      a->aging_errors += agent_sources_age (&a->sources);
+      advance_deadline (&a->next_aging_ms, a->aging_ms, now);
     }
-
-  detect_features (a);
-
-  if (a->use_stdout)
+  if (now >= a->next_report_ms)
     {
-      setvbuf (stdout, NULL, _IONBF, 0);
-      a->port_fd = STDOUT_FILENO;
-      a->host_connected = true;
-      a->stdin_open = true;
-      int fl = fcntl (STDIN_FILENO, F_GETFL);
-      if (fl >= 0)
-        fcntl (STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+      send_report (a, now);
+      advance_deadline (&a->next_report_ms, a->interval_ms, now);
+    }
+}
+
+static int
+poll_timeout_ms (const Agent *a)
+{
+  uint64_t wake = a->next_report_ms;
+  if (a->sources.mglru && a->next_aging_ms < wake)
+    wake = a->next_aging_ms;
+  uint64_t now = now_ms ();
+  return wake > now ? (int) (wake - now) : 0;
+}
+
+static void
+on_psi_event (Agent *a, short revents)
+{
+  if (revents & (POLLERR | POLLNVAL))
+    {
+      agent_log ("PSI trigger failed; pressure messages off");
+      agent_sources_drop_psi_trigger (&a->sources);
+      return;
+    }
+  if (!(revents & POLLPRI))
+    return;
+  uint64_t now = now_ms ();
+  if (a->last_pressure_ms == 0 || now >= a->last_pressure_ms + AGENT_PRESSURE_MIN_GAP_MS)
+    {
+      a->last_pressure_ms = now;
+      send_pressure (a, now);
+    }
+}
+
+/* Sleeps until the next deadline, a PSI trigger or a host line. */
+static void
+wait_for_events (Agent *a)
+{
+  struct pollfd pfd[2];
+  int nfds = 0, psi_idx = -1, in_idx = -1;
+  int in_fd = agent_port_input_fd (&a->port);
+
+  if (a->sources.psi_trigger_fd >= 0)
+    {
+      psi_idx = nfds;
+      pfd[nfds++] = (struct pollfd) { .fd = a->sources.psi_trigger_fd, .events = POLLPRI };
+    }
+  if (in_fd >= 0)
+    {
+      in_idx = nfds;
+      pfd[nfds++] = (struct pollfd) { .fd = in_fd, .events = POLLIN };
+    }
+  if (poll (pfd, (nfds_t) nfds, poll_timeout_ms (a)) <= 0)
+    return;
+  if (psi_idx >= 0 && pfd[psi_idx].revents)
+    on_psi_event (a, pfd[psi_idx].revents);
+  if (in_idx >= 0 && pfd[in_idx].revents)
+    agent_port_handle_input (&a->port, in_fd, pfd[in_idx].revents, handle_line, a);
+}
+
+static void
+run_once (Agent *a)
+{
+  uint64_t now = now_ms ();
+  if (!a->port.use_stdout && agent_port_track (&a->port, now))
+    send_hello (a);
+  run_due_work (a, now);
+  wait_for_events (a);
+}
+
+int
+main (int argc, char **argv)
+{
+  static Agent agent; /* static: see Agent */
+  Agent *a = &agent;
+  int exit_code;
+
+  agent_init (a);
+  if (!parse_options (a, argc, argv, &exit_code))
+    return exit_code;
+  install_signal_handlers ();
+  stay_resident (a);
+  agent_sources_detect (&a->sources);
+  if (a->port.use_stdout)
+    {
+      agent_port_start_stdio (&a->port);
       send_hello (a);
     }
-
-  uint64_t t0 = now_ms ();
-  a->next_report_ms = t0;
-  a->next_aging_ms = t0;
-
+  a->next_report_ms = a->next_aging_ms = now_ms ();
   while (!stop_requested)
-    {
-      uint64_t now = now_ms ();
-
-      if (!a->use_stdout)
-        {
-          port_open (a, now);
-          bool connected = host_is_connected (a);
-          if (connected && !a->host_connected)
-            {
-              a->host_connected = true;
-              a->inlen = 0;
-              a->in_discarding = false;
-              send_hello (a);
-            }
-          a->host_connected = connected;
-        }
-
-      if (a->mglru && now >= a->next_aging_ms)
-        {
-          age_all (a);
-          a->next_aging_ms += a->aging_ms;
-          if (a->next_aging_ms <= now)
-            a->next_aging_ms = now + a->aging_ms;
-        }
-      if (now >= a->next_report_ms)
-        {
-          send_report (a, now);
-          a->next_report_ms += a->interval_ms;
-          if (a->next_report_ms <= now)
-            a->next_report_ms = now + a->interval_ms;
-        }
-
-      struct pollfd pfd[2];
-      int nfds = 0, psi_idx = -1, in_idx = -1;
-      if (a->psi_trigger_fd >= 0)
-        {
-          psi_idx = nfds;
-          pfd[nfds++] = (struct pollfd) { .fd = a->psi_trigger_fd, .events = POLLPRI };
-        }
-      int in_fd = a->use_stdout ? (a->stdin_open ? STDIN_FILENO : -1)
-                                : (a->host_connected ? a->port_fd : -1);
-      if (in_fd >= 0)
-        {
-          in_idx = nfds;
-          pfd[nfds++] = (struct pollfd) { .fd = in_fd, .events = POLLIN };
-        }
-
-      uint64_t wake = a->next_report_ms;
-      if (a->mglru && a->next_aging_ms < wake)
-        wake = a->next_aging_ms;
-      now = now_ms ();
-      int timeout = wake > now ? (int) (wake - now) : 0;
-      int r = poll (pfd, (nfds_t) nfds, timeout);
-      if (r <= 0)
-        continue;
-
-      if (psi_idx >= 0 && pfd[psi_idx].revents)
-        {
-          if (pfd[psi_idx].revents & (POLLERR | POLLNVAL))
-            {
-              logf_ ("PSI trigger failed; pressure messages off");
-              close (a->psi_trigger_fd);
-              a->psi_trigger_fd = -1;
-            }
-          else if (pfd[psi_idx].revents & POLLPRI)
-            {
-              now = now_ms ();
-              if (a->last_pressure_ms == 0 || now >= a->last_pressure_ms + AGENT_PRESSURE_MIN_GAP_MS)
-                {
-                  a->last_pressure_ms = now;
-                  send_pressure (a, now);
-                }
-            }
-        }
-      if (in_idx >= 0 && pfd[in_idx].revents)
-        {
-          bool ok = true;
-          if (pfd[in_idx].revents & POLLIN)
-            ok = read_input (a, in_fd);
-          if (!ok || (pfd[in_idx].revents & (POLLHUP | POLLERR | POLLNVAL)))
-            {
-              /* Host end closed: stop polling it (it would report HUP in a
-               * loop) and look again at the next tick. */
-              if (a->use_stdout)
-                a->stdin_open = false;
-              else
-                a->host_connected = false;
-            }
-        }
-    }
-  logf_ ("stopping");
+    run_once (a);
+  agent_log ("stopping");
+  agent_close (a);
   return 0;
 }

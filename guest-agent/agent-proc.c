@@ -280,3 +280,11 @@ agent_file_read (AgentFile *f, char *buf, size_t cap)
   buf[len] = '\0';
   return (long) len;
 }
+
+void
+agent_file_close (AgentFile *f)
+{
+  if (f->fd >= 0)
+    close (f->fd);
+  f->fd = -1;
+}

@@ -55,3 +55,5 @@ typedef struct {
 
 /* Like agent_read_file, on a kept-open descriptor. */
 long agent_file_read (AgentFile *f, char *buf, size_t cap);
+/* Closes the descriptor if open; the next read opens it again. */
+void agent_file_close (AgentFile *f);

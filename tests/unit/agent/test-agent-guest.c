@@ -2,6 +2,7 @@
  * /proc files, the host's config line), aging commands and histogram math. */
 #include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "agent-json.h"
@@ -447,6 +448,33 @@ test_proc_parsers (void)
   g_assert_cmpint (agent_parse_psi (psi_bad, strlen (psi_bad), &p), ==, -EINVAL);
 }
 
+/* A kept-open file reads again from offset 0; once closed, the next read
+ * opens the path anew (here a replaced file, so a new inode). */
+static void
+test_file_reopen (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("agent-file-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "f", NULL);
+  AgentFile f = AGENT_FILE_INIT (path);
+  char buf[16];
+
+  g_assert_true (g_file_set_contents (path, "abc", -1, NULL));
+  g_assert_cmpint (agent_file_read (&f, buf, sizeof buf), ==, 3);
+  g_assert_cmpint (agent_file_read (&f, buf, sizeof buf), ==, 3);
+  g_assert_cmpstr (buf, ==, "abc");
+  g_assert_cmpint (f.fd, >=, 0);
+  g_assert_true (g_file_set_contents (path, "xy", -1, NULL));
+  agent_file_close (&f);
+  g_assert_cmpint (f.fd, ==, -1);
+  agent_file_close (&f);
+  g_assert_cmpint (agent_file_read (&f, buf, sizeof buf), ==, 2);
+  g_assert_cmpstr (buf, ==, "xy");
+  agent_file_close (&f);
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (agent_file_read (&f, buf, sizeof buf), <, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -463,5 +491,6 @@ main (int argc, char **argv)
   g_test_add_func ("/agent/config/parse", test_config_parse);
   g_test_add_func ("/agent/json/writer", test_json_writer);
   g_test_add_func ("/agent/proc/parsers", test_proc_parsers);
+  g_test_add_func ("/agent/proc/file-reopen", test_file_reopen);
   return g_test_run ();
 }
