@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "qmp-error.h"
+#include "qmp-parser.h"
 
 G_BEGIN_DECLS
 
@@ -13,7 +14,7 @@ G_BEGIN_DECLS
 #define QMP_DEFAULT_COMMAND_TIMEOUT_MS 5000
 #define QMP_DEFAULT_GREETING_TIMEOUT_MS 5000
 #define QMP_DEFAULT_MAX_TIMEOUTS 3
-#define QMP_DEFAULT_MAX_LINE_BYTES (1024 * 1024)
+#define QMP_DEFAULT_MAX_LINE_BYTES QMP_PARSER_DEFAULT_MAX_LINE_BYTES
 
 typedef struct {
   guint command_timeout_ms;  /* per command, from qmp_client_execute() */
