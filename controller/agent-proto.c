@@ -399,7 +399,8 @@ struct _AgentLink {
   AgentRateLimit rate;
   AgentProtoLimits limits;
   AgentLinkCounters counters;
-  char *last_error;
+  /* A buffer, not a copy per line: a flood of bad lines must not allocate. */
+  char last_error[160];
   /* per-feed call */
   int64_t now_us;
   AgentMsgFunc func;
@@ -422,7 +423,6 @@ agent_link_free (AgentLink *link)
   if (!link)
     return;
   qmp_line_splitter_free (link->splitter);
-  g_free (link->last_error);
   g_free (link);
 }
 
@@ -442,8 +442,7 @@ static void
 link_reject (AgentLink *link, const char *msg)
 {
   link->counters.rejected++;
-  g_free (link->last_error);
-  link->last_error = g_strdup (msg);
+  g_strlcpy (link->last_error, msg, sizeof link->last_error);
 }
 
 /* Unlike QMP, a bad line (over-long ones included) costs the guest only that
@@ -502,5 +501,5 @@ agent_link_get_counters (const AgentLink *link, AgentLinkCounters *out)
 const char *
 agent_link_get_last_error (const AgentLink *link)
 {
-  return link->last_error;
+  return link->last_error[0] ? link->last_error : NULL;
 }

@@ -19,6 +19,15 @@
 /* A drop in the guest's available memory this large between two reports
  * is a demand spike worth an immediate decision. */
 #define AGENT_DEMAND_JUMP_BYTES (32 * 1024 * 1024)
+/* Over the message rate, reading pauses this long: the socket buffer fills
+ * and the guest's writes block, so a flood costs the host nothing more. */
+#define AGENT_THROTTLE_MS 500
+/* An agent reports every second or two in a few KiB; this much without one
+ * valid message is a flood, not an agent (libvirt gives up on a guest agent
+ * after 10 MiB without a reply). */
+#define AGENT_FLOOD_BYTES (1024 * 1024)
+/* A flooding guest is disconnected and not heard again for this long. */
+#define AGENT_FLOOD_BACKOFF_MS (60 * 1000)
 
 /* Async I/O holds a token, not the VmAgent: a completion that was already
  * queued when the link stopped finds token->agent NULL and touches nothing. */
@@ -40,6 +49,8 @@ struct _VmAgent
   GCancellable *cancel;
   AgentToken *token;
   QmpRetry retry;
+  guint throttle_id;
+  guint64 bytes_since_valid;
   gint64 error_logged_mono_us;
   VmAgentData data;
 };
@@ -76,6 +87,8 @@ static void
 agent_stop (VmAgent *a)
 {
   qmp_retry_cancel (&a->retry);
+  g_clear_handle_id (&a->throttle_id, g_source_remove);
+  a->bytes_since_valid = 0;
   if (a->token)
     {
       a->token->agent = NULL;
@@ -174,6 +187,26 @@ agent_on_msg (const AgentMsg *msg, gpointer data)
 
 static void agent_read (VmAgent *a);
 
+static gboolean
+agent_throttle_done (gpointer data)
+{
+  VmAgent *a = data;
+  a->throttle_id = 0;
+  if (a->conn != NULL)
+    agent_read (a);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+agent_log_rejects (VmAgent *a, const AgentLinkCounters *after, gint64 now_us)
+{
+  if (now_us - a->error_logged_mono_us <= AGENT_ERROR_LOG_INTERVAL_US)
+    return;
+  g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s",
+             a->vm_name, after->rejected, agent_link_get_last_error (a->link));
+  a->error_logged_mono_us = now_us;
+}
+
 static void
 agent_on_read (VmAgent *a, gssize n)
 {
@@ -188,14 +221,22 @@ agent_on_read (VmAgent *a, gssize n)
   agent_link_get_counters (a->link, &before);
   agent_link_feed (a->link, (const char *) a->token->chunk, n, now_us, agent_on_msg, a);
   agent_link_get_counters (a->link, &after);
-  if (after.rejected > before.rejected
-      && now_us - a->error_logged_mono_us > AGENT_ERROR_LOG_INTERVAL_US)
+  if (after.rejected > before.rejected)
+    agent_log_rejects (a, &after, now_us);
+  a->bytes_since_valid = after.accepted > before.accepted ? 0 : a->bytes_since_valid + (guint64) n;
+  if (a->bytes_since_valid > AGENT_FLOOD_BYTES)
     {
-      g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s",
-                 a->vm_name, after.rejected, agent_link_get_last_error (a->link));
-      a->error_logged_mono_us = now_us;
+      g_message ("%s: agent sent %d KiB without a valid message; disconnected for %d s",
+                 a->vm_name, AGENT_FLOOD_BYTES / 1024, AGENT_FLOOD_BACKOFF_MS / 1000);
+      agent_stop (a);
+      qmp_retry_schedule_in (&a->retry, AGENT_FLOOD_BACKOFF_MS);
+      return;
     }
-  if (a->conn != NULL)
+  if (a->conn == NULL)
+    return;
+  if (after.rate_limited > before.rate_limited)
+    a->throttle_id = g_timeout_add (AGENT_THROTTLE_MS, agent_throttle_done, a);
+  else
     agent_read (a);
 }
 

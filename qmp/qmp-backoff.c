@@ -56,6 +56,13 @@ qmp_retry_schedule (QmpRetry *retry)
   return delay_ms;
 }
 
+void
+qmp_retry_schedule_in (QmpRetry *retry, guint delay_ms)
+{
+  g_clear_handle_id (&retry->source_id, g_source_remove);
+  retry->source_id = g_timeout_add (delay_ms, retry_fire, retry);
+}
+
 gboolean
 qmp_retry_pending (const QmpRetry *retry)
 {

@@ -36,6 +36,9 @@ void qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFu
 /* Arms the timer for the next backoff delay unless it is already armed.
  * Returns the delay armed now, or 0 when one was pending. */
 guint qmp_retry_schedule (QmpRetry *retry);
+/* Arms the timer for exactly `delay_ms` (a penalty longer than the backoff's
+ * cap), replacing a pending one. */
+void qmp_retry_schedule_in (QmpRetry *retry, guint delay_ms);
 gboolean qmp_retry_pending (const QmpRetry *retry);
 /* Disarms a pending timer; safe when none is (and before teardown). */
 void qmp_retry_cancel (QmpRetry *retry);
