@@ -261,7 +261,7 @@ static guint
 mgr_collect_vms (Manager *m, gint64 now_mono_us, gint64 now_real_us, Vm **vms, PolicyVm *pvms)
 {
   gint64 proc_gap_us = (gint64) m->cfg->policy.tick_ms * 10 * MGR_PROC_REFRESH_PCT_OF_TICK;
-  uint64_t vm_pss_bytes = 0;
+  uint64_t vm_bytes = 0;
   guint k = 0;
   GHashTableIter it;
   gpointer key, value;
@@ -273,16 +273,16 @@ mgr_collect_vms (Manager *m, gint64 now_mono_us, gint64 now_real_us, Vm **vms, P
       if (vm_get_state (vm) != VM_ACTIVE)
         continue;
       vm_refresh_process_cost (vm, m->sample, now_mono_us, proc_gap_us);
-      uint64_t pss_bytes;
-      if (vm_get_pss_bytes (vm, &pss_bytes))
-        vm_pss_bytes += pss_bytes;
+      /* A VM whose PSS cannot be read still holds memory: counting it as
+       * nothing would charge its guest to the host and shrink every VM. */
+      vm_bytes += vm_host_usage_bytes (vm);
       PolicyVmConfig cfg;
       mgr_effective_policy (m, vm, &cfg);
       vms[k] = vm;
       vm_to_policy (vm, &cfg, now_mono_us, now_real_us, &pvms[k]);
       k++;
     }
-  sample_host_non_vm (&m->host, vm_pss_bytes);
+  sample_host_non_vm (&m->host, vm_bytes);
   return k;
 }
 

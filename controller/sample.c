@@ -104,9 +104,9 @@ sample_host (SampleCtx *ctx, PolicyHost *out)
 }
 
 void
-sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes)
+sample_host_non_vm (PolicyHost *host, uint64_t vm_bytes)
 {
-  host_set_non_vm_used (host, vm_pss_bytes);
+  host_set_non_vm_used (host, vm_bytes);
 }
 
 static void

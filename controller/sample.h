@@ -14,8 +14,8 @@ SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit);
 void sample_free (SampleCtx *ctx);
 
 void sample_host (SampleCtx *ctx, PolicyHost *out);
-/* Host memory not attributable to VMs, from the VMs' summed PSS. */
-void sample_host_non_vm (PolicyHost *host, uint64_t vm_pss_bytes);
+/* Host memory not attributable to VMs, from what the VMs hold on the host. */
+void sample_host_non_vm (PolicyHost *host, uint64_t vm_bytes);
 /* Reads KSM's counters and knobs; also measures ksmd's CPU use since the
  * previous call at `now_mono_us` (see sample_ksmd_cpu_pct). */
 void sample_ksm (SampleCtx *ctx, PolicyKsm *out, gint64 now_mono_us);

@@ -113,11 +113,12 @@ vm_get_pid (const Vm *vm)
   return vm->pid;
 }
 
-gboolean
-vm_get_pss_bytes (const Vm *vm, uint64_t *pss_bytes)
+uint64_t
+vm_host_usage_bytes (const Vm *vm)
 {
-  *pss_bytes = vm->cost.pss_bytes.value;
-  return vm->cost.pss_bytes.present;
+  if (vm->cost.pss_bytes.present)
+    return vm->cost.pss_bytes.value;
+  return vm->actual_bytes.present ? vm->actual_bytes.value : vm->ram_bytes;
 }
 
 void

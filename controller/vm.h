@@ -75,8 +75,10 @@ const char *vm_get_backend (const Vm *vm);
 const char *vm_get_qmp_path (const Vm *vm);
 VmLinkState vm_get_state (const Vm *vm);
 int vm_get_pid (const Vm *vm);
-/* PSS of its QEMU when known. */
-gboolean vm_get_pss_bytes (const Vm *vm, uint64_t *pss_bytes);
+/* What its QEMU holds on the host: its PSS when readable (libvirt without a
+ * PID file, a QEMU of another user: not), else the guest's balloon size,
+ * else its RAM. */
+uint64_t vm_host_usage_bytes (const Vm *vm);
 
 void vm_set_id (Vm *vm, uint64_t id);
 /* New socket paths (a QEMU restarted under the same name); NULL agent keeps the old. */

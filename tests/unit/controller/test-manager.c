@@ -157,6 +157,18 @@ test_two_backends_tick (void)
   g_assert_cmpint (need_bytes, <=, 624 * MiB + 128 * MiB);
   json_decref (vms);
 
+  /* Neither fake QEMU has a PSS (no PID): their guests are still theirs,
+   * not the host's. 2 GiB used on the host = the two 1 GiB guests. */
+  json_t *host = run_command (m, "{\"execute\":\"query-host\"}");
+  json_t *h = json_object_get (host, "return");
+  g_test_message ("host: non-VM %" JSON_INTEGER_FORMAT " MiB, budget %" JSON_INTEGER_FORMAT " MiB",
+                  json_integer_value (json_object_get (h, "non_vm_used_bytes")) >> 20,
+                  json_integer_value (json_object_get (h, "budget_bytes")) >> 20);
+  g_assert_cmpint (json_integer_value (json_object_get (h, "non_vm_used_bytes")), ==, 0);
+  g_assert_cmpint (json_integer_value (json_object_get (h, "budget_bytes")), ==,
+                   8192 * MiB - 512 * MiB);
+  json_decref (host);
+
   json_t *decisions = run_command (m, "{\"execute\":\"query-decisions\"}");
   g_assert_cmpuint (json_array_size (json_object_get (decisions, "return")), >=, 2);
   json_decref (decisions);
