@@ -258,7 +258,7 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
 /* Samples every VM and fills the policy input of the active ones (a lost
  * or connecting VM holds no budget). Returns how many went in. */
 static guint
-mgr_collect_vms (Manager *m, gint64 now_mono_us, gint64 now_real_us, Vm **vms, PolicyVm *pvms)
+mgr_collect_vms (Manager *m, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
 {
   gint64 proc_gap_us = (gint64) m->cfg->policy.tick_ms * 10 * MGR_PROC_REFRESH_PCT_OF_TICK;
   uint64_t vm_bytes = 0;
@@ -279,7 +279,7 @@ mgr_collect_vms (Manager *m, gint64 now_mono_us, gint64 now_real_us, Vm **vms, P
       PolicyVmConfig cfg;
       mgr_effective_policy (m, vm, &cfg);
       vms[k] = vm;
-      vm_to_policy (vm, &cfg, now_mono_us, now_real_us, &pvms[k]);
+      vm_to_policy (vm, &cfg, now_mono_us, &pvms[k]);
       k++;
     }
   sample_host_non_vm (&m->host, vm_bytes);
@@ -290,7 +290,6 @@ static void
 mgr_tick (Manager *m)
 {
   gint64 now_mono_us = g_get_monotonic_time ();
-  gint64 now_real_us = g_get_real_time ();
   m->last_tick_mono_us = now_mono_us;
   m->n_ticks++;
 
@@ -300,7 +299,7 @@ mgr_tick (Manager *m)
   g_autofree Vm **vms = g_new0 (Vm *, n);
   g_autofree PolicyVm *pvms = g_new0 (PolicyVm, n);
   g_autofree PolicyVmDecision *dvms = g_new0 (PolicyVmDecision, n);
-  guint k = mgr_collect_vms (m, now_mono_us, now_real_us, vms, pvms);
+  guint k = mgr_collect_vms (m, now_mono_us, vms, pvms);
 
   PolicySnapshot snap = {
     .now_ms = (uint64_t) (now_mono_us / 1000),

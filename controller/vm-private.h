@@ -27,6 +27,7 @@ struct _Vm
   PolicyStat actual_bytes;
   PolicyStat last_target_bytes; /* in flight, issued or planned */
   VmGuestStats stats;
+  gint64 stats_seen_mono_us; /* when the guest's last report was first seen */
   gboolean ksm_excluded;
 
   VmAgent *agent;

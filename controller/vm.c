@@ -322,9 +322,25 @@ vm_update_actual (Vm *vm, guint64 actual_bytes)
   vm->actual_bytes.value = actual_bytes;
 }
 
+/* A wall clock older than this at first sight is taken as it is: a guest
+ * that stopped reporting long ago must not read as fresh. */
+#define VM_STATS_FIRST_AGE_MAX_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
+
 void
 vm_update_guest_stats (Vm *vm, const VmGuestStats *stats)
 {
+  /* Freshness runs on the monotonic clock: a new report is seen when its
+   * stamp changes, so a host clock step cannot make stats stale or fresh.
+   * Only the first sight has nothing better than the wall clock. */
+  gint64 now_us = g_get_monotonic_time ();
+  if (stats->last_update_s > 0 && vm->stats.last_update_s > 0
+      && stats->last_update_s != vm->stats.last_update_s)
+    vm->stats_seen_mono_us = now_us;
+  else if (stats->last_update_s > 0 && vm->stats.last_update_s <= 0)
+    {
+      gint64 age_us = g_get_real_time () - stats->last_update_s * G_USEC_PER_SEC;
+      vm->stats_seen_mono_us = now_us - CLAMP (age_us, 0, VM_STATS_FIRST_AGE_MAX_US);
+    }
   vm->stats = *stats;
 }
 
@@ -373,13 +389,13 @@ vm_target_failed (Vm *vm, const char *why)
 /* ---- policy input ------------------------------------------------------ */
 
 static void
-vm_stats_to_policy (const VmGuestStats *st, gint64 now_real_us, PolicyGuestStats *out)
+vm_stats_to_policy (const Vm *vm, gint64 now_mono_us, PolicyGuestStats *out)
 {
-  if (st->last_update_s <= 0)
+  if (vm->stats.last_update_s <= 0)
     return;
-  *out = st->figures;
-  gint64 age_ms = now_real_us / 1000 - st->last_update_s * 1000;
-  out->age_ms = age_ms > 0 ? (uint64_t) age_ms : 0;
+  *out = vm->stats.figures;
+  gint64 age_us = now_mono_us - vm->stats_seen_mono_us;
+  out->age_ms = age_us > 0 ? (uint64_t) age_us / 1000 : 0;
 }
 
 /* More bins than the policy holds: the oldest fold into the last. */
@@ -422,8 +438,7 @@ vm_agent_to_policy (const VmAgentData *a, gint64 now_mono_us, PolicyVm *out)
 }
 
 void
-vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, gint64 now_real_us,
-              PolicyVm *out)
+vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, PolicyVm *out)
 {
   memset (out, 0, sizeof *out);
   out->id = vm->id;
@@ -437,7 +452,7 @@ vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, gint6
   out->ram_bytes = vm->ram_bytes;
   out->actual_bytes = vm->actual_bytes;
   out->last_target_bytes = vm->last_target_bytes;
-  vm_stats_to_policy (&vm->stats, now_real_us, &out->stats);
+  vm_stats_to_policy (vm, now_mono_us, &out->stats);
   vm_agent_to_policy (vm_agent_get_data (vm->agent), now_mono_us, out);
   out->agent.urgent = vm->urgent;
   out->pss_bytes = vm->cost.pss_bytes;

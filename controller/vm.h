@@ -92,8 +92,7 @@ void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gin
 
 /* The policy's input record from the latest sample; `cfg` is the VM's
  * effective policy. */
-void vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us,
-                   gint64 now_real_us, PolicyVm *out);
+void vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, PolicyVm *out);
 /* Remembers the decision; returns the previous target (in flight or
  * issued) in *old_target_bytes when there was one. */
 gboolean vm_record_decision (Vm *vm, const PolicyVmDecision *d, guint64 *old_target_bytes);

@@ -56,7 +56,7 @@ vm_has_sample (gpointer data)
 {
   PolicyVmConfig cfg = { 0 };
   PolicyVm pvm;
-  vm_to_policy (data, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  vm_to_policy (data, &cfg, g_get_monotonic_time (), &pvm);
   return pvm.actual_bytes.present && pvm.stats.available_bytes.present;
 }
 
@@ -133,7 +133,7 @@ test_sample_to_balloon (void)
   PolicyVmConfig cfg;
   policy_vm_config_defaults (&cfg);
   PolicyVm pvm;
-  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), &pvm);
   g_assert_cmpuint (pvm.id, ==, 7);
   g_assert_cmpint (pvm.state, ==, POLICY_VM_STATE_RUNNING);
   g_assert_cmpuint (pvm.ram_bytes, ==, 1024 * MiB);
@@ -149,7 +149,7 @@ test_sample_to_balloon (void)
   g_assert_cmpuint (target, <, 1024 * MiB);
   vm_set_balloon (vm, target);
   /* The target counts as in flight at once: the next decision sees it. */
-  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), &pvm);
   g_assert_true (pvm.last_target_bytes.present);
   g_assert_cmpuint (pvm.last_target_bytes.value, ==, target);
   /* Let the reply arrive, then drop the link so the peer's script ends. */
@@ -194,7 +194,7 @@ test_lost_and_back (void)
   PolicyVmConfig cfg;
   policy_vm_config_defaults (&cfg);
   PolicyVm pvm;
-  vm_to_policy (vm, &cfg, g_get_monotonic_time (), g_get_real_time (), &pvm);
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), &pvm);
   g_assert_false (pvm.actual_bytes.present);
   g_assert_true ((pvm.kicks & POLICY_KICK_STARTED) != 0);
   /* Back on the same path after the first backoff step. */
@@ -206,11 +206,59 @@ test_lost_and_back (void)
   g_assert_cmpuint (peer_finish (peer), ==, 8);
 }
 
+static void
+nop_vm (Vm *vm)
+{
+}
+
+static void
+nop_balloon (Vm *vm, guint64 target_bytes)
+{
+}
+
+static const VmOps nop_ops = { .start = nop_vm, .sample = nop_vm, .set_balloon = nop_balloon };
+
+static uint64_t
+stats_age_ms (Vm *vm)
+{
+  PolicyVmConfig cfg;
+  policy_vm_config_defaults (&cfg);
+  PolicyVm pvm;
+  vm_to_policy (vm, &cfg, g_get_monotonic_time (), &pvm);
+  g_assert_true (pvm.stats.available_bytes.present);
+  return pvm.stats.age_ms;
+}
+
+/* The host's wall clock steps an hour ahead between two guest reports: a
+ * report that just arrived is fresh, and one that stops coming ages on the
+ * monotonic clock. */
+static void
+test_stats_age_monotonic (void)
+{
+  VmOwner owner = { 0 };
+  Vm *vm = vm_new (&owner, "clock", "static", NULL, NULL, &nop_ops, NULL);
+  gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+  VmGuestStats st = { .figures = { .available_bytes = { TRUE, 100 * MiB } } };
+  st.last_update_s = now_s;
+  vm_update_guest_stats (vm, &st);
+  g_assert_cmpuint (stats_age_ms (vm), <, 2000);
+  /* The guest's next report is stamped by a host clock an hour behind. */
+  st.last_update_s = now_s - 3600;
+  vm_update_guest_stats (vm, &st);
+  g_assert_cmpuint (stats_age_ms (vm), <, 2000);
+  /* The same report again: no news, so it ages. */
+  g_usleep (30 * 1000);
+  vm_update_guest_stats (vm, &st);
+  g_assert_cmpuint (stats_age_ms (vm), >=, 30);
+  vm_free (vm);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/vm/qmp/sample-to-balloon", test_sample_to_balloon);
   g_test_add_func ("/vm/qmp/lost-and-back", test_lost_and_back);
+  g_test_add_func ("/vm/stats-age-monotonic", test_stats_age_monotonic);
   return g_test_run ();
 }
