@@ -19,12 +19,17 @@
 /* A QEMU that does not answer within this is treated as hung: a command
  * times out and the link is dropped by the client after repeated timeouts. */
 #define VM_QMP_TIMEOUT_MS 3000
+/* A RAM size that did not come is asked again, slower each time: without it
+ * the VM is held, never ballooned. */
+#define VM_RAM_RETRY_INITIAL_MS 1000
+#define VM_RAM_RETRY_MAX_MS 30000
 
 typedef struct
 {
   Vm *vm;
   QmpClient *qmp;
   QmpRetry retry;
+  QmpRetry ram_retry;
   guint samples_pending; /* queries in flight; no new ones while QEMU is slow */
 } VmQmp;
 
@@ -37,6 +42,7 @@ vq_of (Vm *vm)
 static void
 vq_drop (VmQmp *q)
 {
+  qmp_retry_cancel (&q->ram_retry);
   g_clear_pointer (&q->qmp, qmp_client_unref);
   q->samples_pending = 0;
 }
@@ -149,20 +155,47 @@ vq_on_balloon_path (QmpClient *client, const char *path, const GError *error, gp
   qmp_client_set_stats_polling (client, path, VM_STATS_POLL_S, vq_on_polling_set, q);
 }
 
+static gboolean
+vq_take_memory_size (VmQmp *q, json_t *ret, const GError *error)
+{
+  g_autoptr (GError) local = NULL;
+  guint64 ram_bytes;
+  if (error == NULL && qmp_parse_memory_size (ret, &ram_bytes, &local))
+    {
+      vm_update_ram (q->vm, ram_bytes);
+      qmp_retry_reset (&q->ram_retry);
+      return TRUE;
+    }
+  g_message ("%s: query-memory-size-summary: %s (asking again)", vm_get_name (q->vm),
+             error ? error->message : local->message);
+  qmp_retry_schedule (&q->ram_retry);
+  return FALSE;
+}
+
 static void
 vq_on_memory_size (QmpClient *client, json_t *ret, const GError *error, gpointer data)
 {
   VmQmp *q = data;
   if (!vq_current (q, client))
     return;
-  g_autoptr (GError) local = NULL;
-  guint64 ram_bytes;
-  if (error == NULL && qmp_parse_memory_size (ret, &ram_bytes, &local))
-    vm_update_ram (q->vm, ram_bytes);
-  else
-    g_message ("%s: query-memory-size-summary: %s", vm_get_name (q->vm),
-               error ? error->message : local->message);
+  vq_take_memory_size (q, ret, error);
   qmp_client_find_balloon_path (client, vq_on_balloon_path, q);
+}
+
+static void
+vq_on_memory_size_retry (QmpClient *client, json_t *ret, const GError *error, gpointer data)
+{
+  VmQmp *q = data;
+  if (vq_current (q, client))
+    vq_take_memory_size (q, ret, error);
+}
+
+static void
+vq_ask_memory_size (gpointer data)
+{
+  VmQmp *q = data;
+  if (q->qmp != NULL)
+    qmp_client_execute (q->qmp, "query-memory-size-summary", NULL, vq_on_memory_size_retry, q);
 }
 
 static void
@@ -310,5 +343,7 @@ vm_qmp_new (const VmOwner *owner, const char *name, const char *backend, const c
   VmQmp *q = g_new0 (VmQmp, 1);
   q->vm = vm_new (owner, name, backend, qmp_path, agent_path, &vq_ops, q);
   qmp_retry_init (&q->retry, VM_BACKOFF_INITIAL_MS, VM_BACKOFF_MAX_MS, vq_connect, q);
+  qmp_retry_init (&q->ram_retry, VM_RAM_RETRY_INITIAL_MS, VM_RAM_RETRY_MAX_MS, vq_ask_memory_size,
+                  q);
   return q->vm;
 }

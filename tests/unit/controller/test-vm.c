@@ -206,6 +206,43 @@ test_lost_and_back (void)
   g_assert_cmpuint (peer_finish (peer), ==, 8);
 }
 
+static gboolean
+vm_has_ram (gpointer data)
+{
+  return vm_get_ram_bytes (data) > 0;
+}
+
+/* query-memory-size-summary times out or fails: the VM comes up without a
+ * RAM size and asks again (with backoff) until it has one. */
+static void
+test_ram_size_retried (void)
+{
+  const PeerStep steps[] = {
+    NEGOTIATE,
+    EXPECT ("query-status"), SEND (STATUS_RUNNING),
+    EXPECT ("query-memory-size-summary"),
+    SEND ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"busy\"}, \"id\": $ID2}\r\n"),
+    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"), SEND (POLLING_SET),
+    EXPECT ("query-balloon"), SEND (ACTUAL_1G),
+    EXPECT ("qom-get"), SEND ("{\"return\": {\"stats\": {}, \"last-update\": 0}, \"id\": $ID7}\r\n"),
+    EXPECT ("query-memory-size-summary"),
+    SEND ("{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID8}\r\n"),
+    { 0 },
+  };
+  Peer *peer = peer_start (steps);
+  VmOwner owner = { 0 };
+  Vm *vm = vm_qmp_new (&owner, "web3", "static", peer_path (peer), NULL);
+  vm_start (vm);
+  g_assert_true (run_until (vm_is_active, vm));
+  g_assert_cmpuint (vm_get_ram_bytes (vm), ==, 0);
+  g_assert_true (run_until (vm_has_ram, vm));
+  g_assert_cmpuint (vm_get_ram_bytes (vm), ==, 1024 * MiB);
+  vm_free (vm);
+  g_assert_cmpuint (peer_finish (peer), ==, 9);
+}
+
 static void
 nop_vm (Vm *vm)
 {
@@ -260,5 +297,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vm/qmp/sample-to-balloon", test_sample_to_balloon);
   g_test_add_func ("/vm/qmp/lost-and-back", test_lost_and_back);
   g_test_add_func ("/vm/stats-age-monotonic", test_stats_age_monotonic);
+  g_test_add_func ("/vm/qmp/ram-size-retried", test_ram_size_retried);
   return g_test_run ();
 }
