@@ -358,45 +358,11 @@ parse_root (json_t *root, const Ctx *ctx, AgentMsg *out)
   return fail (error, AGENT_PROTO_ERROR_UNKNOWN_TYPE, "unknown message type");
 }
 
-/* ---- rate limit ---- */
-
-void
-agent_rate_limit_init (AgentRateLimit *rl, guint per_second, guint burst)
-{
-  memset (rl, 0, sizeof *rl);
-  rl->per_second = per_second;
-  rl->burst = MAX (burst, 1u);
-  rl->tokens_milli = rl->burst * 1000;
-}
-
-gboolean
-agent_rate_limit_allow (AgentRateLimit *rl, int64_t now_us)
-{
-  if (!rl->started)
-    {
-      rl->started = TRUE;
-      rl->last_us = now_us;
-    }
-  if (now_us > rl->last_us)
-    {
-      /* tokens (milli) gained = per_second * elapsed_us / 1000; cap the
-       * elapsed time so the product cannot overflow. */
-      uint64_t elapsed = (uint64_t) (now_us - rl->last_us);
-      elapsed = MIN (elapsed, (uint64_t) 3600 * G_USEC_PER_SEC);
-      rl->tokens_milli = MIN (rl->tokens_milli + rl->per_second * elapsed / 1000, rl->burst * 1000);
-      rl->last_us = now_us;
-    }
-  if (rl->tokens_milli < 1000)
-    return FALSE;
-  rl->tokens_milli -= 1000;
-  return TRUE;
-}
-
 /* ---- link ---- */
 
 struct _AgentLink {
   QmpLineSplitter *splitter;
-  AgentRateLimit rate;
+  RateLimit rate;
   AgentProtoLimits limits;
   AgentLinkCounters counters;
   /* A buffer, not a copy per line: a flood of bad lines must not allocate. */
@@ -412,7 +378,7 @@ agent_link_new (uint64_t ram_bytes)
 {
   AgentLink *link = g_new0 (AgentLink, 1);
   link->splitter = qmp_line_splitter_new (AGENT_WIRE_MAX_LINE_BYTES);
-  agent_rate_limit_init (&link->rate, AGENT_LINK_RATE_PER_S, AGENT_LINK_RATE_BURST);
+  rate_limit_init (&link->rate, AGENT_LINK_RATE_PER_S * 60, AGENT_LINK_RATE_BURST);
   link->limits.ram_bytes = ram_bytes;
   return link;
 }
@@ -455,7 +421,7 @@ link_on_line (const char *line, gsize len, gboolean too_long, gpointer user_data
   AgentMsg msg;
 
   /* Every line, valid or not, spends a token: garbage cannot be cheaper. */
-  if (!agent_rate_limit_allow (&link->rate, link->now_us))
+  if (!rate_limit_allow (&link->rate, link->now_us))
     {
       link->counters.rate_limited++;
       link_reject (link, "message rate above the limit");

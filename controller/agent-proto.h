@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "agent-wire.h"
+#include "rate-limit.h"
 
 G_BEGIN_DECLS
 
@@ -121,20 +122,6 @@ typedef struct {
  * AGENT_PROTO_ERROR_UNKNOWN_TYPE, which callers may treat as benign. */
 gboolean agent_proto_parse_line (const char *line, gsize len, const AgentProtoLimits *limits,
                                  AgentMsg *out, GError **error);
-
-/* Token bucket: @per_second sustained, @burst at once. Time is passed in,
- * so it is deterministic under test. */
-typedef struct {
-  uint64_t per_second;
-  uint64_t burst;
-  uint64_t tokens_milli;
-  int64_t last_us;
-  gboolean started;
-} AgentRateLimit;
-
-void agent_rate_limit_init (AgentRateLimit *rl, guint per_second, guint burst);
-/* Returns TRUE when one more message at @now_us (monotonic) is allowed. */
-gboolean agent_rate_limit_allow (AgentRateLimit *rl, int64_t now_us);
 
 /* Default message rate a link accepts: reports at the fastest interval the
  * agent accepts (100 ms) plus pressure messages fit with room to spare. */

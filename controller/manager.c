@@ -17,7 +17,7 @@
  * so timer jitter does not skip one); extra ticks reuse them. */
 #define MGR_PROC_REFRESH_PCT_OF_TICK 90
 
-static void mgr_tick (Manager *m);
+static void mgr_tick (Manager *m, gboolean regular);
 
 /* ---- VM bookkeeping (the owner side of VmOwner) --------------------------- */
 
@@ -132,7 +132,7 @@ mgr_urgent_cb (gpointer data)
 {
   Manager *m = data;
   m->urgent_id = 0;
-  mgr_tick (m);
+  mgr_tick (m, FALSE);
   return G_SOURCE_REMOVE;
 }
 
@@ -185,8 +185,11 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean had_ol
   g_autofree char *old_mib = had_old ? g_strdup_printf ("%" G_GUINT64_FORMAT,
                                                         old_target_bytes >> 20)
                                      : g_strdup ("-");
-  g_message ("%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", name, old_mib,
-             e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
+  /* The ring and the event keep every decision; the journal only what fits
+   * the VM's log budget, so a guest cannot flood it by changing its need. */
+  if (vm_log_allowed (vm))
+    g_message ("%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", name, old_mib,
+               e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
   ctl_server_emit (m->ctl, "BALLAST_DECISION",
                    json_pack ("{s:s,s:o,s:I,s:s,s:b}", "vm", name, "old_target_bytes",
                               ctl_json_bytes (had_old, old_target_bytes), "new_target_bytes",
@@ -255,10 +258,12 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
 
 /* ---- the tick ------------------------------------------------------------- */
 
-/* Samples every VM and fills the policy input of the active ones (a lost
- * or connecting VM holds no budget). Returns how many went in. */
+/* Fills the policy input of the active VMs (a lost or connecting VM holds
+ * no budget); a regular tick first asks every VM for a new sample, an extra
+ * one uses the last (one guest's news must not re-query every other VM).
+ * Returns how many went in. */
 static guint
-mgr_collect_vms (Manager *m, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
+mgr_collect_vms (Manager *m, gboolean regular, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
 {
   gint64 proc_gap_us = (gint64) m->cfg->policy.tick_ms * 10 * MGR_PROC_REFRESH_PCT_OF_TICK;
   uint64_t vm_bytes = 0;
@@ -269,7 +274,8 @@ mgr_collect_vms (Manager *m, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
   while (g_hash_table_iter_next (&it, &key, &value))
     {
       Vm *vm = value;
-      vm_sample (vm);
+      if (regular)
+        vm_sample (vm);
       if (vm_get_state (vm) != VM_ACTIVE)
         continue;
       vm_refresh_process_cost (vm, m->sample, now_mono_us, proc_gap_us);
@@ -287,7 +293,7 @@ mgr_collect_vms (Manager *m, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
 }
 
 static void
-mgr_tick (Manager *m)
+mgr_tick (Manager *m, gboolean regular)
 {
   gint64 now_mono_us = g_get_monotonic_time ();
   m->last_tick_mono_us = now_mono_us;
@@ -299,7 +305,7 @@ mgr_tick (Manager *m)
   g_autofree Vm **vms = g_new0 (Vm *, n);
   g_autofree PolicyVm *pvms = g_new0 (PolicyVm, n);
   g_autofree PolicyVmDecision *dvms = g_new0 (PolicyVmDecision, n);
-  guint k = mgr_collect_vms (m, now_mono_us, vms, pvms);
+  guint k = mgr_collect_vms (m, regular, now_mono_us, vms, pvms);
 
   PolicySnapshot snap = {
     .now_ms = (uint64_t) (now_mono_us / 1000),
@@ -331,13 +337,13 @@ mgr_tick (Manager *m)
 void
 mgr_tick_now (Manager *m)
 {
-  mgr_tick (m);
+  mgr_tick (m, TRUE);
 }
 
 static gboolean
 mgr_tick_cb (gpointer data)
 {
-  mgr_tick (data);
+  mgr_tick (data, TRUE);
   return G_SOURCE_CONTINUE;
 }
 

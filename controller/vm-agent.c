@@ -43,6 +43,7 @@ struct _VmAgent
   const char *vm_name;
   char *path;
   VmAgentUrgentFunc urgent;
+  VmAgentMayLogFunc may_log;
   gpointer user_data;
   AgentLink *link;
   GSocketConnection *conn;
@@ -72,11 +73,13 @@ token_unref (AgentToken *t)
 }
 
 VmAgent *
-vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent, gpointer user_data)
+vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent,
+              VmAgentMayLogFunc may_log, gpointer user_data)
 {
   VmAgent *a = g_new0 (VmAgent, 1);
   a->vm_name = vm_name;
   a->urgent = urgent;
+  a->may_log = may_log;
   a->user_data = user_data;
   a->link = agent_link_new (ram_bytes);
   qmp_retry_init (&a->retry, AGENT_BACKOFF_INITIAL_MS, AGENT_BACKOFF_MAX_MS, agent_connect, a);
@@ -125,6 +128,12 @@ vm_agent_get_data (const VmAgent *a)
   return &a->data;
 }
 
+static gboolean
+agent_may_log (VmAgent *a)
+{
+  return a->may_log == NULL || a->may_log (a->user_data);
+}
+
 static void
 agent_retry_later (VmAgent *a)
 {
@@ -150,7 +159,7 @@ agent_on_hello (VmAgent *a, const AgentHello *h)
                      || strcmp (d->hello.kernel, h->kernel) != 0 || d->hello.mglru != h->mglru;
   d->hello_seen = TRUE;
   d->hello = *h;
-  if (changed)
+  if (changed && agent_may_log (a))
     g_message ("%s: agent %s, kernel %s, mglru %s", a->vm_name, h->agent, h->kernel,
                h->mglru ? "yes" : "no");
 }
@@ -200,7 +209,7 @@ agent_throttle_done (gpointer data)
 static void
 agent_log_rejects (VmAgent *a, const AgentLinkCounters *after, gint64 now_us)
 {
-  if (now_us - a->error_logged_mono_us <= AGENT_ERROR_LOG_INTERVAL_US)
+  if (now_us - a->error_logged_mono_us <= AGENT_ERROR_LOG_INTERVAL_US || !agent_may_log (a))
     return;
   g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s",
              a->vm_name, after->rejected, agent_link_get_last_error (a->link));

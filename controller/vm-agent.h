@@ -25,9 +25,13 @@ typedef struct
  * jumped: the owner should decide again now. */
 typedef void (*VmAgentUrgentFunc) (gboolean pressure, gpointer user_data);
 
-/* `vm_name` is for log lines and must outlive the agent. */
+/* Whether one more log line about the guest fits its budget. */
+typedef gboolean (*VmAgentMayLogFunc) (gpointer user_data);
+
+/* `vm_name` is for log lines and must outlive the agent; `may_log` may be
+ * NULL (no budget). */
 VmAgent *vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent,
-                       gpointer user_data);
+                       VmAgentMayLogFunc may_log, gpointer user_data);
 void vm_agent_free (VmAgent *a);
 
 /* (Re)connects to `path` at once with a fresh backoff; NULL stops the link. */

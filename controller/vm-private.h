@@ -2,6 +2,7 @@
  * goes through vm.h. */
 #pragma once
 
+#include "rate-limit.h"
 #include "vm-agent.h"
 #include "vm.h"
 
@@ -32,6 +33,14 @@ struct _Vm
 
   VmAgent *agent;
   gboolean urgent;
+
+  /* What one guest may cost the host: extra ticks it causes, lifecycle
+   * kicks it sends (each may boost ksmd), and log lines about it. */
+  RateLimit extra_ticks;
+  RateLimit kick_limit;
+  RateLimit log_limit;
+  guint64 kicks_dropped;
+  guint64 log_suppressed;
 
   /* host cost of its QEMU, read by the owner's tick */
   SampleVmCost cost;

@@ -6,6 +6,18 @@
 
 #include <string.h>
 
+/* A guest may cause at most 2 extra ticks a second (burst 5); beyond that its
+ * news waits for the regular tick. */
+#define VM_EXTRA_TICKS_PER_MIN 120
+#define VM_EXTRA_TICKS_BURST 5
+/* Lifecycle kicks from a guest's own events (RESET, WAKEUP, ...): a reset
+ * loop must not keep ksmd boosted or the host's reserve raised. */
+#define VM_KICKS_PER_MIN 2
+#define VM_KICKS_BURST 2
+/* Log lines about one VM: enough to follow it, not enough to flood. */
+#define VM_LOG_LINES_PER_MIN 3
+#define VM_LOG_LINES_BURST 6
+
 static void
 vm_on_agent_urgent (gboolean pressure, gpointer data)
 {
@@ -13,6 +25,12 @@ vm_on_agent_urgent (gboolean pressure, gpointer data)
   if (pressure)
     vm->urgent = TRUE;
   vm_note (vm, VM_NOTE_URGENT);
+}
+
+static gboolean
+vm_agent_may_log (gpointer data)
+{
+  return vm_log_allowed (data);
 }
 
 Vm *
@@ -29,7 +47,10 @@ vm_new (const VmOwner *owner, const char *name, const char *backend, const char 
   vm->backend_data = backend_data;
   vm->state = VM_CONNECTING;
   vm->added_real_ms = g_get_real_time () / 1000;
-  vm->agent = vm_agent_new (vm->name, 0, vm_on_agent_urgent, vm);
+  vm->agent = vm_agent_new (vm->name, 0, vm_on_agent_urgent, vm_agent_may_log, vm);
+  rate_limit_init (&vm->extra_ticks, VM_EXTRA_TICKS_PER_MIN, VM_EXTRA_TICKS_BURST);
+  rate_limit_init (&vm->kick_limit, VM_KICKS_PER_MIN, VM_KICKS_BURST);
+  rate_limit_init (&vm->log_limit, VM_LOG_LINES_PER_MIN, VM_LOG_LINES_BURST);
   return vm;
 }
 
@@ -52,8 +73,28 @@ vm_free (Vm *vm)
 void
 vm_note (Vm *vm, VmNote note)
 {
+  /* Over its budget, a guest's news is not dropped: its flags stay set and
+   * the regular tick acts on them. */
+  gboolean extra = note == VM_NOTE_URGENT || note == VM_NOTE_KICK;
+  if (extra && !rate_limit_allow (&vm->extra_ticks, g_get_monotonic_time ()))
+    return;
   if (vm->owner.note != NULL)
     vm->owner.note (vm, note, vm->owner.user_data);
+}
+
+gboolean
+vm_log_allowed (Vm *vm)
+{
+  if (rate_limit_allow (&vm->log_limit, g_get_monotonic_time ()))
+    {
+      if (vm->log_suppressed > 0)
+        g_message ("%s: %" G_GUINT64_FORMAT " log lines about this VM suppressed", vm->name,
+                   vm->log_suppressed);
+      vm->log_suppressed = 0;
+      return TRUE;
+    }
+  vm->log_suppressed++;
+  return FALSE;
 }
 
 const char *
@@ -369,6 +410,14 @@ vm_agent_restart (Vm *vm)
 void
 vm_kick (Vm *vm, uint32_t kicks)
 {
+  if (!rate_limit_allow (&vm->kick_limit, g_get_monotonic_time ()))
+    {
+      if (vm->kicks_dropped++ == 0 || vm_log_allowed (vm))
+        g_message ("%s: lifecycle events faster than %d a minute; %" G_GUINT64_FORMAT
+                   " ignored so far",
+                   vm->name, VM_KICKS_PER_MIN, vm->kicks_dropped);
+      return;
+    }
   vm->kicks |= kicks;
   vm_note (vm, VM_NOTE_KICK);
 }

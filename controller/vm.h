@@ -114,6 +114,9 @@ json_t *vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg);
 json_t *vm_event_json (const Vm *vm);
 
 const char *vm_link_state_name (VmLinkState state);
+/* Whether one more log line about this VM fits its budget; the lines that
+ * did not are counted and reported with the next one that does. */
+gboolean vm_log_allowed (Vm *vm);
 
 /* ---- for backends: the narrow interface through which a sample arrives ---- */
 gpointer vm_get_backend_data (const Vm *vm);

@@ -359,24 +359,24 @@ test_line_length (void)
 static void
 test_rate_limit (void)
 {
-  AgentRateLimit rl;
-  agent_rate_limit_init (&rl, 10, 5);
+  RateLimit rl;
+  rate_limit_init (&rl, 10 * 60, 5);
   int64_t t = 1000000;
   for (int i = 0; i < 5; i++)
-    g_assert_true (agent_rate_limit_allow (&rl, t));
-  g_assert_false (agent_rate_limit_allow (&rl, t));
+    g_assert_true (rate_limit_allow (&rl, t));
+  g_assert_false (rate_limit_allow (&rl, t));
   /* 100 ms at 10/s buys one more. */
-  g_assert_false (agent_rate_limit_allow (&rl, t + 50000));
-  g_assert_true (agent_rate_limit_allow (&rl, t + 100000));
-  g_assert_false (agent_rate_limit_allow (&rl, t + 100000));
+  g_assert_false (rate_limit_allow (&rl, t + 50000));
+  g_assert_true (rate_limit_allow (&rl, t + 100000));
+  g_assert_false (rate_limit_allow (&rl, t + 100000));
   /* A long pause refills only up to the burst. */
   t += 3600LL * G_USEC_PER_SEC * 24;
   int n = 0;
-  while (agent_rate_limit_allow (&rl, t))
+  while (rate_limit_allow (&rl, t))
     n++;
   g_assert_cmpint (n, ==, 5);
   /* Time going backwards grants nothing. */
-  g_assert_false (agent_rate_limit_allow (&rl, t - 10 * G_USEC_PER_SEC));
+  g_assert_false (rate_limit_allow (&rl, t - 10 * G_USEC_PER_SEC));
 }
 
 static void

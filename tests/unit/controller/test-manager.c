@@ -18,6 +18,7 @@ typedef struct
   guint64 available_bytes;
   guint samples;
   GArray *targets; /* guint64 */
+  Vm *vm;
 } FakeVm;
 
 static void
@@ -77,6 +78,7 @@ fake_adopt (Manager *m, const char *name, const char *backend, guint64 ram_bytes
   f->targets = g_array_new (FALSE, FALSE, sizeof (guint64));
   const VmOwner *owner = mgr_owner (m);
   Vm *vm = vm_new (owner, name, backend, NULL, NULL, &fake_ops, f);
+  f->vm = vm;
   g_assert_true (owner->adopt (vm, owner->user_data));
   return f;
 }
@@ -102,30 +104,13 @@ vm_entry (json_t *vms, const char *name)
   return NULL;
 }
 
+static Manager *manager_on_fake_host (char **root_out);
+
 static void
 test_two_backends_tick (void)
 {
-  g_autofree char *root = fake_root_new ();
-  fake_write (root, "proc/meminfo",
-              "MemTotal:        8388608 kB\nMemFree:         6291456 kB\n"
-              "MemAvailable:    6291456 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
-  fake_write (root, "proc/pressure/memory",
-              "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
-              "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-  fake_mkdir (root, "ksm");
-  g_autofree char *proc = g_build_filename (root, "proc", NULL);
-  g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
-  g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
-  g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
-  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\n[host]\nmode=density\n"
-                                           "[ksm]\nmode=off\nsysfs=%s\n",
-                                           sock, ksm);
-  g_autoptr (GError) error = NULL;
-  BallastConfig *cfg = cfg_load_data (text, "test", &error);
-  g_assert_no_error (error);
-  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  Manager *m = mgr_new (cfg, loop, &error);
-  g_assert_no_error (error);
+  char *root;
+  Manager *m = manager_on_fake_host (&root);
 
   /* Two backends, each with a guest of 1 GiB (alpha uses 624 MiB, beta is idle). */
   FakeVm *a = fake_adopt (m, "alpha", "fake-a", 1024 * MiB, 400 * MiB);
@@ -183,7 +168,78 @@ test_two_backends_tick (void)
 
   mgr_free (m);
   g_unsetenv ("BALLAST_PROC_ROOT");
-  fake_root_free (g_steal_pointer (&root));
+  fake_root_free (root);
+}
+
+static Manager *
+manager_on_fake_host (char **root_out)
+{
+  char *root = fake_root_new ();
+  fake_write (root, "proc/meminfo",
+              "MemTotal:        8388608 kB\nMemFree:         6291456 kB\n"
+              "MemAvailable:    6291456 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
+  fake_write (root, "proc/pressure/memory",
+              "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+              "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  fake_mkdir (root, "ksm");
+  g_autofree char *proc = g_build_filename (root, "proc", NULL);
+  g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
+  g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
+  g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
+  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\n[host]\nmode=density\n"
+                                           "[ksm]\nmode=off\nsysfs=%s\n",
+                                           sock, ksm);
+  g_autoptr (GError) error = NULL;
+  BallastConfig *cfg = cfg_load_data (text, "test", &error);
+  g_assert_no_error (error);
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Manager *m = mgr_new (cfg, loop, &error);
+  g_assert_no_error (error);
+  *root_out = root;
+  return m;
+}
+
+static json_int_t
+ticks_so_far (Manager *m)
+{
+  json_t *status = run_command (m, "{\"execute\":\"query-status\"}");
+  json_int_t ticks = json_integer_value (json_object_get (json_object_get (status, "return"),
+                                                          "ticks"));
+  json_decref (status);
+  return ticks;
+}
+
+/* One guest's lifecycle events in a loop: they cannot make the daemon tick
+ * (and re-query every other VM) at their rate. */
+static void
+test_kick_storm (void)
+{
+  char *root;
+  Manager *m = manager_on_fake_host (&root);
+  FakeVm *a = fake_adopt (m, "alpha", "fake-a", 1024 * MiB, 400 * MiB);
+  FakeVm *b = fake_adopt (m, "beta", "fake-b", 1024 * MiB, 400 * MiB);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  json_int_t ticks_before = ticks_so_far (m);
+  guint samples_before = a->samples;
+  /* beta resets 50 times in a second. */
+  gint64 end = g_get_monotonic_time () + G_USEC_PER_SEC;
+  for (int i = 0; g_get_monotonic_time () < end; i++)
+    {
+      if (i % 20 == 0)
+        vm_kick (b->vm, POLICY_KICK_STARTED);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  json_int_t ticks = ticks_so_far (m) - ticks_before;
+  g_test_message ("in 1 s of kicks: %" JSON_INTEGER_FORMAT " ticks, alpha sampled %u times", ticks,
+                  a->samples - samples_before);
+  /* The regular tick (1 s) plus the two kicks the budget lets through. */
+  g_assert_cmpint (ticks, <=, 4);
+  g_assert_cmpuint (a->samples - samples_before, <=, 2);
+  mgr_free (m);
+  g_unsetenv ("BALLAST_PROC_ROOT");
+  fake_root_free (root);
 }
 
 int
@@ -193,5 +249,6 @@ main (int argc, char **argv)
   /* The empty KSM dir makes the probe warn once; that is not a failure here. */
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add_func ("/manager/two-backends-tick", test_two_backends_tick);
+  g_test_add_func ("/manager/kick-storm", test_kick_storm);
   return g_test_run ();
 }

@@ -102,7 +102,7 @@ write_for (Fixture *f, const char *chunk, gint64 duration_us, gboolean *hung_up)
 static void
 test_throttle (Fixture *f, gconstpointer unused)
 {
-  VmAgent *a = vm_agent_new ("vm1", 1ull << 30, on_urgent, f);
+  VmAgent *a = vm_agent_new ("vm1", 1ull << 30, on_urgent, NULL, f);
   vm_agent_connect_to (a, f->path);
   accept_guest (f);
   GString *burst = g_string_new (NULL);
@@ -128,7 +128,7 @@ test_throttle (Fixture *f, gconstpointer unused)
 static void
 test_flood_disconnects (Fixture *f, gconstpointer unused)
 {
-  VmAgent *a = vm_agent_new ("vm1", 1ull << 30, on_urgent, f);
+  VmAgent *a = vm_agent_new ("vm1", 1ull << 30, on_urgent, NULL, f);
   vm_agent_connect_to (a, f->path);
   accept_guest (f);
   char junk[4096];
