@@ -31,8 +31,13 @@ trap cleanup EXIT
 
 # A clean tree: the tracked and new files, none of the build directories.
 mkdir "$dir/ballast"
-(cd "$top" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --no-recursion) \
-    | tar -xf - -C "$dir/ballast"
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$top" && git ls-files -co --exclude-standard -z | xargs -0 tar -cf - --no-recursion) \
+        | tar -xf - -C "$dir/ballast"
+else
+    tar -cf - -C "$top" --exclude='./build' --exclude='./build-*' --exclude='./obj-*' . \
+        | tar -xf - -C "$dir/ballast"
+fi
 say "building packages"
 (cd "$dir/ballast" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -b -us -uc) \
     >"$dir/build.log" 2>&1 || { tail -n 40 "$dir/build.log"; fail "dpkg-buildpackage"; }
