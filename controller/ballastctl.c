@@ -9,7 +9,7 @@
 
 #include "qmp-sync.h"
 
-#define CTL_DEFAULT_SOCKET "/run/ballast/control.sock"
+#define CTL_DEFAULT_SOCKET BALLAST_CONTROL_SOCKET
 /* A daemon busy with a tick answers in milliseconds; 5 s means it is stuck. */
 #define CTL_TIMEOUT_MS 5000
 #define CTL_DECISIONS_DEFAULT 20

@@ -2,6 +2,8 @@
  * Loading validates everything first; a reload swaps only a config that loaded cleanly. */
 #pragma once
 
+#include "ballast-config.h"
+
 #include <glib.h>
 
 #include "policy.h"
@@ -34,7 +36,7 @@ typedef struct
 } BallastConfig;
 
 #define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"
-#define CFG_DEFAULT_CONTROL_SOCKET "/run/ballast/control.sock"
+#define CFG_DEFAULT_CONTROL_SOCKET BALLAST_CONTROL_SOCKET
 #define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
 #define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
 

@@ -36,7 +36,7 @@ struct _SampleCtx
 };
 
 /* Only for the real sysfs: a test's fake KSM dir is nobody else's. */
-#define SAMPLE_KSM_LOCK_DIR "/run/ballast"
+#define SAMPLE_KSM_LOCK_DIR BALLAST_RUN_DIR
 #define SAMPLE_KSM_LOCK_PATH SAMPLE_KSM_LOCK_DIR "/ksm.lock"
 
 SampleCtx *

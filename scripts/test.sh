@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command: installs what is missing, builds, prepares the tiny test
 # guest, runs unit + integration tests (gcc build) and the unit suite under
-# ASan+UBSan plus short fuzz runs (clang build), and a build without libvirt.
+# ASan+UBSan plus short fuzz runs (clang build), then the extra checks: a build
+# without libvirt, the meson install layout, the Debian packages.
 # Ends with "N passed, N failed".
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,14 +42,30 @@ if [ -f build-fuzz/build.ninja ]; then
     run_suite -C build-fuzz --suite unit --num-processes 2
     run_suite -C build-fuzz --suite fuzz --num-processes 2
 fi
+# Extra checks, each one pass or fail: a script that exits 0 or not.
+run_check() {
+    name=$1; shift
+    log="${TMPDIR:-/tmp}/ballast-$name.log"
+    "$@" >"$log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "$name: ok"
+        passed=$((passed + 1))
+    elif [ $rc -eq 77 ]; then
+        # 77: the check cannot run on this machine (it says why).
+        tail -n 1 "$log"
+        skipped=$((skipped + 1))
+    else
+        cat "$log"
+        echo "$name: FAILED"
+        failed=$((failed + 1))
+    fi
+}
 # The libvirt backend must compile out cleanly (-Dlibvirt=disabled).
-if "$top/scripts/check-no-libvirt.sh" >"${TMPDIR:-/tmp}/ballast-check-no-libvirt.log" 2>&1; then
-    echo "check-no-libvirt: ok"
-    passed=$((passed + 1))
-else
-    cat "${TMPDIR:-/tmp}/ballast-check-no-libvirt.log"
-    echo "check-no-libvirt: FAILED"
-    failed=$((failed + 1))
-fi
+run_check check-no-libvirt "$top/scripts/check-no-libvirt.sh"
+# meson install puts exactly the listed files where a distribution wants them.
+run_check check-install "$top/scripts/check-install.sh"
+# The Debian packages build, pass lintian, install, verify and purge cleanly.
+run_check check-deb "$top/scripts/check-deb.sh"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -3,6 +3,8 @@
  * control socket. It never calls libvirt, gives up after 200 ms in total,
  * and exits 0 whatever happened (a non-zero exit would make libvirt refuse
  * to start the domain), except on a usage error. */
+#include "ballast-config.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
@@ -14,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HOOK_DEFAULT_SOCKET "/run/ballast/control.sock"
+#define HOOK_DEFAULT_SOCKET BALLAST_CONTROL_SOCKET
 /* A domain's start waits for the hook, which libvirt runs three times
  * (prepare, start, started): a wedged ballastd that accepts but never
  * answers costs a start at most 3 x 200 ms. A stopped one costs nothing
