@@ -338,318 +338,449 @@ vm_shape (const PolicyVm *vm, const PolicyConfig *c, VmWork *w, PolicyVmCarry *v
   d->reason = reason;
 }
 
-int
-policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+/* One tick of the balloon half: its inputs, the scratch arrays in the carry,
+ * and the host-wide values each phase leaves for the next. */
+typedef struct
+{
+  const PolicySnapshot *s;
+  const PolicyConfig *c;
+  PolicyCarry *carry;
+  PolicyDecision *out;
+  VmWork *work;
+  FillItem *items;
+  uint32_t *steered; /* indices of the VMs the allocation steers */
+  size_t n_steered;
+  uint64_t now, tick_ms, dt_ms, page_bytes;
+  uint64_t mem_total, mem_avail, reserve;
+  /* Sums over the VMs in pass 1. */
+  uint64_t held, vm_pss_sum, mergeable;
+  bool pss_all, any_booting, ksm_kick;
+  /* The allocation. */
+  uint64_t budget, sum_need; /* sum_need: of the steered VMs */
+  bool overloaded, tight;
+} DecideCtx;
+
+/* Pass 1's view of one VM, beyond what it keeps in VmWork. */
+typedef struct
+{
+  const PolicyVm *vm;
+  PolicyVmCarry *vc;
+  PolicyVmDecision *d;
+  VmWork *w;
+  uint64_t ram, actual, headroom, cold, cold_max, base;
+  bool actual_present, destroyed, have_ws, have_stats, have_agent, has_data;
+  bool pressure, urgent;
+  double refault_bps;
+} VmTick;
+
+/* Checks the arguments, lays out the scratch and reads the host; false on
+ * invalid arguments or allocation failure (nothing is written then). */
+static bool
+decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out,
+              DecideCtx *x)
 {
   if (s == NULL || c == NULL || carry == NULL || out == NULL
       || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
-    return -1;
+    return false;
   size_t n = s->n_vms;
   if (n > UINT32_MAX || n > SIZE_MAX / (sizeof (VmWork) + sizeof (FillItem) + sizeof (uint32_t)))
-    return -1;
+    return false;
   if (!policy_carry_begin_tick (carry, n, s->now_ms))
-    return -1;
+    return false;
   uint8_t *scratch = policy_carry_scratch (carry, n * (sizeof (VmWork) + sizeof (FillItem) + sizeof (uint32_t)));
   if (scratch == NULL)
-    return -1;
-  VmWork *work = (VmWork *) scratch;
-  FillItem *items = (FillItem *) (scratch + n * sizeof (VmWork));
-  uint32_t *steered = (uint32_t *) (scratch + n * (sizeof (VmWork) + sizeof (FillItem)));
-  size_t n_steered = 0;
+    return false;
+  *x = (DecideCtx) {
+    .s = s,
+    .c = c,
+    .carry = carry,
+    .out = out,
+    .work = (VmWork *) scratch,
+    .items = (FillItem *) (scratch + n * sizeof (VmWork)),
+    .steered = (uint32_t *) (scratch + n * (sizeof (VmWork) + sizeof (FillItem))),
+    .now = s->now_ms,
+    .tick_ms = c->tick_ms > 0 ? c->tick_ms : POLICY_DEFAULT_TICK_MS,
+    .pss_all = true,
+    .ksm_kick = (s->host_kicks & KSM_KICKS) != 0,
+  };
+  x->dt_ms = carry->have_tick && x->now > carry->last_now_ms ? x->now - carry->last_now_ms : x->tick_ms;
+  x->page_bytes = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB ? s->ksm.page_size_bytes : 4096;
 
-  uint64_t now = s->now_ms;
-  uint64_t tick_ms = c->tick_ms > 0 ? c->tick_ms : POLICY_DEFAULT_TICK_MS;
-  uint64_t dt_ms = carry->have_tick && now > carry->last_now_ms ? now - carry->last_now_ms : tick_ms;
-  uint64_t page_bytes = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB ? s->ksm.page_size_bytes : 4096;
-
-  /* Host budget. */
+  /* The host's memory and its reserve. */
   const PolicyHost *h = &s->host;
-  uint64_t mem_total = policy_cap_bytes (h->mem_total_bytes);
-  uint64_t mem_avail = policy_min_u64 (policy_cap_bytes (h->mem_available_bytes), mem_total);
-  uint64_t reserve = policy_size_resolve (&c->host_reserve, mem_total,
+  x->mem_total = policy_cap_bytes (h->mem_total_bytes);
+  x->mem_avail = policy_min_u64 (policy_cap_bytes (h->mem_available_bytes), x->mem_total);
+  uint64_t reserve = policy_size_resolve (&c->host_reserve, x->mem_total,
                                           policy_max_u64 (POLICY_DEFAULT_RESERVE_FLOOR_BYTES,
-                                                          policy_pct_of (mem_total, POLICY_DEFAULT_RESERVE_PCT)));
-  reserve = policy_cap_bytes (reserve);
-  out->reserve_bytes = reserve;
+                                                          policy_pct_of (x->mem_total, POLICY_DEFAULT_RESERVE_PCT)));
+  x->reserve = policy_cap_bytes (reserve);
+  out->reserve_bytes = x->reserve;
 
   memset (&out->ksm, 0, sizeof out->ksm);
   out->n_vms = n;
   out->host_overloaded = false;
   out->host_tight = false;
-  uint64_t held = 0, vm_pss_sum = 0, mergeable = 0;
-  bool pss_all = true, any_booting = false, ksm_kick = (s->host_kicks & KSM_KICKS) != 0;
+  return true;
+}
 
-  /* Pass 1: need, feedback and mode of every VM. */
-  for (size_t i = 0; i < n; i++)
+/* Limits, current size and host cost of one VM; false if the carry has no
+ * slot for it. */
+static bool
+vm_observe (DecideCtx *x, size_t i, VmTick *t)
+{
+  const PolicyVm *vm = &x->s->vms[i];
+  PolicyVmDecision *d = &x->out->vms[i];
+  VmWork *w = &x->work[i];
+  memset (w, 0, sizeof *w);
+  memset (d, 0, sizeof *d);
+  d->id = vm->id;
+  PolicyVmCarry *vc = policy_carry_vm (x->carry, vm->id, NULL);
+  if (vc == NULL)
+    return false;
+  *t = (VmTick) { .vm = vm, .vc = vc, .d = d, .w = w };
+
+  t->ram = policy_cap_bytes (vm->ram_bytes);
+  policy_vm_limits (vm, &w->min, &w->max);
+  d->min_bytes = w->min;
+  d->max_bytes = w->max;
+  t->actual_present = vm->actual_bytes.present;
+  t->actual = policy_cap_bytes (vm->actual_bytes.value);
+  w->cur = t->actual_present ? t->actual
+           : vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
+                                           : t->ram;
+  t->destroyed = (vm->kicks & POLICY_KICK_DESTROYED) != 0;
+  if (vm->pss_bytes.present)
+    x->vm_pss_sum = policy_sat_add (x->vm_pss_sum, t->destroyed ? 0 : policy_cap_bytes (vm->pss_bytes.value));
+  else if (!t->destroyed)
+    x->pss_all = false;
+  if (vm->ksm_merging_pages.present && w->cur > 0)
+    w->ksm_frac = policy_clamp_double ((double) policy_sat_mul (vm->ksm_merging_pages.value, x->page_bytes)
+                                           / (double) w->cur,
+                                       0.0, 1.0);
+  return true;
+}
+
+/* Need: the base (working set, else stats) the headroom is added to, and
+ * the effective cold age it is measured at. */
+static void
+vm_base (VmTick *t)
+{
+  const PolicyVm *vm = t->vm;
+  PolicyVmCarry *vc = t->vc;
+  t->have_ws = ws_fresh (&vm->ws);
+  t->have_stats = stats_fresh (&vm->stats);
+  t->have_agent = agent_fresh (&vm->agent);
+  t->has_data = t->actual_present && (t->have_ws || t->have_stats);
+  uint64_t headroom = policy_size_resolve (&vm->cfg.headroom, t->ram,
+                                           policy_max_u64 (POLICY_DEFAULT_HEADROOM_FLOOR_BYTES,
+                                                           policy_pct_of (t->ram, POLICY_DEFAULT_HEADROOM_PCT)));
+  t->headroom = policy_cap_bytes (headroom);
+  t->cold = vm->cfg.cold_age_ms > 0 ? vm->cfg.cold_age_ms : POLICY_DEFAULT_COLD_AGE_MS;
+  if (vc->cold_age_eff_ms < t->cold)
+    vc->cold_age_eff_ms = t->cold;
+  t->cold_max = policy_sat_mul (t->cold, COLD_AGE_EFF_MAX_FACTOR);
+  if (vc->cold_age_eff_ms > t->cold_max)
+    vc->cold_age_eff_ms = t->cold_max;
+
+  t->w->reason = "no-data";
+  if (t->have_stats)
     {
-      const PolicyVm *vm = &s->vms[i];
-      PolicyVmDecision *d = &out->vms[i];
-      VmWork *w = &work[i];
-      memset (w, 0, sizeof *w);
-      memset (d, 0, sizeof *d);
-      d->id = vm->id;
-      PolicyVmCarry *vc = policy_carry_vm (carry, vm->id, NULL);
-      if (vc == NULL)
-        return -1;
-
-      uint64_t ram = policy_cap_bytes (vm->ram_bytes);
-      policy_vm_limits (vm, &w->min, &w->max);
-      d->min_bytes = w->min;
-      d->max_bytes = w->max;
-      bool actual_present = vm->actual_bytes.present;
-      uint64_t actual = policy_cap_bytes (vm->actual_bytes.value);
-      w->cur = actual_present ? actual
-               : vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
-                                               : ram;
-      bool destroyed = (vm->kicks & POLICY_KICK_DESTROYED) != 0;
-      if (vm->pss_bytes.present)
-        vm_pss_sum = policy_sat_add (vm_pss_sum, destroyed ? 0 : policy_cap_bytes (vm->pss_bytes.value));
-      else if (!destroyed)
-        pss_all = false;
-      if (vm->ksm_merging_pages.present && w->cur > 0)
-        w->ksm_frac = policy_clamp_double ((double) policy_sat_mul (vm->ksm_merging_pages.value, page_bytes)
-                                               / (double) w->cur,
-                                           0.0, 1.0);
-
-      /* Need. */
-      bool have_ws = ws_fresh (&vm->ws), have_stats = stats_fresh (&vm->stats);
-      bool have_agent = agent_fresh (&vm->agent);
-      bool has_data = actual_present && (have_ws || have_stats);
-      uint64_t headroom = policy_size_resolve (&vm->cfg.headroom, ram,
-                                               policy_max_u64 (POLICY_DEFAULT_HEADROOM_FLOOR_BYTES,
-                                                               policy_pct_of (ram, POLICY_DEFAULT_HEADROOM_PCT)));
-      headroom = policy_cap_bytes (headroom);
-      uint64_t cold = vm->cfg.cold_age_ms > 0 ? vm->cfg.cold_age_ms : POLICY_DEFAULT_COLD_AGE_MS;
-      if (vc->cold_age_eff_ms < cold)
-        vc->cold_age_eff_ms = cold;
-      uint64_t cold_max = policy_sat_mul (cold, COLD_AGE_EFF_MAX_FACTOR);
-      if (vc->cold_age_eff_ms > cold_max)
-        vc->cold_age_eff_ms = cold_max;
-
-      uint64_t base = 0;
-      const char *reason = "no-data";
-      if (have_stats)
-        {
-          base = policy_sat_sub (policy_cap_bytes (vm->stats.total_bytes.value),
-                                 policy_cap_bytes (vm->stats.available_bytes.value));
-          reason = "stats+headroom";
-        }
-      if (have_ws)
-        {
-          base = ws_bytes (&vm->ws, vc->cold_age_eff_ms);
-          if (have_agent)
-            base = policy_sat_add (base, policy_cap_bytes (vm->agent.unevictable_bytes));
-          reason = "ws+headroom";
-        }
-      double refault_bps = 0.0;
-      bool pressure = vm_pressure (vm, vc, now, policy_sat_add (base, headroom), page_bytes, &refault_bps);
-      bool urgent = (have_agent && vm->agent.urgent)
-                    || (have_stats
-                        && policy_cap_bytes (vm->stats.available_bytes.value)
-                               < policy_max_u64 (LOW_WATERMARK_FLOOR_BYTES, policy_pct_of (ram, LOW_WATERMARK_PCT)));
-      /* A rise of actual the controller did not ask for: the guest's demand. */
-      if (actual_present && vc->have_prev && vc->prev_actual_present
-          && actual >= policy_sat_add (vc->prev_actual_bytes, DEMAND_RISE_MIN_BYTES))
-        {
-          uint64_t asked = vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
-                           : vc->issued                   ? vc->issued_target_bytes
-                                                          : 0;
-          if (actual > policy_sat_add (asked, DEMAND_SLACK_BYTES))
-            {
-              vc->demand_floor_bytes = actual;
-              vc->demand_floor_until_ms = policy_sat_add (now, DEMAND_FLOOR_MS);
-              pressure = true;
-            }
-          if (policy_sat_sub (actual, vc->prev_actual_bytes) >= KSM_KICK_DEFLATE_BYTES && vm->cfg.ksm)
-            ksm_kick = true;
-        }
-      if (urgent)
-        pressure = true;
-      if (has_data && vm->cfg.mode != POLICY_VM_MODE_OFF)
-        {
-          uint64_t need0 = policy_sat_add (base, headroom);
-          if (pressure)
-            {
-              uint64_t growth = policy_max_u64 (policy_mul_div (need0, PRESSURE_GROWTH_PCT, 100),
-                                                policy_u64_from_double (refault_bps * (double) tick_ms / 1000.0));
-              vc->allowance_bytes = policy_min_u64 (policy_sat_add (vc->allowance_bytes, growth), ram);
-              vc->cold_age_eff_ms = policy_min_u64 (policy_mul_div (vc->cold_age_eff_ms, 5, 4), cold_max);
-              vc->calm_ticks = 0;
-            }
-          else
-            {
-              if (vc->calm_ticks < UINT32_MAX)
-                vc->calm_ticks++;
-              if (vc->calm_ticks > CALM_TICKS_BEFORE_DECAY)
-                {
-                  vc->allowance_bytes -= vc->allowance_bytes / DECAY_DIVISOR;
-                  if (vc->allowance_bytes < ALLOWANCE_DROP_BYTES)
-                    vc->allowance_bytes = 0;
-                  vc->cold_age_eff_ms -= (vc->cold_age_eff_ms - cold) / DECAY_DIVISOR;
-                }
-            }
-          uint64_t raw = policy_sat_add (need0, vc->allowance_bytes);
-          w->need = policy_clamp_u64 (raw, w->min, w->max);
-          if (vc->allowance_bytes > 0)
-            reason = "pressure";
-          if (raw > w->max)
-            reason = "ceiling";
-          else if (raw < w->min)
-            reason = "floor";
-          w->soft_floor = w->min;
-          if (now < vc->demand_floor_until_ms)
-            {
-              uint64_t f = policy_min_u64 (vc->demand_floor_bytes, w->max);
-              if (f > w->soft_floor)
-                w->soft_floor = f;
-              if (f >= w->need)
-                reason = "demand-floor";
-            }
-          if (urgent)
-            {
-              w->flags |= WORK_NO_INFLATE;
-              uint64_t f = policy_min_u64 (policy_sat_add (w->cur, headroom), w->max);
-              if (f > w->soft_floor)
-                w->soft_floor = f;
-              reason = "urgent";
-            }
-          if (w->soft_floor > w->need)
-            w->need = w->soft_floor;
-        }
-      w->reason = reason;
-      w->weight = vm->cfg.shares;
-      d->need_bytes = w->need;
-
-      /* Booting: reserve the configured RAM until the driver reports. */
-      if (vm->state == POLICY_VM_STATE_STARTING || (vm->kicks & BOOT_KICKS))
-        vc->booting = true;
-      if (has_data)
-        vc->booting = false;
-      if (vm->cfg.ksm && (vm->kicks & KSM_KICKS))
-        ksm_kick = true;
-      if (vm->cfg.ksm && vm->cfg.mode != POLICY_VM_MODE_OFF && !destroyed)
-        mergeable = policy_sat_add (mergeable, vc->booting ? ram : w->cur);
-
-      /* Mode and lifecycle: who is held, and at what. */
-      uint64_t hold = w->cur;
-      d->target_bytes = w->cur;
-      d->plan_bytes = policy_clamp_u64 (w->cur, w->min, w->max);
-      d->held = true;
-      if (destroyed)
-        {
-          hold = 0;
-          d->target_bytes = d->plan_bytes;
-          d->reason = "kick:vm-destroyed";
-        }
-      else if (vm->cfg.mode == POLICY_VM_MODE_OFF)
-        d->reason = "mode:off";
-      else if (vm->cfg.mode == POLICY_VM_MODE_OBSERVE)
-        d->reason = "mode:observe";
-      else if (vm->cfg.mode == POLICY_VM_MODE_FIXED)
-        {
-          uint64_t fixed = policy_min_u64 (policy_cap_bytes (policy_size_resolve (&vm->cfg.target, ram, w->cur)), ram);
-          d->target_bytes = fixed;
-          d->plan_bytes = fixed;
-          hold = policy_max_u64 (w->cur, fixed);
-          d->reason = "mode:fixed";
-        }
-      else if (vc->booting)
-        {
-          any_booting = true;
-          hold = ram;
-          d->target_bytes = d->plan_bytes;
-          d->reason = "kick:vm-starting";
-        }
-      else if (vm->state == POLICY_VM_STATE_PAUSED || vm->state == POLICY_VM_STATE_STOPPING || !has_data)
-        {
-          /* Held where it is and never inflated; only raised to its floor. */
-          uint64_t t = d->plan_bytes;
-          d->target_bytes = t;
-          /* Issued lately and not reached: in flight (a guest that never
-           * reaches its floor must not draw a command every tick). */
-          bool in_flight = vc->issued && vc->issued_target_bytes == t && now >= vc->issued_ms
-                           && now - vc->issued_ms < REISSUE_STUCK_MS;
-          d->set_target = actual_present && t > actual && vm->state == POLICY_VM_STATE_RUNNING
-                          && !in_flight;
-          hold = policy_max_u64 (w->cur, t);
-          d->reason = vm->state == POLICY_VM_STATE_PAUSED     ? "paused"
-                      : vm->state == POLICY_VM_STATE_STOPPING ? "stopping"
-                      : d->set_target || in_flight            ? "no-data:floor"
-                                                              : "no-data:hold";
-          if (d->set_target)
-            {
-              vc->issued = true;
-              vc->issued_target_bytes = t;
-              vc->issued_ms = now;
-            }
-        }
-      else
-        {
-          d->held = false;
-          w->flags |= WORK_STEERED;
-          steered[n_steered++] = (uint32_t) i;
-          hold = 0;
-        }
-      held = policy_sat_add (held, hold);
-
-      /* Samples for the next tick. */
-      vc->have_prev = true;
-      vc->prev_ms = now;
-      vc->prev_actual_present = actual_present;
-      vc->prev_actual_bytes = actual;
-      vc->prev_agent_present = have_agent;
-      if (have_agent)
-        {
-          vc->prev_psi_some_total_us = vm->agent.psi_some_total_us;
-          vc->prev_refault_total_pages = vm->agent.refault_total_pages;
-          vc->prev_oom_kills = vm->agent.oom_kills;
-        }
+      t->base = policy_sat_sub (policy_cap_bytes (vm->stats.total_bytes.value),
+                                policy_cap_bytes (vm->stats.available_bytes.value));
+      t->w->reason = "stats+headroom";
     }
+  if (t->have_ws)
+    {
+      t->base = ws_bytes (&vm->ws, vc->cold_age_eff_ms);
+      if (t->have_agent)
+        t->base = policy_sat_add (t->base, policy_cap_bytes (vm->agent.unevictable_bytes));
+      t->w->reason = "ws+headroom";
+    }
+}
 
-  /* B = MemTotal - reserve - non-VM usage + what KSM saves. Without a probe
-   * of non-VM usage, it is what is used minus what the VMs' PSS explains. */
+/* Pressure this tick: thrash feedback, the urgent path, and a rise of
+ * actual the controller did not ask for (the guest's demand). */
+static void
+vm_signals (DecideCtx *x, VmTick *t)
+{
+  const PolicyVm *vm = t->vm;
+  PolicyVmCarry *vc = t->vc;
+  t->pressure = vm_pressure (vm, vc, x->now, policy_sat_add (t->base, t->headroom), x->page_bytes,
+                             &t->refault_bps);
+  t->urgent = (t->have_agent && vm->agent.urgent)
+              || (t->have_stats
+                  && policy_cap_bytes (vm->stats.available_bytes.value)
+                         < policy_max_u64 (LOW_WATERMARK_FLOOR_BYTES, policy_pct_of (t->ram, LOW_WATERMARK_PCT)));
+  if (t->actual_present && vc->have_prev && vc->prev_actual_present
+      && t->actual >= policy_sat_add (vc->prev_actual_bytes, DEMAND_RISE_MIN_BYTES))
+    {
+      uint64_t asked = vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
+                       : vc->issued                   ? vc->issued_target_bytes
+                                                      : 0;
+      if (t->actual > policy_sat_add (asked, DEMAND_SLACK_BYTES))
+        {
+          vc->demand_floor_bytes = t->actual;
+          vc->demand_floor_until_ms = policy_sat_add (x->now, DEMAND_FLOOR_MS);
+          t->pressure = true;
+        }
+      if (policy_sat_sub (t->actual, vc->prev_actual_bytes) >= KSM_KICK_DEFLATE_BYTES && vm->cfg.ksm)
+        x->ksm_kick = true;
+    }
+  if (t->urgent)
+    t->pressure = true;
+}
+
+/* Thrash feedback: the allowance and the effective cold age grow at once
+ * under pressure and decay slowly after calm ticks. */
+static void
+vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
+{
+  PolicyVmCarry *vc = t->vc;
+  if (t->pressure)
+    {
+      uint64_t growth = policy_max_u64 (policy_mul_div (need0, PRESSURE_GROWTH_PCT, 100),
+                                        policy_u64_from_double (t->refault_bps * (double) x->tick_ms / 1000.0));
+      vc->allowance_bytes = policy_min_u64 (policy_sat_add (vc->allowance_bytes, growth), t->ram);
+      vc->cold_age_eff_ms = policy_min_u64 (policy_mul_div (vc->cold_age_eff_ms, 5, 4), t->cold_max);
+      vc->calm_ticks = 0;
+      return;
+    }
+  if (vc->calm_ticks < UINT32_MAX)
+    vc->calm_ticks++;
+  if (vc->calm_ticks > CALM_TICKS_BEFORE_DECAY)
+    {
+      vc->allowance_bytes -= vc->allowance_bytes / DECAY_DIVISOR;
+      if (vc->allowance_bytes < ALLOWANCE_DROP_BYTES)
+        vc->allowance_bytes = 0;
+      vc->cold_age_eff_ms -= (vc->cold_age_eff_ms - t->cold) / DECAY_DIVISOR;
+    }
+}
+
+/* Need of a VM with data: base + headroom + allowance within [min, max],
+ * raised to the demand floor and, when urgent, to actual + headroom. */
+static void
+vm_need (const DecideCtx *x, VmTick *t)
+{
+  PolicyVmCarry *vc = t->vc;
+  VmWork *w = t->w;
+  uint64_t need0 = policy_sat_add (t->base, t->headroom);
+  vm_feedback (x, t, need0);
+  uint64_t raw = policy_sat_add (need0, vc->allowance_bytes);
+  w->need = policy_clamp_u64 (raw, w->min, w->max);
+  if (vc->allowance_bytes > 0)
+    w->reason = "pressure";
+  if (raw > w->max)
+    w->reason = "ceiling";
+  else if (raw < w->min)
+    w->reason = "floor";
+  w->soft_floor = w->min;
+  if (x->now < vc->demand_floor_until_ms)
+    {
+      uint64_t f = policy_min_u64 (vc->demand_floor_bytes, w->max);
+      if (f > w->soft_floor)
+        w->soft_floor = f;
+      if (f >= w->need)
+        w->reason = "demand-floor";
+    }
+  if (t->urgent)
+    {
+      w->flags |= WORK_NO_INFLATE;
+      uint64_t f = policy_min_u64 (policy_sat_add (w->cur, t->headroom), w->max);
+      if (f > w->soft_floor)
+        w->soft_floor = f;
+      w->reason = "urgent";
+    }
+  if (w->soft_floor > w->need)
+    w->need = w->soft_floor;
+}
+
+/* Booting (the configured RAM is reserved until the driver reports) and
+ * what the VM adds to the KSM half's kick and mergeable size. */
+static void
+vm_boot (DecideCtx *x, const VmTick *t)
+{
+  const PolicyVm *vm = t->vm;
+  PolicyVmCarry *vc = t->vc;
+  if (vm->state == POLICY_VM_STATE_STARTING || (vm->kicks & BOOT_KICKS))
+    vc->booting = true;
+  if (t->has_data)
+    vc->booting = false;
+  if (vm->cfg.ksm && (vm->kicks & KSM_KICKS))
+    x->ksm_kick = true;
+  if (vm->cfg.ksm && vm->cfg.mode != POLICY_VM_MODE_OFF && !t->destroyed)
+    x->mergeable = policy_sat_add (x->mergeable, vc->booting ? t->ram : t->w->cur);
+}
+
+/* A paused, stopping or no-data VM: held where it is and never inflated;
+ * only raised to its floor. Returns what it holds of the budget. */
+static uint64_t
+vm_hold_in_place (const DecideCtx *x, const VmTick *t)
+{
+  const PolicyVm *vm = t->vm;
+  PolicyVmCarry *vc = t->vc;
+  PolicyVmDecision *d = t->d;
+  uint64_t floor_target = d->plan_bytes;
+  d->target_bytes = floor_target;
+  /* Issued lately and not reached: in flight (a guest that never
+   * reaches its floor must not draw a command every tick). */
+  bool in_flight = vc->issued && vc->issued_target_bytes == floor_target && x->now >= vc->issued_ms
+                   && x->now - vc->issued_ms < REISSUE_STUCK_MS;
+  d->set_target = t->actual_present && floor_target > t->actual && vm->state == POLICY_VM_STATE_RUNNING
+                  && !in_flight;
+  d->reason = vm->state == POLICY_VM_STATE_PAUSED     ? "paused"
+              : vm->state == POLICY_VM_STATE_STOPPING ? "stopping"
+              : d->set_target || in_flight            ? "no-data:floor"
+                                                      : "no-data:hold";
+  if (d->set_target)
+    {
+      vc->issued = true;
+      vc->issued_target_bytes = floor_target;
+      vc->issued_ms = x->now;
+    }
+  return policy_max_u64 (t->w->cur, floor_target);
+}
+
+/* Mode and lifecycle: who is held, and at what; the others are steered. */
+static void
+vm_hold (DecideCtx *x, size_t i, const VmTick *t)
+{
+  const PolicyVm *vm = t->vm;
+  PolicyVmDecision *d = t->d;
+  VmWork *w = t->w;
+  uint64_t hold = w->cur;
+  d->target_bytes = w->cur;
+  d->plan_bytes = policy_clamp_u64 (w->cur, w->min, w->max);
+  d->held = true;
+  if (t->destroyed)
+    {
+      hold = 0;
+      d->target_bytes = d->plan_bytes;
+      d->reason = "kick:vm-destroyed";
+    }
+  else if (vm->cfg.mode == POLICY_VM_MODE_OFF)
+    d->reason = "mode:off";
+  else if (vm->cfg.mode == POLICY_VM_MODE_OBSERVE)
+    d->reason = "mode:observe";
+  else if (vm->cfg.mode == POLICY_VM_MODE_FIXED)
+    {
+      uint64_t fixed = policy_min_u64 (policy_cap_bytes (policy_size_resolve (&vm->cfg.target, t->ram, w->cur)),
+                                       t->ram);
+      d->target_bytes = fixed;
+      d->plan_bytes = fixed;
+      hold = policy_max_u64 (w->cur, fixed);
+      d->reason = "mode:fixed";
+    }
+  else if (t->vc->booting)
+    {
+      x->any_booting = true;
+      hold = t->ram;
+      d->target_bytes = d->plan_bytes;
+      d->reason = "kick:vm-starting";
+    }
+  else if (vm->state == POLICY_VM_STATE_PAUSED || vm->state == POLICY_VM_STATE_STOPPING || !t->has_data)
+    hold = vm_hold_in_place (x, t);
+  else
+    {
+      d->held = false;
+      w->flags |= WORK_STEERED;
+      x->steered[x->n_steered++] = (uint32_t) i;
+      hold = 0;
+    }
+  x->held = policy_sat_add (x->held, hold);
+}
+
+/* Samples for the next tick's deltas. */
+static void
+vm_remember (const DecideCtx *x, const VmTick *t)
+{
+  PolicyVmCarry *vc = t->vc;
+  vc->have_prev = true;
+  vc->prev_ms = x->now;
+  vc->prev_actual_present = t->actual_present;
+  vc->prev_actual_bytes = t->actual;
+  vc->prev_agent_present = t->have_agent;
+  if (t->have_agent)
+    {
+      vc->prev_psi_some_total_us = t->vm->agent.psi_some_total_us;
+      vc->prev_refault_total_pages = t->vm->agent.refault_total_pages;
+      vc->prev_oom_kills = t->vm->agent.oom_kills;
+    }
+}
+
+/* Pass 1: need, feedback and mode of VM i. False if the carry has no slot. */
+static bool
+vm_pass1 (DecideCtx *x, size_t i)
+{
+  VmTick t;
+  if (!vm_observe (x, i, &t))
+    return false;
+  vm_base (&t);
+  vm_signals (x, &t);
+  if (t.has_data && t.vm->cfg.mode != POLICY_VM_MODE_OFF)
+    vm_need (x, &t);
+  t.w->weight = t.vm->cfg.shares;
+  t.d->need_bytes = t.w->need;
+  vm_boot (x, &t);
+  vm_hold (x, i, &t);
+  vm_remember (x, &t);
+  return true;
+}
+
+/* B = MemTotal - reserve - non-VM usage + what KSM saves. Without a probe
+ * of non-VM usage, it is what is used minus what the VMs' PSS explains. */
+static void
+host_budget (DecideCtx *x)
+{
+  const PolicySnapshot *s = x->s;
   uint64_t non_vm;
-  if (h->non_vm_used_bytes.present)
-    non_vm = policy_cap_bytes (h->non_vm_used_bytes.value);
-  else if (pss_all && n > 0)
-    non_vm = policy_sat_sub (mem_total - mem_avail, vm_pss_sum);
+  if (s->host.non_vm_used_bytes.present)
+    non_vm = policy_cap_bytes (s->host.non_vm_used_bytes.value);
+  else if (x->pss_all && s->n_vms > 0)
+    non_vm = policy_sat_sub (x->mem_total - x->mem_avail, x->vm_pss_sum);
   else
     non_vm = 0;
   uint64_t saved = policy_min_u64 (policy_ksm_saved_bytes (&s->ksm), POLICY_BYTES_CAP);
   if (!s->ksm.present)
     saved = 0;
-  uint64_t budget = policy_sat_add (policy_sat_sub (policy_sat_sub (mem_total, reserve), non_vm), saved);
-  out->budget_bytes = budget;
-  out->held_bytes = held;
+  x->budget = policy_sat_add (policy_sat_sub (policy_sat_sub (x->mem_total, x->reserve), non_vm), saved);
+  x->out->budget_bytes = x->budget;
+  x->out->held_bytes = x->held;
+}
 
-  /* Allocation: min -> soft floor -> need -> max, water-filled by shares. */
-  uint64_t room = policy_sat_sub (budget, held);
+/* Allocation: min -> soft floor -> need -> max, water-filled by shares. */
+static void
+allocate (DecideCtx *x)
+{
+  VmWork *work = x->work;
+  uint64_t room = policy_sat_sub (x->budget, x->held);
   uint64_t sum_min = 0, sum_floor = 0, sum_need = 0;
-  for (size_t k = 0; k < n_steered; k++)
+  for (size_t k = 0; k < x->n_steered; k++)
     {
-      VmWork *w = &work[steered[k]];
+      VmWork *w = &work[x->steered[k]];
       sum_min = policy_sat_add (sum_min, w->min);
       sum_floor = policy_sat_add (sum_floor, w->soft_floor);
       sum_need = policy_sat_add (sum_need, w->need);
     }
   uint64_t sum_need_all = sum_need;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < x->s->n_vms; i++)
     if (!(work[i].flags & WORK_STEERED))
-      sum_need_all = policy_sat_add (sum_need_all, out->vms[i].need_bytes);
-  out->sum_need_bytes = sum_need_all;
-  bool overloaded = held > budget || sum_need > room;
+      sum_need_all = policy_sat_add (sum_need_all, x->out->vms[i].need_bytes);
+  x->out->sum_need_bytes = sum_need_all;
+  x->sum_need = sum_need;
+  bool overloaded = x->held > x->budget || sum_need > room;
   /* A host short of MemAvailable hands out no surplus, whatever the budget
    * says (non-VM usage may be under-measured): cold guest memory is the
    * cheapest lever, so it is reclaimed first. */
-  bool tight = overloaded || mem_avail < policy_sat_mul (reserve, TIGHT_RESERVE_FACTOR)
-               || policy_clamp_double (h->psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
-  for (size_t k = 0; k < n_steered; k++)
+  x->tight = overloaded || x->mem_avail < policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR)
+             || policy_clamp_double (x->s->host.psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
+  x->overloaded = overloaded;
+  for (size_t k = 0; k < x->n_steered; k++)
     {
-      VmWork *w = &work[steered[k]];
+      VmWork *w = &work[x->steered[k]];
       if (!overloaded)
         {
           w->lo = w->need;
-          w->hi = c->host_mode == POLICY_HOST_MODE_DENSITY || tight ? w->need : w->max;
+          w->hi = x->c->host_mode == POLICY_HOST_MODE_DENSITY || x->tight ? w->need : w->max;
         }
       else if (sum_floor <= room)
         {
@@ -662,31 +793,21 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
           w->hi = sum_min <= room ? w->soft_floor : w->min;
         }
     }
-  water_fill (work, steered, n_steered, room, items);
+  water_fill (work, x->steered, x->n_steered, room, x->items);
+}
 
-  /* Host state for the KSM half and the cheaper-lever choice. */
-  double tightness = 0.0;
-  if (reserve > 0)
-    {
-      double slack = ((double) mem_avail - (double) reserve) / ((double) reserve * TIGHTNESS_SPAN_RESERVES);
-      tightness = 1.0 - policy_clamp_double (slack, 0.0, 1.0);
-    }
-  else if (mem_avail == 0)
-    tightness = 1.0;
-  if (overloaded)
-    tightness = 1.0;
-  uint64_t deficit = policy_sat_sub (policy_sat_mul (reserve, TIGHT_RESERVE_FACTOR), mem_avail);
-  if (overloaded)
-    deficit = policy_max_u64 (deficit, policy_sat_sub (policy_sat_add (held, sum_need), budget));
+/* Pass 2: shape the steered VMs. Returns the memory their inflates would
+ * free (discounted by what KSM merged), for the cheaper-lever choice. */
+static double
+shape_steered (DecideCtx *x)
+{
   double reclaimable = 0.0;
-
-  /* Pass 2: shape the steered VMs. */
-  uint64_t sum_plan = 0, sum_target = 0;
-  for (size_t k = 0; k < n_steered; k++)
+  uint64_t sum_plan = 0;
+  for (size_t k = 0; k < x->n_steered; k++)
     {
-      size_t i = steered[k];
-      VmWork *w = &work[i];
-      PolicyVmDecision *d = &out->vms[i];
+      size_t i = x->steered[k];
+      VmWork *w = &x->work[i];
+      PolicyVmDecision *d = &x->out->vms[i];
       if (w->plan > w->need)
         w->reason = "surplus";
       else if (w->plan < w->need)
@@ -695,30 +816,73 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
       sum_plan = policy_sat_add (sum_plan, w->plan);
       if (w->cur > w->plan)
         reclaimable += (double) (w->cur - w->plan) * (1.0 - w->ksm_frac);
-      PolicyVmCarry *vc = policy_carry_vm (carry, s->vms[i].id, NULL);
-      vm_shape (&s->vms[i], c, w, vc, now, d);
+      PolicyVmCarry *vc = policy_carry_vm (x->carry, x->s->vms[i].id, NULL);
+      vm_shape (&x->s->vms[i], x->c, w, vc, x->now, d);
     }
-  for (size_t i = 0; i < n; i++)
-    sum_target = policy_sat_add (sum_target, out->vms[i].target_bytes);
-  out->sum_plan_bytes = sum_plan;
-  out->sum_target_bytes = sum_target;
-  out->host_overloaded = overloaded;
-  out->host_tight = tight;
-  out->host_reason = overloaded ? "overloaded" : tight ? "tight" : any_booting ? "kick:reserve" : "ok";
+  x->out->sum_plan_bytes = sum_plan;
+  return reclaimable;
+}
 
-  /* The KSM half, in the same tick and on the same budget. */
+/* The host's part of the decision once every VM is decided. */
+static void
+host_summary (const DecideCtx *x)
+{
+  PolicyDecision *out = x->out;
+  uint64_t sum_target = 0;
+  for (size_t i = 0; i < x->s->n_vms; i++)
+    sum_target = policy_sat_add (sum_target, out->vms[i].target_bytes);
+  out->sum_target_bytes = sum_target;
+  out->host_overloaded = x->overloaded;
+  out->host_tight = x->tight;
+  out->host_reason = x->overloaded ? "overloaded" : x->tight ? "tight" : x->any_booting ? "kick:reserve" : "ok";
+}
+
+/* The KSM half, in the same tick and on the same budget: how tight the host
+ * is, and whether the balloon alone can cover the deficit. */
+static void
+decide_ksm (const DecideCtx *x, double reclaimable)
+{
+  double tightness = 0.0;
+  if (x->reserve > 0)
+    {
+      double slack = ((double) x->mem_avail - (double) x->reserve) / ((double) x->reserve * TIGHTNESS_SPAN_RESERVES);
+      tightness = 1.0 - policy_clamp_double (slack, 0.0, 1.0);
+    }
+  else if (x->mem_avail == 0)
+    tightness = 1.0;
+  if (x->overloaded)
+    tightness = 1.0;
+  uint64_t deficit = policy_sat_sub (policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR), x->mem_avail);
+  if (x->overloaded)
+    deficit = policy_max_u64 (deficit, policy_sat_sub (policy_sat_add (x->held, x->sum_need), x->budget));
   PolicyKsmJoint joint = {
-    .dt_ms = dt_ms > 0 ? dt_ms : 1,
-    .kick = ksm_kick,
-    .tight = tight,
+    .dt_ms = x->dt_ms > 0 ? x->dt_ms : 1,
+    .kick = x->ksm_kick,
+    .tight = x->tight,
     .tightness = tightness,
     .balloon_covers = deficit > 0 && reclaimable >= (double) deficit,
-    .mergeable_bytes = mergeable,
+    .mergeable_bytes = x->mergeable,
   };
-  policy_ksm_decide (s, c, &carry->ksm, &joint, &out->ksm);
+  policy_ksm_decide (x->s, x->c, &x->carry->ksm, &joint, &x->out->ksm);
+}
+
+int
+policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+{
+  DecideCtx x;
+  if (!decide_begin (s, c, carry, out, &x))
+    return -1;
+  for (size_t i = 0; i < s->n_vms; i++)
+    if (!vm_pass1 (&x, i))
+      return -1;
+  host_budget (&x);
+  allocate (&x);
+  double reclaimable = shape_steered (&x);
+  host_summary (&x);
+  decide_ksm (&x, reclaimable);
 
   carry->have_tick = true;
-  carry->last_now_ms = now;
+  carry->last_now_ms = x.now;
   policy_carry_end_tick (carry);
   return 0;
 }

@@ -1,4 +1,4 @@
-/* defaults.h: the defaults of POLICY.md in one place (internal to policy/).
+/* defaults.h: the defaults of docs/policy.md in one place (internal to policy/).
  * The config parser, docs/policy.md and the decision code all read these. */
 #pragma once
 

@@ -127,13 +127,218 @@ ksm_change_small (uint32_t cur, uint32_t want)
   return (double) diff * 100.0 < (double) cur * KSM_KNOB_HYSTERESIS_PCT;
 }
 
+/* One decision of the KSM half: its inputs, and what the choice of state
+ * leaves for the knobs. */
+typedef struct
+{
+  const PolicyKsm *k;
+  const PolicyConfig *c;
+  const PolicyKsmJoint *j;
+  PolicyKsmCarry *kc;
+  uint64_t now, page, boost_ms;
+  double threshold; /* merge yield per CPU-second worth paying for this tick */
+  bool worth;       /* the measured yield beats it (or is not known yet) */
+} KsmTick;
+
+/* The next state from a running state (or idle) when nothing forces one;
+ * returns the reason. */
+static const char *
+ksm_next_state (const KsmTick *t, uint64_t elapsed)
+{
+  const PolicyKsm *k = t->k;
+  PolicyKsmCarry *kc = t->kc;
+  switch (kc->state)
+    {
+    case POLICY_KSM_BOOST:
+      if ((elapsed >= t->boost_ms && k->full_scans > kc->boost_mark_full_scans)
+          || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
+        {
+          ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
+          kc->calm_scans = 0;
+          return "steady";
+        }
+      return "boost";
+    case POLICY_KSM_STEADY:
+      if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !t->j->tight)
+        {
+          ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
+          kc->calm_scans = 0;
+          return "settle:merged";
+        }
+      if (!t->worth)
+        {
+          ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
+          kc->calm_scans = 0;
+          return "settle:low-yield";
+        }
+      return "steady";
+    case POLICY_KSM_SETTLE:
+      if (t->j->tight && t->worth)
+        {
+          ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
+          return "steady:tight";
+        }
+      if (kc->calm_scans >= 1 || elapsed >= KSM_SETTLE_MAX_MS)
+        {
+          ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
+          return "idle:settled";
+        }
+      return "settle";
+    case POLICY_KSM_IDLE:
+    default:
+      ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
+      return t->j->tight ? "idle:balloon-first" : "idle";
+    }
+}
+
+/* Moves the carry to this tick's state; sets t->threshold and t->worth and
+ * returns the reason. */
+static const char *
+ksm_choose_state (KsmTick *t)
+{
+  const PolicyKsm *k = t->k;
+  PolicyKsmCarry *kc = t->kc;
+  /* Yield per CPU-second must beat a threshold that falls as memory tightens. */
+  double tightness = policy_clamp_double (t->j->tightness, 0.0, 1.0);
+  t->threshold = KSM_YIELD_LOOSE_BYTES_PER_CPU_S * (1.0 - tightness) + KSM_YIELD_TIGHT_BYTES_PER_CPU_S * tightness;
+  t->worth = !kc->yield_known || kc->bytes_per_cpu_s >= t->threshold;
+  bool high_yield = kc->yield_known && kc->bytes_per_cpu_s >= KSM_STEADY_FULL_YIELD_FACTOR * t->threshold;
+  /* Cheaper lever first: when the balloon can take the deficit from cold and
+   * free guest memory, tightness alone does not spend ksmd CPU, unless
+   * merging is clearly cheap. */
+  bool tight_boost = t->j->tight && t->worth && (!t->j->balloon_covers || high_yield);
+  uint64_t elapsed = t->now >= kc->state_since_ms ? t->now - kc->state_since_ms : 0;
+
+  if (t->j->mergeable_bytes == 0)
+    {
+      ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
+      return "idle:nothing-to-merge";
+    }
+  if (t->j->kick)
+    {
+      kc->calm_scans = 0;
+      kc->state = POLICY_KSM_IDLE; /* re-enter boost: restart its clock */
+      ksm_enter (kc, POLICY_KSM_BOOST, t->now, k);
+      return "boost:kick";
+    }
+  if (tight_boost)
+    {
+      ksm_enter (kc, POLICY_KSM_BOOST, t->now, k);
+      return "boost:tight";
+    }
+  return ksm_next_state (t, elapsed);
+}
+
+/* Scan rate of the state (pages per second) and its CPU cap (% of a core). */
+static double
+ksm_rate (const KsmTick *t, double ns_per_page, double mergeable_pages, double *cap_pct)
+{
+  const PolicyKsmCarry *kc = t->kc;
+  double boost_pct = policy_clamp_double (t->c->ksm_cpu_boost_pct, 0.0, 100.0);
+  double steady_pct = policy_clamp_double (t->c->ksm_cpu_steady_pct, 0.0, 100.0);
+  double rate = 0.0;
+  *cap_pct = 0.0;
+  switch (kc->state)
+    {
+    case POLICY_KSM_BOOST:
+      *cap_pct = boost_pct;
+      rate = fmin (mergeable_pages / ((double) t->boost_ms / 1000.0), boost_pct / 100.0 * 1e9 / ns_per_page);
+      break;
+    case POLICY_KSM_STEADY:
+    case POLICY_KSM_SETTLE:
+      {
+        *cap_pct = steady_pct;
+        double frac = kc->yield_known ? policy_clamp_double (kc->bytes_per_cpu_s / (KSM_STEADY_FULL_YIELD_FACTOR * t->threshold),
+                                                             KSM_STEADY_MIN_FRAC, 1.0)
+                                      : 0.5;
+        if (kc->state == POLICY_KSM_SETTLE)
+          frac *= KSM_SETTLE_FRAC;
+        rate = fmin (steady_pct / 100.0 * 1e9 / ns_per_page * frac, mergeable_pages / ((double) t->boost_ms / 1000.0));
+      }
+      break;
+    case POLICY_KSM_IDLE:
+    default:
+      break;
+    }
+  return policy_clamp_double (rate, 0.0, 1e12);
+}
+
+/* The kernel's advisor owns pages_to_scan: give it a scan time and a CPU cap. */
+static void
+ksm_advisor_knobs (const KsmTick *t, double rate, double cap_pct, double mergeable_pages, PolicyKsmDecision *out)
+{
+  const PolicyKsm *k = t->k;
+  double scan_s = t->kc->state == POLICY_KSM_BOOST ? (double) t->boost_ms / 1000.0
+                  : rate > 0.0                     ? mergeable_pages / rate
+                                                   : KSM_ADVISOR_MAX_SCAN_S;
+  out->advisor_target_scan_time_s = (uint32_t) policy_clamp_double (ceil (scan_s), KSM_ADVISOR_MIN_SCAN_S,
+                                                                    KSM_ADVISOR_MAX_SCAN_S);
+  out->advisor_max_cpu_pct = (uint32_t) policy_clamp_double (ceil (cap_pct), 1.0, 100.0);
+  out->set_advisor = out->advisor_target_scan_time_s != k->advisor_target_scan_time_s
+                     || out->advisor_max_cpu_pct != k->advisor_max_cpu_pct;
+  out->expected_cpu_pct = policy_clamp_double (cap_pct, 0.0, 100.0);
+}
+
+/* Knobs of a running state: a batch per wake-up (or the advisor's targets)
+ * and what the chosen rate is expected to cost and save. */
+static void
+ksm_running_knobs (const KsmTick *t, PolicyKsmState state_before, PolicyKsmDecision *out)
+{
+  const PolicyKsm *k = t->k;
+  const PolicyKsmCarry *kc = t->kc;
+  double ns_per_page = kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE;
+  double mergeable_pages = (double) t->j->mergeable_bytes / (double) t->page;
+  double cap_pct;
+  double rate = ksm_rate (t, ns_per_page, mergeable_pages, &cap_pct);
+  /* pages_to_scan per KSM_SLEEP_MS wake-up; slow rates sleep longer instead. */
+  double pages = rate * KSM_SLEEP_MS / 1000.0;
+  uint32_t sleep_ms = KSM_SLEEP_MS;
+  if (pages < KSM_MIN_PAGES_TO_SCAN)
+    {
+      double ms = rate > 0.0 ? KSM_MIN_PAGES_TO_SCAN * 1000.0 / rate : KSM_MAX_SLEEP_MS;
+      sleep_ms = (uint32_t) policy_clamp_double (ms, KSM_SLEEP_MS, KSM_MAX_SLEEP_MS);
+      pages = KSM_MIN_PAGES_TO_SCAN;
+    }
+  uint32_t pts = (uint32_t) policy_clamp_double (ceil (pages), KSM_MIN_PAGES_TO_SCAN, KSM_MAX_PAGES_TO_SCAN);
+  double real_rate = pts * 1000.0 / sleep_ms;
+  out->expected_cpu_pct = policy_clamp_double (real_rate * ns_per_page / 1e7, 0.0, 100.0);
+  if (k->advisor_mode == POLICY_KSM_ADVISOR_SCAN_TIME)
+    ksm_advisor_knobs (t, rate, cap_pct, mergeable_pages, out);
+  else
+    {
+      /* Within a state, a rate correction of a few percent is not worth a
+       * sysfs write (and a log line) every tick. */
+      bool same_state = kc->state == state_before;
+      bool pts_small = same_state && ksm_change_small (k->pages_to_scan, pts);
+      bool sleep_small = same_state && ksm_change_small (k->sleep_millisecs, sleep_ms);
+      out->pages_to_scan = pts_small ? k->pages_to_scan : pts;
+      out->sleep_millisecs = sleep_small ? k->sleep_millisecs : sleep_ms;
+      out->set_pages_to_scan = out->pages_to_scan != k->pages_to_scan;
+      out->set_sleep_millisecs = out->sleep_millisecs != k->sleep_millisecs;
+    }
+  if (kc->yield_known)
+    {
+      /* One more full scan at the measured yield, at most all mergeable memory. */
+      uint64_t more = policy_u64_from_double (kc->yield * (double) t->j->mergeable_bytes);
+      out->expected_saved_bytes = policy_max_u64 (out->saved_bytes,
+                                                  policy_min_u64 (policy_sat_add (out->saved_bytes, more),
+                                                                  policy_cap_bytes (t->j->mergeable_bytes)));
+    }
+}
+
 void
 policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarry *kc,
                    const PolicyKsmJoint *j, PolicyKsmDecision *out)
 {
   const PolicyKsm *k = &s->ksm;
-  uint64_t now = s->now_ms;
-  uint64_t page = k->page_size_bytes > 0 && k->page_size_bytes <= POLICY_MIB ? k->page_size_bytes : 4096;
+  KsmTick t = {
+    .k = k,
+    .c = c,
+    .j = j,
+    .kc = kc,
+    .now = s->now_ms,
+    .page = k->page_size_bytes > 0 && k->page_size_bytes <= POLICY_MIB ? k->page_size_bytes : 4096,
+  };
   memset (out, 0, sizeof *out);
   out->run = k->run;
   out->pages_to_scan = k->pages_to_scan;
@@ -149,7 +354,7 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
       out->reason = "ksm:absent";
       return;
     }
-  ksm_measure (k, kc, now, page);
+  ksm_measure (k, kc, t.now, t.page);
   PolicyKsmState state_before = kc->state;
   if (c->ksm_mode == POLICY_KSM_MODE_OFF)
     {
@@ -159,170 +364,13 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
       return;
     }
 
-  /* Yield per CPU-second must beat a threshold that falls as memory tightens. */
-  double tightness = policy_clamp_double (j->tightness, 0.0, 1.0);
-  double threshold = KSM_YIELD_LOOSE_BYTES_PER_CPU_S * (1.0 - tightness) + KSM_YIELD_TIGHT_BYTES_PER_CPU_S * tightness;
-  bool worth = !kc->yield_known || kc->bytes_per_cpu_s >= threshold;
-  bool high_yield = kc->yield_known && kc->bytes_per_cpu_s >= KSM_STEADY_FULL_YIELD_FACTOR * threshold;
-  /* Cheaper lever first: when the balloon can take the deficit from cold and
-   * free guest memory, tightness alone does not spend ksmd CPU, unless
-   * merging is clearly cheap. */
-  bool tight_boost = j->tight && worth && (!j->balloon_covers || high_yield);
-  uint64_t boost_ms = c->ksm_boost_scan_time_ms > 0 ? c->ksm_boost_scan_time_ms : POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
-  uint64_t elapsed = now >= kc->state_since_ms ? now - kc->state_since_ms : 0;
-  const char *reason;
-
-  if (j->mergeable_bytes == 0)
-    {
-      ksm_enter (kc, POLICY_KSM_IDLE, now, k);
-      reason = "idle:nothing-to-merge";
-    }
-  else if (j->kick)
-    {
-      kc->calm_scans = 0;
-      kc->state = POLICY_KSM_IDLE; /* re-enter boost: restart its clock */
-      ksm_enter (kc, POLICY_KSM_BOOST, now, k);
-      reason = "boost:kick";
-    }
-  else if (tight_boost)
-    {
-      ksm_enter (kc, POLICY_KSM_BOOST, now, k);
-      reason = "boost:tight";
-    }
-  else
-    switch (kc->state)
-      {
-      case POLICY_KSM_BOOST:
-        if ((elapsed >= boost_ms && k->full_scans > kc->boost_mark_full_scans)
-            || elapsed >= policy_sat_mul (boost_ms, KSM_BOOST_MAX_FACTOR))
-          {
-            ksm_enter (kc, POLICY_KSM_STEADY, now, k);
-            kc->calm_scans = 0;
-            reason = "steady";
-          }
-        else
-          reason = "boost";
-        break;
-      case POLICY_KSM_STEADY:
-        if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !j->tight)
-          {
-            ksm_enter (kc, POLICY_KSM_SETTLE, now, k);
-            kc->calm_scans = 0;
-            reason = "settle:merged";
-          }
-        else if (!worth)
-          {
-            ksm_enter (kc, POLICY_KSM_SETTLE, now, k);
-            kc->calm_scans = 0;
-            reason = "settle:low-yield";
-          }
-        else
-          reason = "steady";
-        break;
-      case POLICY_KSM_SETTLE:
-        if (j->tight && worth)
-          {
-            ksm_enter (kc, POLICY_KSM_STEADY, now, k);
-            reason = "steady:tight";
-          }
-        else if (kc->calm_scans >= 1 || elapsed >= KSM_SETTLE_MAX_MS)
-          {
-            ksm_enter (kc, POLICY_KSM_IDLE, now, k);
-            reason = "idle:settled";
-          }
-        else
-          reason = "settle";
-        break;
-      case POLICY_KSM_IDLE:
-      default:
-        ksm_enter (kc, POLICY_KSM_IDLE, now, k);
-        reason = j->tight ? "idle:balloon-first" : "idle";
-        break;
-      }
+  t.boost_ms = c->ksm_boost_scan_time_ms > 0 ? c->ksm_boost_scan_time_ms : POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  out->reason = ksm_choose_state (&t);
   out->state = kc->state;
-  out->reason = reason;
-
-  /* Knobs for the state. */
-  double ns_per_page = kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE;
-  double boost_pct = policy_clamp_double (c->ksm_cpu_boost_pct, 0.0, 100.0);
-  double steady_pct = policy_clamp_double (c->ksm_cpu_steady_pct, 0.0, 100.0);
-  double mergeable_pages = (double) j->mergeable_bytes / (double) page;
-  double rate = 0.0; /* pages per second */
-  double cap_pct = 0.0;
-  switch (kc->state)
-    {
-    case POLICY_KSM_BOOST:
-      cap_pct = boost_pct;
-      rate = fmin (mergeable_pages / ((double) boost_ms / 1000.0), boost_pct / 100.0 * 1e9 / ns_per_page);
-      break;
-    case POLICY_KSM_STEADY:
-    case POLICY_KSM_SETTLE:
-      {
-        cap_pct = steady_pct;
-        double frac = kc->yield_known ? policy_clamp_double (kc->bytes_per_cpu_s / (KSM_STEADY_FULL_YIELD_FACTOR * threshold),
-                                                             KSM_STEADY_MIN_FRAC, 1.0)
-                                      : 0.5;
-        if (kc->state == POLICY_KSM_SETTLE)
-          frac *= KSM_SETTLE_FRAC;
-        rate = fmin (steady_pct / 100.0 * 1e9 / ns_per_page * frac, mergeable_pages / ((double) boost_ms / 1000.0));
-      }
-      break;
-    case POLICY_KSM_IDLE:
-    default:
-      break;
-    }
-  rate = policy_clamp_double (rate, 0.0, 1e12);
-  bool running = kc->state != POLICY_KSM_IDLE;
-  out->run = running ? 1 : 0;
+  out->run = kc->state != POLICY_KSM_IDLE ? 1 : 0;
   out->set_run = out->run != k->run;
-  if (running)
-    {
-      /* pages_to_scan per KSM_SLEEP_MS wake-up; slow rates sleep longer instead. */
-      double pages = rate * KSM_SLEEP_MS / 1000.0;
-      uint32_t sleep_ms = KSM_SLEEP_MS;
-      if (pages < KSM_MIN_PAGES_TO_SCAN)
-        {
-          double ms = rate > 0.0 ? KSM_MIN_PAGES_TO_SCAN * 1000.0 / rate : KSM_MAX_SLEEP_MS;
-          sleep_ms = (uint32_t) policy_clamp_double (ms, KSM_SLEEP_MS, KSM_MAX_SLEEP_MS);
-          pages = KSM_MIN_PAGES_TO_SCAN;
-        }
-      uint32_t pts = (uint32_t) policy_clamp_double (ceil (pages), KSM_MIN_PAGES_TO_SCAN, KSM_MAX_PAGES_TO_SCAN);
-      double real_rate = pts * 1000.0 / sleep_ms;
-      out->expected_cpu_pct = policy_clamp_double (real_rate * ns_per_page / 1e7, 0.0, 100.0);
-      if (k->advisor_mode == POLICY_KSM_ADVISOR_SCAN_TIME)
-        {
-          /* The kernel's advisor owns pages_to_scan: give it a scan time and a CPU cap. */
-          double scan_s = kc->state == POLICY_KSM_BOOST ? (double) boost_ms / 1000.0
-                          : rate > 0.0                  ? mergeable_pages / rate
-                                                        : KSM_ADVISOR_MAX_SCAN_S;
-          out->advisor_target_scan_time_s = (uint32_t) policy_clamp_double (ceil (scan_s), KSM_ADVISOR_MIN_SCAN_S,
-                                                                            KSM_ADVISOR_MAX_SCAN_S);
-          out->advisor_max_cpu_pct = (uint32_t) policy_clamp_double (ceil (cap_pct), 1.0, 100.0);
-          out->set_advisor = out->advisor_target_scan_time_s != k->advisor_target_scan_time_s
-                             || out->advisor_max_cpu_pct != k->advisor_max_cpu_pct;
-          out->expected_cpu_pct = policy_clamp_double (cap_pct, 0.0, 100.0);
-        }
-      else
-        {
-          /* Within a state, a rate correction of a few percent is not worth a
-           * sysfs write (and a log line) every tick. */
-          bool same_state = kc->state == state_before;
-          bool pts_small = same_state && ksm_change_small (k->pages_to_scan, pts);
-          bool sleep_small = same_state && ksm_change_small (k->sleep_millisecs, sleep_ms);
-          out->pages_to_scan = pts_small ? k->pages_to_scan : pts;
-          out->sleep_millisecs = sleep_small ? k->sleep_millisecs : sleep_ms;
-          out->set_pages_to_scan = out->pages_to_scan != k->pages_to_scan;
-          out->set_sleep_millisecs = out->sleep_millisecs != k->sleep_millisecs;
-        }
-      if (kc->yield_known)
-        {
-          /* One more full scan at the measured yield, at most all mergeable memory. */
-          uint64_t more = policy_u64_from_double (kc->yield * (double) j->mergeable_bytes);
-          out->expected_saved_bytes = policy_max_u64 (out->saved_bytes,
-                                                      policy_min_u64 (policy_sat_add (out->saved_bytes, more),
-                                                                      policy_cap_bytes (j->mergeable_bytes)));
-        }
-    }
+  if (kc->state != POLICY_KSM_IDLE)
+    ksm_running_knobs (&t, state_before, out);
   if (c->ksm_mode == POLICY_KSM_MODE_OBSERVE)
     {
       /* Decided and reported, never written. */

@@ -1,5 +1,5 @@
-/* policy.c: defaults from POLICY.md, limits and size resolution shared by
- * every policy, names, and the table of policies by name. */
+/* policy.c: defaults (docs/policy.md, "Configuration keys"), limits and size
+ * resolution shared by every policy, names, and the table of policies by name. */
 #include "policy.h"
 
 #include <string.h>

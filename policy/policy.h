@@ -18,7 +18,7 @@ typedef struct
 } PolicyStat;
 
 /* A configured size: absolute bytes or a percentage of the VM's (or host's)
- * RAM. `set == false` means "use the default from POLICY.md". */
+ * RAM. `set == false` means "use the default" (docs/policy.md, "Configuration keys"). */
 typedef struct
 {
   bool set;
@@ -234,12 +234,12 @@ typedef struct
 {
   uint64_t id;
   bool set_target;       /* issue a balloon command for target_bytes */
-  uint64_t target_bytes; /* the plan (equals the in-flight/last target when not re-issued) */
+  uint64_t target_bytes; /* this tick's target: plan_bytes after rate limit and deadband
+                          * (the target in flight when not re-issued) */
   uint64_t need_bytes;
   uint64_t min_bytes;    /* effective floor and ceiling after defaults */
   uint64_t max_bytes;
   const char *reason;    /* static string: "ws+headroom", "floor", "rate-limit", ... */
-  /* Added after the first version: */
   uint64_t plan_bytes;   /* the allocation this VM converges to (before rate limit and
                           * deadband); within [min_bytes, max_bytes] */
   bool held;             /* not steered this tick (no data, booting, paused, stopping,
@@ -274,7 +274,6 @@ typedef struct
   uint64_t sum_target_bytes;
   bool host_overloaded;
   const char *host_reason; /* static string */
-  /* Added after the first version: */
   uint64_t held_bytes;     /* budget taken by held VMs (at their current size) and by
                             * booting VMs (their configured RAM) */
   uint64_t sum_plan_bytes; /* Σ plan_bytes of the steered (not held) VMs; the allocation
@@ -314,7 +313,7 @@ int policy_kata_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCa
  * "kata"); NULL if unknown. */
 PolicyDecideFn policy_lookup (const char *name);
 
-/* Defaults from POLICY.md. */
+/* Defaults from docs/policy.md, "Configuration keys". */
 void policy_config_defaults (PolicyConfig *c);
 void policy_vm_config_defaults (PolicyVmConfig *v);
 

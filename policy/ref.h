@@ -57,7 +57,8 @@ void ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char
 /* ksmd sleep between batches: 10 ms × 16 GiB / MemTotal, at least 10 ms. */
 uint32_t ref_ksmtuned_sleep_ms (uint64_t mem_total_bytes);
 
-/* Published constants (POLICY.md, "Reference policies"). */
+/* Published constants (docs/simulator.md, "Reference policies: choices where the
+ * published facts stop"). */
 #define REF_KSM_NPAGES_BOOST 300u
 #define REF_KSM_NPAGES_DECAY 50u
 #define REF_KSM_NPAGES_MIN 64u

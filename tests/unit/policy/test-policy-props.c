@@ -1,4 +1,4 @@
-/* test-policy-props.c: every invariant of POLICY.md on random snapshots
+/* test-policy-props.c: every invariant of docs/policy.md on random snapshots
  * (extreme values, absent stats, 0 and 10,000 VMs) and random tick sequences.
  * BALLAST_POLICY_SEED and BALLAST_POLICY_CASES override the seed and count. */
 #include <glib.h>
@@ -244,7 +244,7 @@ vm_has_data (const PolicyVm *vm)
     }                                                                                            \
   while (0)
 
-/* Every invariant of POLICY.md for one decision. */
+/* Every invariant of docs/policy.md ("Invariants") for one decision. */
 static bool
 check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDecision *d)
 {

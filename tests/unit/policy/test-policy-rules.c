@@ -1,4 +1,4 @@
-/* test-policy-rules.c: one table or case per rule of POLICY.md, on
+/* test-policy-rules.c: one table or case per rule of docs/policy.md, on
  * hand-built snapshots with hand-computed expectations. */
 #include <glib.h>
 #include <math.h>
@@ -6,7 +6,7 @@
 #include "carry.h"
 #include "policy-test.h"
 
-/* Default VM values for RAM sizes used below (POLICY.md defaults). */
+/* Default VM values for RAM sizes used below (docs/policy.md, "Configuration keys"). */
 #define HEADROOM_2G 107374182ull  /* 5 % of 2 GiB */
 #define HEADROOM_8G 429496729ull  /* 5 % of 8 GiB */
 
