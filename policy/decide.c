@@ -352,6 +352,7 @@ typedef struct
   size_t n_steered;
   uint64_t now, tick_ms, dt_ms, page_bytes;
   uint64_t mem_total, mem_avail, reserve;
+  bool host_known; /* MemTotal read: without it nothing is taken from a guest */
   /* Sums over the VMs in pass 1. */
   uint64_t held, vm_pss_sum, mergeable;
   bool pss_all, any_booting, ksm_kick;
@@ -414,6 +415,7 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
                                           policy_max_u64 (POLICY_DEFAULT_RESERVE_FLOOR_BYTES,
                                                           policy_pct_of (x->mem_total, POLICY_DEFAULT_RESERVE_PCT)));
   x->reserve = policy_cap_bytes (reserve);
+  x->host_known = x->mem_total > 0;
   out->reserve_bytes = x->reserve;
 
   memset (&out->ksm, 0, sizeof out->ksm);
@@ -670,6 +672,13 @@ vm_hold (DecideCtx *x, size_t i, const VmTick *t)
       hold = policy_max_u64 (w->cur, fixed);
       d->reason = "mode:fixed";
     }
+  else if (t->ram == 0)
+    {
+      /* Its size is unknown, so are its limits: held, never ballooned. */
+      d->target_bytes = w->cur;
+      d->plan_bytes = w->cur;
+      d->reason = "no-ram:hold";
+    }
   else if (t->vc->booting)
     {
       x->any_booting = true;
@@ -817,10 +826,87 @@ shape_steered (DecideCtx *x)
       if (w->cur > w->plan)
         reclaimable += (double) (w->cur - w->plan) * (1.0 - w->ksm_frac);
       PolicyVmCarry *vc = policy_carry_vm (x->carry, x->s->vms[i].id, NULL);
-      vm_shape (&x->s->vms[i], x->c, w, vc, x->now, d);
+      if (x->host_known)
+        vm_shape (&x->s->vms[i], x->c, w, vc, x->now, d);
+      else
+        {
+          /* No host figures, no budget: hold, never take from a guest. */
+          d->target_bytes = w->cur;
+          d->set_target = false;
+          d->reason = "no-host-data:hold";
+        }
     }
   x->out->sum_plan_bytes = sum_plan;
   return reclaimable;
+}
+
+/* What a VM holds on the host: a guest that lies about its balloon size
+ * cannot hide what its QEMU's PSS shows. */
+static uint64_t
+vm_held_bytes (const DecideCtx *x, size_t i)
+{
+  const PolicyVm *vm = &x->s->vms[i];
+  uint64_t pss = vm->pss_bytes.present ? policy_cap_bytes (vm->pss_bytes.value) : 0;
+  return policy_max_u64 (x->work[i].cur, pss);
+}
+
+/* Gives VM i at most `room` of its deflate; returns what it took. A deflate
+ * cut short goes out partly (reason host-room) or waits for the next tick. */
+static uint64_t
+give_within (DecideCtx *x, size_t i, uint64_t room)
+{
+  PolicyVmDecision *d = &x->out->vms[i];
+  uint64_t held = vm_held_bytes (x, i);
+  if (!d->set_target || d->target_bytes <= held)
+    return 0;
+  uint64_t give = d->target_bytes - held;
+  if (give <= room)
+    return give;
+  PolicyVmCarry *vc = policy_carry_vm (x->carry, x->s->vms[i].id, NULL);
+  d->reason = "host-room";
+  d->target_bytes = policy_sat_add (held, room);
+  d->set_target = room > 0;
+  if (vc != NULL)
+    {
+      vc->issued = d->set_target;
+      vc->issued_target_bytes = d->target_bytes;
+    }
+  return room;
+}
+
+/* Memory is taken back before it is given: the deflates of one tick never
+ * give more than is free now above the reserve, less the deflates still in
+ * flight. Urgent guests are served first, then the others in order. */
+static void
+limit_giving (DecideCtx *x)
+{
+  if (!x->host_known)
+    {
+      /* Without host figures nothing moves, either way. */
+      for (size_t i = 0; i < x->s->n_vms; i++)
+        if (x->out->vms[i].set_target)
+          {
+            x->out->vms[i].set_target = false;
+            x->out->vms[i].reason = "no-host-data:hold";
+            PolicyVmCarry *vc = policy_carry_vm (x->carry, x->s->vms[i].id, NULL);
+            if (vc != NULL)
+              vc->issued = false;
+          }
+      return;
+    }
+  uint64_t room = policy_sat_sub (x->mem_avail, x->reserve);
+  for (size_t i = 0; i < x->s->n_vms; i++)
+    {
+      const PolicyVm *vm = &x->s->vms[i];
+      const PolicyVmDecision *d = &x->out->vms[i];
+      if (!d->set_target && vm->last_target_bytes.present)
+        room = policy_sat_sub (room, policy_sat_sub (policy_cap_bytes (vm->last_target_bytes.value),
+                                                     vm_held_bytes (x, i)));
+    }
+  for (int urgent_pass = 1; urgent_pass >= 0; urgent_pass--)
+    for (size_t i = 0; i < x->s->n_vms; i++)
+      if (((x->work[i].flags & WORK_NO_INFLATE) != 0) == (urgent_pass == 1))
+        room -= give_within (x, i, room);
 }
 
 /* The host's part of the decision once every VM is decided. */
@@ -878,6 +964,7 @@ policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carr
   host_budget (&x);
   allocate (&x);
   double reclaimable = shape_steered (&x);
+  limit_giving (&x);
   host_summary (&x);
   decide_ksm (&x, reclaimable);
 

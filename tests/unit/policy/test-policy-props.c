@@ -245,11 +245,38 @@ vm_has_data (const PolicyVm *vm)
   while (0)
 
 /* Every invariant of docs/policy.md ("Invariants") for one decision. */
+static uint64_t
+vm_cur (const PolicyVm *vm)
+{
+  return vm->actual_bytes.present ? vm->actual_bytes.value
+         : vm->last_target_bytes.present ? vm->last_target_bytes.value
+                                         : vm->ram_bytes;
+}
+
+/* What a deflate gives: above what the VM holds (its size, or its QEMU's
+ * PSS when that is more). */
+static uint64_t
+vm_gives (const PolicyVm *vm, const PolicyVmDecision *v)
+{
+  uint64_t held = vm_cur (vm);
+  if (vm->pss_bytes.present && vm->pss_bytes.value > held)
+    held = vm->pss_bytes.value;
+  return v->set_target && v->target_bytes > held ? v->target_bytes - held : 0;
+}
+
+/* A deflate the host's free memory cannot cover yet, or a tick without host
+ * figures: the target may stay below the floor for now. */
+static bool
+waits_for_host (const PolicyVmDecision *v)
+{
+  return g_str_equal (v->reason, "host-room") || g_str_equal (v->reason, "no-host-data:hold");
+}
+
 static bool
 check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDecision *d)
 {
   CHECK (d->n_vms == s->n_vms, "n_vms %zu != %zu", d->n_vms, s->n_vms);
-  uint64_t sum_min_steered = 0, sum_plan = 0;
+  uint64_t sum_min_steered = 0, sum_plan = 0, sum_given = 0;
   for (size_t i = 0; i < s->n_vms; i++)
     {
       const PolicyVm *vm = &s->vms[i];
@@ -259,11 +286,17 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
       CHECK (v->min_bytes <= v->max_bytes, "vm %zu: min %" G_GUINT64_FORMAT " > max %" G_GUINT64_FORMAT, i,
              v->min_bytes, v->max_bytes);
       CHECK (v->max_bytes <= vm->ram_bytes, "vm %zu: max above RAM", i);
-      if (vm->cfg.mode == POLICY_VM_MODE_AUTO)
+      sum_given += vm_gives (vm, v);
+      if (vm->ram_bytes == 0 || s->host.mem_total_bytes == 0)
+        CHECK (!v->set_target, "vm %zu (%s): ballooned without its RAM size or host figures", i, v->reason);
+      if (vm->cfg.mode == POLICY_VM_MODE_AUTO && vm->ram_bytes > 0 && !waits_for_host (v))
         {
           CHECK (v->min_bytes <= v->target_bytes && v->target_bytes <= v->max_bytes,
                  "vm %zu (%s): target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]",
                  i, v->reason, v->target_bytes, v->min_bytes, v->max_bytes);
+        }
+      if (vm->cfg.mode == POLICY_VM_MODE_AUTO && vm->ram_bytes > 0)
+        {
           CHECK (v->min_bytes <= v->plan_bytes && v->plan_bytes <= v->max_bytes,
                  "vm %zu (%s): plan %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]", i,
                  v->reason, v->plan_bytes, v->min_bytes, v->max_bytes);
@@ -281,8 +314,9 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
       if (!v->held)
         {
           CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: steered outside auto", i);
-          /* Deflation is never delayed by rate limits or deadbands. */
-          if (v->plan_bytes > vm->actual_bytes.value)
+          /* Deflation is never delayed by rate limits or deadbands, only
+           * by the host's free memory. */
+          if (v->plan_bytes > vm->actual_bytes.value && !waits_for_host (v))
             CHECK (v->target_bytes == v->plan_bytes,
                    "vm %zu: deflate to %" G_GUINT64_FORMAT " delayed (target %" G_GUINT64_FORMAT ", actual %"
                    G_GUINT64_FORMAT ", %s)", i, v->plan_bytes, v->target_bytes, vm->actual_bytes.value, v->reason);
@@ -290,6 +324,15 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
           sum_plan += v->plan_bytes;
         }
     }
+  /* Memory is taken back before it is given: one tick's deflates fit in
+   * what is free above the reserve. */
+  uint64_t room = s->host.mem_available_bytes > d->reserve_bytes
+                      ? s->host.mem_available_bytes - d->reserve_bytes
+                      : 0;
+  if (s->host.mem_total_bytes == 0)
+    room = 0;
+  CHECK (sum_given <= room, "deflates give %" G_GUINT64_FORMAT " > room %" G_GUINT64_FORMAT, sum_given,
+         room);
   CHECK (sum_plan == d->sum_plan_bytes, "sum_plan %" G_GUINT64_FORMAT " != %" G_GUINT64_FORMAT, sum_plan,
          d->sum_plan_bytes);
   /* Σ targets <= B whenever Σ min <= B (held VMs count at what they hold). */

@@ -846,6 +846,107 @@ test_lookup_and_args (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (hi, ==, 0);
 }
 
+/* ---- safety: missing data holds, memory is taken before it is given ---- */
+
+/* /proc/meminfo unreadable: no budget is known, so no guest is shrunk (nor grown). */
+static void
+test_no_host_data (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vms[2] = { vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB), vm_stats (2, 8 * GIB, 4 * GIB, 1 * GIB) };
+  PolicySnapshot s = snap_host (1000, 0, 0, vms, 2);
+  s.host.non_vm_used_bytes = (PolicyStat) { 0 };
+  for (int tick = 0; tick < 5; tick++)
+    {
+      s.now_ms = 1000 + 1000 * (uint64_t) tick;
+      fx_run (fx, &s);
+      for (size_t i = 0; i < 2; i++)
+        {
+          g_assert_false (fx->d.vms[i].set_target);
+          g_assert_cmpuint (fx->d.vms[i].target_bytes, >=, vms[i].actual_bytes.value);
+        }
+    }
+}
+
+/* A RAM size that never came: limits unknown, the VM is held, not ballooned to 64 MiB. */
+static void
+test_no_ram_size (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 0, 2 * GIB, 1 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  for (int tick = 0; tick < 5; tick++)
+    {
+      s.now_ms = 1000 + 1000 * (uint64_t) tick;
+      fx_run (fx, &s);
+      g_assert_false (fx->d.vms[0].set_target);
+      g_assert_cmpuint (fx->d.vms[0].target_bytes, ==, 2 * GIB);
+      g_assert_cmpstr (fx->d.vms[0].reason, ==, "no-ram:hold");
+    }
+}
+
+/* A full host (MemAvailable below the reserve): one guest's deflate waits
+ * for the memory another's inflate gives back, instead of both at once. */
+static void
+test_give_after_take (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[2];
+  /* Below its low watermark: urgent, wants actual + headroom at once. */
+  vms[0] = vm_stats (1, 8 * GIB, 3 * GIB, 3 * GIB - 100 * MIB);
+  vms[0].last_target_bytes = stat_of (3 * GIB);
+  /* Idle: will be inflated by a step. */
+  vms[1] = vm_stats (2, 8 * GIB, 8 * GIB, 1 * GIB);
+  /* 16 GiB host with 512 MiB available, under its reserve (819 MiB, 5 %). */
+  PolicySnapshot s = snap_host (1000, 16 * GIB, 512 * MIB, vms, 2);
+  fx_run (fx, &s);
+  g_assert_cmpuint (fx->d.reserve_bytes, >, 512 * MIB);
+  g_assert_false (fx->d.vms[0].set_target);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "host-room");
+  /* The inflate goes out. */
+  g_assert_true (fx->d.vms[1].set_target);
+  g_assert_cmpuint (fx->d.vms[1].target_bytes, <, 8 * GIB);
+  /* Next tick the inflate freed memory: room above the reserve. */
+  uint64_t freed = 8 * GIB - fx->d.vms[1].target_bytes;
+  vms[1].actual_bytes = stat_of (fx->d.vms[1].target_bytes);
+  vms[1].last_target_bytes = stat_of (fx->d.vms[1].target_bytes);
+  vms[1].stats.total_bytes = stat_of (fx->d.vms[1].target_bytes);
+  s.host.mem_available_bytes = fx->d.reserve_bytes + freed;
+  s.now_ms = 2000;
+  fx_run (fx, &s);
+  g_assert_true (fx->d.vms[0].set_target);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, >, 3 * GIB);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes - 3 * GIB, <=, freed);
+}
+
+/* A guest that reports a small balloon while its QEMU holds more: a deflate
+ * is charged from what the QEMU holds, so the liar cannot take the room. */
+static void
+test_give_counts_pss (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[2];
+  /* Liar: says 1 GiB, its QEMU's PSS is 4 GiB; below its watermark (urgent). */
+  vms[0] = vm_stats (1, 8 * GIB, 1 * GIB, 1 * GIB - 10 * MIB);
+  vms[0].last_target_bytes = stat_of (1 * GIB);
+  vms[0].pss_bytes = stat_of (4 * GIB);
+  /* Honest and urgent too. 256 MiB of room above the reserve to share. */
+  vms[1] = vm_stats (2, 8 * GIB, 2 * GIB, 2 * GIB - 10 * MIB);
+  vms[1].last_target_bytes = stat_of (2 * GIB);
+  PolicySnapshot s = snap_host (1000, 16 * GIB, 0, vms, 2);
+  fx_run (fx, &s);
+  s.host.mem_available_bytes = fx->d.reserve_bytes + 256 * MIB;
+  s.now_ms = 2000;
+  fx_run (fx, &s);
+  uint64_t given = 0;
+  for (size_t i = 0; i < 2; i++)
+    {
+      uint64_t held = MAX (vms[i].actual_bytes.value, vms[i].pss_bytes.present ? vms[i].pss_bytes.value : 0);
+      if (fx->d.vms[i].set_target && fx->d.vms[i].target_bytes > held)
+        given += fx->d.vms[i].target_bytes - held;
+    }
+  g_assert_cmpuint (given, <=, 256 * MIB);
+  g_assert_true (fx->d.vms[1].set_target);
+  g_assert_cmpuint (fx->d.vms[1].target_bytes, >, 2 * GIB);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -875,5 +976,9 @@ main (int argc, char **argv)
   ADD ("lookup-all", test_lookup_all);
   ADD ("carry", test_carry);
   ADD ("lookup-and-args", test_lookup_and_args);
+  ADD ("safety/no-host-data", test_no_host_data);
+  ADD ("safety/no-ram-size", test_no_ram_size);
+  ADD ("safety/give-after-take", test_give_after_take);
+  ADD ("safety/give-counts-pss", test_give_counts_pss);
   return g_test_run ();
 }
