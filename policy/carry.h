@@ -78,6 +78,8 @@ typedef struct
   uint64_t scan_mark_sharing;
   uint32_t calm_scans;
   uint64_t boost_mark_full_scans; /* full_scans when boost began */
+  bool kick_boosted;              /* a kick has started a boost ... */
+  uint64_t kick_boost_ms;         /* ... at this time */
 } PolicyKsmCarry;
 
 struct _PolicyCarry

@@ -214,10 +214,16 @@ ksm_choose_state (KsmTick *t)
       ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
       return "idle:nothing-to-merge";
     }
-  if (t->j->kick)
+  /* A kick starts a boost, but never restarts a running one, and at most
+   * one per boost length: a guest resetting in a loop (or a balloon jumping
+   * back and forth) cannot keep ksmd boosted with nothing new to merge. */
+  bool kick_cooled = !kc->kick_boosted || t->now - kc->kick_boost_ms >= t->boost_ms
+                     || t->now < kc->kick_boost_ms;
+  if (t->j->kick && kc->state != POLICY_KSM_BOOST && kick_cooled)
     {
       kc->calm_scans = 0;
-      kc->state = POLICY_KSM_IDLE; /* re-enter boost: restart its clock */
+      kc->kick_boosted = true;
+      kc->kick_boost_ms = t->now;
       ksm_enter (kc, POLICY_KSM_BOOST, t->now, k);
       return "boost:kick";
     }

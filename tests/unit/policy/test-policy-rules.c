@@ -947,6 +947,40 @@ test_give_counts_pss (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (fx->d.vms[1].target_bytes, >, 2 * GIB);
 }
 
+/* Kicks while ksmd is boosted do not restart the boost, and a kick within
+ * one boost length of the last kick-boost starts none. */
+static void
+test_ksm_kick_never_restarts (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
+  s.ksm.ksmd_cpu_ns = stat_of (0);
+  uint64_t boost_ms = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  guint kick_boosts = 0;
+  uint64_t boost_since = 0;
+  for (uint64_t t = 0; t < 4 * boost_ms / 1000; t++)
+    {
+      /* A guest resetting every 2 s. */
+      vm.kicks = t % 2 == 0 ? POLICY_KICK_STARTED : 0;
+      s.now_ms = t * 1000;
+      fx_run (fx, &s);
+      const PolicyKsmDecision *k = &fx->d.ksm;
+      if (g_str_equal (k->reason, "boost:kick"))
+        {
+          kick_boosts++;
+          g_assert_true (kick_boosts == 1 || s.now_ms - boost_since >= boost_ms);
+          boost_since = s.now_ms;
+        }
+      s.ksm.run = k->run;
+      s.ksm.pages_to_scan = k->pages_to_scan;
+      s.ksm.sleep_millisecs = k->sleep_millisecs;
+      s.ksm.full_scans += k->run;
+    }
+  /* Over four boost lengths at most four kick-boosts, not sixty. */
+  g_assert_cmpuint (kick_boosts, >=, 1);
+  g_assert_cmpuint (kick_boosts, <=, 4);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -980,5 +1014,6 @@ main (int argc, char **argv)
   ADD ("safety/no-ram-size", test_no_ram_size);
   ADD ("safety/give-after-take", test_give_after_take);
   ADD ("safety/give-counts-pss", test_give_counts_pss);
+  ADD ("safety/ksm-kick-never-restarts", test_ksm_kick_never_restarts);
   return g_test_run ();
 }
