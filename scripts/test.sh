@@ -41,6 +41,12 @@ run_suite -C build --num-processes 2
 if [ -f build-fuzz/build.ninja ]; then
     run_suite -C build-fuzz --suite unit --num-processes 2
     run_suite -C build-fuzz --suite fuzz --num-processes 2
+    # The daemon and its clients against real QEMU, libvirtd and ksmd under
+    # ASan+UBSan. The guests run the gcc build's static agent and workloads
+    # (a sanitized agent cannot be linked statically into a guest), so the
+    # agent's own suites stay with the gcc build.
+    ln -sfn "$top/build/vm" build-fuzz/vm
+    run_suite -C build-fuzz --num-processes 1 qmp-qemu controller-control controller-ballastd libvirt
 fi
 # Extra checks, each one pass or fail: a script that exits 0 or not.
 run_check() {

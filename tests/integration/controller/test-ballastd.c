@@ -318,8 +318,9 @@ test_fleet (void)
       g_usleep (200 * 1000);
     }
   json_t *k = test_daemon_cmd (d, "query-ksm", NULL);
+  g_autofree char *k_text = json_dumps (k, JSON_COMPACT);
   g_test_message ("KSM left boost after %" G_GINT64_FORMAT " ms: %s",
-                  (g_get_monotonic_time () - t0) / 1000, json_dumps (k, JSON_COMPACT));
+                  (g_get_monotonic_time () - t0) / 1000, k_text);
   json_decref (k);
   g_autoptr (GHashTable) ksm_calm = test_ksm_snapshot ();
   g_autofree char *run_changed = test_ksm_diff (ksm0, ksm_calm);
@@ -327,6 +328,7 @@ test_fleet (void)
 
   /* A third identical guest: boost within one tick, knobs changed. */
   g_autoptr (TestGuest) c = start_guest (d, "c", 512, "idle");
+  (void) c; /* held until the end of the test */
   g_assert_cmpint (wait_vm_state (d, "c", "active", 5000), >=, 0);
   t0 = g_get_monotonic_time ();
   while (!g_str_equal (ksm_state (d), "boost"))
