@@ -15,6 +15,12 @@ vm_on_agent_urgent (gboolean pressure, gpointer data)
   vm_note (vm, VM_NOTE_URGENT);
 }
 
+static int
+vm_agent_expected_pid (gpointer data)
+{
+  return vm_get_pid (data);
+}
+
 Vm *
 vm_new (const VmOwner *owner, const char *name, const char *backend, const char *qmp_path,
         const char *agent_path, const VmOps *ops, gpointer backend_data)
@@ -30,6 +36,7 @@ vm_new (const VmOwner *owner, const char *name, const char *backend, const char 
   vm->state = VM_CONNECTING;
   vm->added_real_ms = g_get_real_time () / 1000;
   vm->agent = vm_agent_new (vm->name, 0, vm_on_agent_urgent, vm);
+  vm_agent_set_expected_peer (vm->agent, vm_agent_expected_pid, vm);
   return vm;
 }
 
