@@ -597,8 +597,11 @@ mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mon
 {
   if (m->booting_since == NULL)
     m->booting_since = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  uint64_t cap_bytes = policy_size_resolve (&m->cfg->booting_max, m->host.mem_total_bytes,
-                                            G_MAXUINT64);
+  /* A percentage of an unknown host caps nothing rather than everything. */
+  const PolicySize *max = &m->cfg->booting_max;
+  uint64_t cap_bytes = max->is_pct && m->host.mem_total_bytes == 0
+                           ? G_MAXUINT64
+                           : policy_size_resolve (max, m->host.mem_total_bytes, G_MAXUINT64);
   guint k = 0;
   for (guint i = 0; i < n; i++)
     {

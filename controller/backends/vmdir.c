@@ -195,7 +195,7 @@ vmdir_open_dir (const char *dir, GError **error)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                    "%s %s (owner %u, mode %04o): anyone who can create sockets there could "
-                   "add fake VMs; make it root-owned and 0750 or stricter (see docs/safety.md)",
+                   "add fake VMs; make it root-owned and 0750 or stricter (see docs/security.md)",
                    dir, why, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
       close (fd);
       return -1;

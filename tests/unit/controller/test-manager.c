@@ -319,6 +319,35 @@ test_booting_cap (void)
   limits_manager_free (m, root);
 }
 
+static void
+test_limit_keys (void)
+{
+  static const char *const bad[] = { "max-vms=0", "max-vms=lots", "booting-max=huge",
+                                     "booting-time=soon" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = g_strdup_printf ("[daemon]\n%s\n", bad[i]);
+      g_autoptr (BallastConfig) cfg = cfg_load_data (text, "t.conf", &error);
+      g_assert_null (cfg);
+      g_assert_error (error, CFG_ERROR, CFG_ERROR_VALUE);
+      g_assert_nonnull (strstr (error->message, "t.conf:2: [daemon]"));
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BallastConfig) cfg
+      = cfg_load_data ("[daemon]\nmax-vms=7\nbooting-max=2G\nbooting-time=90s\n"
+                       "read-only-socket=/run/x.sock\nread-only-group=adm\n",
+                       "t.conf", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cfg->warnings->len, ==, 0);
+  g_assert_cmpuint (cfg->max_vms, ==, 7);
+  g_assert_false (cfg->booting_max.is_pct);
+  g_assert_cmpuint (cfg->booting_max.bytes, ==, 2048 * MiB);
+  g_assert_cmpuint (cfg->booting_time_ms, ==, 90000);
+  g_assert_cmpstr (cfg->read_only_socket, ==, "/run/x.sock");
+  g_assert_cmpstr (cfg->read_only_group, ==, "adm");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -326,6 +355,7 @@ main (int argc, char **argv)
   /* The empty KSM dir makes the probe warn once; that is not a failure here. */
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add_func ("/manager/two-backends-tick", test_two_backends_tick);
+  g_test_add_func ("/manager/limit-keys", test_limit_keys);
   g_test_add_func ("/manager/vm-cap", test_vm_cap);
   g_test_add_func ("/manager/booting-cap", test_booting_cap);
   return g_test_run ();
