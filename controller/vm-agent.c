@@ -235,7 +235,9 @@ agent_peer_ok (VmAgent *a, GSocketConnection *conn)
   if (a->expected_pid == NULL)
     return TRUE;
   int want = a->expected_pid (a->expected_pid_data);
-  if (want <= 0)
+  if (want < 0)
+    return TRUE;
+  if (want == 0)
     {
       /* The QMP link learns the PID in a few ms; the retry comes after it. */
       g_debug ("%s: agent socket: QEMU's PID not known yet", a->vm_name);

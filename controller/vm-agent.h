@@ -31,7 +31,8 @@ VmAgent *vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc
 void vm_agent_free (VmAgent *a);
 
 /* The PID the agent socket's peer must have (the QEMU behind the VM's QMP
- * socket), or 0 while it is not known. */
+ * socket); 0 while it is not known yet (wait), -1 when it cannot be known
+ * (take any peer). */
 typedef int (*VmAgentPeerFunc) (gpointer user_data);
 /* From now on a connection is kept only when its peer (SO_PEERCRED) is the
  * process `expected_pid` names: a socket planted next to the VM's, or one of

@@ -15,10 +15,16 @@ vm_on_agent_urgent (gboolean pressure, gpointer data)
   vm_note (vm, VM_NOTE_URGENT);
 }
 
+/* A VM with a QMP socket learns its QEMU's PID from it: until then the
+ * agent waits. Without one (libvirt), an unknown PID cannot be learnt and
+ * the agent socket, named by libvirt, is taken unchecked (-1). */
 static int
 vm_agent_expected_pid (gpointer data)
 {
-  return vm_get_pid (data);
+  Vm *vm = data;
+  if (vm->pid > 0)
+    return vm->pid;
+  return vm->qmp_path != NULL ? 0 : -1;
 }
 
 Vm *

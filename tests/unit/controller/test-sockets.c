@@ -700,6 +700,8 @@ test_agent_peer (void)
   g_test_assert_expected_messages ();
   /* Unknown QEMU PID (QMP not up yet): nothing is taken either. */
   g_assert_false (agent_takes_hello (0));
+  /* A PID that cannot be known (libvirt without its PID file): taken. */
+  g_assert_true (agent_takes_hello (-1));
 }
 
 int
