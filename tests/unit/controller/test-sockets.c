@@ -385,39 +385,60 @@ users_create (void)
   return TRUE;
 }
 
-/* /run as a world-searchable base, /run/ballast as systemd makes it
- * (RuntimeDirectoryMode=0750, root:root); returns the socket's path. */
-static char *
-runtime_dir_layout (const char *base)
+/* The control socket as shipped, served in process, with the test's group
+ * and users: /run as a world-searchable base, /run/ballast as systemd makes
+ * it (RuntimeDirectoryMode=0750, root:root). */
+typedef struct
 {
-  g_assert_cmpint (chmod (base, 0755), ==, 0);
-  g_autofree char *run = g_build_filename (base, "ballast", NULL);
+  char *base;
+  char *path;
+  int changes;
+  CtlServer *server;
+} GroupLab;
+
+static GroupLab *
+group_lab_new (void)
+{
+  if (!users_create ())
+    return NULL;
+  GroupLab *lab = g_new0 (GroupLab, 1);
+  lab->base = temp_dir ();
+  g_assert_cmpint (chmod (lab->base, 0755), ==, 0);
+  g_autofree char *run = g_build_filename (lab->base, "ballast", NULL);
   g_assert_cmpint (g_mkdir (run, 0750), ==, 0);
   g_assert_cmpint (chmod (run, 0750), ==, 0);
-  return g_build_filename (run, "control.sock", NULL);
+  lab->path = g_build_filename (run, "control.sock", NULL);
+  lab->server = server_new (lab->path, T_GROUP, &lab->changes);
+  return lab;
+}
+
+static void
+group_lab_free (GroupLab *lab)
+{
+  ctl_server_free (lab->server);
+  remove_tree (lab->base);
+  users_remove ();
+  g_free (lab->base);
+  g_free (lab->path);
+  g_free (lab);
 }
 
 static void
 test_control_group_access (void)
 {
-  if (!users_create ())
+  GroupLab *lab = group_lab_new ();
+  if (lab == NULL)
     return;
-  g_autofree char *base = temp_dir ();
-  g_autofree char *path = runtime_dir_layout (base);
-  int changes = 0;
-  CtlServer *s = server_new (path, T_GROUP, &changes);
-  g_assert_cmpint (run_as_user (T_USER_IN, path, child_connect_once, NULL, NULL), ==,
+  g_assert_cmpint (run_as_user (T_USER_IN, lab->path, child_connect_once, NULL, NULL), ==,
                    CHILD_GREETED);
-  g_assert_cmpint (run_as_user (T_USER_OUT, path, child_connect_once, NULL, NULL), ==,
+  g_assert_cmpint (run_as_user (T_USER_OUT, lab->path, child_connect_once, NULL, NULL), ==,
                    CHILD_EACCES);
   /* Nobody may list the directory: only search was added. */
-  g_autofree char *run = g_path_get_dirname (path);
+  g_autofree char *run = g_path_get_dirname (lab->path);
   struct stat st;
   g_assert_cmpint (stat (run, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0007, ==, 0001);
-  ctl_server_free (s);
-  remove_tree (base);
-  users_remove ();
+  group_lab_free (lab);
 }
 
 typedef struct
@@ -446,26 +467,21 @@ root_takes_reserved (gpointer data)
 static void
 test_reserved_slot (void)
 {
-  if (!users_create ())
+  GroupLab *lab = group_lab_new ();
+  if (lab == NULL)
     return;
-  g_autofree char *base = temp_dir ();
-  g_autofree char *path = runtime_dir_layout (base);
-  int changes = 0;
-  CtlServer *s = server_new (path, T_GROUP, &changes);
-  ctl_server_set_limits (s, 4, 1, 10000, 10000);
-  SlotCheck check = { .path = path };
+  ctl_server_set_limits (lab->server, 4, 1, 10000, 10000);
+  SlotCheck check = { .path = lab->path };
   g_test_expect_message ("ballast-control", G_LOG_LEVEL_WARNING, "*reserved for root*");
   g_test_expect_message ("ballast-control", G_LOG_LEVEL_WARNING, "*4 clients*refusing more");
   /* A group member takes all it can: 3 of 4; root (the libvirt hook) still
    * gets the last one; past it, even root is refused. */
-  g_assert_cmpint (run_as_user (T_USER_IN, path, child_fill_slots, root_takes_reserved, &check),
-                   ==, 3);
+  g_assert_cmpint (
+      run_as_user (T_USER_IN, lab->path, child_fill_slots, root_takes_reserved, &check), ==, 3);
   g_assert_true (check.root_served);
   g_assert_true (check.root_refused_when_full);
   g_test_assert_expected_messages ();
-  ctl_server_free (s);
-  remove_tree (base);
-  users_remove ();
+  group_lab_free (lab);
 }
 
 /* ---- qmp-dir ------------------------------------------------------------------- */
