@@ -490,10 +490,12 @@ mgr_reload (Manager *m, GError **error)
     }
   mgr_log_warnings (fresh);
   gboolean restart_dir = g_strcmp0 (fresh->qmp_dir, m->cfg->qmp_dir) != 0;
-  if (restart_dir && fresh->qmp_dir != NULL && !vmdir_check (fresh->qmp_dir, error))
+  g_autoptr (GError) dir_error = NULL;
+  if (restart_dir && fresh->qmp_dir != NULL && !vmdir_check (fresh->qmp_dir, &dir_error))
     {
-      g_prefix_error (error, "qmp-dir: ");
-      g_warning ("reload failed, keeping the running configuration: %s", (*error)->message);
+      g_warning ("reload failed, keeping the running configuration: qmp-dir: %s",
+                 dir_error->message);
+      g_propagate_prefixed_error (error, g_steal_pointer (&dir_error), "qmp-dir: ");
       return FALSE;
     }
   mgr_carry_over (m, fresh);
