@@ -29,6 +29,8 @@ cfg_free (BallastConfig *cfg)
     return;
   g_free (cfg->control_socket);
   g_free (cfg->control_group);
+  g_free (cfg->read_only_socket);
+  g_free (cfg->read_only_group);
   g_free (cfg->qmp_dir);
   g_free (cfg->ksm_sysfs);
   g_free (cfg->libvirt_uri);
@@ -50,6 +52,9 @@ cfg_new_defaults (void)
   cfg->ksm_restore_on_exit = TRUE;
   cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
   cfg->policy_name = g_strdup ("ballast");
+  cfg->max_vms = CFG_DEFAULT_MAX_VMS;
+  cfg->booting_max = (PolicySize){ .set = TRUE, .is_pct = TRUE, .pct = CFG_DEFAULT_BOOTING_MAX_PCT };
+  cfg->booting_time_ms = CFG_DEFAULT_BOOTING_TIME_MS;
   cfg->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, cfg_vm_free);
   cfg->warnings = g_ptr_array_new_with_free_func (g_free);
   return cfg;
@@ -135,6 +140,42 @@ cfg_parse_bool (const char *value, gboolean *out)
   return FALSE;
 }
 
+/* [daemon] limits on what the socket directory can make ballastd hold:
+ * max-vms, booting-max, booting-time. Returns TRUE if `key` was one. */
+static gboolean
+cfg_limit_key (BallastConfig *cfg, const char *key, const char *value, const char **why)
+{
+  char *perr = NULL;
+  if (g_str_equal (key, "max-vms"))
+    {
+      guint64 n;
+      if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT, &n, NULL))
+        *why = "expected a count of at least 1";
+      else
+        cfg->max_vms = (guint) n;
+    }
+  else if (g_str_equal (key, "booting-max"))
+    {
+      PolicySize size;
+      if (!policy_parse_size (value, &size, &perr))
+        *why = "expected a size (4G) or a percentage of the host's memory (50%)";
+      else
+        cfg->booting_max = size;
+    }
+  else if (g_str_equal (key, "booting-time"))
+    {
+      uint64_t ms;
+      if (!policy_parse_duration_ms (value, 1000, &ms, &perr))
+        *why = "expected a duration (300s, 5m)";
+      else
+        cfg->booting_time_ms = ms;
+    }
+  else
+    return FALSE;
+  free (perr);
+  return TRUE;
+}
+
 /* Daemon-level keys that the policy parser does not know. Returns TRUE if
  * `key` was one of them (set *why to what is wrong with a bad value). */
 static gboolean
@@ -146,6 +187,8 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
   *why = NULL;
   if (g_str_equal (group, "daemon"))
     {
+      if (cfg_limit_key (cfg, key, value, why))
+        return TRUE;
       if (g_str_equal (key, "policy"))
         {
           /* The reference policies are for side-by-side comparisons; the
@@ -164,6 +207,10 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
         str_target = &cfg->control_socket;
       else if (g_str_equal (key, "control-group"))
         str_target = &cfg->control_group;
+      else if (g_str_equal (key, "read-only-socket"))
+        str_target = &cfg->read_only_socket;
+      else if (g_str_equal (key, "read-only-group"))
+        str_target = &cfg->read_only_group;
       else if (g_str_equal (key, "qmp-dir"))
         str_target = &cfg->qmp_dir;
       else if (g_str_equal (key, "http-listen"))

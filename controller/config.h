@@ -22,6 +22,11 @@ typedef struct
   PolicyConfig policy; /* [host], [ksm], [defaults], tick */
   char *control_socket;
   char *control_group;  /* NULL: the daemon's own group */
+  char *read_only_socket; /* NULL: none; query-* commands only */
+  char *read_only_group;  /* NULL: the daemon's own group */
+  guint max_vms;          /* VMs managed at once; more are refused (logged) */
+  PolicySize booting_max; /* RAM a VM without a running balloon may hold (bytes or % of host) */
+  guint64 booting_time_ms; /* ... and for how long before it holds nothing */
   char *qmp_dir;        /* NULL: no socket directory backend */
   gboolean dry_run;
   gboolean dry_run_forced; /* --dry-run: not from the files, kept on reload */
@@ -39,6 +44,14 @@ typedef struct
 #define CFG_DEFAULT_CONTROL_SOCKET BALLAST_CONTROL_SOCKET
 #define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
 #define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
+/* Far above any host's real count, low enough that a flood of sockets
+ * cannot make every tick walk thousands of fake VMs. */
+#define CFG_DEFAULT_MAX_VMS 256
+/* A booting guest touches its RAM over seconds to minutes; past 5 min, a VM
+ * still without a balloon is not booting but unballoonable (or fake). */
+#define CFG_DEFAULT_BOOTING_TIME_MS (5 * 60 * 1000)
+/* One booting VM may not hold more than half the host in reserve. */
+#define CFG_DEFAULT_BOOTING_MAX_PCT 50.0
 
 GQuark cfg_error_quark (void);
 #define CFG_ERROR (cfg_error_quark ())

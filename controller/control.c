@@ -23,6 +23,18 @@
 #define CTL_READ_CHUNK_BYTES 4096
 /* Operators, a dashboard, a few hooks at once: far below the fd limit. */
 #define CTL_MAX_CLIENTS 64
+/* Slots only root (or ballastd's own user) may take: the libvirt hook runs
+ * as root, so clients of the control group cannot lock it out. */
+#define CTL_RESERVED_PRIVILEGED 4
+/* A client must finish qmp_capabilities this soon after connecting ... */
+#define CTL_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+/* ... and then send something at least this often (an event listener sends
+ * a query now and then); a slot held by an idle client is freed. */
+#define CTL_IDLE_TIMEOUT_MS (5 * 60 * 1000)
+/* Commands of the read-only socket: queries change nothing. Everything
+ * else (set-policy, set-dry-run, reload-config, kick, vm-event,
+ * register-source) needs the control socket. */
+#define CTL_READ_ONLY_PREFIX "query-"
 
 G_DEFINE_QUARK (ballast-control-error-quark, ctl_error)
 
@@ -38,6 +50,9 @@ typedef struct
   gboolean negotiated;
   gboolean closing; /* flush outq, then drop */
   gboolean dead;   /* dropped; pending async callbacks just release it */
+  gboolean read_only;  /* came in on the read-only socket */
+  gboolean privileged; /* root or ballastd's user: may take a reserved slot */
+  guint timeout_id;    /* handshake, then idle timeout */
   guint refs;      /* the server's set + each pending async operation */
   guint8 chunk[CTL_READ_CHUNK_BYTES];
   guint64 id;
@@ -47,6 +62,12 @@ struct _CtlServer
 {
   GSocketService *service;
   char *path;
+  char *read_only_path;  /* NULL: no read-only socket */
+  GObject *read_only_tag; /* the "source object" of the read-only listener */
+  guint max_clients;
+  guint reserved_privileged;
+  guint handshake_timeout_ms;
+  guint idle_timeout_ms;
   const CtlCommand *commands;
   gsize n_commands;
   gpointer user_data;
@@ -88,6 +109,7 @@ ctl_client_drop (CtlClient *c)
     return;
   c->dead = TRUE;
   g_debug ("client %" G_GUINT64_FORMAT " disconnected", c->id);
+  g_clear_handle_id (&c->timeout_id, g_source_remove);
   g_cancellable_cancel (c->cancel);
   g_io_stream_close (G_IO_STREAM (c->conn), NULL, NULL);
   g_hash_table_remove (c->server->clients, c);
@@ -173,9 +195,48 @@ ctl_command_cmp (const void *key, const void *elem)
   return strcmp (key, ((const CtlCommand *) elem)->name);
 }
 
+/* Runs the command `name` if this client may. */
+static json_t *
+ctl_run (const CtlCommand *commands, gsize n_commands, gpointer user_data, gboolean read_only,
+         json_t *id, const char *name, json_t *args)
+{
+  const CtlCommand *cmd = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
+  if (cmd == NULL)
+    {
+      g_autofree char *desc = g_strdup_printf ("The command %s has not been found", name);
+      return ctl_error_reply (id, "CommandNotFound", desc);
+    }
+  if (read_only && !g_str_has_prefix (name, CTL_READ_ONLY_PREFIX))
+    {
+      g_autofree char *desc
+          = g_strdup_printf ("%s changes the daemon: use the control socket, not the read-only one",
+                             name);
+      return ctl_error_reply (id, "GenericError", desc);
+    }
+  g_autoptr (GError) error = NULL;
+  json_t *empty = json_object ();
+  json_t *ret = cmd->fn (user_data, args ? args : empty, &error);
+  json_decref (empty);
+  if (ret != NULL)
+    return json_pack ("{s:o}", "return", ret);
+  return ctl_error_reply (id,
+                          error && g_error_matches (error, CTL_ERROR, CTL_ERROR_NOT_FOUND)
+                              ? "DeviceNotFound"
+                              : "GenericError",
+                          error ? error->message : "failed");
+}
+
 json_t *
 ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
               gboolean *negotiated, const char *line, gsize len, gboolean *hang_up)
+{
+  return ctl_dispatch_as (commands, n_commands, user_data, FALSE, negotiated, line, len, hang_up);
+}
+
+json_t *
+ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+                 gboolean read_only, gboolean *negotiated, const char *line, gsize len,
+                 gboolean *hang_up)
 {
   json_error_t jerr;
   *hang_up = FALSE;
@@ -214,31 +275,7 @@ ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
     reply = ctl_error_reply (id, "CommandNotFound",
                              "Expecting capabilities negotiation with 'qmp_capabilities'");
   else
-    {
-      const char *name = json_string_value (exec);
-      const CtlCommand *cmd
-          = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
-      if (cmd == NULL)
-        {
-          g_autofree char *desc = g_strdup_printf ("The command %s has not been found", name);
-          reply = ctl_error_reply (id, "CommandNotFound", desc);
-        }
-      else
-        {
-          g_autoptr (GError) error = NULL;
-          json_t *empty = json_object ();
-          json_t *ret = cmd->fn (user_data, args ? args : empty, &error);
-          json_decref (empty);
-          if (ret == NULL)
-            reply = ctl_error_reply (
-                id,
-                error && g_error_matches (error, CTL_ERROR, CTL_ERROR_NOT_FOUND) ? "DeviceNotFound"
-                                                                                 : "GenericError",
-                error ? error->message : "failed");
-          else
-            reply = json_pack ("{s:o}", "return", ret);
-        }
-    }
+    reply = ctl_run (commands, n_commands, user_data, read_only, id, json_string_value (exec), args);
   if (reply != NULL && id != NULL && json_object_get (reply, "id") == NULL)
     json_object_set (reply, "id", id);
   json_decref (msg);
@@ -258,12 +295,33 @@ ctl_client_on_line (const char *line, gsize len, gboolean too_long, gpointer dat
   if (too_long)
     reply = ctl_error_reply (NULL, "GenericError", "message too long");
   else
-    reply = ctl_dispatch (s->commands, s->n_commands, s->user_data, &c->negotiated, line, len,
-                          &hang_up);
+    reply = ctl_dispatch_as (s->commands, s->n_commands, s->user_data, c->read_only,
+                             &c->negotiated, line, len, &hang_up);
   if (reply != NULL)
     ctl_client_send (c, reply);
   c->closing = hang_up;
   return !hang_up && !c->dead;
+}
+
+static gboolean
+ctl_client_timed_out (gpointer data)
+{
+  CtlClient *c = data;
+  c->timeout_id = 0;
+  /* Debug only: a client can cause one of these per slot and timeout. */
+  g_debug ("client %" G_GUINT64_FORMAT " %s; disconnecting", c->id,
+           c->negotiated ? "idle too long" : "did not negotiate in time");
+  ctl_client_drop (c);
+  return G_SOURCE_REMOVE;
+}
+
+/* The source goes with the client (ctl_client_drop), so it never sees a
+ * freed one. */
+static void
+ctl_client_arm_timeout (CtlClient *c, guint timeout_ms)
+{
+  g_clear_handle_id (&c->timeout_id, g_source_remove);
+  c->timeout_id = g_timeout_add (timeout_ms, ctl_client_timed_out, c);
 }
 
 static void
@@ -286,6 +344,10 @@ ctl_client_on_read (CtlClient *c, gssize n)
         ctl_client_drop (c);
       return;
     }
+  /* Before negotiation the handshake deadline runs from the connect: a
+   * client trickling bytes does not extend it. */
+  if (c->negotiated)
+    ctl_client_arm_timeout (c, c->server->idle_timeout_ms);
   ctl_client_read (c);
 }
 
@@ -309,16 +371,33 @@ ctl_client_read (CtlClient *c)
                              ctl_read_done, ctl_client_ref (c));
 }
 
+/* Root and ballastd's own user may take the reserved slots; peers whose
+ * credentials cannot be read may not. */
+static gboolean
+ctl_peer_privileged (GSocketConnection *conn)
+{
+  GSocket *sock = g_socket_connection_get_socket (conn);
+  g_autoptr (GCredentials) cred = g_socket_get_credentials (sock, NULL);
+  if (cred == NULL)
+    return FALSE;
+  uid_t uid = g_credentials_get_unix_user (cred, NULL);
+  return uid == 0 || uid == geteuid ();
+}
+
 static gboolean
 ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
   CtlServer *s = data;
-  if (g_hash_table_size (s->clients) >= CTL_MAX_CLIENTS)
+  gboolean privileged = ctl_peer_privileged (conn);
+  guint limit = privileged ? s->max_clients : s->max_clients - s->reserved_privileged;
+  if (g_hash_table_size (s->clients) >= limit)
     {
       /* Accepting without bound would run the daemon out of descriptors,
        * which QMP and agent links need too. */
       if (!s->full_logged)
-        g_warning ("control socket: %d clients connected; refusing more", CTL_MAX_CLIENTS);
+        g_warning ("control socket: %u clients connected; refusing more%s",
+                   g_hash_table_size (s->clients),
+                   privileged ? "" : " (the rest are reserved for root)");
       s->full_logged = TRUE;
       g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
       return TRUE;
@@ -331,8 +410,11 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   c->lines = qmp_line_splitter_new (CTL_MAX_LINE_BYTES);
   c->outq = g_string_new (NULL);
   c->id = ++s->next_client_id;
+  c->privileged = privileged;
+  c->read_only = source != NULL && source == s->read_only_tag;
   g_hash_table_add (s->clients, ctl_client_ref (c));
-  g_debug ("client %" G_GUINT64_FORMAT " connected", c->id);
+  g_debug ("client %" G_GUINT64_FORMAT " connected%s", c->id, c->read_only ? " (read-only)" : "");
+  ctl_client_arm_timeout (c, s->handshake_timeout_ms);
   ctl_client_send (c, json_pack ("{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "ballast",
                                  "major", BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR,
                                  "micro", BALLAST_VERSION_MICRO, "package", "ballast " BALLAST_VERSION,
@@ -342,19 +424,32 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   return TRUE;
 }
 
-CtlServer *
-ctl_server_new (const char *path, const char *group, const CtlCommand *commands, gsize n_commands,
-                gpointer user_data, GError **error)
+/* Lets members of the socket's group reach it: a directory ballastd owns
+ * (/run/ballast, made 0750 root:root by systemd) gets search permission for
+ * everyone, never read, so nobody can list it and the sockets' own modes
+ * (0660, their group) decide who connects. A directory of someone else is
+ * left alone. */
+static void
+ctl_open_dir_for_groups (const char *dir)
 {
-  for (gsize i = 1; i < n_commands; i++)
-    g_return_val_if_fail (strcmp (commands[i - 1].name, commands[i].name) < 0, NULL);
+  struct stat st;
+  if (stat (dir, &st) != 0 || st.st_uid != geteuid ())
+    return;
+  mode_t want = st.st_mode | S_IXGRP | S_IXOTH;
+  if ((st.st_mode & 07777) != (want & 07777) && chmod (dir, want & 07777) < 0)
+    g_warning ("%s: cannot let the control group through: %s", dir, g_strerror (errno));
+}
 
+/* Binds one listening socket at `path`, mode 0660, group `group`. */
+static gboolean
+ctl_listen (CtlServer *s, const char *path, const char *group, GObject *tag, GError **error)
+{
   g_autofree char *dir = g_path_get_dirname (path);
   if (g_mkdir_with_parents (dir, 0750) < 0)
     {
       int e = errno;
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (e), "%s: %s", dir, g_strerror (e));
-      return NULL;
+      return FALSE;
     }
   /* A socket left by a previous run that crashed blocks bind(); a live one
    * means another daemon: refuse rather than steal it. */
@@ -368,41 +463,80 @@ ctl_server_new (const char *path, const char *group, const CtlCommand *commands,
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
                        "%s: another ballastd is listening", path);
-          return NULL;
+          return FALSE;
         }
       unlink (path);
     }
 
   g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
-  GSocketService *service = g_socket_service_new ();
   mode_t old_umask = umask (0117);
-  gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (service), addr,
+  gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (s->service), addr,
                                                G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                                               NULL, NULL, error);
+                                               tag, NULL, error);
   umask (old_umask);
   if (!ok)
-    {
-      g_object_unref (service);
-      return NULL;
-    }
+    return FALSE;
   chmod (path, 0660);
   if (group != NULL && *group != '\0')
     {
       struct group *gr = getgrnam (group);
       if (gr == NULL || chown (path, (uid_t) -1, gr->gr_gid) < 0)
-        g_warning ("%s: cannot give the control socket to group %s", path, group);
+        g_warning ("%s: cannot give the socket to group %s", path, group);
+      else
+        ctl_open_dir_for_groups (dir);
     }
+  return TRUE;
+}
 
+CtlServer *
+ctl_server_new (const char *path, const char *group, const CtlCommand *commands, gsize n_commands,
+                gpointer user_data, GError **error)
+{
+  for (gsize i = 1; i < n_commands; i++)
+    g_return_val_if_fail (strcmp (commands[i - 1].name, commands[i].name) < 0, NULL);
+
+  g_autoptr (GSocketService) service = g_socket_service_new ();
   CtlServer *s = g_new0 (CtlServer, 1);
-  s->service = service;
-  s->path = g_strdup (path);
+  s->service = g_steal_pointer (&service);
   s->commands = commands;
   s->n_commands = n_commands;
   s->user_data = user_data;
+  s->max_clients = CTL_MAX_CLIENTS;
+  s->reserved_privileged = CTL_RESERVED_PRIVILEGED;
+  s->handshake_timeout_ms = CTL_HANDSHAKE_TIMEOUT_MS;
+  s->idle_timeout_ms = CTL_IDLE_TIMEOUT_MS;
   s->clients = g_hash_table_new_full (g_direct_hash, g_direct_equal, ctl_client_unref, NULL);
-  g_signal_connect (service, "incoming", G_CALLBACK (ctl_on_incoming), s);
-  g_socket_service_start (service);
+  if (!ctl_listen (s, path, group, NULL, error))
+    {
+      ctl_server_free (s);
+      return NULL;
+    }
+  s->path = g_strdup (path);
+  g_signal_connect (s->service, "incoming", G_CALLBACK (ctl_on_incoming), s);
+  g_socket_service_start (s->service);
   return s;
+}
+
+gboolean
+ctl_server_add_read_only (CtlServer *s, const char *path, const char *group, GError **error)
+{
+  g_return_val_if_fail (s->read_only_path == NULL, FALSE);
+  s->read_only_tag = g_object_new (G_TYPE_OBJECT, NULL);
+  if (!ctl_listen (s, path, group, s->read_only_tag, error))
+    return FALSE;
+  s->read_only_path = g_strdup (path);
+  return TRUE;
+}
+
+void
+ctl_server_set_limits (CtlServer *s, guint max_clients, guint reserved_privileged,
+                       guint handshake_timeout_ms, guint idle_timeout_ms)
+{
+  g_return_if_fail (reserved_privileged < max_clients);
+  s->max_clients = max_clients;
+  s->reserved_privileged = reserved_privileged;
+  s->handshake_timeout_ms = handshake_timeout_ms;
+  s->idle_timeout_ms = idle_timeout_ms;
 }
 
 /* A copy of the client set, since sending may drop a client from it. */
@@ -457,7 +591,12 @@ ctl_server_free (CtlServer *s)
   for (guint i = 0; i < all->len; i++)
     ctl_client_drop (g_ptr_array_index (all, i));
   g_hash_table_unref (s->clients);
-  unlink (s->path);
+  if (s->path != NULL)
+    unlink (s->path);
+  if (s->read_only_path != NULL)
+    unlink (s->read_only_path);
+  g_clear_object (&s->read_only_tag);
   g_free (s->path);
+  g_free (s->read_only_path);
   g_free (s);
 }

@@ -36,13 +36,31 @@ enum
  * that is not a JSON object, *hang_up is set (answer, then disconnect). */
 json_t *ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
                       gboolean *negotiated, const char *line, gsize len, gboolean *hang_up);
+/* The same for a client of the read-only socket (`read_only`): only the
+ * query-* commands run; any other is refused with a GenericError. */
+json_t *ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+                         gboolean read_only, gboolean *negotiated, const char *line, gsize len,
+                         gboolean *hang_up);
 
 typedef struct _CtlServer CtlServer;
 
 /* Listens on `path` (replacing a stale socket), mode 0660, group `group`
- * (NULL keeps the process group). `commands` must outlive the server. */
+ * (NULL keeps the process group; a group also gets search permission on the
+ * socket's directory when ballastd owns it). `commands` must outlive the
+ * server. A client must negotiate within 10 s and then send a line at
+ * least every 5 min; of the 64 client slots, 4 are kept for peers running
+ * as root or as ballastd's user (the libvirt hook). */
 CtlServer *ctl_server_new (const char *path, const char *group, const CtlCommand *commands,
                            gsize n_commands, gpointer user_data, GError **error);
+
+/* Also listens on `path` (mode 0660, group `group`) for clients that may
+ * only run query-* commands; they share the client slots and get the events. */
+gboolean ctl_server_add_read_only (CtlServer *server, const char *path, const char *group,
+                                   GError **error);
+
+/* Overrides the client limits and timeouts (tests). */
+void ctl_server_set_limits (CtlServer *server, guint max_clients, guint reserved_privileged,
+                            guint handshake_timeout_ms, guint idle_timeout_ms);
 
 /* Sends {"event":NAME,"data":DATA,"timestamp":...} to every client past
  * qmp_capabilities. Steals `data`. */

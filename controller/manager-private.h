@@ -45,6 +45,8 @@ struct _Manager
   SampleCtx *sample;
   GPtrArray *sources; /* registered event sources (names) */
   gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
+  gboolean vm_cap_logged;      /* [daemon] max-vms reached; said once */
+  GHashTable *booting_since;   /* name -> since when it is STARTING (manager.c) */
 };
 
 /* The control socket's commands (manager-commands.c), sorted by name. */

@@ -18,6 +18,8 @@
 #define MGR_PROC_REFRESH_PCT_OF_TICK 90
 
 static void mgr_tick (Manager *m, gboolean regular);
+static gboolean mgr_under_vm_cap (Manager *m, const char *name);
+static guint mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us);
 
 /* ---- VM bookkeeping (the owner side of VmOwner) --------------------------- */
 
@@ -26,7 +28,7 @@ mgr_owner_adopt (Vm *vm, gpointer data)
 {
   Manager *m = data;
   const char *name = vm_get_name (vm);
-  if (g_hash_table_contains (m->vms, name))
+  if (g_hash_table_contains (m->vms, name) || !mgr_under_vm_cap (m, name))
     return FALSE;
   vm_set_id (vm, ++m->next_vm_id);
   vm_add_kicks (vm, POLICY_KICK_CREATED);
@@ -83,7 +85,9 @@ mgr_add_qmp_vm (Manager *m, const char *name, const char *backend, const char *q
       vm_start (vm);
       return;
     }
-  mgr_owner_adopt (vm_qmp_new (&m->owner, name, backend, qmp_path, agent_path), m);
+  vm = vm_qmp_new (&m->owner, name, backend, qmp_path, agent_path);
+  if (!mgr_owner_adopt (vm, m))
+    vm_free (vm);
 }
 
 /* Removes every VM that came from `backend` (its source went away). */
@@ -306,6 +310,7 @@ mgr_tick (Manager *m, gboolean regular)
   g_autofree PolicyVm *pvms = g_new0 (PolicyVm, n);
   g_autofree PolicyVmDecision *dvms = g_new0 (PolicyVmDecision, n);
   guint k = mgr_collect_vms (m, regular, now_mono_us, vms, pvms);
+  k = mgr_limit_booting (m, vms, pvms, k, now_mono_us);
 
   PolicySnapshot snap = {
     .now_ms = (uint64_t) (now_mono_us / 1000),
@@ -443,6 +448,10 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit);
   m->ctl = ctl_server_new (m->cfg->control_socket, m->cfg->control_group, mgr_commands,
                            mgr_n_commands, m, error);
+  if (m->ctl != NULL && m->cfg->read_only_socket != NULL
+      && !ctl_server_add_read_only (m->ctl, m->cfg->read_only_socket, m->cfg->read_only_group,
+                                    error))
+    g_clear_pointer (&m->ctl, ctl_server_free);
   if (m->ctl == NULL)
     g_prefix_error (error, "control socket: ");
   if (m->ctl == NULL || !mgr_sync_vmdir (m, error))
@@ -486,6 +495,14 @@ mgr_reload (Manager *m, GError **error)
     }
   mgr_log_warnings (fresh);
   gboolean restart_dir = g_strcmp0 (fresh->qmp_dir, m->cfg->qmp_dir) != 0;
+  g_autoptr (GError) dir_error = NULL;
+  if (restart_dir && fresh->qmp_dir != NULL && !vmdir_check (fresh->qmp_dir, &dir_error))
+    {
+      g_warning ("reload failed, keeping the running configuration: qmp-dir: %s",
+                 dir_error->message);
+      g_propagate_prefixed_error (error, g_steal_pointer (&dir_error), "qmp-dir: ");
+      return FALSE;
+    }
   mgr_carry_over (m, fresh);
   if (restart_dir)
     mgr_remove_backend_vms (m, "qmp-dir");
@@ -545,7 +562,90 @@ mgr_free (Manager *m)
   g_clear_pointer (&m->carry, policy_carry_free);
   g_clear_pointer (&m->log, decision_log_free);
   g_clear_pointer (&m->sources, g_ptr_array_unref);
+  g_clear_pointer (&m->booting_since, g_hash_table_unref);
   cfg_free (m->cfg);
   g_main_loop_unref (m->loop);
   g_free (m);
+}
+
+/* ---- limits on what a socket directory can make the daemon hold ------------ */
+
+/* [daemon] max-vms: a flood of sockets cannot make every tick walk (and
+ * reserve for) thousands of VMs. Says so once per run of refusals. */
+static gboolean
+mgr_under_vm_cap (Manager *m, const char *name)
+{
+  if (g_hash_table_size (m->vms) < m->cfg->max_vms)
+    {
+      m->vm_cap_logged = FALSE;
+      return TRUE;
+    }
+  if (!m->vm_cap_logged)
+    g_warning ("%s: not managed: already %u VMs ([daemon] max-vms)", name, m->cfg->max_vms);
+  m->vm_cap_logged = TRUE;
+  return FALSE;
+}
+
+typedef struct
+{
+  gint64 since_mono_us;
+  gboolean expired_logged;
+} MgrBooting;
+
+/* A VM without a running balloon is STARTING to the policy, which holds
+ * its whole RAM in reserve: a fake QEMU reporting a huge RAM could squeeze
+ * every real VM. The reserve is capped at [daemon] booting-max, and past
+ * booting-time the VM leaves the snapshot (its real use still counts as the
+ * host's). The clock runs from the first tick that saw it starting and is
+ * kept while it reconnects, so a VM cannot restart it by dropping its link;
+ * it ends when the VM runs with a balloon or goes. Returns the new count. */
+static guint
+mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us)
+{
+  if (m->booting_since == NULL)
+    m->booting_since = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* A percentage of an unknown host caps nothing rather than everything. */
+  const PolicySize *max = &m->cfg->booting_max;
+  uint64_t cap_bytes = max->is_pct && m->host.mem_total_bytes == 0
+                           ? G_MAXUINT64
+                           : policy_size_resolve (max, m->host.mem_total_bytes, G_MAXUINT64);
+  guint k = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      const char *name = vm_get_name (vms[i]);
+      if (pvms[i].state != POLICY_VM_STATE_STARTING)
+        g_hash_table_remove (m->booting_since, name);
+      else
+        {
+          MgrBooting *b = g_hash_table_lookup (m->booting_since, name);
+          if (b == NULL)
+            {
+              b = g_new0 (MgrBooting, 1);
+              b->since_mono_us = now_mono_us;
+              g_hash_table_insert (m->booting_since, g_strdup (name), b);
+            }
+          gint64 held_ms = (now_mono_us - b->since_mono_us) / 1000;
+          if (held_ms >= 0 && (guint64) held_ms >= m->cfg->booting_time_ms)
+            {
+              if (!b->expired_logged)
+                g_warning ("%s: no running balloon after %" G_GINT64_FORMAT " s; its RAM is no "
+                           "longer held in reserve ([daemon] booting-time)",
+                           name, held_ms / 1000);
+              b->expired_logged = TRUE;
+              continue;
+            }
+          pvms[i].ram_bytes = MIN (pvms[i].ram_bytes, cap_bytes);
+        }
+      vms[k] = vms[i];
+      pvms[k] = pvms[i];
+      k++;
+    }
+  /* VMs that went: their clock goes with them. */
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, m->booting_since);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    if (!g_hash_table_contains (m->vms, key))
+      g_hash_table_iter_remove (&it);
+  return k;
 }

@@ -45,6 +45,8 @@ struct _VmAgent
   VmAgentUrgentFunc urgent;
   VmAgentMayLogFunc may_log;
   gpointer user_data;
+  VmAgentPeerFunc expected_pid;
+  gpointer expected_pid_data;
   AgentLink *link;
   GSocketConnection *conn;
   GCancellable *cancel;
@@ -268,6 +270,44 @@ agent_read (VmAgent *a)
                              a->cancel, agent_read_done, token_ref (a->token));
 }
 
+void
+vm_agent_set_expected_peer (VmAgent *a, VmAgentPeerFunc expected_pid, gpointer user_data)
+{
+  a->expected_pid = expected_pid;
+  a->expected_pid_data = user_data;
+}
+
+/* Whether the peer of `conn` may speak for this VM; says why not (once a
+ * minute, a planted socket is an attack worth seeing, not a flood). */
+static gboolean
+agent_peer_ok (VmAgent *a, GSocketConnection *conn)
+{
+  if (a->expected_pid == NULL)
+    return TRUE;
+  int want = a->expected_pid (a->expected_pid_data);
+  if (want < 0)
+    return TRUE;
+  if (want == 0)
+    {
+      /* The QMP link learns the PID in a few ms; the retry comes after it. */
+      g_debug ("%s: agent socket: QEMU's PID not known yet", a->vm_name);
+      return FALSE;
+    }
+  g_autoptr (GCredentials) cred
+      = g_socket_get_credentials (g_socket_connection_get_socket (conn), NULL);
+  pid_t got = cred ? g_credentials_get_unix_pid (cred, NULL) : -1;
+  if (got == want)
+    return TRUE;
+  gint64 now_us = g_get_monotonic_time ();
+  if (now_us - a->error_logged_mono_us > AGENT_ERROR_LOG_INTERVAL_US)
+    {
+      g_warning ("%s: agent socket %s is served by PID %d, not by its QEMU (PID %d); ignored",
+                 a->vm_name, a->path, (int) got, want);
+      a->error_logged_mono_us = now_us;
+    }
+  return FALSE;
+}
+
 static void
 agent_connected (GObject *src, GAsyncResult *res, gpointer data)
 {
@@ -288,6 +328,11 @@ agent_connected (GObject *src, GAsyncResult *res, gpointer data)
       return;
     }
   a->conn = conn;
+  if (!agent_peer_ok (a, conn))
+    {
+      agent_retry_later (a);
+      return;
+    }
   qmp_retry_reset (&a->retry);
   agent_link_reset (a->link);
   agent_read (a);

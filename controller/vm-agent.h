@@ -34,6 +34,15 @@ VmAgent *vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc
                        VmAgentMayLogFunc may_log, gpointer user_data);
 void vm_agent_free (VmAgent *a);
 
+/* The PID the agent socket's peer must have (the QEMU behind the VM's QMP
+ * socket); 0 while it is not known yet (wait), -1 when it cannot be known
+ * (take any peer). */
+typedef int (*VmAgentPeerFunc) (gpointer user_data);
+/* From now on a connection is kept only when its peer (SO_PEERCRED) is the
+ * process `expected_pid` names: a socket planted next to the VM's, or one of
+ * another QEMU, cannot speak for this VM. Without it, any peer is taken. */
+void vm_agent_set_expected_peer (VmAgent *a, VmAgentPeerFunc expected_pid, gpointer user_data);
+
 /* (Re)connects to `path` at once with a fresh backoff; NULL stops the link. */
 void vm_agent_connect_to (VmAgent *a, const char *path);
 /* Bounds the sizes the guest may report. */

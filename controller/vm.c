@@ -33,6 +33,18 @@ vm_agent_may_log (gpointer data)
   return vm_log_allowed (data);
 }
 
+/* A VM with a QMP socket learns its QEMU's PID from it: until then the
+ * agent waits. Without one (libvirt), an unknown PID cannot be learnt and
+ * the agent socket, named by libvirt, is taken unchecked (-1). */
+static int
+vm_agent_expected_pid (gpointer data)
+{
+  Vm *vm = data;
+  if (vm->pid > 0)
+    return vm->pid;
+  return vm->qmp_path != NULL ? 0 : -1;
+}
+
 Vm *
 vm_new (const VmOwner *owner, const char *name, const char *backend, const char *qmp_path,
         const char *agent_path, const VmOps *ops, gpointer backend_data)
@@ -48,6 +60,7 @@ vm_new (const VmOwner *owner, const char *name, const char *backend, const char 
   vm->state = VM_CONNECTING;
   vm->added_real_ms = g_get_real_time () / 1000;
   vm->agent = vm_agent_new (vm->name, 0, vm_on_agent_urgent, vm_agent_may_log, vm);
+  vm_agent_set_expected_peer (vm->agent, vm_agent_expected_pid, vm);
   rate_limit_init (&vm->extra_ticks, VM_EXTRA_TICKS_PER_MIN, VM_EXTRA_TICKS_BURST);
   rate_limit_init (&vm->kick_limit, VM_KICKS_PER_MIN, VM_KICKS_BURST);
   rate_limit_init (&vm->log_limit, VM_LOG_LINES_PER_MIN, VM_LOG_LINES_BURST);

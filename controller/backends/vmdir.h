@@ -7,13 +7,21 @@
 typedef struct _VmDir VmDir;
 
 /* Called when a VM's QMP socket appears (present=TRUE) or goes (FALSE).
- * `agent_path` is the NAME.agent next to it if that exists, else NULL. */
+ * Paths are /proc/self/fd/N/NAME.qmp with N the directory opened once:
+ * `agent_path` is NAME.agent there (which may appear later). Symlinks in
+ * the directory are not VMs. */
 typedef void (*VmDirFn) (const char *name, const char *qmp_path, const char *agent_path,
                          gboolean present, gpointer user_data);
 
-/* Watches `dir` (created if missing) and reports the sockets already there
- * from an idle callback, so callers see adoption and hot-plug alike. */
+/* Watches `dir` (created 0750 if missing) and reports the sockets already
+ * there from an idle callback, so callers see adoption and hot-plug alike.
+ * Fails unless `dir` is owned by root or ballastd's user and not writable
+ * by group or others. VMs it reported must go before it is freed. */
 VmDir *vmdir_new (const char *dir, VmDirFn fn, gpointer user_data, GError **error);
+
+/* What vmdir_new checks (creating `dir` if missing), without watching:
+ * a reload refuses a qmp-dir that would fail. */
+gboolean vmdir_check (const char *dir, GError **error);
 
 /* Re-scans the directory; reports differences only. */
 void vmdir_rescan (VmDir *d);

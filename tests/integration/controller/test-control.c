@@ -433,6 +433,46 @@ test_reload (void)
   g_rmdir (dropdir);
 }
 
+/* Tries a reload with `qmp_dir` in a drop-in (and tick-ms=400): it must be
+ * refused naming qmp-dir and `why`, the old config (tick-ms=700) running on. */
+static void
+assert_qmp_dir_reload_refused (TestDaemon *d, const char *qmp_dir, const char *why)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dropdir = g_strconcat (d->conf_path, ".d", NULL);
+  g_mkdir (dropdir, 0700);
+  g_autofree char *drop = g_build_filename (dropdir, "60-qmp.conf", NULL);
+  g_autofree char *text = g_strdup_printf ("[daemon]\nqmp-dir=%s\ntick-ms=400\n", qmp_dir);
+  g_assert_true (g_file_set_contents (drop, text, -1, NULL));
+  json_t *ret = qmp_sync_execute (d->ctl, "reload-config", NULL, &error);
+  g_assert_null (ret);
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_COMMAND);
+  g_test_message ("reload error: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "qmp-dir"));
+  g_assert_nonnull (strstr (error->message, why));
+  json_t *st = test_daemon_cmd (d, "query-status", NULL);
+  g_assert_cmpint (test_json_int (st, "tick_ms"), ==, 700);
+  json_decref (st);
+  g_unlink (drop);
+  g_rmdir (dropdir);
+}
+
+/* A reload that points qmp-dir somewhere unusable is a bad config like any
+ * other: refused whole, nothing of it applied. */
+static void
+test_reload_bad_qmp_dir (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[daemon]\ntick-ms=700\n");
+  /* Anyone may create sockets there: fake VMs. */
+  g_autofree char *open_dir = g_build_filename (d->dir, "open-qmp", NULL);
+  g_assert_cmpint (g_mkdir (open_dir, 0700), ==, 0);
+  g_assert_cmpint (chmod (open_dir, 0777), ==, 0);
+  assert_qmp_dir_reload_refused (d, open_dir, "writable by its group or by others");
+  /* It cannot even be created (its parent is a file). */
+  g_autofree char *under_file = g_build_filename (d->conf_path, "qmp", NULL);
+  assert_qmp_dir_reload_refused (d, under_file, "Not a directory");
+}
+
 /* Runs ballastd --check-config on the daemon's config; returns whether it
  * accepted it, with its stderr in *err_out. */
 static gboolean
@@ -582,6 +622,7 @@ main (int argc, char **argv)
   g_test_add_func ("/control/commands", test_commands);
   g_test_add_func ("/control/hostile-clients", test_hostile_clients);
   g_test_add_func ("/control/reload", test_reload);
+  g_test_add_func ("/control/reload-bad-qmp-dir", test_reload_bad_qmp_dir);
   g_test_add_func ("/control/unread-replies", test_unread_replies);
   g_test_add_func ("/control/client-limit", test_client_limit);
   g_test_add_func ("/control/dry-run-reload", test_dry_run_reload);

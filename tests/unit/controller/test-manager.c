@@ -242,6 +242,180 @@ test_kick_storm (void)
   fake_root_free (root);
 }
 
+/* ---- what a socket directory can make the manager hold ------------------- */
+
+/* A VM whose QEMU answers but never gets a running balloon: the policy sees
+ * it STARTING and would hold its whole RAM. */
+static void
+booting_start (Vm *vm)
+{
+  FakeVm *f = vm_get_backend_data (vm);
+  vm_update_ram (vm, f->ram_bytes);
+  vm_link_up (vm, "fake, no balloon");
+}
+
+/* Without a balloon there is nothing to query or set (as over QMP). */
+static void
+booting_sample (Vm *vm)
+{
+}
+
+static void
+booting_set_balloon (Vm *vm, guint64 target_bytes)
+{
+  FakeVm *f = vm_get_backend_data (vm);
+  g_array_append_val (f->targets, target_bytes);
+}
+
+static const VmOps booting_ops = {
+  .start = booting_start,
+  .sample = booting_sample,
+  .set_balloon = booting_set_balloon,
+  .free = fake_free,
+};
+
+static Vm *
+booting_new (Manager *m, const char *name, guint64 ram_bytes)
+{
+  FakeVm *f = g_new0 (FakeVm, 1);
+  f->ram_bytes = ram_bytes;
+  f->targets = g_array_new (FALSE, FALSE, sizeof (guint64));
+  return vm_new (mgr_owner (m), name, "fake-dir", NULL, NULL, &booting_ops, f);
+}
+
+/* A manager on a synthetic 8 GiB host with `daemon_keys` in [daemon]. */
+static Manager *
+limits_manager_new (const char *root, const char *daemon_keys)
+{
+  fake_write (root, "proc/meminfo",
+              "MemTotal:        8388608 kB\nMemFree:         7340032 kB\n"
+              "MemAvailable:    7340032 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
+  fake_write (root, "proc/pressure/memory",
+              "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+              "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  g_autofree char *proc = g_build_filename (root, "proc", NULL);
+  g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
+  g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
+  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\n%s\n[ksm]\nmode=off\n",
+                                           sock, daemon_keys);
+  g_autoptr (GError) error = NULL;
+  BallastConfig *cfg = cfg_load_data (text, "test", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cfg->warnings->len, ==, 0);
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Manager *m = mgr_new (cfg, loop, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+static void
+limits_manager_free (Manager *m, char *root)
+{
+  mgr_free (m);
+  g_unsetenv ("BALLAST_PROC_ROOT");
+  fake_root_free (root);
+}
+
+static void
+test_vm_cap (void)
+{
+  char *root = fake_root_new ();
+  Manager *m = limits_manager_new (root, "max-vms=2");
+  fake_adopt (m, "alpha", "fake-a", 1024 * MiB, 512 * MiB);
+  fake_adopt (m, "beta", "fake-a", 1024 * MiB, 512 * MiB);
+  const VmOwner *owner = mgr_owner (m);
+  Vm *third = booting_new (m, "gamma", 1024 * MiB);
+  g_test_expect_message ("ballast", G_LOG_LEVEL_WARNING, "gamma: not managed*max-vms*");
+  g_assert_false (owner->adopt (third, owner->user_data));
+  g_test_assert_expected_messages ();
+  vm_free (third);
+  /* Room again once one goes. */
+  owner->remove ("beta", owner->user_data);
+  g_assert_true (owner->adopt (booting_new (m, "gamma", 1024 * MiB), owner->user_data));
+  limits_manager_free (m, root);
+}
+
+/* The lowest target alpha (4 GiB, 1 GiB in use) is given within `ticks`
+ * while a 64 GiB VM boots next to it; G_MAXUINT64 when none. */
+static guint64
+alpha_lowest_target (Manager *m, guint ticks)
+{
+  FakeVm *a = fake_adopt (m, "alpha", "fake-a", 4096 * MiB, 3072 * MiB);
+  const VmOwner *owner = mgr_owner (m);
+  g_assert_true (owner->adopt (booting_new (m, "huge", 64ull * 1024 * MiB), owner->user_data));
+  for (guint i = 0; i < ticks; i++)
+    mgr_tick_now (m);
+  guint64 lowest = G_MAXUINT64;
+  for (guint i = 0; i < a->targets->len; i++)
+    lowest = MIN (lowest, g_array_index (a->targets, guint64, i));
+  return lowest;
+}
+
+static gboolean
+host_overloaded (Manager *m)
+{
+  json_t *host = run_command (m, "{\"execute\":\"query-host\"}");
+  gboolean overloaded = json_is_true (json_object_get (json_object_get (host, "return"), "overloaded"));
+  json_decref (host);
+  return overloaded;
+}
+
+static void
+test_booting_cap (void)
+{
+  /* Capped at 1 GiB, the booting VM leaves alpha alone. */
+  char *root = fake_root_new ();
+  Manager *m = limits_manager_new (root, "booting-max=1G");
+  guint64 lowest = alpha_lowest_target (m, 10);
+  g_assert_cmpuint (lowest, >=, 4096 * MiB);
+  g_assert_false (host_overloaded (m));
+  limits_manager_free (m, root);
+
+  /* The whole host held for it: alpha is squeezed, the host overloaded ...
+   * until booting-time passes. */
+  root = fake_root_new ();
+  m = limits_manager_new (root, "booting-max=100%\nbooting-time=300ms");
+  lowest = alpha_lowest_target (m, 3);
+  g_test_message ("booting-max=100%%: alpha's lowest target %" G_GUINT64_FORMAT " MiB", lowest >> 20);
+  g_assert_true (host_overloaded (m));
+  g_usleep (350 * 1000);
+  g_test_expect_message ("ballast", G_LOG_LEVEL_WARNING, "huge: no running balloon after*");
+  mgr_tick_now (m);
+  g_test_assert_expected_messages ();
+  mgr_tick_now (m);
+  g_assert_false (host_overloaded (m));
+  limits_manager_free (m, root);
+}
+
+static void
+test_limit_keys (void)
+{
+  static const char *const bad[] = { "max-vms=0", "max-vms=lots", "booting-max=huge",
+                                     "booting-time=soon" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = g_strdup_printf ("[daemon]\n%s\n", bad[i]);
+      g_autoptr (BallastConfig) cfg = cfg_load_data (text, "t.conf", &error);
+      g_assert_null (cfg);
+      g_assert_error (error, CFG_ERROR, CFG_ERROR_VALUE);
+      g_assert_nonnull (strstr (error->message, "t.conf:2: [daemon]"));
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (BallastConfig) cfg
+      = cfg_load_data ("[daemon]\nmax-vms=7\nbooting-max=2G\nbooting-time=90s\n"
+                       "read-only-socket=/run/x.sock\nread-only-group=adm\n",
+                       "t.conf", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cfg->warnings->len, ==, 0);
+  g_assert_cmpuint (cfg->max_vms, ==, 7);
+  g_assert_false (cfg->booting_max.is_pct);
+  g_assert_cmpuint (cfg->booting_max.bytes, ==, 2048 * MiB);
+  g_assert_cmpuint (cfg->booting_time_ms, ==, 90000);
+  g_assert_cmpstr (cfg->read_only_socket, ==, "/run/x.sock");
+  g_assert_cmpstr (cfg->read_only_group, ==, "adm");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -250,5 +424,8 @@ main (int argc, char **argv)
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_test_add_func ("/manager/two-backends-tick", test_two_backends_tick);
   g_test_add_func ("/manager/kick-storm", test_kick_storm);
+  g_test_add_func ("/manager/limit-keys", test_limit_keys);
+  g_test_add_func ("/manager/vm-cap", test_vm_cap);
+  g_test_add_func ("/manager/booting-cap", test_booting_cap);
   return g_test_run ();
 }
