@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "policy-config.h"
@@ -44,8 +45,12 @@ fuzz_cleanup (void)
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
-  fuzz_dir = g_dir_make_tmp ("ballast-fuzz-config-XXXXXX", NULL);
-  if (fuzz_dir == NULL)
+  /* Every run writes three files: in memory it is several times faster. */
+  const char *base = g_file_test ("/dev/shm", G_FILE_TEST_IS_DIR) && access ("/dev/shm", W_OK) == 0
+                         ? "/dev/shm"
+                         : g_get_tmp_dir ();
+  fuzz_dir = g_build_filename (base, "ballast-fuzz-config-XXXXXX", NULL);
+  if (g_mkdtemp (fuzz_dir) == NULL)
     abort ();
   fuzz_main = g_build_filename (fuzz_dir, "ballast.conf", NULL);
   fuzz_vms_dir = g_build_filename (fuzz_dir, "vms.d", NULL);
