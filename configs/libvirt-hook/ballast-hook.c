@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook-reply.h"
+
 #define HOOK_DEFAULT_SOCKET BALLAST_CONTROL_SOCKET
 /* A domain's start waits for the hook, which libvirt runs three times
  * (prepare, start, started): a wedged ballastd that accepts but never
@@ -23,6 +25,8 @@
  * (connect is refused at once). ballastd answers in well under 10 ms. */
 #define HOOK_TIMEOUT_MS 200
 #define HOOK_ID "ballast-hook"
+/* ballastd's error descriptions are one short sentence; longer ones are cut. */
+#define HOOK_DESC_BYTES 256
 
 /* libvirt's (operation, sub-operation) pairs worth a kick, and the event
  * name `vm-event` takes for each. Anything else is ignored. */
@@ -115,8 +119,8 @@ hook_send (const char *socket_path, const char *request, long long deadline_ms)
     }
   /* The reply carries our id; the greeting, the capabilities reply and any
    * events before it are skipped. */
-  char buf[8192];
-  size_t have = 0;
+  HookReply reply;
+  hook_reply_init (&reply);
   while (what == NULL)
     {
       int w = hook_wait (fd, POLLIN, deadline_ms);
@@ -125,42 +129,21 @@ hook_send (const char *socket_path, const char *request, long long deadline_ms)
           what = w == 0 ? "no reply within the timeout" : "poll failed";
           break;
         }
-      ssize_t n = recv (fd, buf + have, sizeof buf - 1 - have, 0);
+      size_t room;
+      char *at = hook_reply_room (&reply, &room);
+      ssize_t n = recv (fd, at, room, 0);
       if (n == 0)
         what = "connection closed before the reply";
       else if (n < 0 && errno != EAGAIN && errno != EINTR)
         what = "read failed";
       if (n <= 0)
         continue;
-      have += (size_t) n;
-      buf[have] = '\0';
-      char *line = buf, *nl;
-      while ((nl = strchr (line, '\n')) != NULL && what == NULL)
-        {
-          *nl = '\0';
-          json_t *msg = json_loads (line, 0, NULL);
-          json_t *id = json_object_get (msg, "id");
-          if (json_is_string (id) && strcmp (json_string_value (id), HOOK_ID) == 0)
-            {
-              if (json_object_get (msg, "return") == NULL)
-                {
-                  json_t *desc = json_object_get (json_object_get (msg, "error"), "desc");
-                  fprintf (stderr, "ballast-hook: ballastd: %s\n",
-                           json_is_string (desc) ? json_string_value (desc) : "error");
-                }
-              json_decref (msg);
-              close (fd);
-              return NULL;
-            }
-          json_decref (msg);
-          line = nl + 1;
-        }
-      /* Keep an unfinished line; a line longer than the buffer is an event
-       * we do not need (our reply is short), so drop it. */
-      have = strlen (line);
-      memmove (buf, line, have);
-      if (have == sizeof buf - 1)
-        have = 0;
+      char desc[HOOK_DESC_BYTES];
+      HookReplyStatus status = hook_reply_take (&reply, (size_t) n, HOOK_ID, desc, sizeof desc);
+      if (status == HOOK_REPLY_ERROR)
+        fprintf (stderr, "ballast-hook: ballastd: %s\n", desc);
+      if (status != HOOK_REPLY_MORE)
+        break;
     }
   close (fd);
   return what;
