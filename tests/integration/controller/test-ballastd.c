@@ -115,7 +115,8 @@ test_dry_run (void)
       json_decref (dec);
       g_usleep (200 * 1000);
     }
-  g_test_message ("dry-run decision: %s", json_dumps (shrink, JSON_COMPACT));
+  g_autofree char *shrink_text = json_dumps (shrink, JSON_COMPACT);
+  g_test_message ("dry-run decision: %s", shrink_text);
   g_assert_true (json_is_false (json_object_get (shrink, "applied")));
   json_decref (shrink);
 
