@@ -93,7 +93,12 @@ main (int argc, char **argv)
     {
       for (guint i = 0; i < cfg->warnings->len; i++)
         g_printerr ("warning: %s\n", (const char *) g_ptr_array_index (cfg->warnings, i));
-      printf ("%s: OK\n", path);
+      /* Without --config a missing file is allowed: say that nothing was read. */
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        printf ("%s: OK\n", path);
+      else
+        printf ("%s: not found; nothing read (ballastd would run on the built-in defaults)\n",
+                path);
       cfg_free (cfg);
       return 0;
     }

@@ -112,16 +112,44 @@ cfg_warn (CfgCtx *ctx, const char *group, const char *key, const char *what)
   g_ptr_array_add (ctx->cfg->warnings, msg);
 }
 
+/* The policy parser names the key itself ("shares: invalid value"): the
+ * loader and set-policy name it too, so drop the parser's copy. */
+static const char *
+cfg_strip_key (const char *what, const char *key)
+{
+  gsize key_len = strlen (key);
+  if (strncmp (what, key, key_len) == 0 && what[key_len] == ':' && what[key_len + 1] == ' ')
+    return what + key_len + 2;
+  return what;
+}
+
+/* GKeyFile has no comments after a value: "1G # note" is the value. */
+#define CFG_INLINE_COMMENT_HINT \
+  " ('#' starts a comment only at the beginning of a line; put the comment on its own line)"
+
+static gboolean
+cfg_fail_value (CfgCtx *ctx, const char *group, const char *key, const char *value,
+                const char *what, GError **error)
+{
+  guint line = cfg_find_line (ctx->text, group, key);
+  g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s:%u: [%s] %s: %s%s", ctx->label, line, group,
+               key, cfg_strip_key (what, key),
+               value != NULL && strchr (value, '#') != NULL ? CFG_INLINE_COMMENT_HINT : "");
+  return FALSE;
+}
+
 static gboolean
 cfg_fail (CfgCtx *ctx, const char *group, const char *key, const char *what, GError **error)
 {
-  guint line = cfg_find_line (ctx->text, group, key);
-  /* The policy parser names the key itself: don't say it twice. */
-  gsize key_len = strlen (key);
-  if (strncmp (what, key, key_len) == 0 && what[key_len] == ':' && what[key_len + 1] == ' ')
-    what += key_len + 2;
-  g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s:%u: [%s] %s: %s", ctx->label, line, group,
-               key, what);
+  return cfg_fail_value (ctx, group, key, NULL, what, error);
+}
+
+/* An error about a whole section (its name), pointing at its header line. */
+static gboolean
+cfg_fail_group (CfgCtx *ctx, const char *group, const char *what, GError **error)
+{
+  g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s:%u: [%s]: %s", ctx->label,
+               cfg_find_line (ctx->text, group, NULL), group, what);
   return FALSE;
 }
 
@@ -273,12 +301,12 @@ cfg_valid_vm_name (const char *name)
 /* The loader's side of a policy key: FALSE with the error for a bad value,
  * a warning for an unknown key. Frees `perr`. */
 static gboolean
-cfg_key_result (CfgCtx *ctx, const char *group, const char *key, PolicyKeyResult r, char *perr,
-                GError **error)
+cfg_key_result (CfgCtx *ctx, const char *group, const char *key, const char *value,
+                PolicyKeyResult r, char *perr, GError **error)
 {
   gboolean ok = TRUE;
   if (r == POLICY_KEY_INVALID)
-    ok = cfg_fail (ctx, group, key, perr ? perr : "invalid value", error);
+    ok = cfg_fail_value (ctx, group, key, value, perr ? perr : "invalid value", error);
   else if (r == POLICY_KEY_UNKNOWN)
     cfg_warn (ctx, group, key, "unknown key, ignored");
   free (perr);
@@ -290,7 +318,9 @@ cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm
                     GError **error)
 {
   if (!cfg_valid_vm_name (vm_name))
-    return cfg_fail (ctx, group, "name", "VM names are letters, digits, '-', '_' and '.'", error);
+    return cfg_fail_group (ctx, group,
+                           "not a VM name (letters, digits, '-', '_' and '.', not starting with '.')",
+                           error);
   CfgVm *vm = cfg_vm_get (ctx->cfg, vm_name);
   g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
   for (char **k = keys; k && *k; k++)
@@ -310,7 +340,7 @@ cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm
       policy_vm_config_defaults (&scratch);
       char *perr = NULL;
       PolicyKeyResult r = policy_vm_config_set (&scratch, *k, value, &perr);
-      if (!cfg_key_result (ctx, group, *k, r, perr, error))
+      if (!cfg_key_result (ctx, group, *k, value, r, perr, error))
         return FALSE;
       if (r == POLICY_KEY_UNKNOWN)
         continue;
@@ -360,7 +390,7 @@ cfg_apply_keyfile (CfgCtx *ctx, GKeyFile *kf, const char *vm_file_name, GError *
           if (cfg_daemon_key (ctx->cfg, group, *k, value, &why))
             {
               if (why != NULL)
-                return cfg_fail (ctx, group, *k, why, error);
+                return cfg_fail_value (ctx, group, *k, value, why, error);
               continue;
             }
           char *perr = NULL;
@@ -369,7 +399,7 @@ cfg_apply_keyfile (CfgCtx *ctx, GKeyFile *kf, const char *vm_file_name, GError *
             r = policy_vm_config_set (&ctx->cfg->policy.vm_defaults, *k, value, &perr);
           else
             r = policy_config_set (&ctx->cfg->policy, group, *k, value, &perr);
-          if (!cfg_key_result (ctx, group, *k, r, perr, error))
+          if (!cfg_key_result (ctx, group, *k, value, r, perr, error))
             return FALSE;
         }
     }
@@ -427,6 +457,47 @@ cfg_list_conf (const char *dir)
   return names;
 }
 
+gboolean
+cfg_vm_policy_check (const PolicyVmConfig *v, GError **error)
+{
+  if (v->mode == POLICY_VM_MODE_FIXED && !v->target.set)
+    {
+      g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE,
+                   "mode=fixed needs target= (the size to drive the balloon to)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Rules across keys, once every file is read: [defaults] and each VM's
+ * effective policy. */
+static gboolean
+cfg_check_vms (const BallastConfig *cfg, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (!cfg_vm_policy_check (&cfg->policy.vm_defaults, &local))
+    {
+      g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s: [defaults]: %s", cfg->path,
+                   local->message);
+      return FALSE;
+    }
+  GHashTableIter it;
+  gpointer name;
+  g_hash_table_iter_init (&it, cfg->vms);
+  while (g_hash_table_iter_next (&it, &name, NULL))
+    {
+      PolicyVmConfig v;
+      cfg_vm_policy (cfg, name, &v);
+      if (!cfg_vm_policy_check (&v, &local))
+        {
+          g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s: [vm %s]: %s", cfg->path,
+                       (const char *) name, local->message);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 BallastConfig *
 cfg_load (const char *path, gboolean allow_missing, GError **error)
 {
@@ -463,6 +534,8 @@ cfg_load (const char *path, gboolean allow_missing, GError **error)
       if (!cfg_apply_file (cfg, p, vm_name, error))
         return NULL;
     }
+  if (!cfg_check_vms (cfg, error))
+    return NULL;
   return g_steal_pointer (&cfg);
 }
 
@@ -471,7 +544,7 @@ cfg_load_data (const char *text, const char *label, GError **error)
 {
   g_autoptr (BallastConfig) cfg = cfg_new_defaults ();
   cfg->path = g_strdup (label);
-  if (!cfg_apply_text (cfg, text, label, NULL, error))
+  if (!cfg_apply_text (cfg, text, label, NULL, error) || !cfg_check_vms (cfg, error))
     return NULL;
   return g_steal_pointer (&cfg);
 }
@@ -504,7 +577,8 @@ cfg_vm_policy_set (PolicyVmConfig *v, const char *key, const char *value, GError
       return TRUE;
     }
   g_set_error (error, CFG_ERROR, CFG_ERROR_VALUE, "%s: %s", key,
-               r == POLICY_KEY_UNKNOWN ? "unknown key" : (perr ? perr : "invalid value"));
+               r == POLICY_KEY_UNKNOWN ? "unknown key"
+                                       : cfg_strip_key (perr ? perr : "invalid value", key));
   free (perr);
   return FALSE;
 }

@@ -86,3 +86,5 @@ void cfg_vm_policy (const BallastConfig *cfg, const char *name, PolicyVmConfig *
 /* Applies one policy key to a VM's runtime override (set-policy); the same
  * validation as the files. Returns FALSE with an error naming the key. */
 gboolean cfg_vm_policy_set (PolicyVmConfig *v, const char *key, const char *value, GError **error);
+/* Rules across a VM's keys (mode=fixed needs a target); FALSE with why. */
+gboolean cfg_vm_policy_check (const PolicyVmConfig *v, GError **error);

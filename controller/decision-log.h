@@ -13,6 +13,7 @@ typedef struct
   char vm[CFG_MAX_VM_NAME + 1]; /* "" for a host-wide kick */
   gboolean had_old;
   guint64 old_target_bytes;
+  gboolean had_new; /* FALSE for a kick: no target */
   guint64 new_target_bytes;
   char reason[48];
   gboolean applied; /* FALSE in dry-run */

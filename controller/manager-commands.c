@@ -214,6 +214,8 @@ cmd_set_policy (gpointer data, json_t *args, GError **error)
       if (!cfg_vm_policy_set (&cfg, key, text, error))
         return NULL;
     }
+  if (!cfg_vm_policy_check (&cfg, error))
+    return NULL;
   vm_set_override (vm, &cfg);
   g_message ("%s: policy changed at run time", vm_get_name (vm));
   mgr_note (data, vm, VM_NOTE_KICK);
@@ -306,6 +308,10 @@ cmd_kick (gpointer data, json_t *args, GError **error)
       g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "'name' and 'event' must be strings");
       return NULL;
     }
+  /* An operator's kick names a VM ballastd has (a hook's vm-event may come
+   * before its VM does). */
+  if (name != NULL && mgr_vm_arg (m, args, error) == NULL)
+    return NULL;
   if (!mgr_kick_by_name (m, name ? json_string_value (name) : NULL,
                          event ? json_string_value (event) : "operator", error))
     return NULL;

@@ -7,6 +7,7 @@
 #include "ballast-config.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vm-qmp.h"
 
@@ -105,11 +106,31 @@ mgr_remove_backend_vms (Manager *m, const char *backend)
     mgr_owner_remove (g_ptr_array_index (names, i), m);
 }
 
+/* TRUE when `path` is one of ballastd's own control sockets (same inode),
+ * as when control-socket is placed inside the qmp-dir. */
+static gboolean
+mgr_is_own_socket (Manager *m, const char *path)
+{
+  const char *own[] = { m->cfg->control_socket, m->cfg->read_only_socket };
+  struct stat st, o;
+  if (stat (path, &st) != 0)
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (own); i++)
+    if (own[i] != NULL && stat (own[i], &o) == 0 && o.st_dev == st.st_dev && o.st_ino == st.st_ino)
+      return TRUE;
+  return FALSE;
+}
+
 static void
 mgr_on_vmdir (const char *name, const char *qmp_path, const char *agent_path, gboolean present,
               gpointer data)
 {
   Manager *m = data;
+  if (present && mgr_is_own_socket (m, qmp_path))
+    {
+      g_debug ("qmp-dir: %s is ballastd's own control socket, not a VM", qmp_path);
+      return;
+    }
   if (present)
     {
       g_autofree char *agent = agent_path ? g_strdup (agent_path) : NULL;
@@ -183,6 +204,7 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean had_ol
   DecisionEntry *e = decision_log_push (m->log, name, g_get_real_time () / 1000);
   e->had_old = had_old;
   e->old_target_bytes = old_target_bytes;
+  e->had_new = TRUE;
   e->new_target_bytes = d->target_bytes;
   g_strlcpy (e->reason, d->reason ? d->reason : "", sizeof e->reason);
   e->applied = applied;
@@ -250,6 +272,17 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
                  " MiB > %" G_GUINT64_FORMAT " MiB); migrate a VM away",
                  d->sum_need_bytes >> 20, d->budget_bytes >> 20);
       ctl_server_emit (m->ctl, "HOST_OVERLOADED",
+                       json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
+                                  (json_int_t) d->sum_need_bytes, "budget_bytes",
+                                  (json_int_t) d->budget_bytes, "reason",
+                                  d->host_reason ? d->host_reason : ""));
+    }
+  else if (!d->host_overloaded && m->overloaded)
+    {
+      g_message ("host no longer overloaded: needs fit the budget (%" G_GUINT64_FORMAT
+                 " MiB <= %" G_GUINT64_FORMAT " MiB)",
+                 d->sum_need_bytes >> 20, d->budget_bytes >> 20);
+      ctl_server_emit (m->ctl, "HOST_OVERLOAD_CLEARED",
                        json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
                                   (json_int_t) d->sum_need_bytes, "budget_bytes",
                                   (json_int_t) d->budget_bytes, "reason",

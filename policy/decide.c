@@ -613,33 +613,64 @@ vm_boot (DecideCtx *x, const VmTick *t)
     x->mergeable = policy_sat_add (x->mergeable, vc->booting ? t->ram : t->w->cur);
 }
 
+/* Issues `target` to a running VM unless that very target went out lately
+ * and is not reached yet (a guest that never reaches it must not draw a
+ * command every tick). `inflate` allows targets below the actual size. */
+static bool
+vm_issue (const DecideCtx *x, const VmTick *t, uint64_t target, bool inflate, bool *in_flight)
+{
+  PolicyVmCarry *vc = t->vc;
+  PolicyVmDecision *d = t->d;
+  d->target_bytes = target;
+  *in_flight = vc->issued && vc->issued_target_bytes == target && x->now >= vc->issued_ms
+               && x->now - vc->issued_ms < REISSUE_STUCK_MS;
+  bool moves = target > t->actual || (inflate && target < t->actual);
+  d->set_target = t->actual_present && moves && t->vm->state == POLICY_VM_STATE_RUNNING && !*in_flight;
+  if (d->set_target)
+    {
+      vc->issued = true;
+      vc->issued_target_bytes = target;
+      vc->issued_ms = x->now;
+    }
+  return d->set_target;
+}
+
 /* A paused, stopping or no-data VM: held where it is and never inflated;
  * only raised to its floor. Returns what it holds of the budget. */
 static uint64_t
 vm_hold_in_place (const DecideCtx *x, const VmTick *t)
 {
   const PolicyVm *vm = t->vm;
-  PolicyVmCarry *vc = t->vc;
   PolicyVmDecision *d = t->d;
   uint64_t floor_target = d->plan_bytes;
-  d->target_bytes = floor_target;
-  /* Issued lately and not reached: in flight (a guest that never
-   * reaches its floor must not draw a command every tick). */
-  bool in_flight = vc->issued && vc->issued_target_bytes == floor_target && x->now >= vc->issued_ms
-                   && x->now - vc->issued_ms < REISSUE_STUCK_MS;
-  d->set_target = t->actual_present && floor_target > t->actual && vm->state == POLICY_VM_STATE_RUNNING
-                  && !in_flight;
+  bool in_flight;
+  vm_issue (x, t, floor_target, false, &in_flight);
   d->reason = vm->state == POLICY_VM_STATE_PAUSED     ? "paused"
               : vm->state == POLICY_VM_STATE_STOPPING ? "stopping"
               : d->set_target || in_flight            ? "no-data:floor"
                                                       : "no-data:hold";
-  if (d->set_target)
-    {
-      vc->issued = true;
-      vc->issued_target_bytes = floor_target;
-      vc->issued_ms = x->now;
-    }
   return policy_max_u64 (t->w->cur, floor_target);
+}
+
+/* mode=fixed: driven to its target within [min, max]; a deflate still waits
+ * for the host's room (limit_giving). Without a target (the loader refuses
+ * that) or a known size, it is held where it is. */
+static uint64_t
+vm_hold_fixed (const DecideCtx *x, const VmTick *t)
+{
+  PolicyVmDecision *d = t->d;
+  const VmWork *w = t->w;
+  d->reason = "mode:fixed";
+  if (!t->vm->cfg.target.set || t->ram == 0)
+    return w->cur;
+  uint64_t fixed = policy_clamp_u64 (policy_size_resolve (&t->vm->cfg.target, t->ram, w->cur), w->min, w->max);
+  d->plan_bytes = fixed;
+  bool in_flight;
+  if (!t->vc->booting)
+    vm_issue (x, t, fixed, true, &in_flight);
+  else
+    d->target_bytes = fixed;
+  return policy_max_u64 (w->cur, fixed);
 }
 
 /* Mode and lifecycle: who is held, and at what; the others are steered. */
@@ -664,14 +695,7 @@ vm_hold (DecideCtx *x, size_t i, const VmTick *t)
   else if (vm->cfg.mode == POLICY_VM_MODE_OBSERVE)
     d->reason = "mode:observe";
   else if (vm->cfg.mode == POLICY_VM_MODE_FIXED)
-    {
-      uint64_t fixed = policy_min_u64 (policy_cap_bytes (policy_size_resolve (&vm->cfg.target, t->ram, w->cur)),
-                                       t->ram);
-      d->target_bytes = fixed;
-      d->plan_bytes = fixed;
-      hold = policy_max_u64 (w->cur, fixed);
-      d->reason = "mode:fixed";
-    }
+    hold = vm_hold_fixed (x, t);
   else if (t->ram == 0)
     {
       /* Its size is unknown, so are its limits: held, never ballooned. */

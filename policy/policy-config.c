@@ -20,6 +20,8 @@
 /* A tick outside [10 ms, 1 h] is a typo, not a tuning. */
 #define CONF_TICK_MIN_MS 10u
 #define CONF_TICK_MAX_MS 3600000u
+/* A unitless size below 1 MiB is a forgotten unit, not a byte count. */
+#define CONF_BARE_BYTES_MIN (1024u * 1024u)
 
 static void conf_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
@@ -209,10 +211,20 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
     }
   else if (*e == 'B' || *e == 'b')
     e++;
+  bool has_unit = shift != 0 || e[-1] == 'B' || e[-1] == 'b';
   e = conf_skip_space (e);
   if (*e != '\0')
     {
       conf_error (error, "invalid size '%s' (unknown unit; use K, M, G, T, P or %%)", conf_quote (text, q));
+      return false;
+    }
+  /* "min=512" meant MiB, never 512 bytes: a small count without a unit is
+   * refused rather than read as something nobody means. */
+  if (exact && shift == 0 && !has_unit && whole > 0 && whole < CONF_BARE_BYTES_MIN)
+    {
+      conf_error (error, "size '%s' has no unit and would be %s bytes; write %sM or %sK (or %sB for bytes)",
+                  conf_quote (text, q), conf_quote (text, q), conf_quote (text, q), conf_quote (text, q),
+                  conf_quote (text, q));
       return false;
     }
   uint64_t bytes;

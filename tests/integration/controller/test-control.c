@@ -195,6 +195,9 @@ test_commands (void)
                                        "reason", NULL });
   g_assert_cmpstr (json_string_value (json_object_get (last, "reason")), ==, "kick:DESTROYED");
   g_assert_cmpstr (json_string_value (json_object_get (last, "vm")), ==, "web1");
+  /* A kick sets no target: none is shown (not "0 bytes"). */
+  g_assert_true (json_is_null (json_object_get (last, "new_target_bytes")));
+  g_assert_true (json_is_boolean (json_object_get (last, "applied")));
   json_decref (dec);
 
   json_t *dr = test_daemon_cmd (d, "set-dry-run", json_pack ("{s:b}", "enabled", 1));
@@ -210,6 +213,7 @@ test_commands (void)
   assert_cmd_fails (d, "set-policy", json_pack ("{s:s,s:s}", "name", "nope", "min", "1G"),
                     "nope");
   assert_cmd_fails (d, "kick", json_pack ("{s:s}", "event", "EXPLODED"), "EXPLODED");
+  assert_cmd_fails (d, "kick", json_pack ("{s:s}", "name", "nosuch"), "no VM named 'nosuch'");
   assert_cmd_fails (d, "kick", json_pack ("{s:i}", "event", 3), NULL);
   assert_cmd_fails (d, "set-dry-run", json_pack ("{s:s}", "enabled", "yes"), "enabled");
   assert_cmd_fails (d, "query-decisions", json_pack ("{s:i}", "limit", -1), "limit");
@@ -489,6 +493,28 @@ check_config (TestDaemon *d, char **err_out)
   return g_spawn_check_wait_status (status, NULL);
 }
 
+/* A control socket placed inside the qmp-dir ("control.sock" looks like a
+ * VM's) is never adopted as a VM. */
+static void
+test_own_socket_in_qmp_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TestDaemon) d = test_daemon_new (KSM_OFF, &error);
+  g_assert_no_error (error);
+  g_free (d->sock_path);
+  d->sock_path = g_build_filename (d->qmp_dir, "control.sock", NULL);
+  g_autofree char *conf = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nqmp-dir=%s\n" KSM_OFF,
+                                           d->sock_path, d->qmp_dir);
+  g_assert_true (g_file_set_contents (d->conf_path, conf, -1, NULL));
+  g_assert_true (test_daemon_start (d, NULL, &error));
+  g_assert_no_error (error);
+  json_decref (test_daemon_cmd (d, "reload-config", NULL)); /* a rescan of the directory */
+  g_usleep (1500 * 1000);                                   /* a tick or more */
+  json_t *vms = test_daemon_cmd (d, "query-vms", NULL);
+  g_assert_cmpint (json_array_size (vms), ==, 0);
+  json_decref (vms);
+}
+
 /* --check-config exits 0 on a good file and 1 with file:line on a bad one. */
 static void
 test_check_config (void)
@@ -509,6 +535,20 @@ test_check_config (void)
   g_assert_true (g_file_set_contents (d->conf_path, "[daemon]\npolicy=mom\n", -1, NULL));
   g_clear_pointer (&err, g_free);
   g_assert_true (check_config (d, &err));
+
+  /* Without --config and no file at the default path: not "OK" as if one
+   * was read. */
+  if (g_file_test ("/etc/ballast/ballast.conf", G_FILE_TEST_EXISTS))
+    return;
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastd", NULL);
+  const char *argv[] = { exe, "--check-config", NULL };
+  g_autofree char *out = NULL;
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               &out, NULL, &status, &error));
+  g_test_message ("--check-config without a file: %s", out);
+  g_assert_null (strstr (out, "OK"));
+  g_assert_nonnull (strstr (out, "not found"));
 }
 
 static char *
@@ -628,6 +668,7 @@ main (int argc, char **argv)
   g_test_add_func ("/control/dry-run-reload", test_dry_run_reload);
   g_test_add_func ("/control/ksm-single-driver", test_ksm_single_driver);
   g_test_add_func ("/control/check-config", test_check_config);
+  g_test_add_func ("/control/own-socket-in-qmp-dir", test_own_socket_in_qmp_dir);
   g_test_add_func ("/control/ballastctl", test_ballastctl);
   g_test_add_func ("/control/sd-notify", test_sd_notify);
   return g_test_run ();

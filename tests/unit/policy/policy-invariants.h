@@ -90,16 +90,24 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
                  "vm %zu (%s): plan %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]", i,
                  v->reason, v->plan_bytes, v->min_bytes, v->max_bytes);
         }
+      else if (vm->cfg.mode == POLICY_VM_MODE_FIXED)
+        CHECK (!v->set_target || invariant_waits_for_host (v)
+                   || (v->min_bytes <= v->target_bytes && v->target_bytes <= v->max_bytes),
+               "vm %zu: fixed target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]",
+               i, v->target_bytes, v->min_bytes, v->max_bytes);
       else
         CHECK (!v->set_target, "vm %zu: mode %s got a target", i, policy_vm_mode_name (vm->cfg.mode));
       if (!vm_has_data (vm))
         {
           CHECK (v->held, "vm %zu: no data but steered", i);
-          CHECK (!v->set_target || (vm->actual_bytes.present && v->target_bytes > vm->actual_bytes.value),
+          /* mode=fixed follows the operator's target, not the guest's data. */
+          CHECK (!v->set_target || vm->cfg.mode == POLICY_VM_MODE_FIXED
+                     || (vm->actual_bytes.present && v->target_bytes > vm->actual_bytes.value),
                  "vm %zu: no data but inflated to %" G_GUINT64_FORMAT, i, v->target_bytes);
         }
       if (v->set_target)
-        CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: target outside auto", i);
+        CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO || vm->cfg.mode == POLICY_VM_MODE_FIXED,
+               "vm %zu: target outside auto and fixed", i);
       if (!v->held)
         {
           CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: steered outside auto", i);

@@ -28,6 +28,9 @@ static const SizeCase size_cases[] = {
   { .text = " 16M ", .ok = true, .bytes = 16 * MIB },
   { .text = "0", .ok = true, .bytes = 0 },
   { .text = "100B", .ok = true, .bytes = 100 },
+  { .text = "1MB", .ok = true, .bytes = MIB }, /* K/M/G are binary whatever the spelling */
+  { .text = "512" },                           /* no unit: not 512 bytes by surprise */
+  { .text = "1048575" },
   { .text = "18446744073709551615", .ok = true, .bytes = UINT64_MAX },
   { .text = "25%", .ok = true, .is_pct = true, .pct = 25.0 },
   { .text = "0.5 %", .ok = true, .is_pct = true, .pct = 0.5 },

@@ -553,7 +553,7 @@ test_kicks (Fixture *fx, gconstpointer data)
 static void
 test_modes (Fixture *fx, gconstpointer data)
 {
-  static const PolicyVmMode modes[] = { POLICY_VM_MODE_FIXED, POLICY_VM_MODE_OBSERVE, POLICY_VM_MODE_OFF };
+  static const PolicyVmMode modes[] = { POLICY_VM_MODE_OBSERVE, POLICY_VM_MODE_OFF };
   for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       PolicyVm vms[3] = {
@@ -576,9 +576,57 @@ test_modes (Fixture *fx, gconstpointer data)
         }
       if (modes[i] == POLICY_VM_MODE_OBSERVE)
         g_assert_cmpuint (fx->d.vms[0].need_bytes, ==, 2 * GIB); /* measured */
-      if (modes[i] == POLICY_VM_MODE_FIXED)
-        g_assert_cmpuint (fx->d.vms[0].target_bytes, ==, 3 * GIB);
     }
+}
+
+/* mode=fixed drives the balloon to its target whatever the guest says, once
+ * per target, within [min, max], and a deflate waits for the host's room. */
+static void
+test_mode_fixed (Fixture *fx, gconstpointer data)
+{
+  PolicyVm vms[4] = {
+    vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB), /* inflated to 3 GiB */
+    vm_stats (2, 8 * GIB, 1 * GIB, 1 * GIB), /* deflated to 3 GiB */
+    vm_stats (3, 8 * GIB, 8 * GIB, 7 * GIB), /* urgent: still 3 GiB */
+    vm_stats (4, 8 * GIB, 8 * GIB, 1 * GIB), /* target below min: min */
+  };
+  vms[2].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+  for (int k = 0; k < 4; k++)
+    {
+      vms[k].cfg.mode = POLICY_VM_MODE_FIXED;
+      vms[k].cfg.target = (PolicySize) { .set = true, .bytes = 3 * GIB };
+    }
+  vms[3].cfg.min = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 4);
+  fx_run (fx, &s);
+  for (int k = 0; k < 4; k++)
+    {
+      g_assert_true (fx->d.vms[k].set_target);
+      g_assert_true (fx->d.vms[k].held);
+      g_assert_cmpstr (fx->d.vms[k].reason, ==, "mode:fixed");
+      g_assert_cmpuint (fx->d.vms[k].target_bytes, ==, k == 3 ? 4 * GIB : 3 * GIB);
+    }
+  /* On its way: not sent again next tick... */
+  s.now_ms += 1000;
+  fx_run (fx, &s);
+  for (int k = 0; k < 4; k++)
+    g_assert_false (fx->d.vms[k].set_target);
+  /* ... and nothing to send once reached. */
+  for (int k = 0; k < 4; k++)
+    vms[k].actual_bytes = stat_of (fx->d.vms[k].target_bytes);
+  s.now_ms += 60000;
+  fx_run (fx, &s);
+  for (int k = 0; k < 4; k++)
+    g_assert_false (fx->d.vms[k].set_target);
+
+  /* A deflate the host cannot cover now goes out only as far as it can. */
+  PolicyVm low = vm_stats (5, 8 * GIB, 1 * GIB, 1 * GIB);
+  low.cfg.mode = POLICY_VM_MODE_FIXED;
+  low.cfg.target = (PolicySize) { .set = true, .bytes = 6 * GIB };
+  PolicySnapshot tight = snap_host (1000, 16 * GIB, 1 * GIB, &low, 1);
+  fx_run (fx, &tight);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, <, 6 * GIB);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "host-room");
 }
 
 /* ---- KSM --------------------------------------------------------------- */
@@ -1002,6 +1050,7 @@ main (int argc, char **argv)
   ADD ("demand-floor", test_demand_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
+  ADD ("mode-fixed", test_mode_fixed);
   ADD ("ksm/boost-rate", test_ksm_boost_rate);
   ADD ("ksm/advisor-and-modes", test_ksm_advisor_and_modes);
   ADD ("ksm/lifecycle", test_ksm_lifecycle);
