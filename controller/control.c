@@ -5,7 +5,7 @@
 #include "control.h"
 
 #include "ballast-config.h"
-#include "qmp-lines.h"
+#include "qmp-objects.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -17,7 +17,7 @@
 
 /* The longest legitimate command (set-policy with every key) is < 1 KiB;
  * 64 KiB leaves room without letting one client hold much memory. */
-#define CTL_MAX_LINE_BYTES (64 * 1024)
+#define CTL_MAX_MESSAGE_BYTES (64 * 1024)
 /* A client that doesn't read its replies/events is cut off past this. */
 #define CTL_MAX_OUTQ_BYTES (4 * 1024 * 1024)
 #define CTL_READ_CHUNK_BYTES 4096
@@ -43,7 +43,7 @@ typedef struct
   CtlServer *server;
   GSocketConnection *conn;
   GCancellable *cancel;
-  QmpLineSplitter *lines;
+  QmpObjectSplitter *messages;
   GString *outq;
   GBytes *inflight; /* being written: outq may grow (and move) meanwhile */
   gboolean writing;
@@ -94,7 +94,7 @@ ctl_client_unref (gpointer p)
     return;
   g_clear_object (&c->conn);
   g_clear_object (&c->cancel);
-  qmp_line_splitter_free (c->lines);
+  qmp_object_splitter_free (c->messages);
   g_string_free (c->outq, TRUE);
   g_clear_pointer (&c->inflight, g_bytes_unref);
   g_free (c);
@@ -189,6 +189,34 @@ ctl_error_reply (json_t *id, const char *klass, const char *desc)
   return reply;
 }
 
+/* QMP clients (qemu.qmp, qmp-shell) read greeting.QMP.version.qemu; ballast
+ * answers with its own numbers there and keeps them under "ballast" too. */
+static json_t *
+ctl_version_json (void)
+{
+  return json_pack ("{s:{s:i,s:i,s:i},s:{s:i,s:i,s:i},s:s}", "qemu", "major",
+                    BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR, "micro",
+                    BALLAST_VERSION_MICRO, "ballast", "major", BALLAST_VERSION_MAJOR, "minor",
+                    BALLAST_VERSION_MINOR, "micro", BALLAST_VERSION_MICRO, "package",
+                    "ballast " BALLAST_VERSION);
+}
+
+/* Commands of the server itself, beside the table (QMP's own introspection). */
+static const char *const ctl_builtin_commands[] = { "qmp_capabilities", "query-commands",
+                                                    "query-version" };
+
+static json_t *
+ctl_query_commands (const CtlCommand *commands, gsize n_commands, gboolean read_only)
+{
+  json_t *list = json_array ();
+  for (gsize i = 0; i < G_N_ELEMENTS (ctl_builtin_commands); i++)
+    json_array_append_new (list, json_pack ("{s:s}", "name", ctl_builtin_commands[i]));
+  for (gsize i = 0; i < n_commands; i++)
+    if (!read_only || g_str_has_prefix (commands[i].name, CTL_READ_ONLY_PREFIX))
+      json_array_append_new (list, json_pack ("{s:s}", "name", commands[i].name));
+  return list;
+}
+
 static int
 ctl_command_cmp (const void *key, const void *elem)
 {
@@ -200,6 +228,10 @@ static json_t *
 ctl_run (const CtlCommand *commands, gsize n_commands, gpointer user_data, gboolean read_only,
          json_t *id, const char *name, json_t *args)
 {
+  if (g_str_equal (name, "query-version"))
+    return json_pack ("{s:o}", "return", ctl_version_json ());
+  if (g_str_equal (name, "query-commands"))
+    return json_pack ("{s:o}", "return", ctl_query_commands (commands, n_commands, read_only));
   const CtlCommand *cmd = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
   if (cmd == NULL)
     {
@@ -233,30 +265,16 @@ ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
   return ctl_dispatch_as (commands, n_commands, user_data, FALSE, negotiated, line, len, hang_up);
 }
 
-json_t *
-ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_data,
-                 gboolean read_only, gboolean *negotiated, const char *line, gsize len,
-                 gboolean *hang_up)
+/* One parsed message (any JSON type) from a client: its reply. */
+static json_t *
+ctl_dispatch_msg (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+                  gboolean read_only, gboolean *negotiated, json_t *msg, gboolean *hang_up)
 {
-  json_error_t jerr;
-  *hang_up = FALSE;
-  g_autoptr (GString) trimmed = g_string_new_len (line, len);
-  g_strstrip (trimmed->str);
-  if (trimmed->str[0] == '\0')
-    return NULL;
-  /* json_loads would stop at an embedded NUL: the whole line must be JSON. */
-  gboolean has_nul = memchr (line, '\0', len) != NULL;
-  json_t *msg = has_nul ? NULL : json_loads (trimmed->str, JSON_REJECT_DUPLICATES, &jerr);
-  if (has_nul)
-    g_strlcpy (jerr.text, "NUL byte in the message", sizeof jerr.text);
-  if (msg == NULL || !json_is_object (msg))
+  if (!json_is_object (msg))
     {
-      g_autofree char *desc = g_strdup_printf ("JSON parse error: %s",
-                                               msg ? "expected an object" : jerr.text);
-      json_decref (msg);
       /* Garbage means a confused or hostile peer: answer once, then hang up. */
       *hang_up = TRUE;
-      return ctl_error_reply (NULL, "GenericError", desc);
+      return ctl_error_reply (NULL, "GenericError", "JSON parse error: expected an object");
     }
   json_t *id = json_object_get (msg, "id");
   json_t *exec = json_object_get (msg, "execute");
@@ -278,25 +296,50 @@ ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_dat
     reply = ctl_run (commands, n_commands, user_data, read_only, id, json_string_value (exec), args);
   if (reply != NULL && id != NULL && json_object_get (reply, "id") == NULL)
     json_object_set (reply, "id", id);
+  return reply;
+}
+
+json_t *
+ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_data,
+                 gboolean read_only, gboolean *negotiated, const char *line, gsize len,
+                 gboolean *hang_up)
+{
+  json_error_t jerr;
+  *hang_up = FALSE;
+  gsize start = 0;
+  while (start < len && g_ascii_isspace (line[start]))
+    start++;
+  if (start == len)
+    return NULL;
+  json_t *msg = json_loadb (line + start, len - start, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                            &jerr);
+  if (msg == NULL)
+    {
+      g_autofree char *desc = g_strdup_printf ("JSON parse error: %s", jerr.text);
+      *hang_up = TRUE;
+      return ctl_error_reply (NULL, "GenericError", desc);
+    }
+  json_t *reply
+      = ctl_dispatch_msg (commands, n_commands, user_data, read_only, negotiated, msg, hang_up);
   json_decref (msg);
   return reply;
 }
 
-/* Handles one line. A line past the limit or one that is not JSON makes the
- * client go: its error reply is sent first. Returns FALSE to stop reading. */
+/* Handles one message, or the splitter's error (not JSON, or too long): the
+ * client gets the error reply, then goes. Returns FALSE to stop reading. */
 static gboolean
-ctl_client_on_line (const char *line, gsize len, gboolean too_long, gpointer data)
+ctl_client_on_message (json_t *msg, const char *error, gpointer data)
 {
   CtlClient *c = data;
   CtlServer *s = c->server;
   json_t *reply;
-  gboolean hang_up = too_long;
+  gboolean hang_up = msg == NULL;
 
-  if (too_long)
-    reply = ctl_error_reply (NULL, "GenericError", "message too long");
+  if (msg == NULL)
+    reply = ctl_error_reply (NULL, "GenericError", error);
   else
-    reply = ctl_dispatch_as (s->commands, s->n_commands, s->user_data, c->read_only,
-                             &c->negotiated, line, len, &hang_up);
+    reply = ctl_dispatch_msg (s->commands, s->n_commands, s->user_data, c->read_only,
+                              &c->negotiated, msg, &hang_up);
   if (reply != NULL)
     ctl_client_send (c, reply);
   c->closing = hang_up;
@@ -332,7 +375,8 @@ ctl_client_on_read (CtlClient *c, gssize n)
       ctl_client_drop (c);
       return;
     }
-  qmp_line_splitter_feed (c->lines, (const char *) c->chunk, (gsize) n, ctl_client_on_line, c);
+  qmp_object_splitter_feed (c->messages, (const char *) c->chunk, (gsize) n,
+                            ctl_client_on_message, c);
   if (c->dead)
     return;
   if (c->closing)
@@ -407,7 +451,7 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   c->server = s;
   c->conn = g_object_ref (conn);
   c->cancel = g_cancellable_new ();
-  c->lines = qmp_line_splitter_new (CTL_MAX_LINE_BYTES);
+  c->messages = qmp_object_splitter_new (CTL_MAX_MESSAGE_BYTES);
   c->outq = g_string_new (NULL);
   c->id = ++s->next_client_id;
   c->privileged = privileged;
@@ -415,9 +459,7 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   g_hash_table_add (s->clients, ctl_client_ref (c));
   g_debug ("client %" G_GUINT64_FORMAT " connected%s", c->id, c->read_only ? " (read-only)" : "");
   ctl_client_arm_timeout (c, s->handshake_timeout_ms);
-  ctl_client_send (c, json_pack ("{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "ballast",
-                                 "major", BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR,
-                                 "micro", BALLAST_VERSION_MICRO, "package", "ballast " BALLAST_VERSION,
+  ctl_client_send (c, json_pack ("{s:{s:o,s:[]}}", "QMP", "version", ctl_version_json (),
                                  "capabilities"));
   if (!c->dead)
     ctl_client_read (c);

@@ -31,9 +31,12 @@ enum
   CTL_ERROR_NOT_FOUND, /* DeviceNotFound: no such VM */
 };
 
-/* One line from a client: parses it, runs the command and returns the reply
- * (NULL for a blank line). `*negotiated` tracks qmp_capabilities; on input
- * that is not a JSON object, *hang_up is set (answer, then disconnect). */
+/* One message from a client (the text of one JSON value; the socket itself
+ * splits its stream on object boundaries, newlines or not, as QEMU does):
+ * parses it, runs the command and returns the reply (NULL for blank text).
+ * `*negotiated` tracks qmp_capabilities; on input that is not a JSON object,
+ * *hang_up is set (answer, then disconnect). Besides the table, the server
+ * answers query-version and query-commands itself. */
 json_t *ctl_dispatch (const CtlCommand *commands, gsize n_commands, gpointer user_data,
                       gboolean *negotiated, const char *line, gsize len, gboolean *hang_up);
 /* The same for a client of the read-only socket (`read_only`): only the

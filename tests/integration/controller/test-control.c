@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <sys/stat.h>
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -493,6 +494,55 @@ check_config (TestDaemon *d, char **err_out)
   return g_spawn_check_wait_status (status, NULL);
 }
 
+/* Runs `argv` with `input` on its stdin (NULL: none); its stdout, or NULL
+ * (and why in the test log) when it fails. */
+static char *
+run_tool (const char *const *argv, const char *input)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE
+                                                           | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                           | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                                 &error);
+  g_assert_no_error (error);
+  char *out = NULL;
+  g_autofree char *err = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, input, NULL, &out, &err, &error));
+  g_test_message ("%s: %s%s", argv[0], out, err);
+  if (!g_subprocess_get_successful (p))
+    g_clear_pointer (&out, g_free);
+  return out;
+}
+
+/* QMP tools drive the control socket: a client written like qemu.qmp (no
+ * newline after a command, greeting.QMP.version.qemu, ids of any type,
+ * query-commands/query-version, QMP-shaped errors) and plain socat. */
+static void
+test_qmp_clients (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  g_autofree char *script
+      = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "integration", "controller", "qmp-client.py",
+                          NULL);
+  g_autofree char *py = run_tool ((const char *[]){ "python3", script, d->sock_path, NULL }, NULL);
+  g_assert_nonnull (py);
+  g_assert_nonnull (strstr (py, "qmp-client: ok"));
+
+  if (g_find_program_in_path ("socat") == NULL)
+    {
+      g_test_skip ("socat is not installed (scripts/packages.txt)");
+      return;
+    }
+  g_autofree char *addr = g_strdup_printf ("UNIX-CONNECT:%s", d->sock_path);
+  g_autofree char *out = run_tool ((const char *[]){ "socat", "-t", "2", "-", addr, NULL },
+                                   "{\"execute\":\"qmp_capabilities\"}"
+                                   "{\"execute\":\"query-status\",\"id\":{\"n\":1}}");
+  g_assert_nonnull (out);
+  g_assert_nonnull (strstr (out, "\"qemu\""));
+  g_assert_nonnull (strstr (out, "\"uptime_ms\""));
+  g_assert_nonnull (strstr (out, "\"id\":{\"n\":1}"));
+}
+
 /* A control socket placed inside the qmp-dir ("control.sock" looks like a
  * VM's) is never adopted as a VM. */
 static void
@@ -659,6 +709,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/control/greeting", test_greeting);
+  g_test_add_func ("/control/qmp-clients", test_qmp_clients);
   g_test_add_func ("/control/commands", test_commands);
   g_test_add_func ("/control/hostile-clients", test_hostile_clients);
   g_test_add_func ("/control/reload", test_reload);
