@@ -615,15 +615,18 @@ vm_boot (DecideCtx *x, const VmTick *t)
 
 /* Issues `target` to a running VM unless that very target went out lately
  * and is not reached yet (a guest that never reaches it must not draw a
- * command every tick). `inflate` allows targets below the actual size. */
+ * command every tick). A target the controller dropped (a failed command, a
+ * dry-run plan) is not in flight. `inflate` allows targets below the actual
+ * size. */
 static bool
 vm_issue (const DecideCtx *x, const VmTick *t, uint64_t target, bool inflate, bool *in_flight)
 {
   PolicyVmCarry *vc = t->vc;
   PolicyVmDecision *d = t->d;
   d->target_bytes = target;
+  const PolicyStat *last = &t->vm->last_target_bytes;
   *in_flight = vc->issued && vc->issued_target_bytes == target && x->now >= vc->issued_ms
-               && x->now - vc->issued_ms < REISSUE_STUCK_MS;
+               && x->now - vc->issued_ms < REISSUE_STUCK_MS && last->present && last->value == target;
   bool moves = target > t->actual || (inflate && target < t->actual);
   d->set_target = t->actual_present && moves && t->vm->state == POLICY_VM_STATE_RUNNING && !*in_flight;
   if (d->set_target)
@@ -666,10 +669,7 @@ vm_hold_fixed (const DecideCtx *x, const VmTick *t)
   uint64_t fixed = policy_clamp_u64 (policy_size_resolve (&t->vm->cfg.target, t->ram, w->cur), w->min, w->max);
   d->plan_bytes = fixed;
   bool in_flight;
-  if (!t->vc->booting)
-    vm_issue (x, t, fixed, true, &in_flight);
-  else
-    d->target_bytes = fixed;
+  vm_issue (x, t, fixed, true, &in_flight);
   return policy_max_u64 (w->cur, fixed);
 }
 

@@ -10,6 +10,7 @@ struct _QmpSync {
   GMainContext *context;
   QmpClient *client;
   Wait *connecting; /* only while qmp_sync_connect() runs */
+  gboolean closed;
 };
 
 struct _Wait {
@@ -57,6 +58,7 @@ on_closed (QmpClient *client, const GError *error, gpointer data)
 {
   QmpSync *s = data;
   Wait *w = s->connecting;
+  s->closed = TRUE;
   if (w == NULL || w->done)
     return;
   w->done = TRUE;
@@ -115,6 +117,28 @@ qmp_sync_get_client (QmpSync *s)
 {
   g_return_val_if_fail (s != NULL, NULL);
   return s->client;
+}
+
+static gboolean
+on_run_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+qmp_sync_run (QmpSync *s, guint timeout_ms)
+{
+  g_return_val_if_fail (s != NULL, FALSE);
+  gboolean expired = FALSE;
+  GSource *t = g_timeout_source_new (timeout_ms);
+  g_source_set_callback (t, on_run_timeout, &expired, NULL);
+  g_source_attach (t, s->context);
+  while (!expired && !s->closed)
+    g_main_context_iteration (s->context, TRUE);
+  g_source_destroy (t);
+  g_source_unref (t);
+  return !s->closed;
 }
 
 static void

@@ -28,6 +28,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (QmpSync, qmp_sync_free)
  * delivered while a qmp_sync_* call runs. */
 QmpClient *qmp_sync_get_client (QmpSync *s);
 
+/* Runs the connection for `timeout_ms`, delivering events to subscribers
+ * meanwhile. Returns FALSE once the peer has closed it. */
+gboolean qmp_sync_run (QmpSync *s, guint timeout_ms);
+
 /* Typed helpers; see qmp-balloon.h for the semantics. Strings are newly
  * allocated; FALSE/NULL come with an error. */
 char *qmp_sync_find_balloon_path (QmpSync *s, GError **error);

@@ -8,12 +8,14 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <gio/gio.h>
+#include <gio/gunixinputstream.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -198,7 +200,7 @@ test_commands (void)
   g_assert_cmpstr (json_string_value (json_object_get (last, "vm")), ==, "web1");
   /* A kick sets no target: none is shown (not "0 bytes"). */
   g_assert_true (json_is_null (json_object_get (last, "new_target_bytes")));
-  g_assert_true (json_is_boolean (json_object_get (last, "applied")));
+  g_assert_true (json_is_null (json_object_get (last, "applied")));
   json_decref (dec);
 
   json_t *dr = test_daemon_cmd (d, "set-dry-run", json_pack ("{s:b}", "enabled", 1));
@@ -646,6 +648,260 @@ test_ballastctl (void)
   g_assert_nonnull (strstr (dec, "kick:operator"));
 }
 
+/* Runs ballastctl with `args`; its exit status, stdout and stderr. */
+static int
+ctl_full (const char *sock, const char *const *args, char **out, char **err)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastctl", NULL);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, exe);
+  g_ptr_array_add (argv, (gpointer) "--socket");
+  g_ptr_array_add (argv, (gpointer) sock);
+  for (gsize i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               out, err, &status, &error));
+  g_test_message ("ballastctl %s -> %d: %s%s", args[0], status, *out, *err);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* ctl_full into `out` and `err`, freeing what they held. */
+static int
+ctl_again (const char *sock, const char *const *args, char **out, char **err)
+{
+  g_clear_pointer (out, g_free);
+  g_clear_pointer (err, g_free);
+  return ctl_full (sock, args, out, err);
+}
+
+/* An error is one line that names the command once. */
+static void
+assert_one_line_error (const char *err, const char *command, const char *needle)
+{
+  g_assert_nonnull (strstr (err, needle));
+  g_assert_nonnull (strchr (err, '\n'));
+  g_assert_cmpstr (strchr (err, '\n') + 1, ==, "");
+  if (command != NULL)
+    {
+      g_autofree char *prefix = g_strdup_printf ("ballastctl: %s: ", command);
+      g_assert_true (g_str_has_prefix (err, prefix));
+      g_assert_null (strstr (err + strlen (prefix), command));
+    }
+}
+
+/* What an operator meets first: --help, typos, errors, no daemon, tables. */
+static void
+test_ballastctl_errors (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint (ctl_full (d->sock_path, (const char *[]){ "--help", NULL }, &out, &err), ==, 0);
+  static const char *const all[] = { "status", "vms", "vm", "ksm", "decisions", "kick", "set",
+                                     "reload", "dry-run", "events", "top" };
+  for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      g_autofree char *line = g_strdup_printf ("\n  %s ", all[i]);
+      g_assert_nonnull (strstr (out, line));
+    }
+#define AGAIN(sock, ...) ctl_again (sock, __VA_ARGS__, &out, &err)
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "bogus", NULL }), ==, 2);
+  assert_one_line_error (err, NULL, "unknown command 'bogus'");
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "kick", "nosuch", NULL }), ==, 1);
+  assert_one_line_error (err, "kick", "no VM named 'nosuch'");
+  g_assert_cmpstr (out, ==, "");
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "vm", "nosuch", NULL }), ==, 1);
+  assert_one_line_error (err, "vm", "no VM named 'nosuch'");
+  g_assert_null (strstr (err, "DeviceNotFound"));
+  g_assert_null (strstr (err, "query-vm"));
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "decisions", "abc", NULL }), ==, 2);
+  assert_one_line_error (err, "decisions", "'abc'");
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "set", "x", "shares=abc", NULL }), ==, 1);
+  assert_one_line_error (err, "set", "no VM named 'x'");
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-o", "NAME,BOGUS", "vms", NULL }), ==, 2);
+  assert_one_line_error (err, "vms", "unknown column 'BOGUS'");
+  g_assert_cmpint (AGAIN ("/nonexistent/control.sock", (const char *[]){ "status", NULL }), ==, 1);
+  assert_one_line_error (err, "status", "is ballastd running?");
+
+  /* Tables: -J is JSON keyed like lsblk's, -n drops the header, -o picks. */
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "kick", NULL }), ==, 0);
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-J", "decisions", NULL }), ==, 0);
+  json_t *j = json_loads (out, 0, NULL);
+  g_assert_nonnull (j);
+  json_t *row = json_array_get (json_object_get (j, "decisions"), 0);
+  g_assert_cmpstr (json_string_value (json_object_get (row, "reason")), ==, "kick:operator");
+  g_assert_true (json_is_null (json_object_get (row, "new")));
+  json_decref (j);
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-n", "-o", "REASON,NEW", "decisions",
+                                                          NULL }), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "kick:operator"));
+  g_assert_null (strstr (out, "0 bytes"));
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "decisions", NULL }), ==, 0);
+  g_assert_nonnull (strstr (out, "APPLIED"));
+#undef AGAIN
+}
+
+/* A fake QEMU (tests/integration/controller/fake-qemu.py) at qmp-dir/NAME.qmp. */
+static GSubprocess *
+fake_qemu_start (TestDaemon *d, const char *name, const char *ram_mib)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *script = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "integration",
+                                              "controller", "fake-qemu.py", NULL);
+  g_autofree char *base = g_strconcat (name, ".qmp", NULL);
+  g_autofree char *path = g_build_filename (d->qmp_dir, base, NULL);
+  GSubprocess *p = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "python3", script, path,
+                                     ram_mib, NULL);
+  g_assert_no_error (error);
+  return p;
+}
+
+static void
+fake_qemu_stop (GSubprocess *p)
+{
+  g_subprocess_force_exit (p);
+  g_subprocess_wait (p, NULL, NULL);
+  g_object_unref (p);
+}
+
+/* ballastctl events --json prints a decision within 2 s of the daemon
+ * making it; mode=fixed drives the balloon to its target and says so. */
+static void
+test_ballastctl_events (void)
+{
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[vm web1]\nmode=fixed\ntarget=1G\n");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastctl", NULL);
+  g_autoptr (GSubprocess) ev = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                                 &error, exe,
+                                                 "--socket", d->sock_path, "events", "--json",
+                                                 NULL);
+  g_assert_no_error (error);
+  int fd = g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (ev)));
+  g_usleep (500 * 1000); /* connected and negotiated */
+  GSubprocess *qemu = fake_qemu_start (d, "web1", "2048");
+
+  gboolean seen = FALSE;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!seen && g_get_monotonic_time () < deadline)
+    {
+      g_autofree char *line = raw_read_line (fd, 10000);
+      g_assert_nonnull (line);
+      gint64 now_us = g_get_real_time ();
+      json_t *e = json_loads (line, 0, NULL);
+      g_assert_nonnull (e);
+      json_t *data = json_object_get (e, "data");
+      if (g_str_equal (json_string_value (json_object_get (e, "event")), "BALLAST_DECISION"))
+        {
+          json_t *ts = json_object_get (e, "timestamp");
+          gint64 at_us = test_json_int (ts, "seconds") * G_USEC_PER_SEC
+                         + test_json_int (ts, "microseconds");
+          g_test_message ("decision shown %" G_GINT64_FORMAT " ms after it was made: %s",
+                          (now_us - at_us) / 1000, line);
+          g_assert_cmpint (now_us - at_us, <, 2 * G_USEC_PER_SEC);
+          g_assert_cmpstr (json_string_value (json_object_get (data, "vm")), ==, "web1");
+          g_assert_cmpstr (json_string_value (json_object_get (data, "reason")), ==, "mode:fixed");
+          g_assert_cmpint (test_json_int (data, "new_target_bytes"), ==, 1024 * 1024 * 1024);
+          g_assert_true (json_is_true (json_object_get (data, "applied")));
+          seen = TRUE;
+        }
+      json_decref (e);
+    }
+  g_assert_true (seen);
+  /* The balloon gets there (the fake QEMU moves at once). */
+  gint64 actual = 0;
+  for (int i = 0; i < 50 && actual != 1024 * 1024 * 1024; i++, g_usleep (100 * 1000))
+    {
+      json_t *vm = test_daemon_vm (d, "web1");
+      actual = test_json_int (vm, "actual_bytes");
+      json_decref (vm);
+    }
+  g_assert_cmpint (actual, ==, 1024 * 1024 * 1024);
+  g_subprocess_force_exit (ev);
+  fake_qemu_stop (qemu);
+}
+
+/* Runs tmux on its own server (`-L`), returns its stdout (NULL on failure). */
+static char *
+tmux (const char *server, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) "tmux");
+  g_ptr_array_add (argv, (gpointer) "-L");
+  g_ptr_array_add (argv, (gpointer) server);
+  for (gsize i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  char *out = NULL;
+  int status;
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH
+                     | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    g_clear_pointer (&out, g_free);
+  return out;
+}
+
+/* The pane's text once it holds `needle` (within 5 s), or NULL. */
+static char *
+tmux_wait_for (const char *server, const char *needle)
+{
+  for (int i = 0; i < 50; i++, g_usleep (100 * 1000))
+    {
+      char *screen = tmux (server, (const char *[]){ "capture-pane", "-p", "-t", "top", NULL });
+      if (screen != NULL && strstr (screen, needle) != NULL)
+        return screen;
+      if (i == 49)
+        g_test_message ("pane without '%s':\n%s", needle, screen ? screen : "(none)");
+      g_free (screen);
+    }
+  return NULL;
+}
+
+/* ballastctl top in a real terminal (tmux): host, VM, KSM and decision
+ * lines; s changes the sort column, p pauses, q quits. */
+static void
+test_ballastctl_top (void)
+{
+  if (g_find_program_in_path ("tmux") == NULL)
+    {
+      g_test_skip ("tmux is not installed (scripts/packages.txt)");
+      return;
+    }
+  g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[vm web1]\nmode=fixed\ntarget=1G\n");
+  GSubprocess *qemu = fake_qemu_start (d, "web1", "2048");
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastctl", NULL);
+  g_autofree char *cmd = g_strdup_printf ("%s --socket %s top --delay 0.3", exe, d->sock_path);
+  g_autofree char *server = g_strdup_printf ("ballast-test-%d", (int) getpid ());
+  g_setenv ("TERM", "xterm", FALSE);
+  g_free (tmux (server, (const char *[]){ "new-session", "-d", "-s", "top", "-x", "160", "-y", "40",
+                                          cmd, NULL }));
+  g_autofree char *screen = tmux_wait_for (server, "mode:fixed");
+  g_assert_nonnull (screen);
+  g_test_message ("top:\n%s", screen);
+  for (const char *const *n = (const char *[]){ "ballastd", "Host", "budget", "KSM", "web1",
+                                                "Last decisions", "sort: NAME", NULL };
+       *n; n++)
+    g_assert_nonnull (strstr (screen, *n));
+  g_free (tmux (server, (const char *[]){ "send-keys", "-t", "top", "s", NULL }));
+  g_autofree char *sorted = tmux_wait_for (server, "sort: STATE");
+  g_assert_nonnull (sorted);
+  g_free (tmux (server, (const char *[]){ "send-keys", "-t", "top", "p", NULL }));
+  g_autofree char *paused = tmux_wait_for (server, "[paused]");
+  g_assert_nonnull (paused);
+  g_free (tmux (server, (const char *[]){ "send-keys", "-t", "top", "q", NULL }));
+  gboolean gone = FALSE;
+  for (int i = 0; i < 50 && !gone; i++, g_usleep (100 * 1000))
+    {
+      g_autofree char *has = tmux (server, (const char *[]){ "has-session", "-t", "top", NULL });
+      gone = has == NULL;
+    }
+  g_assert_true (gone);
+  g_free (tmux (server, (const char *[]){ "kill-server", NULL }));
+  fake_qemu_stop (qemu);
+}
+
 /* Waits for a datagram containing @needle on @fd; returns it or NULL. */
 static char *
 notify_wait (int fd, const char *needle, guint timeout_ms)
@@ -721,6 +977,9 @@ main (int argc, char **argv)
   g_test_add_func ("/control/check-config", test_check_config);
   g_test_add_func ("/control/own-socket-in-qmp-dir", test_own_socket_in_qmp_dir);
   g_test_add_func ("/control/ballastctl", test_ballastctl);
+  g_test_add_func ("/control/ballastctl-errors", test_ballastctl_errors);
+  g_test_add_func ("/control/ballastctl-events", test_ballastctl_events);
+  g_test_add_func ("/control/ballastctl-top", test_ballastctl_top);
   g_test_add_func ("/control/sd-notify", test_sd_notify);
   return g_test_run ();
 }

@@ -607,6 +607,18 @@ test_mode_fixed (Fixture *fx, gconstpointer data)
       g_assert_cmpuint (fx->d.vms[k].target_bytes, ==, k == 3 ? 4 * GIB : 3 * GIB);
     }
   /* On its way: not sent again next tick... */
+  for (int k = 0; k < 4; k++)
+    vms[k].last_target_bytes = stat_of (fx->d.vms[k].target_bytes);
+  s.now_ms += 1000;
+  fx_run (fx, &s);
+  for (int k = 0; k < 4; k++)
+    g_assert_false (fx->d.vms[k].set_target);
+  /* ... unless the controller dropped it (a dry-run plan, a failed command). */
+  vms[0].last_target_bytes = (PolicyStat) { 0 };
+  s.now_ms += 1000;
+  fx_run (fx, &s);
+  g_assert_true (fx->d.vms[0].set_target);
+  vms[0].last_target_bytes = stat_of (3 * GIB);
   s.now_ms += 1000;
   fx_run (fx, &s);
   for (int k = 0; k < 4; k++)
