@@ -55,7 +55,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *config_path = NULL;
-  gboolean check_config = FALSE, dry_run = FALSE, version = FALSE;
+  gboolean check_config = FALSE, dry_run = FALSE, version = FALSE, verbose = FALSE;
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
       "Configuration file (default " CFG_DEFAULT_PATH ")", "FILE" },
@@ -63,6 +63,8 @@ main (int argc, char **argv)
       "Load and validate the configuration, then exit", NULL },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
       "Decide and log, but write nothing (no balloon, no KSM)", NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+      "Log debug and info messages too (every domain)", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
@@ -80,6 +82,8 @@ main (int argc, char **argv)
       printf ("ballastd %s\n", BALLAST_VERSION);
       return 0;
     }
+  if (verbose)
+    g_log_set_debug_enabled (TRUE);
 
   const char *path = config_path ? config_path : CFG_DEFAULT_PATH;
   /* Without an explicit --config, a host with no file runs on defaults. */

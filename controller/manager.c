@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "journal.h"
 #include "vm-qmp.h"
 
 /* Kicks and pressure re-run the tick at once, but a storm of them must not
@@ -34,8 +35,9 @@ mgr_owner_adopt (Vm *vm, gpointer data)
   vm_set_id (vm, ++m->next_vm_id);
   vm_add_kicks (vm, POLICY_KICK_CREATED);
   g_hash_table_insert (m->vms, (gpointer) name, vm);
-  g_message ("%s: added (%s, %s)", name, vm_get_backend (vm),
-             vm_get_qmp_path (vm) ? vm_get_qmp_path (vm) : "-");
+  ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_VM_ADDED, name, NULL,
+               "%s: added (%s, %s)", name, vm_get_backend (vm),
+               vm_get_qmp_path (vm) ? vm_get_qmp_path (vm) : "-");
   ctl_server_emit (m->ctl, "VM_ADDED", vm_event_json (vm));
   vm_start (vm);
   return TRUE;
@@ -48,7 +50,8 @@ mgr_owner_remove (const char *name, gpointer data)
   Vm *vm = g_hash_table_lookup (m->vms, name);
   if (vm == NULL)
     return;
-  g_message ("%s: removed", name);
+  ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_VM_LOST, name, "removed",
+               "%s: removed", name);
   ctl_server_emit (m->ctl, "VM_REMOVED", vm_event_json (vm));
   m->host_kicks |= POLICY_KICK_DESTROYED;
   g_hash_table_remove (m->vms, name);
@@ -214,8 +217,9 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean had_ol
   /* The ring and the event keep every decision; the journal only what fits
    * the VM's log budget, so a guest cannot flood it by changing its need. */
   if (vm_log_allowed (vm))
-    g_message ("%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", name, old_mib,
-               e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
+    ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_DECISION, name, e->reason,
+                 "%s: target %s -> %" G_GUINT64_FORMAT " MiB (%s)%s", name, old_mib,
+                 e->new_target_bytes >> 20, e->reason, applied ? "" : " [dry-run]");
   ctl_server_emit (m->ctl, "BALLAST_DECISION",
                    json_pack ("{s:s,s:o,s:I,s:s,s:b}", "vm", name, "old_target_bytes",
                               ctl_json_bytes (had_old, old_target_bytes), "new_target_bytes",
@@ -256,8 +260,9 @@ mgr_apply_ksm (Manager *m, const PolicyKsmDecision *kd)
     return;
   const char *reason = kd->reason ? kd->reason : "";
   m->ksm_state_since_ms = g_get_real_time () / 1000;
-  g_message ("KSM: %s -> %s (%s)", policy_ksm_state_name (old_state),
-             policy_ksm_state_name (kd->state), reason);
+  ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_KSM_STATE, NULL, reason,
+               "KSM: %s -> %s (%s)", policy_ksm_state_name (old_state),
+               policy_ksm_state_name (kd->state), reason);
   ctl_server_emit (m->ctl, "KSM_STATE",
                    json_pack ("{s:s,s:s,s:s}", "old", policy_ksm_state_name (old_state), "state",
                               policy_ksm_state_name (kd->state), "reason", reason));
@@ -268,9 +273,10 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
 {
   if (d->host_overloaded && !m->overloaded)
     {
-      g_warning ("host overloaded: needs exceed the budget (%" G_GUINT64_FORMAT
-                 " MiB > %" G_GUINT64_FORMAT " MiB); migrate a VM away",
-                 d->sum_need_bytes >> 20, d->budget_bytes >> 20);
+      ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, BALLAST_LOG_OVERLOAD, NULL, d->host_reason,
+                   "host overloaded: needs exceed the budget (%" G_GUINT64_FORMAT
+                   " MiB > %" G_GUINT64_FORMAT " MiB); migrate a VM away",
+                   d->sum_need_bytes >> 20, d->budget_bytes >> 20);
       ctl_server_emit (m->ctl, "HOST_OVERLOADED",
                        json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
                                   (json_int_t) d->sum_need_bytes, "budget_bytes",
@@ -279,9 +285,10 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
     }
   else if (!d->host_overloaded && m->overloaded)
     {
-      g_message ("host no longer overloaded: needs fit the budget (%" G_GUINT64_FORMAT
-                 " MiB <= %" G_GUINT64_FORMAT " MiB)",
-                 d->sum_need_bytes >> 20, d->budget_bytes >> 20);
+      ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_OVERLOAD_CLEARED, NULL,
+                   d->host_reason, "host no longer overloaded: needs fit the budget (%"
+                   G_GUINT64_FORMAT " MiB <= %" G_GUINT64_FORMAT " MiB)",
+                   d->sum_need_bytes >> 20, d->budget_bytes >> 20);
       ctl_server_emit (m->ctl, "HOST_OVERLOAD_CLEARED",
                        json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
                                   (json_int_t) d->sum_need_bytes, "budget_bytes",

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "journal.h"
+
 /* A guest may cause at most 2 extra ticks a second (burst 5); beyond that its
  * news waits for the regular tick. */
 #define VM_EXTRA_TICKS_PER_MIN 120
@@ -330,7 +332,8 @@ vm_link_lost (Vm *vm, const char *why)
 {
   gboolean was_up = vm->state == VM_ACTIVE || vm->state == VM_NEGOTIATING;
   if (was_up || vm->lost_reason == NULL)
-    g_message ("%s: QMP link lost: %s", vm->name, why);
+    ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_VM_LOST, vm->name, why,
+                 "%s: QMP link lost: %s", vm->name, why);
   else
     g_debug ("%s: reconnect failed: %s", vm->name, why);
   g_free (vm->lost_reason);

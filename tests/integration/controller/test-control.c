@@ -545,6 +545,25 @@ test_qmp_clients (void)
   g_assert_nonnull (strstr (out, "\"id\":{\"n\":1}"));
 }
 
+/* --verbose turns on debug messages of every domain; without it (and
+ * without G_MESSAGES_DEBUG) they stay out of the log. */
+static void
+test_verbose (void)
+{
+  g_unsetenv ("G_MESSAGES_DEBUG");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TestDaemon) quiet = start_daemon (KSM_OFF);
+  json_decref (test_daemon_cmd (quiet, "query-status", NULL));
+  g_assert_cmpuint (test_daemon_log_count (quiet, "connected"), ==, 0);
+
+  g_autoptr (TestDaemon) d = test_daemon_new (KSM_OFF, &error);
+  g_assert_no_error (error);
+  g_assert_true (test_daemon_start (d, (const char *[]){ "--verbose", NULL }, &error));
+  g_assert_no_error (error);
+  json_decref (test_daemon_cmd (d, "query-status", NULL));
+  g_assert_cmpuint (test_daemon_log_count (d, "connected"), >, 0);
+}
+
 /* A control socket placed inside the qmp-dir ("control.sock" looks like a
  * VM's) is never adopted as a VM. */
 static void
@@ -966,6 +985,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/control/greeting", test_greeting);
   g_test_add_func ("/control/qmp-clients", test_qmp_clients);
+  g_test_add_func ("/control/verbose", test_verbose);
   g_test_add_func ("/control/commands", test_commands);
   g_test_add_func ("/control/hostile-clients", test_hostile_clients);
   g_test_add_func ("/control/reload", test_reload);

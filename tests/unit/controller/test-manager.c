@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fake-root.h"
+#include "journal.h"
 #include "manager.h"
 
 #define MiB (1024ull * 1024ull)
@@ -106,6 +107,48 @@ vm_entry (json_t *vms, const char *name)
 
 static Manager *manager_on_fake_host (char **root_out);
 
+/* ---- the journal's records: what `journalctl BALLAST_VM=...` filters on ---- */
+
+/* "MESSAGE_ID VM REASON" of every record with a MESSAGE_ID, in order. */
+static GPtrArray *journal_records;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+  const char *id = NULL, *vm = "-", *reason = "-";
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (fields[i].length != -1)
+        continue;
+      if (g_str_equal (fields[i].key, "MESSAGE_ID"))
+        id = fields[i].value;
+      else if (g_str_equal (fields[i].key, "BALLAST_VM"))
+        vm = fields[i].value;
+      else if (g_str_equal (fields[i].key, "BALLAST_REASON"))
+        reason = fields[i].value;
+    }
+  if (id != NULL)
+    g_ptr_array_add (journal_records, g_strdup_printf ("%s %s %s", id, vm, reason));
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
+/* The first record of `kind` (for `vm` when not NULL) since the last
+ * clear, or NULL. */
+static const char *
+journal_find (BallastLogKind kind, const char *vm)
+{
+  g_autofree char *prefix = g_strdup_printf ("%s %s ", ballast_log_message_id (kind),
+                                             vm ? vm : "");
+  for (guint i = 0; i < journal_records->len; i++)
+    {
+      const char *r = g_ptr_array_index (journal_records, i);
+      if (vm ? g_str_has_prefix (r, prefix)
+             : g_str_has_prefix (r, ballast_log_message_id (kind)))
+        return r;
+    }
+  return NULL;
+}
+
 static void
 test_two_backends_tick (void)
 {
@@ -158,9 +201,18 @@ test_two_backends_tick (void)
   g_assert_cmpuint (json_array_size (json_object_get (decisions, "return")), >=, 2);
   json_decref (decisions);
 
+  /* Each VM's added and decision records carry its name and the reason. */
+  g_assert_nonnull (journal_find (BALLAST_LOG_VM_ADDED, "alpha"));
+  g_assert_nonnull (journal_find (BALLAST_LOG_VM_ADDED, "beta"));
+  const char *decided = journal_find (BALLAST_LOG_DECISION, "alpha");
+  g_assert_nonnull (decided);
+  g_test_message ("decision record: %s", decided);
+  g_assert_false (g_str_has_suffix (decided, " -"));
+
   /* A backend removes its VM: the manager forgets it. */
   const VmOwner *owner = mgr_owner (m);
   owner->remove ("beta", owner->user_data);
+  g_assert_nonnull (journal_find (BALLAST_LOG_VM_LOST, "beta"));
   mgr_tick_now (m);
   vms = run_command (m, "{\"execute\":\"query-vms\"}");
   g_assert_cmpuint (json_array_size (json_object_get (vms, "return")), ==, 1);
@@ -378,12 +430,16 @@ test_booting_cap (void)
   lowest = alpha_lowest_target (m, 3);
   g_test_message ("booting-max=100%%: alpha's lowest target %" G_GUINT64_FORMAT " MiB", lowest >> 20);
   g_assert_true (host_overloaded (m));
+  g_assert_nonnull (journal_find (BALLAST_LOG_OVERLOAD, NULL));
+  g_assert_null (journal_find (BALLAST_LOG_OVERLOAD_CLEARED, NULL));
   g_usleep (350 * 1000);
   g_test_expect_message ("ballast", G_LOG_LEVEL_WARNING, "huge: no running balloon after*");
   mgr_tick_now (m);
   g_test_assert_expected_messages ();
   mgr_tick_now (m);
   g_assert_false (host_overloaded (m));
+  /* The overload's end is told too (HOST_OVERLOAD_CLEARED, in the journal). */
+  g_assert_nonnull (journal_find (BALLAST_LOG_OVERLOAD_CLEARED, NULL));
   limits_manager_free (m, root);
 }
 
@@ -422,6 +478,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   /* The empty KSM dir makes the probe warn once; that is not a failure here. */
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  journal_records = g_ptr_array_new_with_free_func (g_free);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
   g_test_add_func ("/manager/two-backends-tick", test_two_backends_tick);
   g_test_add_func ("/manager/kick-storm", test_kick_storm);
   g_test_add_func ("/manager/limit-keys", test_limit_keys);
