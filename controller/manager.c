@@ -268,33 +268,29 @@ mgr_apply_ksm (Manager *m, const PolicyKsmDecision *kd)
                               policy_ksm_state_name (kd->state), "reason", reason));
 }
 
+/* The host became overloaded, or stopped being: the journal and an event
+ * (HOST_OVERLOADED, HOST_OVERLOAD_CLEARED) with the same figures. */
+static void
+mgr_overload_changed (Manager *m, const PolicyDecision *d)
+{
+  gboolean on = d->host_overloaded;
+  ballast_log (G_LOG_DOMAIN, on ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+               on ? BALLAST_LOG_OVERLOAD : BALLAST_LOG_OVERLOAD_CLEARED, NULL, d->host_reason,
+               "host %s the budget (%" G_GUINT64_FORMAT " MiB %s %" G_GUINT64_FORMAT " MiB)%s",
+               on ? "overloaded: needs exceed" : "no longer overloaded: needs fit",
+               d->sum_need_bytes >> 20, on ? ">" : "<=", d->budget_bytes >> 20,
+               on ? "; migrate a VM away" : "");
+  ctl_server_emit (m->ctl, on ? "HOST_OVERLOADED" : "HOST_OVERLOAD_CLEARED",
+                   json_pack ("{s:I,s:I,s:s}", "sum_need_bytes", (json_int_t) d->sum_need_bytes,
+                              "budget_bytes", (json_int_t) d->budget_bytes, "reason",
+                              d->host_reason ? d->host_reason : ""));
+}
+
 static void
 mgr_apply_host (Manager *m, const PolicyDecision *d)
 {
-  if (d->host_overloaded && !m->overloaded)
-    {
-      ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, BALLAST_LOG_OVERLOAD, NULL, d->host_reason,
-                   "host overloaded: needs exceed the budget (%" G_GUINT64_FORMAT
-                   " MiB > %" G_GUINT64_FORMAT " MiB); migrate a VM away",
-                   d->sum_need_bytes >> 20, d->budget_bytes >> 20);
-      ctl_server_emit (m->ctl, "HOST_OVERLOADED",
-                       json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
-                                  (json_int_t) d->sum_need_bytes, "budget_bytes",
-                                  (json_int_t) d->budget_bytes, "reason",
-                                  d->host_reason ? d->host_reason : ""));
-    }
-  else if (!d->host_overloaded && m->overloaded)
-    {
-      ballast_log (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, BALLAST_LOG_OVERLOAD_CLEARED, NULL,
-                   d->host_reason, "host no longer overloaded: needs fit the budget (%"
-                   G_GUINT64_FORMAT " MiB <= %" G_GUINT64_FORMAT " MiB)",
-                   d->sum_need_bytes >> 20, d->budget_bytes >> 20);
-      ctl_server_emit (m->ctl, "HOST_OVERLOAD_CLEARED",
-                       json_pack ("{s:I,s:I,s:s}", "sum_need_bytes",
-                                  (json_int_t) d->sum_need_bytes, "budget_bytes",
-                                  (json_int_t) d->budget_bytes, "reason",
-                                  d->host_reason ? d->host_reason : ""));
-    }
+  if (d->host_overloaded != m->overloaded)
+    mgr_overload_changed (m, d);
   m->overloaded = d->host_overloaded;
   m->budget_bytes = d->budget_bytes;
   m->reserve_bytes = d->reserve_bytes;
