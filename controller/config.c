@@ -33,6 +33,7 @@ cfg_free (BallastConfig *cfg)
   g_free (cfg->read_only_group);
   g_free (cfg->qmp_dir);
   g_free (cfg->ksm_sysfs);
+  g_free (cfg->ksm_saved_path);
   g_free (cfg->libvirt_uri);
   g_free (cfg->http_listen);
   g_free (cfg->policy_name);
@@ -50,6 +51,10 @@ cfg_new_defaults (void)
   cfg->control_socket = g_strdup (CFG_DEFAULT_CONTROL_SOCKET);
   cfg->ksm_sysfs = g_strdup (CFG_DEFAULT_KSM_SYSFS);
   cfg->ksm_restore_on_exit = TRUE;
+  cfg->ksm_saved_path = g_strdup (CFG_DEFAULT_KSM_SAVED);
+  /* A guest left ballooned with nothing to give memory back is the unsafe
+   * outcome (docs/safety.md). */
+  cfg->release_on_exit = TRUE;
   cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
   cfg->policy_name = g_strdup ("ballast");
   cfg->max_vms = CFG_DEFAULT_MAX_VMS;
@@ -217,6 +222,8 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
         str_target = &cfg->http_listen;
       else if (g_str_equal (key, "dry-run"))
         bool_target = &cfg->dry_run;
+      else if (g_str_equal (key, "release-on-exit"))
+        bool_target = &cfg->release_on_exit;
     }
   else if (g_str_equal (group, "ksm"))
     {
@@ -224,6 +231,8 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
         str_target = &cfg->ksm_sysfs;
       else if (g_str_equal (key, "restore-on-exit"))
         bool_target = &cfg->ksm_restore_on_exit;
+      else if (g_str_equal (key, "saved-knobs"))
+        str_target = &cfg->ksm_saved_path;
     }
   else if (g_str_equal (group, "libvirt"))
     {

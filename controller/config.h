@@ -32,6 +32,8 @@ typedef struct
   gboolean dry_run_forced; /* --dry-run: not from the files, kept on reload */
   char *ksm_sysfs;
   gboolean ksm_restore_on_exit;
+  char *ksm_saved_path; /* originals of the knobs, for a restore after a crash */
+  gboolean release_on_exit; /* stop (and --release): give ballooned memory back */
   char *libvirt_uri;    /* NULL: no libvirt backend */
   char *policy_name;    /* "ballast", or a reference policy for comparisons */
   char *http_listen;    /* "127.0.0.1:9781"; NULL or "" disables HTTP */
@@ -43,6 +45,7 @@ typedef struct
 #define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"
 #define CFG_DEFAULT_CONTROL_SOCKET BALLAST_CONTROL_SOCKET
 #define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
+#define CFG_DEFAULT_KSM_SAVED "/run/ballast/ksm-saved.json"
 #define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
 /* Far above any host's real count, low enough that a flood of sockets
  * cannot make every tick walk thousands of fake VMs. */

@@ -445,7 +445,8 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   m->sources = g_ptr_array_new_with_free_func (g_free);
   mgr_log_warnings (m->cfg);
 
-  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit);
+  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit,
+                          m->cfg->ksm_saved_path);
   m->ctl = ctl_server_new (m->cfg->control_socket, m->cfg->control_group, mgr_commands,
                            mgr_n_commands, m, error);
   if (m->ctl != NULL && m->cfg->read_only_socket != NULL
