@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "release.h"
 #include "vm-qmp.h"
 
 /* Kicks and pressure re-run the tick at once, but a storm of them must not
@@ -649,4 +650,20 @@ mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mon
     if (!g_hash_table_contains (m->vms, key))
       g_hash_table_iter_remove (&it);
   return k;
+}
+
+void
+mgr_release (Manager *m)
+{
+  if (!m->cfg->release_on_exit || m->dry_run)
+    return;
+  /* A QEMU's monitor serves one client: the daemon's links close first. */
+  g_clear_handle_id (&m->tick_id, g_source_remove);
+  g_clear_handle_id (&m->urgent_id, g_source_remove);
+  g_clear_pointer (&m->vmdir, vmdir_free);
+#if HAVE_LIBVIRT
+  g_clear_pointer (&m->libvirt, lv_backend_free);
+#endif
+  g_hash_table_remove_all (m->vms);
+  release_run (m->cfg, m->sample, RELEASE_DEADLINE_MS);
 }
