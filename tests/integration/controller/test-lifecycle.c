@@ -6,12 +6,17 @@
  *   removed unless RuntimeDirectoryPreserve=yes): the guest is re-adopted;
  *   SIGKILL, then a plain start: the knobs are put back from the saved file
  *   and the new daemon keeps the host's values as originals;
- *   SIGTERM: the memory comes back before ballastd exits. */
+ *   SIGTERM: the memory comes back before ballastd exits.
+ * A hung "QEMU" (a socket that accepts and never greets) sits next to the
+ * guest throughout: it must not hold a release past its bound. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "ballast-config.h"
 #include "daemon.h"
@@ -37,6 +42,7 @@ typedef struct
   char *saved_path;
   TestGuest *g;
   QmpSync *mon; /* the guest's second monitor: its balloon as QEMU sees it */
+  int hung_fd;  /* listening, never accepting */
 } Lab;
 
 static void
@@ -111,9 +117,25 @@ lab_init (Lab *lab)
   g_assert_true (g_file_set_contents (d->conf_path, conf, -1, NULL));
 }
 
+/* A monitor socket whose QEMU is hung: connections queue in its backlog. */
+static void
+lab_add_hung_qemu (Lab *lab)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  g_autofree char *path = g_build_filename (lab->d->qmp_dir, "hung.qmp", NULL);
+  g_assert_cmpuint (strlen (path), <, sizeof sa.sun_path);
+  strcpy (sa.sun_path, path);
+  lab->hung_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (lab->hung_fd, >=, 0);
+  g_assert_cmpint (bind (lab->hung_fd, (struct sockaddr *) &sa, sizeof sa), ==, 0);
+  g_assert_cmpint (listen (lab->hung_fd, 16), ==, 0);
+}
+
 static void
 lab_clear (Lab *lab)
 {
+  if (lab->hung_fd > 0)
+    close (lab->hung_fd);
   g_clear_pointer (&lab->mon, qmp_sync_free);
   g_clear_pointer (&lab->g, test_guest_free);
   if (lab->d != NULL)
@@ -278,6 +300,7 @@ test_lifecycle (void)
     return;
   Lab lab = { 0 };
   lab_init (&lab);
+  lab_add_hung_qemu (&lab);
   lab_start (&lab);
   lab.g = test_guest_start_in (lab.d->qmp_dir, "g", GUEST_MIB, "idle", 0, "tcg", &error);
   g_assert_no_error (error);
@@ -331,6 +354,7 @@ test_lifecycle (void)
   g_assert_false (g_file_test (lab.saved_path, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (test_daemon_log_count (lab.d, "a previous run did not restore them"), ==, 1);
   g_assert_cmpuint (test_daemon_log_count (lab.d, "g: released: balloon"), ==, 1);
+  g_assert_cmpuint (test_daemon_log_count (lab.d, "hung: not released"), ==, 1);
   lab_clear (&lab);
 }
 
