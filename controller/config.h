@@ -45,7 +45,7 @@ typedef struct
 #define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"
 #define CFG_DEFAULT_CONTROL_SOCKET BALLAST_CONTROL_SOCKET
 #define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
-#define CFG_DEFAULT_KSM_SAVED "/run/ballast/ksm-saved.json"
+#define CFG_DEFAULT_KSM_SAVED BALLAST_RUN_DIR "/ksm-saved.json"
 #define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
 /* Far above any host's real count, low enough that a flood of sockets
  * cannot make every tick walk thousands of fake VMs. */

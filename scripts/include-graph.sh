@@ -5,7 +5,7 @@
 #   1 services  probes/, sample, config, control socket, agent protocol, decision log
 #   2 vm        vm.h and its parts (agent link, JSON)
 #   3 backends  backends/ (qmp-dir, QMP per VM, libvirt)
-#   4 manager   manager and its command table
+#   4 manager   manager and its command table; the release at stop
 #   5 daemon    ballastd.c, ballastctl.c
 # Usage: scripts/include-graph.sh [--edges]
 set -eu
@@ -15,7 +15,7 @@ cd "$top"
 layer_of () {
     case "$1" in
         ballastd.c|ballastctl.c) echo 5 ;;
-        manager*.c|manager*.h) echo 4 ;;
+        manager*.c|manager*.h|release.c|release.h) echo 4 ;;
         backends/*|vmdir.h|vm-qmp.h|libvirt.h|libvirt-private.h) echo 3 ;;
         vm.c|vm.h|vm-*.c|vm-*.h) echo 2 ;;
         probes/*|sample.*|config.*|control.*|agent-proto.*|decision-log.*) echo 1 ;;

@@ -254,29 +254,21 @@ unit_value (const char *unit, const char *key)
 }
 
 /* What systemd does to the runtime dir between a stop and a start of the
- * shipped unit: unless RuntimeDirectoryPreserve=yes, RuntimeDirectory= is
- * removed, and with it the shipped qmp-dir when it lies inside. */
+ * unit as built (configs/ballastd.service.in, configured): unless
+ * RuntimeDirectoryPreserve=yes, RuntimeDirectory= is removed, and with it the
+ * default qmp-dir when it lies inside. */
 static void
 systemd_stop_start_gap (Lab *lab)
 {
   g_autofree char *unit = NULL;
-  const char *names[] = { "ballastd.service.in", "ballastd.service" };
-  for (gsize i = 0; i < G_N_ELEMENTS (names) && unit == NULL; i++)
-    {
-      g_autofree char *p = g_build_filename (BALLAST_SOURCE_ROOT, "configs", names[i], NULL);
-      g_file_get_contents (p, &unit, NULL, NULL);
-    }
-  g_assert_nonnull (unit);
+  g_autofree char *p = g_build_filename (BALLAST_BUILD_ROOT, "configs", "ballastd.service", NULL);
+  g_assert_true (g_file_get_contents (p, &unit, NULL, NULL));
   g_autofree char *rt = unit_value (unit, "RuntimeDirectory");
   g_autofree char *preserve = unit_value (unit, "RuntimeDirectoryPreserve");
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autofree char *conf = g_build_filename (BALLAST_SOURCE_ROOT, "configs", "ballast.conf", NULL);
-  g_assert_true (g_key_file_load_from_file (kf, conf, G_KEY_FILE_NONE, NULL));
-  g_autofree char *qmp_dir = g_key_file_get_string (kf, "daemon", "qmp-dir", NULL);
   g_autofree char *rt_dir = rt ? g_strconcat ("/run/", rt, "/", NULL) : NULL;
-  gboolean inside = rt_dir && qmp_dir && g_str_has_prefix (qmp_dir, rt_dir);
-  g_test_message ("unit: RuntimeDirectory=%s RuntimeDirectoryPreserve=%s; qmp-dir=%s",
-                  rt ? rt : "-", preserve ? preserve : "-", qmp_dir ? qmp_dir : "-");
+  gboolean inside = rt_dir && g_str_has_prefix (BALLAST_QMP_DIR, rt_dir);
+  g_test_message ("unit: RuntimeDirectory=%s RuntimeDirectoryPreserve=%s; qmp-dir %s",
+                  rt ? rt : "-", preserve ? preserve : "-", BALLAST_QMP_DIR);
   if (inside && g_strcmp0 (preserve, "yes") != 0)
     {
       g_test_message ("the runtime dir goes, and the QMP sockets in it");
