@@ -7,9 +7,9 @@
 #include "config.h"
 #include "sample.h"
 
-/* The whole release gets this long; a hung QEMU costs at most
- * RELEASE_VM_TIMEOUT_MS of it, and a balloon command started before the
- * deadline may take that much longer: a stop waits at most 6 s for it. */
+/* The whole release gets this long; QEMUs are reached several at once and
+ * a hung one is given up after RELEASE_VM_TIMEOUT_MS; a QMP exchange started
+ * before the deadline may end that much after it: a stop waits at most 6 s. */
 #define RELEASE_DEADLINE_MS 5000
 #define RELEASE_VM_TIMEOUT_MS 1000
 
