@@ -24,6 +24,7 @@ typedef struct
   PolicyVmConfig policy;
   gint64 deadline_mono_us;
   QmpSync *qmp;           /* set once reached */
+  int pid;                /* its QEMU (the socket's peer), 0 if unknown */
   PolicyReleaseVm vm;     /* its balloon and max, once reached */
   uint64_t target_bytes;  /* the plan */
   gboolean sent;          /* the balloon command was accepted */
@@ -87,6 +88,8 @@ release_reach (gpointer data, gpointer unused)
   v->qmp = qmp_sync_connect (v->qmp_path, release_slice_ms (v), &v->error);
   if (v->qmp != NULL && !release_query (v, &v->error))
     g_clear_pointer (&v->qmp, qmp_sync_free);
+  if (v->qmp != NULL)
+    v->pid = qmp_client_get_peer_pid (qmp_sync_get_client (v->qmp));
 }
 
 /* Worker: sends one VM its planned balloon. */
@@ -148,9 +151,9 @@ release_on_dir (const char *name, const char *qmp_path, const char *agent_path, 
   release_add (data, name, qmp_path);
 }
 
-/* Plans over the VMs reached. */
+/* Plans over the VMs reached, each counted at what its QEMU holds. */
 static void
-release_plan (GPtrArray *vms, uint64_t room_bytes)
+release_plan (GPtrArray *vms, SampleCtx *sample, uint64_t room_bytes)
 {
   g_autoptr (GPtrArray) reached = g_ptr_array_new ();
   for (guint i = 0; i < vms->len; i++)
@@ -159,7 +162,13 @@ release_plan (GPtrArray *vms, uint64_t room_bytes)
   g_autofree PolicyReleaseVm *in = g_new0 (PolicyReleaseVm, MAX (reached->len, 1));
   g_autofree uint64_t *targets_bytes = g_new0 (uint64_t, MAX (reached->len, 1));
   for (guint i = 0; i < reached->len; i++)
-    in[i] = ((ReleaseVm *) g_ptr_array_index (reached, i))->vm;
+    {
+      ReleaseVm *v = g_ptr_array_index (reached, i);
+      SampleVmCost cost;
+      sample_vm_process (sample, v->pid, &cost);
+      v->vm.pss_bytes = cost.pss_bytes;
+      in[i] = v->vm;
+    }
   policy_release_plan (in, reached->len, room_bytes, targets_bytes);
   for (guint i = 0; i < reached->len; i++)
     ((ReleaseVm *) g_ptr_array_index (reached, i))->target_bytes = targets_bytes[i];
@@ -178,14 +187,12 @@ release_report (GPtrArray *vms, uint64_t room_bytes)
       n_reached += reached;
       if (reached && (v->target_bytes < v->vm.max_bytes || v->error != NULL))
         n_short++;
-      if (!reached)
-        g_warning ("%s: not released (%s): %s", v->name, v->qmp_path, v->error->message);
-      else if (v->error != NULL)
+      if (v->error != NULL)
         g_warning ("%s: not released: %s", v->name, v->error->message);
-      else if (v->sent)
-        given_bytes += v->target_bytes - v->vm.actual_bytes;
-      if (reached && v->sent)
-        g_message ("%s: released: balloon %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
+      if (!v->sent)
+        continue;
+      given_bytes += v->target_bytes - v->vm.actual_bytes;
+      g_message ("%s: released: balloon %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
                    " MiB (max %" G_GUINT64_FORMAT " MiB)",
                    v->name, v->vm.actual_bytes >> 20, v->target_bytes >> 20,
                    v->vm.max_bytes >> 20);
@@ -224,7 +231,7 @@ release_run (const BallastConfig *cfg, SampleCtx *sample, guint deadline_ms)
   PolicyHost host;
   sample_host (sample, &host);
   uint64_t room_bytes = policy_release_room (&host, &cfg->policy);
-  release_plan (r.vms, room_bytes);
+  release_plan (r.vms, sample, room_bytes);
   release_each (r.vms, release_send);
   gboolean ok = release_report (r.vms, room_bytes);
   g_ptr_array_unref (r.vms);

@@ -332,6 +332,7 @@ const char *policy_vm_mode_name (PolicyVmMode mode);
 typedef struct
 {
   uint64_t actual_bytes; /* the balloon's size now */
+  PolicyStat pss_bytes;  /* its QEMU's PSS, when known */
   uint64_t max_bytes;    /* its ceiling (policy_vm_limits) */
 } PolicyReleaseVm;
 
@@ -343,9 +344,12 @@ uint64_t policy_host_reserve_bytes (const PolicyConfig *c, uint64_t mem_total_by
 uint64_t policy_release_room (const PolicyHost *h, const PolicyConfig *c);
 
 /* Plans the release: targets_bytes[i] is vms[i]'s new size, in
- * [actual, max(actual, max)]: never a shrink. When the room covers every
- * shortfall each VM goes to its max; otherwise each gets the same fraction
- * of its shortfall, rounded down to a MiB. Returns the bytes handed out,
- * which never exceed `room_bytes`. */
+ * [actual, max(actual, max)]: never a shrink. A VM is counted at what it
+ * holds, max(actual, PSS), as in policy_decide: a guest that reports a small
+ * balloon while its QEMU holds more gets no extra room. When the room covers
+ * every shortfall (max - held) each VM goes to its max; otherwise each gets
+ * the same fraction of its shortfall, rounded down to a MiB. Returns the
+ * bytes handed out (Σ target - held over the VMs it raises), never more than
+ * `room_bytes`. */
 uint64_t policy_release_plan (const PolicyReleaseVm *vms, size_t n_vms, uint64_t room_bytes,
                               uint64_t *targets_bytes);

@@ -169,7 +169,8 @@ vm_active (Lab *lab, guint timeout_s)
   while (g_get_monotonic_time () < deadline)
     {
       json_t *vm = test_daemon_vm (lab->d, "g");
-      gboolean up = vm && g_strcmp0 (json_string_value (json_object_get (vm, "state")), "active") == 0;
+      const char *state = vm ? json_string_value (json_object_get (vm, "state")) : NULL;
+      gboolean up = g_strcmp0 (state, "active") == 0;
       json_decref (vm);
       if (up)
         return TRUE;
