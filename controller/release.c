@@ -220,8 +220,7 @@ release_run (const BallastConfig *cfg, SampleCtx *sample, guint deadline_ms)
       release_add (&r, k, ((CfgVm *) v)->qmp_path);
   g_autoptr (GError) error = NULL;
   /* Its paths go through the checked directory: kept open until the end. */
-  g_autoptr (VmDir) dir = cfg->qmp_dir ? vmdir_snapshot (cfg->qmp_dir, release_on_dir, &r, &error)
-                                       : NULL;
+  VmDir *dir = cfg->qmp_dir ? vmdir_snapshot (cfg->qmp_dir, release_on_dir, &r, &error) : NULL;
   if (error != NULL)
     g_warning ("release: qmp-dir: %s", error->message);
   if (cfg->libvirt_uri != NULL)
@@ -233,6 +232,7 @@ release_run (const BallastConfig *cfg, SampleCtx *sample, guint deadline_ms)
   uint64_t room_bytes = policy_release_room (&host, &cfg->policy);
   release_plan (r.vms, sample, room_bytes);
   release_each (r.vms, release_send);
+  vmdir_free (dir);
   gboolean ok = release_report (r.vms, room_bytes);
   g_ptr_array_unref (r.vms);
   g_hash_table_unref (r.names);
