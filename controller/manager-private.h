@@ -57,6 +57,11 @@ extern const gsize mgr_n_commands;
 void mgr_effective_policy (Manager *m, const Vm *vm, PolicyVmConfig *out);
 /* Something happened: decide again soon (never synchronously). `vm` may be NULL. */
 void mgr_note (Manager *m, Vm *vm, VmNote note);
+/* manager-limits.c: [daemon] max-vms (says so once per run of refusals). */
+gboolean mgr_under_vm_cap (Manager *m, const char *name);
+/* Caps the RAM a booting VM holds in reserve and drops it from the snapshot
+ * past booting-time; returns the new count of VMs in `vms`/`pvms`. */
+guint mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us);
 /* Dry-run plans were recorded as targets in flight; once live, they must be
  * issued rather than waited for. */
 void mgr_forget_dry_run_plans (Manager *m);
