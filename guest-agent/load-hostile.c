@@ -47,7 +47,9 @@ typedef struct
 {
   int fd;
   uint64_t ram_bytes; /* the guest's MemTotal: "valid" figures stay within it */
-  uint64_t seq;
+  uint64_t seq;      /* every message, as the real agent counts */
+  uint64_t n_reports; /* which absurd report comes next */
+  uint64_t n_hellos;  /* which hello comes next */
   uint64_t sent_bytes;
   uint64_t dropped_bytes; /* the port was full or the host end away */
   uint64_t msgs;
@@ -189,7 +191,7 @@ send_absurd_report (Hostile *h, uint64_t deadline_ms)
 {
   char m[HOSTILE_MSG_BYTES];
   uint64_t ram = h->ram_bytes, seq = h->seq++;
-  switch (seq % 4)
+  switch (h->n_reports++ % 4)
     {
     case 0:
       snprintf (m, sizeof m,
@@ -236,7 +238,8 @@ static void
 send_hello (Hostile *h, uint64_t deadline_ms)
 {
   char m[HOSTILE_MSG_BYTES];
-  bool odd = h->seq++ & 1;
+  bool odd = h->n_hellos++ & 1;
+  h->seq++;
   snprintf (m, sizeof m,
             "{\"type\":\"hello\",\"v\":%d,\"agent\":\"%s\",\"kernel\":\"%s\",\"page_size\":4096,"
             "\"mglru\":%s,\"psi\":true,\"interval_ms\":%d}",
