@@ -15,10 +15,12 @@
 #include "ballast-load.h"
 
 #define HOSTILE_PORT "/dev/virtio-ports/" AGENT_WIRE_PORT_NAME
-/* Each attack runs this long, then the next; the cycle repeats. */
+/* Each attack runs this long, then the next; the cycle repeats. One at a
+ * time: the host's line budget is shared, so garbage sent alongside would
+ * hide what the valid messages alone do. */
 #define HOSTILE_PHASE_MS 1000
-/* A pressure message this often, whatever the phase (the figure). */
-#define HOSTILE_PRESSURE_MS 10
+/* Messages (pressure, reports, hellos) go this often. */
+#define HOSTILE_MSG_PERIOD_MS 10
 /* Flood writes: large enough that the port is the limit, not the syscalls. */
 #define HOSTILE_BLOCK_BYTES 65536
 /* An over-long line exceeds the host's limit by this much. */
@@ -37,11 +39,12 @@ typedef enum
   PHASE_LONG_LINES,  /* JSON-looking lines just over the limit */
   PHASE_ABSURD,      /* reports: extreme but valid, alternating, and absurd */
   PHASE_HELLOS,      /* hellos with alternating agent, kernel and mglru */
+  PHASE_PRESSURE,    /* pressure messages */
   PHASE_N,
 } Phase;
 
-static const char *const phase_names[PHASE_N] = { "flood", "newlines", "long-lines",
-                                                  "absurd-reports", "hellos" };
+static const char *const phase_names[PHASE_N] = { "flood",          "newlines", "long-lines",
+                                                  "absurd-reports", "hellos",   "pressure" };
 
 typedef struct
 {
@@ -273,6 +276,9 @@ attack_step (Hostile *h, Phase phase, uint64_t deadline_ms)
     case PHASE_HELLOS:
       send_hello (h, deadline_ms);
       break;
+    case PHASE_PRESSURE:
+      send_pressure (h, deadline_ms);
+      break;
     case PHASE_N:
       break;
     }
@@ -299,8 +305,7 @@ run_hostile (uint64_t reset_ms)
           continue;
         }
       Phase phase = (Phase) ((now - start) / HOSTILE_PHASE_MS % PHASE_N);
-      uint64_t next = now + HOSTILE_PRESSURE_MS;
-      send_pressure (&h, next);
+      uint64_t next = now + HOSTILE_MSG_PERIOD_MS;
       attack_step (&h, phase, next);
       now = now_ms ();
       if (now < next)

@@ -62,15 +62,23 @@
  * opens after it, so only later boosts count. */
 #define ADOPT_SETTLE_MS 2000
 
-/* Density mode: spare memory stays on the host, so an honest VM's target is
- * its need whatever the other VMs do. The headroom is raised from its
- * default (64 MiB) because the histogram does not hold the kernel's own
- * memory: at the default the steady:200M guests dip into the urgent path in
- * the baseline too, and when that happens decides the final target more
- * than anything else. */
-#define HOSTILE_CONF                                                                                \
-  "[host]\nmode=density\n[defaults]\nheadroom=128M\n"                                             \
-  "[ksm]\nmode=auto\nsysfs=%s\nboost-scan-time=%ds\nrestore-on-exit=false\n"                       \
+/* The same config for both daemons. Density mode: spare memory stays on the
+ * host, so an honest VM's target is its need whatever the other VMs do. Two
+ * defaults are changed so that the baseline itself is reproducible within
+ * the deadband:
+ * - headroom 256M (default 64M): the need the policy derives for a
+ *   steady:200M guest leaves out ~100 MiB the guest holds (kernel, non-LRU),
+ *   so at 64 or 128 MiB the honest guests fall into the urgent path in the
+ *   baseline too, and then demand floors and decaying pressure allowances
+ *   decide their final targets, not the hostile guest;
+ * - inflate-step 24M (default 77 MiB here): a target short of the plan by
+ *   less than half a step counts as in flight and is not moved further, so
+ *   a final target lands anywhere in [plan, plan + step / 2) depending on
+ *   tick timing; with the default step that spread alone exceeds the 16 MiB
+ *   deadband. */
+#define HOSTILE_CONF                                                                      \
+  "[host]\nmode=density\ninflate-step=24M\n[defaults]\nheadroom=256M\n"                  \
+  "[ksm]\nmode=auto\nsysfs=%s\nboost-scan-time=%ds\nrestore-on-exit=false\n"             \
   "[vm " HOSTILE_NAME "]\nmin=%dM\nmax=%dM\n"
 
 static const char *const honest_names[] = { "honest1", "honest2" };
@@ -360,6 +368,33 @@ sample_honest (Run *r)
     }
 }
 
+/* The honest VM's largest fall of target within one second, from the
+ * decision ring: extra ticks compress the per-tick inflate steps. */
+static gint64
+fastest_inflate_per_s (Run *r, const char *name)
+{
+  json_t *dec = try_cmd (r, "query-decisions", json_pack ("{s:i}", "limit", 512));
+  g_autoptr (GArray) t = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (GArray) v = g_array_new (FALSE, FALSE, sizeof (gint64));
+  size_t i;
+  json_t *e;
+  json_array_foreach (dec, i, e)
+    if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
+        && json_is_integer (json_object_get (e, "new_target_bytes")))
+      {
+        gint64 ti = int_or (e, "time_ms", 0), vi = int_or (e, "new_target_bytes", 0);
+        g_array_append_val (t, ti);
+        g_array_append_val (v, vi);
+      }
+  json_decref (dec);
+  gint64 best = 0;
+  for (guint a = 0; a < t->len; a++)
+    for (guint b = a + 1; b < t->len; b++)
+      if (g_array_index (t, gint64, b) - g_array_index (t, gint64, a) < 1000)
+        best = MAX (best, g_array_index (v, gint64, a) - g_array_index (v, gint64, b));
+  return best;
+}
+
 /* ---- the checks ---- */
 
 static void
@@ -398,6 +433,10 @@ check_honest_targets (Run *hostile, Run *base)
              honest_names[i], th / MiB, tb / MiB, ABS (th - tb) / MiB, deadband / MiB);
       json_decref (h);
       json_decref (b);
+      g_test_message ("%s: largest target fall within 1 s: %" G_GINT64_FORMAT " / %" G_GINT64_FORMAT
+                      " MiB (hostile run / baseline; not checked)",
+                      honest_names[i], fastest_inflate_per_s (hostile, honest_names[i]) / MiB,
+                      fastest_inflate_per_s (base, honest_names[i]) / MiB);
     }
 }
 
