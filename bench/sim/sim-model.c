@@ -581,7 +581,8 @@ sim_write_tick (Sim *sim, uint64_t t, FILE *f)
 static void
 sim_free (Sim *sim)
 {
-  for (size_t i = 0; i < sim->n; i++)
+  /* After a failed allocation the VM array may be missing. */
+  for (size_t i = 0; sim->vm != NULL && i < sim->n; i++)
     {
       free (sim->vm[i].name);
       free (sim->vm[i].name_json);
