@@ -162,6 +162,112 @@ load_vm_policy (json_t *pol, PolicyVmConfig *cfg, const char *where, char **erro
   return true;
 }
 
+/* Demand points: [[t_s, bytes], ...] in time order, interpolated between. */
+static bool
+load_demand_points (json_t *dj, SimDemand *d, const char *where, char **error)
+{
+  size_t n = json_array_size (dj);
+  if (n == 0)
+    {
+      set_error (error, "%s: demand points: empty", where);
+      return false;
+    }
+  d->kind = SIM_DEMAND_POINTS;
+  d->pt_ms = calloc (n, sizeof *d->pt_ms);
+  d->pt_bytes = calloc (n, sizeof *d->pt_bytes);
+  if (d->pt_ms == NULL || d->pt_bytes == NULL)
+    return false;
+  d->n_points = n;
+  for (size_t i = 0; i < n; i++)
+    {
+      json_t *p = json_array_get (dj, i);
+      json_t *wrap = json_object ();
+      bool ok = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
+      if (ok)
+        {
+          json_object_set (wrap, "t", json_array_get (p, 0));
+          json_object_set (wrap, "b", json_array_get (p, 1));
+          ok = get_seconds (wrap, "t", &d->pt_ms[i], NULL, where, error)
+               && get_size (wrap, "b", &d->pt_bytes[i], true, where, error);
+        }
+      json_decref (wrap);
+      if (ok && i > 0 && d->pt_ms[i] < d->pt_ms[i - 1])
+        {
+          set_error (error, "%s: demand points must be in time order", where);
+          return false;
+        }
+      if (!ok)
+        {
+          set_error (error, "%s: demand point %zu must be [t_s, bytes]", where, i);
+          return false;
+        }
+    }
+  return true;
+}
+
+static bool
+load_demand_bursty (json_t *g, SimDemand *d, const char *where, char **error)
+{
+  d->kind = SIM_DEMAND_BURSTY;
+  if (!get_size (g, "peak", &d->peak, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+      || !get_seconds (g, "period_s", &d->period_ms, NULL, where, error)
+      || !get_seconds (g, "burst_s", &d->burst_ms, NULL, where, error)
+      || !get_seconds (g, "ramp_s", &d->ramp_ms, NULL, where, error)
+      || !get_seconds (g, "phase_s", &d->phase_ms, &d->phase_set, where, error)
+      || !get_seconds (g, "phase_step_s", &d->phase_step_ms, NULL, where, error))
+    return false;
+  if (d->period_ms == 0 || d->burst_ms > d->period_ms || d->ramp_ms > d->burst_ms)
+    {
+      set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s", where);
+      return false;
+    }
+  return true;
+}
+
+static bool
+load_demand_spike (json_t *g, SimDemand *d, const char *where, char **error)
+{
+  d->kind = SIM_DEMAND_SPIKE;
+  bool found;
+  if (!get_size (g, "bytes", &d->bytes, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+      || !get_seconds (g, "at_s", &d->at_ms, &found, where, error)
+      || !get_seconds (g, "duration_s", &d->dur_ms, NULL, where, error))
+    return false;
+  if (!found)
+    {
+      set_error (error, "%s: spike needs at_s", where);
+      return false;
+    }
+  return true;
+}
+
+/* One generator by name: {"steady"|"idle"|"bursty"|"spike": {...}}. */
+static bool
+load_demand_generator (const char *kind, json_t *g, SimDemand *d, const char *where, char **error)
+{
+  if (!json_is_object (g))
+    {
+      set_error (error, "%s: demand \"%s\" takes an object", where, kind);
+      return false;
+    }
+  if (strcmp (kind, "steady") == 0)
+    {
+      d->kind = SIM_DEMAND_STEADY;
+      return get_size (g, "bytes", &d->bytes, true, where, error);
+    }
+  if (strcmp (kind, "idle") == 0)
+    {
+      d->kind = SIM_DEMAND_IDLE;
+      return get_size (g, "bytes", &d->bytes, false, where, error);
+    }
+  if (strcmp (kind, "bursty") == 0)
+    return load_demand_bursty (g, d, where, error);
+  if (strcmp (kind, "spike") == 0)
+    return load_demand_spike (g, d, where, error);
+  set_error (error, "%s: unknown demand generator \"%s\"", where, kind);
+  return false;
+}
+
 static bool
 load_demand (json_t *dj, SimDemand *d, const char *where, char **error)
 {
@@ -170,105 +276,16 @@ load_demand (json_t *dj, SimDemand *d, const char *where, char **error)
   if (dj == NULL)
     return true;
   if (json_is_array (dj))
-    {
-      size_t n = json_array_size (dj);
-      if (n == 0)
-        {
-          set_error (error, "%s: demand points: empty", where);
-          return false;
-        }
-      d->kind = SIM_DEMAND_POINTS;
-      d->pt_ms = calloc (n, sizeof *d->pt_ms);
-      d->pt_bytes = calloc (n, sizeof *d->pt_bytes);
-      if (d->pt_ms == NULL || d->pt_bytes == NULL)
-        return false;
-      d->n_points = n;
-      for (size_t i = 0; i < n; i++)
-        {
-          json_t *p = json_array_get (dj, i);
-          json_t *wrap = json_object ();
-          bool ok = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
-          if (ok)
-            {
-              json_object_set (wrap, "t", json_array_get (p, 0));
-              json_object_set (wrap, "b", json_array_get (p, 1));
-              ok = get_seconds (wrap, "t", &d->pt_ms[i], NULL, where, error)
-                   && get_size (wrap, "b", &d->pt_bytes[i], true, where, error);
-            }
-          json_decref (wrap);
-          if (ok && i > 0 && d->pt_ms[i] < d->pt_ms[i - 1])
-            {
-              set_error (error, "%s: demand points must be in time order", where);
-              return false;
-            }
-          if (!ok)
-            {
-              set_error (error, "%s: demand point %zu must be [t_s, bytes]", where, i);
-              return false;
-            }
-        }
-      return true;
-    }
-  const char *kind;
-  json_t *g;
+    return load_demand_points (dj, d, where, error);
   if (!json_is_object (dj) || json_object_size (dj) != 1)
     {
       set_error (error, "%s: demand must be [[t_s, bytes], ...] or one of {steady|idle|bursty|spike: {...}}", where);
       return false;
     }
-  json_object_foreach (dj, kind, g)
-  {
-    if (!json_is_object (g))
-      {
-        set_error (error, "%s: demand \"%s\" takes an object", where, kind);
-        return false;
-      }
-    if (strcmp (kind, "steady") == 0)
-      {
-        d->kind = SIM_DEMAND_STEADY;
-        return get_size (g, "bytes", &d->bytes, true, where, error);
-      }
-    if (strcmp (kind, "idle") == 0)
-      {
-        d->kind = SIM_DEMAND_IDLE;
-        return get_size (g, "bytes", &d->bytes, false, where, error);
-      }
-    if (strcmp (kind, "bursty") == 0)
-      {
-        d->kind = SIM_DEMAND_BURSTY;
-        if (!get_size (g, "peak", &d->peak, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
-            || !get_seconds (g, "period_s", &d->period_ms, NULL, where, error)
-            || !get_seconds (g, "burst_s", &d->burst_ms, NULL, where, error)
-            || !get_seconds (g, "ramp_s", &d->ramp_ms, NULL, where, error)
-            || !get_seconds (g, "phase_s", &d->phase_ms, &d->phase_set, where, error)
-            || !get_seconds (g, "phase_step_s", &d->phase_step_ms, NULL, where, error))
-          return false;
-        if (d->period_ms == 0 || d->burst_ms > d->period_ms || d->ramp_ms > d->burst_ms)
-          {
-            set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s", where);
-            return false;
-          }
-        return true;
-      }
-    if (strcmp (kind, "spike") == 0)
-      {
-        d->kind = SIM_DEMAND_SPIKE;
-        bool found;
-        if (!get_size (g, "bytes", &d->bytes, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
-            || !get_seconds (g, "at_s", &d->at_ms, &found, where, error)
-            || !get_seconds (g, "duration_s", &d->dur_ms, NULL, where, error))
-          return false;
-        if (!found)
-          {
-            set_error (error, "%s: spike needs at_s", where);
-            return false;
-          }
-        return true;
-      }
-    set_error (error, "%s: unknown demand generator \"%s\"", where, kind);
-    return false;
-  }
-  return false;
+  /* The object's only key. */
+  void *it = json_object_iter (dj);
+  return load_demand_generator (json_object_iter_key (it), json_object_iter_value (it), d, where,
+                                error);
 }
 
 static bool
