@@ -445,7 +445,7 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   mgr_log_warnings (m->cfg);
 
   m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit,
-                          m->cfg->ksm_saved_path);
+                          m->cfg->ksm_saved_path, m->dry_run);
   m->ctl = ctl_server_new (m->cfg->control_socket, m->cfg->control_group, mgr_commands,
                            mgr_n_commands, m, error);
   if (m->ctl != NULL && m->cfg->read_only_socket != NULL

@@ -243,7 +243,8 @@ gboolean
 release_after_stop (const BallastConfig *cfg)
 {
   /* sample_new() puts back the KSM knobs a killed daemon left. */
-  SampleCtx *sample = sample_new (cfg->ksm_sysfs, cfg->ksm_restore_on_exit, cfg->ksm_saved_path);
+  SampleCtx *sample
+      = sample_new (cfg->ksm_sysfs, cfg->ksm_restore_on_exit, cfg->ksm_saved_path, FALSE);
   gboolean ok = TRUE;
   if (cfg->release_on_exit && !cfg->dry_run)
     ok = release_run (cfg, sample, RELEASE_DEADLINE_MS);

@@ -61,7 +61,8 @@ sample_ksm_recover (SampleCtx *ctx)
 }
 
 SampleCtx *
-sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_saved_path)
+sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_saved_path,
+            gboolean dry_run)
 {
   SampleCtx *ctx = g_new0 (SampleCtx, 1);
 
@@ -77,7 +78,10 @@ sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_sav
     ctx->ksm_saved_path = g_strdup (ksm_saved_path);
   if (!ctx->ksm_lock_needed)
     ksm_set_saved_path (ctx->ksm, ctx->ksm_saved_path);
-  sample_ksm_recover (ctx);
+  /* A dry run writes nothing, not even a leftover restore: the next live
+   * daemon or the stop helper does that. */
+  if (!dry_run)
+    sample_ksm_recover (ctx);
   return ctx;
 }
 

@@ -12,9 +12,10 @@ typedef struct _SampleCtx SampleCtx;
  * sample_free() put every changed knob back, and keeps their originals in
  * `ksm_saved_path` (NULL: in memory only) before the first write, so the
  * next sample_new() (the next start, or `ballastd --release`) restores them
- * after a crash; it does that first, unless another daemon drives ksmd. */
+ * after a crash; it does that first, unless another daemon drives ksmd or
+ * this is a dry run. */
 SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit,
-                       const char *ksm_saved_path);
+                       const char *ksm_saved_path, gboolean dry_run);
 void sample_free (SampleCtx *ctx);
 
 void sample_host (SampleCtx *ctx, PolicyHost *out);
