@@ -86,19 +86,6 @@ typedef struct
   double tot_used, tot_actual, tot_resident, tot_saved;
 } Sim;
 
-static void set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-set_error (char **error, const char *fmt, ...)
-{
-  if (error == NULL || *error != NULL)
-    return;
-  va_list ap;
-  va_start (ap, fmt);
-  if (vasprintf (error, fmt, ap) < 0)
-    *error = NULL;
-  va_end (ap);
-}
 
 /* splitmix64: the simulator's only source of randomness, from the seed. */
 static uint64_t
@@ -638,12 +625,12 @@ sim_resolve_policies (Sim *sim, const SimOptions *opt, char **error)
   sim->kfn = sim_lookup (kname);
   if (sim->bfn == NULL || sim->kfn == NULL)
     {
-      set_error (error, "unknown policy \"%s\"", sim->bfn == NULL ? pname : kname);
+      sim_set_error (error, "unknown policy \"%s\"", sim->bfn == NULL ? pname : kname);
       return -1;
     }
   if (strcmp (pname, "proxmox") != 0 && strcmp (kname, "proxmox") == 0)
     {
-      set_error (error, "proxmox is not a KSM policy");
+      sim_set_error (error, "proxmox is not a KSM policy");
       return -1;
     }
   sim->bname = pname;
@@ -794,7 +781,7 @@ sim_decide (Sim *sim, uint64_t t, const PolicyKsmDecision **kd, char **error)
   sim_fill_snapshot (sim, t, &snap);
   if (sim->bfn (&snap, cfg, sim->bcarry, &sim->dec) != 0)
     {
-      set_error (error, "policy %s failed at t=%llu ms", sim->bname, (unsigned long long) t);
+      sim_set_error (error, "policy %s failed at t=%llu ms", sim->bname, (unsigned long long) t);
       return -1;
     }
   *kd = &sim->dec.ksm;
@@ -802,7 +789,7 @@ sim_decide (Sim *sim, uint64_t t, const PolicyKsmDecision **kd, char **error)
     return 0;
   if (sim->kfn (&snap, cfg, sim->kcarry, &sim->kdec) != 0)
     {
-      set_error (error, "policy %s failed at t=%llu ms", sim->kname, (unsigned long long) t);
+      sim_set_error (error, "policy %s failed at t=%llu ms", sim->kname, (unsigned long long) t);
       return -1;
     }
   *kd = &sim->kdec.ksm;
@@ -900,7 +887,7 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
     return -1;
   if (sim_alloc (&sim, res) != 0)
     {
-      set_error (error, "out of memory");
+      sim_set_error (error, "out of memory");
       sim_free (&sim);
       return -1;
     }
