@@ -14,20 +14,23 @@
 #include "config.h"
 #include "metrics.h"
 
+/* Connections are accepted here, not by libsoup, so they can be counted,
+ * capped and timed out; libsoup keeps such connections open only while it
+ * has listeners of its own, so every answer says "Connection: close". */
+
 /* A dashboard or two, Prometheus, a reverse proxy and a burst of curl:
  * well under this; beyond it a connection is closed at once. */
 #define HTTP_MAX_CLIENTS 100
 /* Event streams are long-lived; a handful per host is plenty. */
 #define HTTP_MAX_STREAMS 16
-/* A request (headers included) must arrive whole within this, and a
- * keep-alive connection may idle this long between requests. */
+/* A request (headers included) must arrive whole within this. */
 #define HTTP_REQUEST_TIMEOUT_S 10
 /* A read or write that makes no progress for this long ends the connection
  * (a client that stops reading cannot pin a response in memory). */
 #define HTTP_IO_TIMEOUT_S 10
-/* Event chunks queued for a client that does not read them: past this the
+/* Event bytes queued for a client that does not read them: past this the
  * stream is dropped rather than buffered without bound. */
-#define HTTP_STREAM_MAX_QUEUED 256
+#define HTTP_STREAM_MAX_QUEUED_BYTES (4 * 1024 * 1024)
 /* Requests carry no body; headers past this are refused. */
 #define HTTP_MAX_HEADER_BYTES (16 * 1024)
 /* The dashboard asks for at most this many decisions. */
@@ -66,7 +69,7 @@ typedef struct
 {
   HttpServer *server;
   SoupServerMessage *msg;
-  guint queued;
+  gsize queued_bytes;
   gboolean gone;
 } HttpStream;
 
@@ -144,14 +147,6 @@ http_request_read (SoupServer *soup, SoupServerMessage *msg, gpointer data)
     g_clear_handle_id (&c->deadline_id, g_source_remove);
 }
 
-static void
-http_request_finished (SoupServer *soup, SoupServerMessage *msg, gpointer data)
-{
-  HttpConn *c = http_conn_of (data, msg);
-  if (c != NULL)
-    http_conn_arm (c); /* the next request on a kept-alive connection */
-}
-
 /* ---- replies ------------------------------------------------------------------ */
 
 static void
@@ -160,6 +155,7 @@ http_reply (SoupServerMessage *msg, guint status, const char *type, char *body, 
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_message_headers_replace (h, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace (h, "Connection", "close");
   soup_server_message_set_status (msg, status, NULL);
   soup_server_message_set_response (msg, type, SOUP_MEMORY_TAKE, body, len);
 }
@@ -343,11 +339,10 @@ http_stream_finished (SoupServerMessage *msg, gpointer data)
 }
 
 static void
-http_stream_wrote (SoupServerMessage *msg, gpointer data)
+http_stream_wrote (SoupServerMessage *msg, guint n_bytes, gpointer data)
 {
   HttpStream *st = data;
-  if (st->queued > 0)
-    st->queued--;
+  st->queued_bytes -= MIN (st->queued_bytes, n_bytes);
 }
 
 static void
@@ -355,7 +350,7 @@ http_stream_send (HttpStream *st, const char *text, gsize len)
 {
   if (st->gone)
     return;
-  if (st->queued >= HTTP_STREAM_MAX_QUEUED)
+  if (st->queued_bytes + len > HTTP_STREAM_MAX_QUEUED_BYTES)
     {
       /* It does not read: end it instead of buffering for it. */
       GSocket *sock = soup_server_message_get_socket (st->msg);
@@ -364,7 +359,7 @@ http_stream_send (HttpStream *st, const char *text, gsize len)
       http_stream_drop (st);
       return;
     }
-  st->queued++;
+  st->queued_bytes += len;
   soup_message_body_append (soup_server_message_get_response_body (st->msg), SOUP_MEMORY_COPY,
                             text, len);
   soup_server_message_unpause (st->msg);
@@ -414,12 +409,13 @@ http_events (HttpServer *s, SoupServerMessage *msg)
   soup_message_headers_replace (h, "Content-Type", "text/event-stream");
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_message_headers_replace (h, "X-Accel-Buffering", "no"); /* nginx: do not buffer */
+  soup_message_headers_replace (h, "Connection", "close");
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   HttpStream *st = g_new0 (HttpStream, 1);
   st->server = s;
   st->msg = msg;
   g_ptr_array_add (s->streams, st);
-  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (http_stream_wrote), st);
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (http_stream_wrote), st);
   g_signal_connect_data (msg, "finished", G_CALLBACK (http_stream_finished), st,
                          (GClosureNotify) (void (*) (void)) g_free, 0);
   g_signal_connect (msg, "disconnected", G_CALLBACK (http_stream_finished), st);
@@ -459,7 +455,9 @@ http_early (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTab
             gpointer data)
 {
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
-  gsize header_bytes = 0;
+  GUri *uri = soup_server_message_get_uri (msg);
+  gsize header_bytes = strlen (g_uri_get_path (uri))
+                       + (g_uri_get_query (uri) ? strlen (g_uri_get_query (uri)) : 0);
   SoupMessageHeadersIter it;
   const char *name, *value;
   soup_message_headers_iter_init (&it, req);
@@ -588,19 +586,12 @@ http_server_new (const char *listen, const CtlCommand *commands, gsize n_command
   soup_server_add_early_handler (s->soup, NULL, http_early, s, NULL);
   soup_server_add_handler (s->soup, NULL, http_route, s, NULL);
   g_signal_connect (s->soup, "request-read", G_CALLBACK (http_request_read), s);
-  g_signal_connect (s->soup, "request-finished", G_CALLBACK (http_request_finished), s);
   if (!http_server_listen (s, listen, error))
     {
       http_server_free (s);
       return NULL;
     }
   return s;
-}
-
-guint
-http_server_client_count (HttpServer *s)
-{
-  return g_hash_table_size (s->conns);
 }
 
 void

@@ -22,8 +22,5 @@ const char *http_server_get_listen (HttpServer *s);
 /* One control-socket event: counted for /metrics and sent to the streams. */
 void http_server_event (HttpServer *s, const char *event, json_t *data, gint64 real_time_us);
 
-/* Open connections (event streams included). */
-guint http_server_client_count (HttpServer *s);
-
 void http_server_free (HttpServer *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HttpServer, http_server_free)

@@ -6,7 +6,9 @@
              /api/v1/events carries a decision within 2 s;
   dashboard: headless Chromium lists every VM (--dump-dom);
   live:      in Chromium (DevTools protocol) a balloon change appears on the
-             page within 2 s; a screenshot goes to the build's meson-logs/.
+             page within 2 s; a screenshot goes to the build's meson-logs/;
+  reload:    a changed http-listen is bound on reload, or, when it cannot
+             be, the old address keeps serving.
 Usage: test-http.py BUILD_ROOT SOURCE_ROOT (TAP on stdout)."""
 import base64
 import ctypes
@@ -392,8 +394,35 @@ def check_live(fx):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def check_reload(fx):
+    """A new address on reload: bound if it can be, else the old one stays."""
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    busy = blocker.getsockname()[1]
+    old_base = fx.base
+    with open(fx.conf) as f:
+        conf = f.read()
+    with open(fx.conf, "w") as f:
+        f.write(conf.replace("http-listen=127.0.0.1:0", f"http-listen=127.0.0.1:{busy}"))
+    fx.ctl.cmd("reload-config")
+    assert fx.get("/api/v1/status")[0] == 200, "the old address stopped answering"
+    log = open(fx.log).read()
+    assert f"http-listen: Error binding to address 127.0.0.1:{busy}" in log, log[-2000:]
+    assert "HTTP stays on 127.0.0.1:0" in log
+    blocker.close()
+    fx.ctl.cmd("reload-config")
+    fx.base = f"http://127.0.0.1:{busy}/"
+    assert fx.get("/api/v1/status")[0] == 200, "the new address does not answer"
+    try:
+        urllib.request.urlopen(old_base + "api/v1/status", timeout=5)
+        raise AssertionError("the old address still answers")
+    except urllib.error.URLError:
+        pass
+
+
 def main():
-    checks = [check_metrics, check_api, check_dashboard, check_live]
+    checks = [check_metrics, check_api, check_dashboard, check_live, check_reload]
     print(f"1..{len(checks)}", flush=True)
     image = os.environ.get("BALLAST_VM_IMAGE", os.path.join(BUILD, "vm"))
     if not os.path.exists(os.path.join(image, "initrd.img")):
