@@ -7,6 +7,9 @@
   dashboard: headless Chromium lists every VM (--dump-dom);
   live:      in Chromium (DevTools protocol) a balloon change appears on the
              page within 2 s; a screenshot goes to the build's meson-logs/;
+  bounds:    431 for oversized headers, 413 for a body, 100 clients at most,
+             idle clients cut at the 10 s I/O timeout, slow ones at the 10 s
+             request deadline;
   reload:    a changed http-listen is bound on reload, or, when it cannot
              be, the old address keeps serving.
 Usage: test-http.py BUILD_ROOT SOURCE_ROOT (TAP on stdout)."""
@@ -394,6 +397,73 @@ def check_live(fx):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def raw(fx, request, timeout_s=5):
+    """Sends raw bytes; returns what comes back until EOF (or the timeout)."""
+    host, port = re.match(r"http://([^:/]+):(\d+)/", fx.base).groups()
+    s = socket.create_connection((host, int(port)), timeout=timeout_s)
+    data = b""
+    try:
+        s.sendall(request)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return data
+
+
+def check_bounds(fx):
+    """Header and body limits, the client cap and the request deadline."""
+    big = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+    assert raw(fx, big).startswith(b"HTTP/1.1 431"), "no 431 for 20 kB of headers"
+    body = b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    assert raw(fx, body).startswith(b"HTTP/1.1 413"), "a GET with a body was served"
+    host, port = re.match(r"http://([^:/]+):(\d+)/", fx.base).groups()
+    idle = [socket.create_connection((host, int(port))) for _ in range(105)]
+    time.sleep(1)
+    refused = 0
+    for s in idle:
+        s.settimeout(0.05)
+        try:
+            refused += s.recv(1) == b""
+        except socket.timeout:
+            pass
+        except OSError:
+            refused += 1
+    diag(f"105 idle connections: {refused} closed at once")
+    assert 5 <= refused <= 6, "the cap of 100 clients did not hold"
+    # The idle ones send nothing: each is cut by the 10 s I/O stall timeout.
+    t0 = time.time()
+    for s in idle:
+        s.settimeout(15)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+        s.close()
+    diag(f"idle connections cut after {time.time() - t0:.1f} s")
+    assert time.time() - t0 < 14, "idle connections were not cut"
+    status, _, text = fx.get("/metrics")
+    assert status == 200 and "ballast_http_clients 1\n" in text, "connections were not released"
+    # A slow client that keeps sending header lines is cut all the same.
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.sendall(b"GET /metrics HTTP/1.1\r\n")
+    t0 = time.time()
+    try:
+        while time.time() - t0 < 25:
+            s.sendall(b"X-Slow: 1\r\n")
+            time.sleep(1)
+    except OSError:
+        pass
+    s.close()
+    diag(f"slow client cut after {time.time() - t0:.1f} s")
+    assert time.time() - t0 < 14, "a slow client was not cut at the request deadline"
+
+
 def check_reload(fx):
     """A new address on reload: bound if it can be, else the old one stays."""
     blocker = socket.socket()
@@ -422,7 +492,7 @@ def check_reload(fx):
 
 
 def main():
-    checks = [check_metrics, check_api, check_dashboard, check_live, check_reload]
+    checks = [check_metrics, check_api, check_dashboard, check_live, check_bounds, check_reload]
     print(f"1..{len(checks)}", flush=True)
     image = os.environ.get("BALLAST_VM_IMAGE", os.path.join(BUILD, "vm"))
     if not os.path.exists(os.path.join(image, "initrd.img")):
