@@ -6,7 +6,9 @@
 
 #include "control.h"
 #include "decision-log.h"
+#include "http.h"
 #include "manager.h"
+#include "metrics.h"
 #include "sample.h"
 #if HAVE_LIBVIRT
 #include "libvirt.h"
@@ -47,6 +49,9 @@ struct _Manager
   gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
   gboolean vm_cap_logged;      /* [daemon] max-vms reached; said once */
   GHashTable *booting_since;   /* name -> since when it is STARTING (manager.c) */
+  HttpServer *http;           /* NULL: off, or built without libsoup */
+  MetricsHistogram tick_hist; /* tick durations, for /metrics */
+  guint64 n_extra_ticks;
 };
 
 /* The control socket's commands (manager-commands.c), sorted by name. */
@@ -65,3 +70,11 @@ guint mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 n
 /* Dry-run plans were recorded as targets in flight; once live, they must be
  * issued rather than waited for. */
 void mgr_forget_dry_run_plans (Manager *m);
+
+/* The HTTP server (manager-http.c): started, moved or stopped to match the
+ * config; on reload a failure keeps the old address and is logged. */
+gboolean mgr_http_sync (Manager *m, GError **error);
+void mgr_http_reload (Manager *m);
+void mgr_http_stop (Manager *m);
+/* A tick that began at `start_mono_us` is over: its duration for /metrics. */
+void mgr_metrics_tick (Manager *m, gboolean regular, gint64 start_mono_us);

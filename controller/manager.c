@@ -326,6 +326,7 @@ mgr_tick (Manager *m, gboolean regular)
   if (decide (&snap, &m->cfg->policy, m->carry, &d) != 0)
     {
       g_warning ("policy rejected the snapshot; no action this tick");
+      mgr_metrics_tick (m, regular, now_mono_us);
       return;
     }
   mgr_apply_vms (m, vms, &d);
@@ -336,6 +337,7 @@ mgr_tick (Manager *m, gboolean regular)
   m->host_kicks = 0;
   for (guint i = 0; i < k; i++)
     vm_consume_signals (vms[i]);
+  mgr_metrics_tick (m, regular, now_mono_us);
 }
 
 void
@@ -459,6 +461,11 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
       mgr_free (m);
       return NULL;
     }
+  if (!mgr_http_sync (m, error))
+    {
+      mgr_free (m);
+      return NULL;
+    }
   mgr_sync_static_vms (m);
   mgr_sync_libvirt (m);
   mgr_arm_timer (m);
@@ -518,6 +525,7 @@ mgr_reload (Manager *m, GError **error)
     g_warning ("%s", local->message);
   mgr_sync_static_vms (m);
   mgr_sync_libvirt (m);
+  mgr_http_reload (m);
   mgr_arm_timer (m);
   g_message ("configuration reloaded from %s", m->cfg->path);
   mgr_note (m, NULL, VM_NOTE_KICK);
@@ -557,6 +565,7 @@ mgr_free (Manager *m)
   g_clear_pointer (&m->libvirt, lv_backend_free); /* removes its VMs */
 #endif
   g_clear_pointer (&m->vms, g_hash_table_unref);
+  mgr_http_stop (m);
   g_clear_pointer (&m->ctl, ctl_server_free);
   g_clear_pointer (&m->sample, sample_free); /* restores KSM knobs */
   g_clear_pointer (&m->carry, policy_carry_free);

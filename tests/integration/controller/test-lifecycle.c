@@ -112,7 +112,7 @@ lab_init (Lab *lab)
       g_assert_true (g_file_set_contents (p, v, -1, NULL));
     }
   g_autofree char *conf = g_strdup_printf (
-      "[daemon]\ncontrol-socket=%s\nqmp-dir=%s\n[host]\nmode=balanced\n"
+      "[daemon]\ncontrol-socket=%s\nqmp-dir=%s\nhttp-listen=off\n[host]\nmode=balanced\n"
       "[ksm]\nmode=auto\nsysfs=%s\nsaved-knobs=%s\nrestore-on-exit=true\n",
       d->sock_path, d->qmp_dir, lab->ksm_dir, lab->saved_path);
   g_assert_true (g_file_set_contents (d->conf_path, conf, -1, NULL));
