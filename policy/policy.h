@@ -336,7 +336,7 @@ typedef struct
   uint64_t max_bytes;    /* its ceiling (policy_vm_limits) */
 } PolicyReleaseVm;
 
-/* The host reserve resolved against MemTotal (the default as in POLICY.md). */
+/* The host reserve resolved against MemTotal (default: docs/policy.md, "Configuration keys"). */
 uint64_t policy_host_reserve_bytes (const PolicyConfig *c, uint64_t mem_total_bytes);
 
 /* What a release may hand out: MemAvailable above the reserve; 0 when the
