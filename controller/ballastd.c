@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "manager.h"
+#include "release.h"
 #include "sdnotify.h"
 
 typedef struct
@@ -55,7 +56,8 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *config_path = NULL;
-  gboolean check_config = FALSE, dry_run = FALSE, version = FALSE, verbose = FALSE;
+  gboolean check_config = FALSE, dry_run = FALSE, version = FALSE, release = FALSE;
+  gboolean verbose = FALSE;
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
       "Configuration file (default " CFG_DEFAULT_PATH ")", "FILE" },
@@ -63,6 +65,8 @@ main (int argc, char **argv)
       "Load and validate the configuration, then exit", NULL },
     { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
       "Decide and log, but write nothing (no balloon, no KSM)", NULL },
+    { "release", 0, 0, G_OPTION_ARG_NONE, &release,
+      "After a stop or crash: restore the KSM knobs, give ballooned memory back, exit", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
       "Log debug and info messages too (every domain)", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -106,6 +110,13 @@ main (int argc, char **argv)
       cfg_free (cfg);
       return 0;
     }
+  if (release)
+    {
+      /* Nothing to report to a caller (ExecStopPost=): the log says what is short. */
+      release_after_stop (cfg);
+      cfg_free (cfg);
+      return 0;
+    }
   cfg->dry_run_forced = dry_run;
 
   Daemon d = { 0 };
@@ -129,6 +140,7 @@ main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
   g_clear_handle_id (&d.watchdog_id, g_source_remove);
+  mgr_release (d.mgr);
   mgr_free (d.mgr);
   g_main_loop_unref (d.loop);
   return 0;

@@ -33,6 +33,7 @@ cfg_free (BallastConfig *cfg)
   g_free (cfg->read_only_group);
   g_free (cfg->qmp_dir);
   g_free (cfg->ksm_sysfs);
+  g_free (cfg->ksm_saved_path);
   g_free (cfg->libvirt_uri);
   g_free (cfg->http_listen);
   g_free (cfg->policy_name);
@@ -50,6 +51,10 @@ cfg_new_defaults (void)
   cfg->control_socket = g_strdup (CFG_DEFAULT_CONTROL_SOCKET);
   cfg->ksm_sysfs = g_strdup (CFG_DEFAULT_KSM_SYSFS);
   cfg->ksm_restore_on_exit = TRUE;
+  cfg->ksm_saved_path = g_strdup (CFG_DEFAULT_KSM_SAVED);
+  /* A guest left ballooned with nothing to give memory back is the unsafe
+   * outcome (docs/safety.md). */
+  cfg->release_on_exit = TRUE;
   cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
   cfg->policy_name = g_strdup ("ballast");
   cfg->max_vms = CFG_DEFAULT_MAX_VMS;
@@ -204,6 +209,37 @@ cfg_limit_key (BallastConfig *cfg, const char *key, const char *value, const cha
   return TRUE;
 }
 
+const char *
+cfg_parse_listen (const char *value, char **host, guint16 *port)
+{
+  static const char *const why = "expected off, ADDRESS:PORT or [IPV6-ADDRESS]:PORT (an IP "
+                                 "address, not a host name)";
+  const char *colon = strrchr (value, ':');
+  if (colon == NULL || colon == value)
+    return why;
+  g_autofree char *addr = g_strndup (value, colon - value);
+  if (addr[0] == '[')
+    {
+      gsize n = strlen (addr);
+      if (n < 3 || addr[n - 1] != ']')
+        return why;
+      memmove (addr, addr + 1, n - 2);
+      addr[n - 2] = '\0';
+      if (!g_hostname_is_ip_address (addr) || strchr (addr, ':') == NULL)
+        return why;
+    }
+  else if (!g_hostname_is_ip_address (addr) || strchr (addr, ':') != NULL)
+    return why; /* an IPv6 address needs its brackets */
+  guint64 p = 0;
+  if (!g_ascii_string_to_unsigned (colon + 1, 10, 0, G_MAXUINT16, &p, NULL))
+    return "the port must be a number from 0 to 65535";
+  if (host != NULL)
+    *host = g_steal_pointer (&addr);
+  if (port != NULL)
+    *port = (guint16) p;
+  return NULL;
+}
+
 /* Daemon-level keys that the policy parser does not know. Returns TRUE if
  * `key` was one of them (set *why to what is wrong with a bad value). */
 static gboolean
@@ -242,9 +278,21 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
       else if (g_str_equal (key, "qmp-dir"))
         str_target = &cfg->qmp_dir;
       else if (g_str_equal (key, "http-listen"))
-        str_target = &cfg->http_listen;
+        {
+          /* "off" (or nothing) disables the server; anything else must bind. */
+          gboolean off = *value == '\0' || g_ascii_strcasecmp (value, "off") == 0;
+          *why = off ? NULL : cfg_parse_listen (value, NULL, NULL);
+          if (*why == NULL)
+            {
+              g_free (cfg->http_listen);
+              cfg->http_listen = off ? NULL : g_strdup (value);
+            }
+          return TRUE;
+        }
       else if (g_str_equal (key, "dry-run"))
         bool_target = &cfg->dry_run;
+      else if (g_str_equal (key, "release-on-exit"))
+        bool_target = &cfg->release_on_exit;
     }
   else if (g_str_equal (group, "ksm"))
     {
@@ -252,6 +300,8 @@ cfg_daemon_key (BallastConfig *cfg, const char *group, const char *key, const ch
         str_target = &cfg->ksm_sysfs;
       else if (g_str_equal (key, "restore-on-exit"))
         bool_target = &cfg->ksm_restore_on_exit;
+      else if (g_str_equal (key, "saved-knobs"))
+        str_target = &cfg->ksm_saved_path;
     }
   else if (g_str_equal (group, "libvirt"))
     {

@@ -32,9 +32,11 @@ typedef struct
   gboolean dry_run_forced; /* --dry-run: not from the files, kept on reload */
   char *ksm_sysfs;
   gboolean ksm_restore_on_exit;
+  char *ksm_saved_path; /* originals of the knobs, for a restore after a crash */
+  gboolean release_on_exit; /* stop (and --release): give ballooned memory back */
   char *libvirt_uri;    /* NULL: no libvirt backend */
   char *policy_name;    /* "ballast", or a reference policy for comparisons */
-  char *http_listen;    /* "127.0.0.1:9781"; NULL or "" disables HTTP */
+  char *http_listen;    /* "127.0.0.1:9781"; NULL: HTTP off */
   GHashTable *vms;      /* name -> CfgVm* */
   GPtrArray *warnings;  /* char*: unknown keys/sections, with file and line */
   char *path;           /* the main file this was loaded from */
@@ -43,6 +45,7 @@ typedef struct
 #define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"
 #define CFG_DEFAULT_CONTROL_SOCKET BALLAST_CONTROL_SOCKET
 #define CFG_DEFAULT_KSM_SYSFS "/sys/kernel/mm/ksm"
+#define CFG_DEFAULT_KSM_SAVED BALLAST_RUN_DIR "/ksm-saved.json"
 #define CFG_DEFAULT_HTTP_LISTEN "127.0.0.1:9781"
 /* Far above any host's real count, low enough that a flood of sockets
  * cannot make every tick walk thousands of fake VMs. */
@@ -66,6 +69,11 @@ enum
  * '.', at most CFG_MAX_VM_NAME bytes (they end up in JSON and logs). */
 #define CFG_MAX_VM_NAME 128
 gboolean cfg_valid_vm_name (const char *name);
+
+/* [daemon] http-listen: an IP address and a port, IPv6 in brackets
+ * ("[::1]:9781"); port 0 picks a free one. Returns NULL when `value` is one
+ * (and, when non-NULL, sets *host, newly allocated, and *port), else why not. */
+const char *cfg_parse_listen (const char *value, char **host, guint16 *port);
 
 /* Loads PATH, PATH.d/<*>.conf in lexical order (later wins) and
  * vms.d/<NAME>.conf next to PATH. A missing main file is an error unless

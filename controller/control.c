@@ -74,6 +74,8 @@ struct _CtlServer
   GHashTable *clients; /* CtlClient* set */
   guint64 next_client_id;
   gboolean full_logged;
+  CtlEventFn listener;
+  gpointer listener_data;
 };
 
 static void ctl_client_read (CtlClient *c);
@@ -601,6 +603,8 @@ ctl_server_emit (CtlServer *s, const char *event, json_t *data)
   gint64 now_us = g_get_real_time ();
   if (data == NULL)
     data = json_object ();
+  if (s->listener != NULL)
+    s->listener (event, data, now_us, s->listener_data);
   g_autoptr (GPtrArray) targets = ctl_clients_snapshot (s);
   for (guint i = 0; i < targets->len; i++)
     {
@@ -613,6 +617,13 @@ ctl_server_emit (CtlServer *s, const char *event, json_t *data)
                                      (json_int_t) (now_us % G_USEC_PER_SEC)));
     }
   json_decref (data);
+}
+
+void
+ctl_server_set_listener (CtlServer *s, CtlEventFn fn, gpointer user_data)
+{
+  s->listener = fn;
+  s->listener_data = user_data;
 }
 
 guint

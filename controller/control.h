@@ -69,6 +69,12 @@ void ctl_server_set_limits (CtlServer *server, guint max_clients, guint reserved
  * qmp_capabilities. Steals `data`. */
 void ctl_server_emit (CtlServer *server, const char *event, json_t *data);
 
+/* Something else that wants every event (the HTTP server's stream): called
+ * from ctl_server_emit with the event's name, data (borrowed) and time. */
+typedef void (*CtlEventFn) (const char *event, json_t *data, gint64 real_time_us,
+                            gpointer user_data);
+void ctl_server_set_listener (CtlServer *server, CtlEventFn fn, gpointer user_data);
+
 guint ctl_server_client_count (CtlServer *server);
 
 void ctl_server_free (CtlServer *server);

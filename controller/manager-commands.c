@@ -147,6 +147,26 @@ cmd_query_decisions (gpointer data, json_t *args, GError **error)
   return decision_log_to_json (m->log, (guint) MIN (limit, (json_int_t) G_MAXUINT));
 }
 
+/* The raw counters behind /metrics that the other queries do not show. */
+static json_t *
+cmd_query_metrics (gpointer data, json_t *args, GError **error)
+{
+  Manager *m = data;
+  json_t *counts = json_array ();
+  for (guint i = 0; i < METRICS_TICK_BUCKETS; i++)
+    json_array_append_new (counts, json_integer ((json_int_t) m->tick_hist.counts[i]));
+  return json_pack ("{s:I,s:I,s:{s:o,s:f,s:I},s:i,s:I,s:I,s:I,s:o}", "ticks",
+                    (json_int_t) m->n_ticks, "extra_ticks", (json_int_t) m->n_extra_ticks,
+                    "tick_duration_seconds", "counts", counts, "sum", m->tick_hist.sum_s, "count",
+                    (json_int_t) m->tick_hist.count, "control_clients",
+                    (int) ctl_server_client_count (m->ctl), "host_psi_some_total_us",
+                    (json_int_t) m->host.psi_some_total_us, "ksm_pages_scanned",
+                    (json_int_t) m->ksm.pages_scanned, "ksm_page_size_bytes",
+                    (json_int_t) (m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096),
+                    "ksmd_cpu_ns",
+                    ctl_json_bytes (m->ksm.ksmd_cpu_ns.present, m->ksm.ksmd_cpu_ns.value));
+}
+
 static json_t *
 mgr_policy_json (const PolicyVmConfig *c)
 {
@@ -363,6 +383,7 @@ const CtlCommand mgr_commands[] = {
   { "query-decisions", cmd_query_decisions },
   { "query-host", cmd_query_host },
   { "query-ksm", cmd_query_ksm },
+  { "query-metrics", cmd_query_metrics },
   { "query-policy", cmd_query_policy },
   { "query-status", cmd_query_status },
   { "query-vm", cmd_query_vm },

@@ -6,7 +6,9 @@
 
 #include "control.h"
 #include "decision-log.h"
+#include "http.h"
 #include "manager.h"
+#include "metrics.h"
 #include "sample.h"
 #if HAVE_LIBVIRT
 #include "libvirt.h"
@@ -47,6 +49,9 @@ struct _Manager
   gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
   gboolean vm_cap_logged;      /* [daemon] max-vms reached; said once */
   GHashTable *booting_since;   /* name -> since when it is STARTING (manager.c) */
+  HttpServer *http;           /* NULL: off, or built without libsoup */
+  MetricsHistogram tick_hist; /* tick durations, for /metrics */
+  guint64 n_extra_ticks;
 };
 
 /* The control socket's commands (manager-commands.c), sorted by name. */
@@ -57,6 +62,19 @@ extern const gsize mgr_n_commands;
 void mgr_effective_policy (Manager *m, const Vm *vm, PolicyVmConfig *out);
 /* Something happened: decide again soon (never synchronously). `vm` may be NULL. */
 void mgr_note (Manager *m, Vm *vm, VmNote note);
+/* manager-limits.c: [daemon] max-vms (says so once per run of refusals). */
+gboolean mgr_under_vm_cap (Manager *m, const char *name);
+/* Caps the RAM a booting VM holds in reserve and drops it from the snapshot
+ * past booting-time; returns the new count of VMs in `vms`/`pvms`. */
+guint mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us);
 /* Dry-run plans were recorded as targets in flight; once live, they must be
  * issued rather than waited for. */
 void mgr_forget_dry_run_plans (Manager *m);
+
+/* The HTTP server (manager-http.c): started, moved or stopped to match the
+ * config; on reload a failure keeps the old address and is logged. */
+gboolean mgr_http_sync (Manager *m, GError **error);
+void mgr_http_reload (Manager *m);
+void mgr_http_stop (Manager *m);
+/* A tick that began at `start_mono_us` is over: its duration for /metrics. */
+void mgr_metrics_tick (Manager *m, gboolean regular, gint64 start_mono_us);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "journal.h"
+#include "release.h"
 #include "vm-qmp.h"
 
 /* Kicks and pressure re-run the tick at once, but a storm of them must not
@@ -20,8 +21,6 @@
 #define MGR_PROC_REFRESH_PCT_OF_TICK 90
 
 static void mgr_tick (Manager *m, gboolean regular);
-static gboolean mgr_under_vm_cap (Manager *m, const char *name);
-static guint mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us);
 
 /* ---- VM bookkeeping (the owner side of VmOwner) --------------------------- */
 
@@ -363,6 +362,7 @@ mgr_tick (Manager *m, gboolean regular)
   if (decide (&snap, &m->cfg->policy, m->carry, &d) != 0)
     {
       g_warning ("policy rejected the snapshot; no action this tick");
+      mgr_metrics_tick (m, regular, now_mono_us);
       return;
     }
   mgr_apply_vms (m, vms, &d);
@@ -373,6 +373,7 @@ mgr_tick (Manager *m, gboolean regular)
   m->host_kicks = 0;
   for (guint i = 0; i < k; i++)
     vm_consume_signals (vms[i]);
+  mgr_metrics_tick (m, regular, now_mono_us);
 }
 
 void
@@ -481,7 +482,8 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   m->sources = g_ptr_array_new_with_free_func (g_free);
   mgr_log_warnings (m->cfg);
 
-  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit);
+  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit,
+                          m->cfg->ksm_saved_path, m->dry_run);
   m->ctl = ctl_server_new (m->cfg->control_socket, m->cfg->control_group, mgr_commands,
                            mgr_n_commands, m, error);
   if (m->ctl != NULL && m->cfg->read_only_socket != NULL
@@ -491,6 +493,11 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   if (m->ctl == NULL)
     g_prefix_error (error, "control socket: ");
   if (m->ctl == NULL || !mgr_sync_vmdir (m, error))
+    {
+      mgr_free (m);
+      return NULL;
+    }
+  if (!mgr_http_sync (m, error))
     {
       mgr_free (m);
       return NULL;
@@ -554,6 +561,7 @@ mgr_reload (Manager *m, GError **error)
     g_warning ("%s", local->message);
   mgr_sync_static_vms (m);
   mgr_sync_libvirt (m);
+  mgr_http_reload (m);
   mgr_arm_timer (m);
   g_message ("configuration reloaded from %s", m->cfg->path);
   mgr_note (m, NULL, VM_NOTE_KICK);
@@ -593,6 +601,7 @@ mgr_free (Manager *m)
   g_clear_pointer (&m->libvirt, lv_backend_free); /* removes its VMs */
 #endif
   g_clear_pointer (&m->vms, g_hash_table_unref);
+  mgr_http_stop (m);
   g_clear_pointer (&m->ctl, ctl_server_free);
   g_clear_pointer (&m->sample, sample_free); /* restores KSM knobs */
   g_clear_pointer (&m->carry, policy_carry_free);
@@ -604,84 +613,18 @@ mgr_free (Manager *m)
   g_free (m);
 }
 
-/* ---- limits on what a socket directory can make the daemon hold ------------ */
-
-/* [daemon] max-vms: a flood of sockets cannot make every tick walk (and
- * reserve for) thousands of VMs. Says so once per run of refusals. */
-static gboolean
-mgr_under_vm_cap (Manager *m, const char *name)
+void
+mgr_release (Manager *m)
 {
-  if (g_hash_table_size (m->vms) < m->cfg->max_vms)
-    {
-      m->vm_cap_logged = FALSE;
-      return TRUE;
-    }
-  if (!m->vm_cap_logged)
-    g_warning ("%s: not managed: already %u VMs ([daemon] max-vms)", name, m->cfg->max_vms);
-  m->vm_cap_logged = TRUE;
-  return FALSE;
-}
-
-typedef struct
-{
-  gint64 since_mono_us;
-  gboolean expired_logged;
-} MgrBooting;
-
-/* A VM without a running balloon is STARTING to the policy, which holds
- * its whole RAM in reserve: a fake QEMU reporting a huge RAM could squeeze
- * every real VM. The reserve is capped at [daemon] booting-max, and past
- * booting-time the VM leaves the snapshot (its real use still counts as the
- * host's). The clock runs from the first tick that saw it starting and is
- * kept while it reconnects, so a VM cannot restart it by dropping its link;
- * it ends when the VM runs with a balloon or goes. Returns the new count. */
-static guint
-mgr_limit_booting (Manager *m, Vm **vms, PolicyVm *pvms, guint n, gint64 now_mono_us)
-{
-  if (m->booting_since == NULL)
-    m->booting_since = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  /* A percentage of an unknown host caps nothing rather than everything. */
-  const PolicySize *max = &m->cfg->booting_max;
-  uint64_t cap_bytes = max->is_pct && m->host.mem_total_bytes == 0
-                           ? G_MAXUINT64
-                           : policy_size_resolve (max, m->host.mem_total_bytes, G_MAXUINT64);
-  guint k = 0;
-  for (guint i = 0; i < n; i++)
-    {
-      const char *name = vm_get_name (vms[i]);
-      if (pvms[i].state != POLICY_VM_STATE_STARTING)
-        g_hash_table_remove (m->booting_since, name);
-      else
-        {
-          MgrBooting *b = g_hash_table_lookup (m->booting_since, name);
-          if (b == NULL)
-            {
-              b = g_new0 (MgrBooting, 1);
-              b->since_mono_us = now_mono_us;
-              g_hash_table_insert (m->booting_since, g_strdup (name), b);
-            }
-          gint64 held_ms = (now_mono_us - b->since_mono_us) / 1000;
-          if (held_ms >= 0 && (guint64) held_ms >= m->cfg->booting_time_ms)
-            {
-              if (!b->expired_logged)
-                g_warning ("%s: no running balloon after %" G_GINT64_FORMAT " s; its RAM is no "
-                           "longer held in reserve ([daemon] booting-time)",
-                           name, held_ms / 1000);
-              b->expired_logged = TRUE;
-              continue;
-            }
-          pvms[i].ram_bytes = MIN (pvms[i].ram_bytes, cap_bytes);
-        }
-      vms[k] = vms[i];
-      pvms[k] = pvms[i];
-      k++;
-    }
-  /* VMs that went: their clock goes with them. */
-  GHashTableIter it;
-  gpointer key;
-  g_hash_table_iter_init (&it, m->booting_since);
-  while (g_hash_table_iter_next (&it, &key, NULL))
-    if (!g_hash_table_contains (m->vms, key))
-      g_hash_table_iter_remove (&it);
-  return k;
+  if (!m->cfg->release_on_exit || m->dry_run)
+    return;
+  /* A QEMU's monitor serves one client: the daemon's links close first. */
+  g_clear_handle_id (&m->tick_id, g_source_remove);
+  g_clear_handle_id (&m->urgent_id, g_source_remove);
+  g_clear_pointer (&m->vmdir, vmdir_free);
+#if HAVE_LIBVIRT
+  g_clear_pointer (&m->libvirt, lv_backend_free);
+#endif
+  g_hash_table_remove_all (m->vms);
+  release_run (m->cfg, m->sample, RELEASE_DEADLINE_MS);
 }

@@ -17,6 +17,11 @@ Manager *mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error);
 /* Restores what the daemon changed (KSM knobs) and frees everything. */
 void mgr_free (Manager *m);
 
+/* At a clean stop, before mgr_free(): unless release-on-exit is off or in
+ * dry-run, closes every VM link and gives ballooned memory back
+ * (release_run(); blocks up to RELEASE_DEADLINE_MS + one QMP timeout). */
+void mgr_release (Manager *m);
+
 /* Re-reads the config from its path; on error the old one stays. */
 gboolean mgr_reload (Manager *m, GError **error);
 

@@ -23,6 +23,7 @@ struct _SampleCtx
   KsmCtx *ksm;
   ProcCtx *proc;
   gboolean restore_on_exit;
+  char *ksm_saved_path; /* originals on disk, set on the KsmCtx once we drive ksmd */
   gboolean host_failing;
   gboolean ksm_failing;
   gboolean ksm_apply_failing;
@@ -39,8 +40,29 @@ struct _SampleCtx
 #define SAMPLE_KSM_LOCK_DIR BALLAST_RUN_DIR
 #define SAMPLE_KSM_LOCK_PATH SAMPLE_KSM_LOCK_DIR "/ksm.lock"
 
+/* A previous daemon killed while ksmd was boosted left its originals on
+ * disk: put them back before anything reads the boosted values as the host's. */
+static void
+sample_ksm_recover (SampleCtx *ctx)
+{
+  g_autoptr (GError) error = NULL;
+  guint n_restored = 0;
+
+  if (ctx->ksm_saved_path == NULL || !g_file_test (ctx->ksm_saved_path, G_FILE_TEST_EXISTS))
+    return;
+  /* While another daemon drives ksmd, the file is its own. */
+  if (!sample_ksm_claim (ctx))
+    return;
+  if (!ksm_recover_saved (ctx->ksm, &n_restored, &error))
+    g_warning ("KSM: restoring the knobs a previous run saved: %s", error->message);
+  else if (n_restored > 0)
+    g_message ("KSM: %u knob(s) put back from %s (a previous run did not restore them)",
+               n_restored, ctx->ksm_saved_path);
+}
+
 SampleCtx *
-sample_new (const char *ksm_sysfs, gboolean restore_on_exit)
+sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_saved_path,
+            gboolean dry_run)
 {
   SampleCtx *ctx = g_new0 (SampleCtx, 1);
 
@@ -52,6 +74,14 @@ sample_new (const char *ksm_sysfs, gboolean restore_on_exit)
   ctx->ksm_lock_needed = g_strcmp0 (ksm_sysfs, CFG_DEFAULT_KSM_SYSFS) == 0
                          && g_getenv ("BALLAST_SYS_ROOT") == NULL;
   ctx->ksm_lock_fd = -1;
+  if (restore_on_exit && ksm_saved_path != NULL && *ksm_saved_path != '\0')
+    ctx->ksm_saved_path = g_strdup (ksm_saved_path);
+  if (!ctx->ksm_lock_needed)
+    ksm_set_saved_path (ctx->ksm, ctx->ksm_saved_path);
+  /* A dry run writes nothing, not even a leftover restore: the next live
+   * daemon or the stop helper does that. */
+  if (!dry_run)
+    sample_ksm_recover (ctx);
   return ctx;
 }
 
@@ -78,6 +108,7 @@ sample_free (SampleCtx *ctx)
     close (ctx->ksm_lock_fd);
   proc_ctx_free (ctx->proc);
   host_roots_free (ctx->roots);
+  g_free (ctx->ksm_saved_path);
   g_free (ctx);
 }
 
@@ -169,6 +200,8 @@ sample_ksm_claim (SampleCtx *ctx)
     g_message ("KSM: the other ballastd is gone; driving ksmd");
   ctx->ksm_lock_refused = FALSE;
   ctx->ksm_lock_fd = fd;
+  /* Only the driver keeps (and removes) the originals' file. */
+  ksm_set_saved_path (ctx->ksm, ctx->ksm_saved_path);
   return TRUE;
 }
 

@@ -9,8 +9,13 @@
 typedef struct _SampleCtx SampleCtx;
 
 /* `ksm_sysfs` is the KSM knob directory; `restore_on_exit` makes
- * sample_free() put every changed knob back. */
-SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit);
+ * sample_free() put every changed knob back, and keeps their originals in
+ * `ksm_saved_path` (NULL: in memory only) before the first write, so the
+ * next sample_new() (the next start, or `ballastd --release`) restores them
+ * after a crash; it does that first, unless another daemon drives ksmd or
+ * this is a dry run. */
+SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit,
+                       const char *ksm_saved_path, gboolean dry_run);
 void sample_free (SampleCtx *ctx);
 
 void sample_host (SampleCtx *ctx, PolicyHost *out);

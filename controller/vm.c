@@ -18,7 +18,7 @@
 #define VM_KICKS_BURST 2
 /* Log lines about one VM: enough to follow it, not enough to flood. */
 #define VM_LOG_LINES_PER_MIN 3
-#define VM_LOG_LINES_BURST 6
+#define VM_LOG_LINES_BURST 4
 
 static void
 vm_on_agent_urgent (gboolean pressure, gpointer data)

@@ -60,6 +60,16 @@ field_is (const Field *f, const char *line, size_t klen)
   return f->key_len == klen && f->key[0] == line[0] && memcmp (f->key, line, klen) == 0;
 }
 
+/* The field of a table whose name is line[0..klen), or NULL. */
+static const Field *
+field_lookup (const Field *fields, size_t n_fields, const char *line, size_t klen)
+{
+  for (size_t i = 0; i < n_fields; i++)
+    if (field_is (&fields[i], line, klen))
+      return &fields[i];
+  return NULL;
+}
+
 #define MI(k, f) { k, sizeof k - 1, offsetof (AgentMeminfo, f) }
 static const Field meminfo_fields[] = {
   MI ("MemTotal", total_bytes),
@@ -90,21 +100,15 @@ agent_parse_meminfo (const char *text, size_t len, AgentMeminfo *out)
       const char *colon = memchr (line, ':', n);
       if (!colon)
         continue;
-      size_t klen = (size_t) (colon - line);
-      for (size_t i = 0; i < sizeof meminfo_fields / sizeof meminfo_fields[0]; i++)
-        {
-          const Field *f = &meminfo_fields[i];
-          if (!field_is (f, line, klen))
-            continue;
-          const char *p = colon + 1;
-          uint64_t kib;
-          if (!parse_dec (&p, line + n, &kib) || kib > UINT64_MAX / 1024)
-            break;
-          *(uint64_t *) ((char *) out + f->offset) += kib * 1024;
-          if (f->offset == offsetof (AgentMeminfo, total_bytes))
-            have_total = true;
-          break;
-        }
+      const Field *f = field_lookup (meminfo_fields, sizeof meminfo_fields / sizeof meminfo_fields[0],
+                                     line, (size_t) (colon - line));
+      const char *p = colon + 1;
+      uint64_t kib;
+      if (f == NULL || !parse_dec (&p, line + n, &kib) || kib > UINT64_MAX / 1024)
+        continue;
+      *(uint64_t *) ((char *) out + f->offset) += kib * 1024;
+      if (f->offset == offsetof (AgentMeminfo, total_bytes))
+        have_total = true;
     }
   return have_total ? 0 : -EINVAL;
 }
@@ -131,18 +135,12 @@ agent_parse_vmstat (const char *text, size_t len, AgentVmstat *out)
       const char *sp = memchr (line, ' ', n);
       if (!sp)
         continue;
-      size_t klen = (size_t) (sp - line);
-      for (size_t i = 0; i < sizeof vmstat_fields / sizeof vmstat_fields[0]; i++)
-        {
-          const Field *f = &vmstat_fields[i];
-          if (!field_is (f, line, klen))
-            continue;
-          const char *p = sp;
-          uint64_t v;
-          if (parse_dec (&p, line + n, &v))
-            *(uint64_t *) ((char *) out + f->offset) = v;
-          break;
-        }
+      const Field *f = field_lookup (vmstat_fields, sizeof vmstat_fields / sizeof vmstat_fields[0],
+                                     line, (size_t) (sp - line));
+      const char *p = sp;
+      uint64_t v;
+      if (f != NULL && parse_dec (&p, line + n, &v))
+        *(uint64_t *) ((char *) out + f->offset) = v;
     }
   return 0;
 }

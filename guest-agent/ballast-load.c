@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ballast-load.h"
+
 #define PAGE_BYTES 4096
 /* A touched set is re-touched at least this often (a pass that takes longer
  * is followed by the next at once). */
@@ -23,7 +25,7 @@
 #define CACHE_CHUNK_BYTES (1 << 20)
 #define DEFAULT_DISK "/dev/vda"
 
-static uint64_t
+uint64_t
 now_ms (void)
 {
   struct timespec ts;
@@ -31,7 +33,7 @@ now_ms (void)
   return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-static void
+void
 sleep_ms (uint64_t ms)
 {
   struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000 };
@@ -39,9 +41,7 @@ sleep_ms (uint64_t ms)
     ;
 }
 
-static void
-progress (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static void
+void
 progress (const char *fmt, ...)
 {
   va_list ap;
@@ -277,7 +277,8 @@ usage (FILE *f)
 {
   fprintf (f, "usage: ballast-load WORKLOAD [DISK]\n"
               "  idle | steady:SIZE | hold:SIZE:SECS | bursty:PEAK:BASE:PERIOD:BURST |\n"
-              "  cache:SIZE | spike:SIZE:AT      (SIZE like 200M; times in seconds)\n");
+              "  cache:SIZE | spike:SIZE:AT |\n"
+              "  hostile[:RESET] | reset-loop:SECS  (SIZE like 200M; times in seconds)\n");
 }
 
 int
@@ -317,6 +318,10 @@ main (int argc, char **argv)
   if (strcmp (mode, "spike") == 0 && nf == 3 && parse_size (field[1], &a) && a > 0
       && parse_secs (field[2], &b))
     return run_spike (a, b);
+  if (strcmp (mode, "hostile") == 0 && (nf == 1 || (nf == 2 && parse_secs (field[1], &a))))
+    return run_hostile (nf == 2 ? a : 0);
+  if (strcmp (mode, "reset-loop") == 0 && nf == 2 && parse_secs (field[1], &a))
+    return run_reset_loop (a);
 
   fprintf (stderr, "ballast-load: bad workload '%s'\n", argv[1]);
   usage (stderr);

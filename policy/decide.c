@@ -411,10 +411,7 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
   const PolicyHost *h = &s->host;
   x->mem_total = policy_cap_bytes (h->mem_total_bytes);
   x->mem_avail = policy_min_u64 (policy_cap_bytes (h->mem_available_bytes), x->mem_total);
-  uint64_t reserve = policy_size_resolve (&c->host_reserve, x->mem_total,
-                                          policy_max_u64 (POLICY_DEFAULT_RESERVE_FLOOR_BYTES,
-                                                          policy_pct_of (x->mem_total, POLICY_DEFAULT_RESERVE_PCT)));
-  x->reserve = policy_cap_bytes (reserve);
+  x->reserve = policy_host_reserve_bytes (c, x->mem_total);
   x->host_known = x->mem_total > 0;
   out->reserve_bytes = x->reserve;
 

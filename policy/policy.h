@@ -325,3 +325,31 @@ uint64_t policy_size_resolve (const PolicySize *size, uint64_t base_bytes, uint6
 
 const char *policy_ksm_state_name (PolicyKsmState state);
 const char *policy_vm_mode_name (PolicyVmMode mode);
+
+/* ---- release: giving ballooned memory back when ballast stops ------------ */
+
+/* One VM of a release: where its balloon is and where it may go. */
+typedef struct
+{
+  uint64_t actual_bytes; /* the balloon's size now */
+  PolicyStat pss_bytes;  /* its QEMU's PSS, when known */
+  uint64_t max_bytes;    /* its ceiling (policy_vm_limits) */
+} PolicyReleaseVm;
+
+/* The host reserve resolved against MemTotal (default: docs/policy.md, "Configuration keys"). */
+uint64_t policy_host_reserve_bytes (const PolicyConfig *c, uint64_t mem_total_bytes);
+
+/* What a release may hand out: MemAvailable above the reserve; 0 when the
+ * host figures are missing (nothing known is free). */
+uint64_t policy_release_room (const PolicyHost *h, const PolicyConfig *c);
+
+/* Plans the release: targets_bytes[i] is vms[i]'s new size, in
+ * [actual, max(actual, max)]: never a shrink. A VM is counted at what it
+ * holds, max(actual, PSS), as in policy_decide: a guest that reports a small
+ * balloon while its QEMU holds more gets no extra room. When the room covers
+ * every shortfall (max - held) each VM goes to its max; otherwise each gets
+ * the same fraction of its shortfall, rounded down to a MiB. Returns the
+ * bytes handed out (Σ target - held over the VMs it raises), never more than
+ * `room_bytes`. */
+uint64_t policy_release_plan (const PolicyReleaseVm *vms, size_t n_vms, uint64_t room_bytes,
+                              uint64_t *targets_bytes);

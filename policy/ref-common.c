@@ -110,6 +110,23 @@ ref_ksmtuned_sleep_ms (uint64_t mem_total_bytes)
   return ms > UINT32_MAX ? UINT32_MAX : (uint32_t) ms;
 }
 
+uint64_t
+ref_vms_host_bytes (const PolicySnapshot *s)
+{
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < s->n_vms; i++)
+    {
+      const PolicyVm *vm = &s->vms[i];
+      if (vm->kicks & POLICY_KICK_DESTROYED)
+        continue;
+      uint64_t v = vm->pss_bytes.present      ? vm->pss_bytes.value
+                   : vm->actual_bytes.present ? vm->actual_bytes.value
+                                              : vm->ram_bytes;
+      bytes = policy_sat_add (bytes, policy_cap_bytes (v));
+    }
+  return bytes;
+}
+
 void
 ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who)
 {
@@ -126,17 +143,7 @@ ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who
   uint64_t thres = policy_max_u64 (policy_mul_div (total, REF_KSM_THRES_PCT, 100), REF_KSM_THRES_CONST_BYTES);
   /* "committed": what the guests occupy on the host (ksmtuned sums the QEMU
    * processes' resident size). */
-  uint64_t committed = 0;
-  for (size_t i = 0; i < s->n_vms; i++)
-    {
-      const PolicyVm *vm = &s->vms[i];
-      if (vm->kicks & POLICY_KICK_DESTROYED)
-        continue;
-      uint64_t v = vm->pss_bytes.present      ? vm->pss_bytes.value
-                   : vm->actual_bytes.present ? vm->actual_bytes.value
-                                              : vm->ram_bytes;
-      committed = policy_sat_add (committed, policy_cap_bytes (v));
-    }
+  uint64_t committed = ref_vms_host_bytes (s);
   if (policy_sat_add (committed, thres) < total && free_b > thres)
     {
       k->state = POLICY_KSM_IDLE;

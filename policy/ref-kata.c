@@ -30,18 +30,7 @@ static uint64_t
 kata_anon_pages (const PolicySnapshot *s)
 {
   uint64_t page = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB ? s->ksm.page_size_bytes : 4096;
-  uint64_t bytes = 0;
-  for (size_t i = 0; i < s->n_vms; i++)
-    {
-      const PolicyVm *vm = &s->vms[i];
-      if (vm->kicks & POLICY_KICK_DESTROYED)
-        continue;
-      uint64_t v = vm->pss_bytes.present      ? vm->pss_bytes.value
-                   : vm->actual_bytes.present ? vm->actual_bytes.value
-                                              : vm->ram_bytes;
-      bytes = policy_sat_add (bytes, policy_cap_bytes (v));
-    }
-  return bytes / page;
+  return ref_vms_host_bytes (s) / page;
 }
 
 int

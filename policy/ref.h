@@ -52,6 +52,9 @@ void ref_decision_sums (PolicyDecision *out);
 
 /* ksmtuned's adjust step, shared by `ksmtuned` (every 60 s) and MoM's
  * ksm.rules (every 10 s). Writes out->ksm. */
+/* What the live VMs occupy on the host: each QEMU's PSS, else its balloon
+ * size, else its RAM (ksmtuned sums resident sizes; Kata counts anon pages). */
+uint64_t ref_vms_host_bytes (const PolicySnapshot *s);
 void ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who);
 
 /* ksmd sleep between batches: 10 ms × 16 GiB / MemTotal, at least 10 ms. */

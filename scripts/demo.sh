@@ -102,8 +102,9 @@ cat > "$tmp/ballast.conf" <<EOF
 tick-ms=1000
 control-socket=$tmp/control.sock
 qmp-dir=$qmpdir
-# Another ballastd on this host may hold the default port.
-http-listen=
+# The dashboard and /metrics: a free port (another ballastd on this host may
+# hold the default 9781), or BALLAST_DEMO_HTTP=ADDRESS:PORT.
+http-listen=${BALLAST_DEMO_HTTP:-127.0.0.1:0}
 
 [host]
 # density: memory a guest does not need goes back to the host, so the idle
@@ -132,6 +133,19 @@ until [ -S "$tmp/control.sock" ]; do
     i=$((i + 1))
 done
 echo "demo: ballastd $dpid running, config and log in $tmp"
+# ballastd logs where it listens (the port is its pick unless BALLAST_DEMO_HTTP).
+url=""
+i=0
+while [ -z "$url" ] && [ $i -lt 10 ]; do
+    url=$(sed -n 's/.*http: dashboard and metrics on \(http:[^ ]*\).*/\1/p' "$tmp/ballastd.log" | head -n 1)
+    [ -n "$url" ] || pause 0.2
+    i=$((i + 1))
+done
+if [ -n "$url" ]; then
+    hostport=${url#http://}
+    echo "demo: dashboard at $url (metrics at ${url}metrics); from another machine:"
+    echo "demo:   ssh -L 9781:${hostport%/} root@THIS-HOST, then open http://localhost:9781/"
+fi
 
 # NAME MEM_MIB WORKLOAD: ballastd finds each guest as its sockets appear in
 # the qmp-dir. bursty holds 100 MiB and every 40 s, for 10 s, touches 400 MiB.
@@ -150,7 +164,7 @@ done
 start=$(date +%s)
 end=$((start + duration))
 if [ "$duration" -eq 0 ]; then
-    echo "demo: watching until Ctrl-C"
+    echo "demo: watching until Ctrl-C${url:+; the dashboard stays at $url}"
 fi
 watching=1
 while :; do

@@ -2,10 +2,11 @@
 # Prints the include graph of controller/ by layer and fails (exit 1) when a
 # file includes a header of a layer above its own. Layers, lowest first:
 #   0 lib       qmp/, policy/, guest-agent/ wire format, generated config
-#   1 services  probes/, sample, config, control socket, agent protocol, decision log
+#   1 services  probes/, sample, config, control socket, agent protocol, decision log,
+#               HTTP server, metrics text
 #   2 vm        vm.h and its parts (agent link, JSON)
 #   3 backends  backends/ (qmp-dir, QMP per VM, libvirt)
-#   4 manager   manager and its command table
+#   4 manager   manager and its command table; the release at stop
 #   5 daemon    ballastd.c, ballastctl.c
 # Usage: scripts/include-graph.sh [--edges]
 set -eu
@@ -15,10 +16,10 @@ cd "$top"
 layer_of () {
     case "$1" in
         ballastd.c|ballastctl.c) echo 5 ;;
-        manager*.c|manager*.h) echo 4 ;;
+        manager*.c|manager*.h|release.c|release.h) echo 4 ;;
         backends/*|vmdir.h|vm-qmp.h|libvirt.h|libvirt-private.h) echo 3 ;;
         vm.c|vm.h|vm-*.c|vm-*.h) echo 2 ;;
-        probes/*|sample.*|config.*|control.*|agent-proto.*|decision-log.*) echo 1 ;;
+        probes/*|sample.*|config.*|control.*|agent-proto.*|decision-log.*|http.*|metrics.*) echo 1 ;;
         host.h|ksm.h|proc.h|roots.h|sdnotify.h) echo 1 ;;
         *) echo 0 ;;
     esac

@@ -46,7 +46,8 @@ if [ -f build-fuzz/build.ninja ]; then
     # (a sanitized agent cannot be linked statically into a guest), so the
     # agent's own suites stay with the gcc build.
     ln -sfn "$top/build/vm" build-fuzz/vm
-    run_suite -C build-fuzz --num-processes 1 qmp-qemu controller-control controller-ballastd libvirt
+    run_suite -C build-fuzz --num-processes 1 qmp-qemu controller-control controller-ballastd \
+        controller-lifecycle libvirt
 fi
 # Extra checks, each one pass or fail: a script that exits 0 or not.
 run_check() {

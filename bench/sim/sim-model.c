@@ -66,6 +66,7 @@ typedef struct
   PolicyDecision dec, kdec;
   PolicyVmDecision *dec_vms, *kdec_vms;
   PolicyDecideFn bfn, kfn;
+  const char *bname, *kname; /* for errors */
   PolicyCarry *bcarry, *kcarry;
   bool kfn_is_bfn;
   /* host */
@@ -78,21 +79,13 @@ typedef struct
   const char *ksm_reason;
   PolicyKsmState ksm_state;
   uint64_t bucket_now;
+  /* the world step */
+  uint64_t rot;        /* ticks stepped: the step order starts at the rot-th running VM */
+  uint64_t sum_actual; /* this tick's balloons of the running VMs */
+  /* sums over the ticks, for the summary's means */
+  double tot_used, tot_actual, tot_resident, tot_saved;
 } Sim;
 
-static void set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-set_error (char **error, const char *fmt, ...)
-{
-  if (error == NULL || *error != NULL)
-    return;
-  va_list ap;
-  va_start (ap, fmt);
-  if (vasprintf (error, fmt, ap) < 0)
-    *error = NULL;
-  va_end (ap);
-}
 
 /* splitmix64: the simulator's only source of randomness, from the seed. */
 static uint64_t
@@ -265,23 +258,14 @@ vm_stop (Sim *sim, SimVm *v)
   v->resident = 0;
 }
 
-/* One VM over (t - dt, t]: balloon, guest demand, host backing, stall, OOM. */
+/* The balloon over dt toward its target: deflating is free; inflating takes
+ * only what the guest can give (free memory and page cache, above its
+ * watermarks). `d` is the guest's demand, `move` the most the balloon moves. */
 static void
-vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
+vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t move)
 {
-  const SimScenario *sc = sim->sc;
   const SimVmSpec *sp = v->spec;
-  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
-  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
-  uint64_t raw = sim_demand_at (&sp->demand, v->phase_ms, t, &v->cursor);
-  if (v->capped && raw <= v->cap)
-    v->capped = false;
-  uint64_t d = v->capped ? min_u64 (raw, v->cap) : raw;
-  v->demand = raw;
   uint64_t before = v->actual;
-
-  /* Balloon toward its target: deflating is free; inflating takes only what
-   * the guest can give (free memory and page cache, above its watermarks). */
   if (v->target > v->actual)
     v->actual = min_u64 (v->target, v->actual + move);
   else if (v->target < v->actual)
@@ -295,16 +279,17 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
   /* deflate-on-oom: the guest takes pages back from the balloon itself. */
   if (sp->deflate_on_oom && d > v->actual && v->actual < sp->ram_bytes)
     v->actual = min_u64 (sp->ram_bytes, min_u64 (d + sc->guest_keep_free_bytes, v->actual + move));
+}
 
-  /* Stall: the part of the interval the guest wanted more than it had. */
-  uint64_t stall = 0;
-  if (d > v->actual)
-    stall = dt_ms;
-  else if (d > before && rate_per_ms > 0.0)
-    stall = min_u64 (dt_ms, (uint64_t) ((double) (d - before) / rate_per_ms));
-
+/* The host pages backing the guest after it touched min(d, actual) and filled
+ * its cache; returns whether the host ran out before the guest's anon pages
+ * were backed. */
+static bool
+vm_back (Sim *sim, SimVm *v, uint64_t d)
+{
+  const SimScenario *sc = sim->sc;
   v->touched = min_u64 (d, v->actual);
-  v->cache_eff = min_u64 (sp->cache_bytes, v->actual - v->touched);
+  v->cache_eff = min_u64 (v->spec->cache_bytes, v->actual - v->touched);
   uint64_t want = v->touched + v->cache_eff;
   /* The balloon returned pages to the host; free page reporting returns the
    * guest's free pages too. */
@@ -335,8 +320,14 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
       v->merged_bytes *= keep;
     }
   v->resident = res;
-  if (host_short)
-    stall = dt_ms;
+  return host_short;
+}
+
+/* Stall and OOM accounting of one step of `stall` ms out of dt. */
+static void
+vm_account_stall (const SimScenario *sc, SimVm *v, uint64_t stall, uint64_t d, bool host_short,
+                  uint64_t dt_ms)
+{
   v->stalled = stall > 0;
   v->stall_ms += stall;
   v->psi_total_us += stall * 1000u;
@@ -350,15 +341,21 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
           if (host_short && d <= v->actual)
             v->host_oom_kills++;
           v->capped = true;
-          v->cap = host_short ? res : v->actual;
+          v->cap = host_short ? v->resident : v->actual;
           v->stall_run_ms = 0;
         }
     }
   else
     v->stall_run_ms = 0;
   v->alive_ms += dt_ms;
+}
 
-  /* Spike reaction bookkeeping. */
+/* Spike reaction bookkeeping: when the spike came, what it cost, when the
+ * balloon met it. `raw` is the guest's uncapped demand. */
+static void
+vm_track_spike (SimVm *v, uint64_t t, uint64_t raw, uint64_t stall)
+{
+  const SimVmSpec *sp = v->spec;
   if (sp->demand.kind == SIM_DEMAND_SPIKE && !v->spike_on && t >= sp->demand.at_ms)
     {
       v->spike_on = true;
@@ -375,6 +372,35 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
           v->res->spike_met_ms = (int64_t) (t - v->spike_at_ms);
         }
     }
+}
+
+/* One VM over (t - dt, t]: balloon, guest demand, host backing, stall, OOM. */
+static void
+vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
+{
+  const SimScenario *sc = sim->sc;
+  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
+  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
+  uint64_t raw = sim_demand_at (&v->spec->demand, v->phase_ms, t, &v->cursor);
+  if (v->capped && raw <= v->cap)
+    v->capped = false;
+  uint64_t d = v->capped ? min_u64 (raw, v->cap) : raw;
+  v->demand = raw;
+  uint64_t before = v->actual;
+  vm_balloon_step (sc, v, d, move);
+
+  /* Stall: the part of the interval the guest wanted more than it had. */
+  uint64_t stall = 0;
+  if (d > v->actual)
+    stall = dt_ms;
+  else if (d > before && rate_per_ms > 0.0)
+    stall = min_u64 (dt_ms, (uint64_t) ((double) (d - before) / rate_per_ms));
+
+  bool host_short = vm_back (sim, v, d);
+  if (host_short)
+    stall = dt_ms;
+  vm_account_stall (sc, v, stall, d, host_short, dt_ms);
+  vm_track_spike (v, t, raw, stall);
 }
 
 /* KSM over dt: ksmd scans pages_to_scan per wake-up, sleeping sleep_millisecs
@@ -542,7 +568,8 @@ sim_write_tick (Sim *sim, uint64_t t, FILE *f)
 static void
 sim_free (Sim *sim)
 {
-  for (size_t i = 0; i < sim->n; i++)
+  /* After a failed allocation the VM array may be missing. */
+  for (size_t i = 0; sim->vm != NULL && i < sim->n; i++)
     {
       free (sim->vm[i].name);
       free (sim->vm[i].name_json);
@@ -585,54 +612,63 @@ sim_lookup (const char *name)
   return policy_lookup (name);
 }
 
-int
-sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **error)
+/* The balloon and KSM policies by name: KSM follows the balloon policy unless
+ * named ("auto": ballast's and mom's own, none for the others). */
+static int
+sim_resolve_policies (Sim *sim, const SimOptions *opt, char **error)
 {
-  memset (res, 0, sizeof *res);
-  Sim sim = { .sc = sc };
   const char *pname = opt->policy != NULL ? opt->policy : "ballast";
   const char *kname = opt->ksm_policy;
   if (kname == NULL || strcmp (kname, "auto") == 0)
     kname = strcmp (pname, "ballast") == 0 || strcmp (pname, "mom") == 0 ? pname : "none";
-  sim.bfn = sim_lookup (pname);
-  sim.kfn = sim_lookup (kname);
-  if (sim.bfn == NULL || sim.kfn == NULL)
+  sim->bfn = sim_lookup (pname);
+  sim->kfn = sim_lookup (kname);
+  if (sim->bfn == NULL || sim->kfn == NULL)
     {
-      set_error (error, "unknown policy \"%s\"", sim.bfn == NULL ? pname : kname);
+      sim_set_error (error, "unknown policy \"%s\"", sim->bfn == NULL ? pname : kname);
       return -1;
     }
   if (strcmp (pname, "proxmox") != 0 && strcmp (kname, "proxmox") == 0)
     {
-      set_error (error, "proxmox is not a KSM policy");
+      sim_set_error (error, "proxmox is not a KSM policy");
       return -1;
     }
-  sim.kfn_is_bfn = strcmp (pname, kname) == 0;
+  sim->bname = pname;
+  sim->kname = kname;
+  sim->kfn_is_bfn = strcmp (pname, kname) == 0;
+  return 0;
+}
 
-  for (size_t i = 0; i < sc->n_specs; i++)
-    sim.n += sc->specs[i].count;
-  sim.vm = calloc (sim.n + 1, sizeof *sim.vm);
-  sim.snap_vms = calloc (sim.n + 1, sizeof *sim.snap_vms);
-  sim.snap_of = calloc (sim.n + 1, sizeof *sim.snap_of);
-  sim.dec_vms = calloc (sim.n + 1, sizeof *sim.dec_vms);
-  sim.kdec_vms = calloc (sim.n + 1, sizeof *sim.kdec_vms);
-  res->vms = calloc (sim.n + 1, sizeof *res->vms);
-  sim.bcarry = policy_carry_new ();
-  sim.kcarry = policy_carry_new ();
-  if (sim.vm == NULL || sim.snap_vms == NULL || sim.snap_of == NULL || sim.dec_vms == NULL || sim.kdec_vms == NULL
-      || res->vms == NULL || sim.bcarry == NULL || sim.kcarry == NULL)
-    {
-      set_error (error, "out of memory");
-      sim_free (&sim);
-      return -1;
-    }
-  res->n_vms = sim.n;
-  sim.dec.vms = sim.dec_vms;
-  sim.kdec.vms = sim.kdec_vms;
-  sim.ksm_run = sc->ksm_run;
-  sim.ksm_pages = sc->ksm_pages_to_scan;
-  sim.ksm_sleep = sc->ksm_sleep_ms;
-  sim.host_used = sc->non_vm_bytes;
+/* The per-VM arrays (one spare slot, so none is empty) and the carries; the
+ * caller frees what was allocated with sim_free () and res->vms with
+ * sim_result_clear (). */
+static int
+sim_alloc (Sim *sim, SimResult *res)
+{
+  for (size_t i = 0; i < sim->sc->n_specs; i++)
+    sim->n += sim->sc->specs[i].count;
+  sim->vm = calloc (sim->n + 1, sizeof *sim->vm);
+  sim->snap_vms = calloc (sim->n + 1, sizeof *sim->snap_vms);
+  sim->snap_of = calloc (sim->n + 1, sizeof *sim->snap_of);
+  sim->dec_vms = calloc (sim->n + 1, sizeof *sim->dec_vms);
+  sim->kdec_vms = calloc (sim->n + 1, sizeof *sim->kdec_vms);
+  res->vms = calloc (sim->n + 1, sizeof *res->vms);
+  sim->bcarry = policy_carry_new ();
+  sim->kcarry = policy_carry_new ();
+  if (sim->vm == NULL || sim->snap_vms == NULL || sim->snap_of == NULL || sim->dec_vms == NULL
+      || sim->kdec_vms == NULL || res->vms == NULL || sim->bcarry == NULL || sim->kcarry == NULL)
+    return -1;
+  res->n_vms = sim->n;
+  sim->dec.vms = sim->dec_vms;
+  sim->kdec.vms = sim->kdec_vms;
+  return 0;
+}
 
+/* Every VM of every group: its id, name, result slot and demand phase. */
+static void
+sim_layout_vms (Sim *sim, SimResult *res)
+{
+  const SimScenario *sc = sim->sc;
   uint64_t rng = sc->seed;
   size_t idx = 0;
   for (size_t g = 0; g < sc->n_specs; g++)
@@ -640,7 +676,7 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
       const SimVmSpec *sp = &sc->specs[g];
       for (uint32_t j = 0; j < sp->count; j++, idx++)
         {
-          SimVm *v = &sim.vm[idx];
+          SimVm *v = &sim->vm[idx];
           v->spec = sp;
           v->id = idx + 1;
           if (sp->count == 1 && asprintf (&v->name, "%s", sp->name) < 0)
@@ -658,131 +694,172 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
             v->phase_ms = d->phase_set ? d->phase_ms + j * d->phase_step_ms : sim_rand (&rng) % d->period_ms;
         }
     }
+}
 
-  uint64_t tick = sc->tick_ms > 0 ? sc->tick_ms : 1000;
-  uint32_t every = opt->ticks_every > 0 ? opt->ticks_every : 1;
-  double sum_used = 0.0, sum_actual = 0.0, sum_res = 0.0, sum_saved = 0.0;
-  uint64_t rot = 0;
-  for (uint64_t t = 0; t <= sc->duration_ms; t += tick)
+/* Lifecycle at t: VMs that left last tick are gone; starts and stops. */
+static void
+sim_lifecycle (Sim *sim, uint64_t t)
+{
+  bool changed = t == 0;
+  for (size_t i = 0; i < sim->n; i++)
     {
-      uint64_t dt = t == 0 ? 0 : tick;
-      bool changed = t == 0;
-      /* Lifecycle: VMs that left last tick are gone; starts and stops. */
-      for (size_t i = 0; i < sim.n; i++)
+      SimVm *v = &sim->vm[i];
+      v->kicks = 0;
+      if (v->stopping && v->alive)
         {
-          SimVm *v = &sim.vm[i];
-          v->kicks = 0;
-          if (v->stopping && v->alive)
-            {
-              v->alive = false;
-              v->gone = true;
-              changed = true;
-              continue;
-            }
-          if (!v->started && (!v->spec->has_start || t >= v->spec->start_ms))
-            {
-              vm_start (&sim, v, t, v->spec->has_start);
-              changed = true;
-            }
-          else if (v->alive && !v->stopping && v->spec->has_stop && t >= v->spec->stop_ms)
-            vm_stop (&sim, v);
+          v->alive = false;
+          v->gone = true;
+          changed = true;
+          continue;
         }
-      if (changed)
-        sim_rebuild_snapshot (&sim);
-
-      /* The world over (t - dt, t], in a rotating order so that no VM is
-       * always first to the host's last free pages. */
-      uint64_t bucket = t / SIM_WS_BUCKET_MS;
-      if (bucket != sim.bucket_now)
+      if (!v->started && (!v->spec->has_start || t >= v->spec->start_ms))
         {
-          for (uint64_t b = sim.bucket_now + 1; b <= bucket && b <= sim.bucket_now + SIM_WS_BUCKETS; b++)
-            for (size_t i = 0; i < sim.n; i++)
-              sim.vm[i].ws[b % SIM_WS_BUCKETS] = 0;
-          sim.bucket_now = bucket;
+          vm_start (sim, v, t, v->spec->has_start);
+          changed = true;
         }
-      double sum_resident = 0.0, sum_mergeable = 0.0;
-      uint64_t sum_actual_t = 0;
-      size_t n_alive = sim.n_snap;
-      for (size_t k = 0; k < n_alive; k++)
-        {
-          SimVm *v = &sim.vm[sim.snap_of[(k + rot) % n_alive]];
-          if (!v->stopping && dt > 0)
-            vm_step (&sim, v, t, dt);
-          vm_ws_touch (v, bucket);
-          sum_actual_t += v->stopping ? 0 : v->actual;
-          sum_resident += (double) v->resident;
-          if (v->spec->cfg.ksm && !v->stopping)
-            sum_mergeable += v->spec->ksm_fraction * (double) v->resident;
-        }
-      rot++;
-      sim.sum_resident = sum_resident;
-      sim.sum_mergeable = sum_mergeable;
-      sim_ksm_step (&sim, dt);
-      /* Host used, exactly: the incremental count above only ranks who gets
-       * the last free pages within the tick. */
-      double used = (double) sc->non_vm_bytes + (double) sc->vm_overhead_bytes * (double) n_alive + sum_resident - sim.ksm_saved;
-      sim.host_used = used > 0.0 ? (uint64_t) used : 0;
-
-      PolicySnapshot snap;
-      sim_fill_snapshot (&sim, t, &snap);
-      if (sim.bfn (&snap, &sc->config, sim.bcarry, &sim.dec) != 0)
-        {
-          set_error (error, "policy %s failed at t=%llu ms", pname, (unsigned long long) t);
-          sim_free (&sim);
-          return -1;
-        }
-      const PolicyKsmDecision *kd = &sim.dec.ksm;
-      if (!sim.kfn_is_bfn)
-        {
-          if (sim.kfn (&snap, &sc->config, sim.kcarry, &sim.kdec) != 0)
-            {
-              set_error (error, "policy %s failed at t=%llu ms", kname, (unsigned long long) t);
-              sim_free (&sim);
-              return -1;
-            }
-          kd = &sim.kdec.ksm;
-        }
-      sim_apply_ksm (&sim, kd);
-      for (size_t k = 0; k < sim.n_snap; k++)
-        {
-          SimVm *v = &sim.vm[sim.snap_of[k]];
-          const PolicyVmDecision *d = &sim.dec.vms[k];
-          v->reason = d->reason;
-          v->need = d->need_bytes;
-          if (v->spike_on && v->stalled)
-            v->spike_visible = true;
-          if (v->spike_on && v->spike_visible && v->res->spike_visible_ms < 0)
-            v->res->spike_visible_ms = (int64_t) (t - v->spike_at_ms);
-          if (d->set_target && !v->stopping)
-            {
-              if (v->spike_on && !v->spike_met && d->target_bytes > v->target)
-                {
-                  if (v->res->spike_raise_ms < 0)
-                    {
-                      v->res->spike_raise_ms = (int64_t) (t - v->spike_at_ms);
-                      v->res->spike_first_raise_bytes = d->target_bytes - v->target;
-                    }
-                  v->res->spike_raises++;
-                }
-              v->target = d->target_bytes;
-              v->target_issued = true;
-              res->targets_issued++;
-            }
-        }
-      if (opt->ticks != NULL && (res->ticks % every) == 0)
-        sim_write_tick (&sim, t, opt->ticks);
-
-      res->ticks++;
-      sum_used += (double) sim.host_used;
-      res->peak_host_used_bytes = max_u64 (res->peak_host_used_bytes, sim.host_used);
-      sum_actual += (double) sum_actual_t;
-      sum_res += sum_resident;
-      sum_saved += sim.ksm_saved;
+      else if (v->alive && !v->stopping && v->spec->has_stop && t >= v->spec->stop_ms)
+        vm_stop (sim, v);
     }
+  if (changed)
+    sim_rebuild_snapshot (sim);
+}
 
-  for (size_t i = 0; i < sim.n; i++)
+/* Clears the working-set buckets the clock moved into. */
+static void
+sim_advance_buckets (Sim *sim, uint64_t bucket)
+{
+  if (bucket == sim->bucket_now)
+    return;
+  for (uint64_t b = sim->bucket_now + 1; b <= bucket && b <= sim->bucket_now + SIM_WS_BUCKETS; b++)
+    for (size_t i = 0; i < sim->n; i++)
+      sim->vm[i].ws[b % SIM_WS_BUCKETS] = 0;
+  sim->bucket_now = bucket;
+}
+
+/* The world over (t - dt, t]: every running VM, then ksmd, then the host. */
+static void
+sim_world_step (Sim *sim, uint64_t t, uint64_t dt)
+{
+  const SimScenario *sc = sim->sc;
+  uint64_t bucket = t / SIM_WS_BUCKET_MS;
+  sim_advance_buckets (sim, bucket);
+  double sum_resident = 0.0, sum_mergeable = 0.0;
+  uint64_t sum_actual = 0;
+  size_t n_alive = sim->n_snap;
+  /* A rotating order, so that no VM is always first to the host's last free
+   * pages. */
+  for (size_t k = 0; k < n_alive; k++)
     {
-      SimVm *v = &sim.vm[i];
+      SimVm *v = &sim->vm[sim->snap_of[(k + sim->rot) % n_alive]];
+      if (!v->stopping && dt > 0)
+        vm_step (sim, v, t, dt);
+      vm_ws_touch (v, bucket);
+      sum_actual += v->stopping ? 0 : v->actual;
+      sum_resident += (double) v->resident;
+      if (v->spec->cfg.ksm && !v->stopping)
+        sum_mergeable += v->spec->ksm_fraction * (double) v->resident;
+    }
+  sim->rot++;
+  sim->sum_actual = sum_actual;
+  sim->sum_resident = sum_resident;
+  sim->sum_mergeable = sum_mergeable;
+  sim_ksm_step (sim, dt);
+  /* Host used, exactly: the incremental count above only ranks who gets
+   * the last free pages within the tick. */
+  double used = (double) sc->non_vm_bytes + (double) sc->vm_overhead_bytes * (double) n_alive
+                + sum_resident - sim->ksm_saved;
+  sim->host_used = used > 0.0 ? (uint64_t) used : 0;
+}
+
+/* The balloon policy and, if it is another one, the KSM policy on this tick's
+ * snapshot; *kd is the KSM decision to apply. */
+static int
+sim_decide (Sim *sim, uint64_t t, const PolicyKsmDecision **kd, char **error)
+{
+  const PolicyConfig *cfg = &sim->sc->config;
+  PolicySnapshot snap;
+  sim_fill_snapshot (sim, t, &snap);
+  if (sim->bfn (&snap, cfg, sim->bcarry, &sim->dec) != 0)
+    {
+      sim_set_error (error, "policy %s failed at t=%llu ms", sim->bname, (unsigned long long) t);
+      return -1;
+    }
+  *kd = &sim->dec.ksm;
+  if (sim->kfn_is_bfn)
+    return 0;
+  if (sim->kfn (&snap, cfg, sim->kcarry, &sim->kdec) != 0)
+    {
+      sim_set_error (error, "policy %s failed at t=%llu ms", sim->kname, (unsigned long long) t);
+      return -1;
+    }
+  *kd = &sim->kdec.ksm;
+  return 0;
+}
+
+/* The balloon decisions: new targets, and when a spike became visible to the
+ * policy and when it first raised the target. */
+static void
+sim_apply_vms (Sim *sim, uint64_t t, SimResult *res)
+{
+  for (size_t k = 0; k < sim->n_snap; k++)
+    {
+      SimVm *v = &sim->vm[sim->snap_of[k]];
+      const PolicyVmDecision *d = &sim->dec.vms[k];
+      v->reason = d->reason;
+      v->need = d->need_bytes;
+      if (v->spike_on && v->stalled)
+        v->spike_visible = true;
+      if (v->spike_on && v->spike_visible && v->res->spike_visible_ms < 0)
+        v->res->spike_visible_ms = (int64_t) (t - v->spike_at_ms);
+      if (!d->set_target || v->stopping)
+        continue;
+      if (v->spike_on && !v->spike_met && d->target_bytes > v->target)
+        {
+          if (v->res->spike_raise_ms < 0)
+            {
+              v->res->spike_raise_ms = (int64_t) (t - v->spike_at_ms);
+              v->res->spike_first_raise_bytes = d->target_bytes - v->target;
+            }
+          v->res->spike_raises++;
+        }
+      v->target = d->target_bytes;
+      v->target_issued = true;
+      res->targets_issued++;
+    }
+}
+
+/* One tick at t, dt after the last: lifecycle, the world, the decisions and
+ * their effect, the tick line, the running sums. */
+static int
+sim_tick (Sim *sim, uint64_t t, uint64_t dt, const SimOptions *opt, SimResult *res, char **error)
+{
+  sim_lifecycle (sim, t);
+  sim_world_step (sim, t, dt);
+  const PolicyKsmDecision *kd;
+  if (sim_decide (sim, t, &kd, error) != 0)
+    return -1;
+  sim_apply_ksm (sim, kd);
+  sim_apply_vms (sim, t, res);
+  uint32_t every = opt->ticks_every > 0 ? opt->ticks_every : 1;
+  if (opt->ticks != NULL && (res->ticks % every) == 0)
+    sim_write_tick (sim, t, opt->ticks);
+
+  res->ticks++;
+  sim->tot_used += (double) sim->host_used;
+  res->peak_host_used_bytes = max_u64 (res->peak_host_used_bytes, sim->host_used);
+  sim->tot_actual += (double) sim->sum_actual;
+  sim->tot_resident += sim->sum_resident;
+  sim->tot_saved += sim->ksm_saved;
+  return 0;
+}
+
+/* The run's totals and means, per VM and over the fleet. */
+static void
+sim_summarize (const Sim *sim, SimResult *res)
+{
+  for (size_t i = 0; i < sim->n; i++)
+    {
+      const SimVm *v = &sim->vm[i];
       v->res->stall_ms = v->stall_ms;
       v->res->oom_kills = v->oom_kills;
       v->res->alive_ms = v->alive_ms;
@@ -793,12 +870,41 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
     }
   double nt = res->ticks > 0 ? (double) res->ticks : 1.0;
   res->stall_pct = res->vm_ms > 0 ? (double) res->stall_ms * 100.0 / (double) res->vm_ms : 0.0;
-  res->mean_host_used_bytes = sum_used / nt;
-  res->mean_sum_actual_bytes = sum_actual / nt;
-  res->mean_sum_resident_bytes = sum_res / nt;
-  res->mean_ksm_saved_bytes = sum_saved / nt;
-  res->ksm_cpu_s = sim.ksm_cpu_ns / 1e9;
-  res->ksm_saved_bytes = (uint64_t) sim.ksm_saved;
+  res->mean_host_used_bytes = sim->tot_used / nt;
+  res->mean_sum_actual_bytes = sim->tot_actual / nt;
+  res->mean_sum_resident_bytes = sim->tot_resident / nt;
+  res->mean_ksm_saved_bytes = sim->tot_saved / nt;
+  res->ksm_cpu_s = sim->ksm_cpu_ns / 1e9;
+  res->ksm_saved_bytes = (uint64_t) sim->ksm_saved;
+}
+
+int
+sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **error)
+{
+  memset (res, 0, sizeof *res);
+  Sim sim = { .sc = sc };
+  if (sim_resolve_policies (&sim, opt, error) != 0)
+    return -1;
+  if (sim_alloc (&sim, res) != 0)
+    {
+      sim_set_error (error, "out of memory");
+      sim_free (&sim);
+      return -1;
+    }
+  sim.ksm_run = sc->ksm_run;
+  sim.ksm_pages = sc->ksm_pages_to_scan;
+  sim.ksm_sleep = sc->ksm_sleep_ms;
+  sim.host_used = sc->non_vm_bytes;
+  sim_layout_vms (&sim, res);
+
+  uint64_t tick = sc->tick_ms > 0 ? sc->tick_ms : 1000;
+  for (uint64_t t = 0; t <= sc->duration_ms; t += tick)
+    if (sim_tick (&sim, t, t == 0 ? 0 : tick, opt, res, error) != 0)
+      {
+        sim_free (&sim);
+        return -1;
+      }
+  sim_summarize (&sim, res);
   sim_free (&sim);
   return 0;
 }

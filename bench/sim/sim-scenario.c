@@ -32,10 +32,8 @@
 /* ksmd CPU per scanned page (measured 0.3-2 µs on x86). */
 #define SIM_DEFAULT_KSM_NS_PER_PAGE 1000.0
 
-static void set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-set_error (char **error, const char *fmt, ...)
+void
+sim_set_error (char **error, const char *fmt, ...)
 {
   if (error == NULL || *error != NULL)
     return;
@@ -54,7 +52,7 @@ get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char
   if (v == NULL)
     {
       if (required)
-        set_error (error, "%s: missing \"%s\"", where, key);
+        sim_set_error (error, "%s: missing \"%s\"", where, key);
       return !required;
     }
   if (json_is_integer (v) && json_integer_value (v) >= 0)
@@ -76,11 +74,11 @@ get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char
           *out = sz.bytes;
           return true;
         }
-      set_error (error, "%s: \"%s\": %s", where, key, perr != NULL ? perr : "a percentage is not a size here");
+      sim_set_error (error, "%s: \"%s\": %s", where, key, perr != NULL ? perr : "a percentage is not a size here");
       free (perr);
       return false;
     }
-  set_error (error, "%s: \"%s\" must be a size (bytes or \"512M\")", where, key);
+  sim_set_error (error, "%s: \"%s\" must be a size (bytes or \"512M\")", where, key);
   return false;
 }
 
@@ -95,7 +93,7 @@ get_seconds (json_t *obj, const char *key, uint64_t *out_ms, bool *found, const 
     return true;
   if (!json_is_number (v) || !(json_number_value (v) >= 0) || json_number_value (v) > 1e12)
     {
-      set_error (error, "%s: \"%s\" must be a number of seconds >= 0", where, key);
+      sim_set_error (error, "%s: \"%s\" must be a number of seconds >= 0", where, key);
       return false;
     }
   *out_ms = (uint64_t) llround (json_number_value (v) * 1000.0);
@@ -110,7 +108,7 @@ get_bool (json_t *obj, const char *key, bool *out, const char *where, char **err
     return true;
   if (!json_is_boolean (v))
     {
-      set_error (error, "%s: \"%s\" must be true or false", where, key);
+      sim_set_error (error, "%s: \"%s\" must be true or false", where, key);
       return false;
     }
   *out = json_is_true (v);
@@ -140,7 +138,7 @@ load_vm_policy (json_t *pol, PolicyVmConfig *cfg, const char *where, char **erro
     return true;
   if (!json_is_object (pol))
     {
-      set_error (error, "%s: \"policy\" must be an object", where);
+      sim_set_error (error, "%s: \"policy\" must be an object", where);
       return false;
     }
   const char *key;
@@ -152,14 +150,120 @@ load_vm_policy (json_t *pol, PolicyVmConfig *cfg, const char *where, char **erro
     PolicyKeyResult r = text != NULL ? policy_vm_config_set (cfg, key, text, &perr) : POLICY_KEY_INVALID;
     free (text);
     if (r == POLICY_KEY_UNKNOWN)
-      set_error (error, "%s: unknown policy key \"%s\"", where, key);
+      sim_set_error (error, "%s: unknown policy key \"%s\"", where, key);
     else if (r == POLICY_KEY_INVALID)
-      set_error (error, "%s: policy key \"%s\": %s", where, key, perr != NULL ? perr : "bad value");
+      sim_set_error (error, "%s: policy key \"%s\": %s", where, key, perr != NULL ? perr : "bad value");
     free (perr);
     if (r != POLICY_KEY_OK)
       return false;
   }
   return true;
+}
+
+/* Demand points: [[t_s, bytes], ...] in time order, interpolated between. */
+static bool
+load_demand_points (json_t *dj, SimDemand *d, const char *where, char **error)
+{
+  size_t n = json_array_size (dj);
+  if (n == 0)
+    {
+      sim_set_error (error, "%s: demand points: empty", where);
+      return false;
+    }
+  d->kind = SIM_DEMAND_POINTS;
+  d->pt_ms = calloc (n, sizeof *d->pt_ms);
+  d->pt_bytes = calloc (n, sizeof *d->pt_bytes);
+  if (d->pt_ms == NULL || d->pt_bytes == NULL)
+    return false;
+  d->n_points = n;
+  for (size_t i = 0; i < n; i++)
+    {
+      json_t *p = json_array_get (dj, i);
+      json_t *wrap = json_object ();
+      bool ok = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
+      if (ok)
+        {
+          json_object_set (wrap, "t", json_array_get (p, 0));
+          json_object_set (wrap, "b", json_array_get (p, 1));
+          ok = get_seconds (wrap, "t", &d->pt_ms[i], NULL, where, error)
+               && get_size (wrap, "b", &d->pt_bytes[i], true, where, error);
+        }
+      json_decref (wrap);
+      if (ok && i > 0 && d->pt_ms[i] < d->pt_ms[i - 1])
+        {
+          sim_set_error (error, "%s: demand points must be in time order", where);
+          return false;
+        }
+      if (!ok)
+        {
+          sim_set_error (error, "%s: demand point %zu must be [t_s, bytes]", where, i);
+          return false;
+        }
+    }
+  return true;
+}
+
+static bool
+load_demand_bursty (json_t *g, SimDemand *d, const char *where, char **error)
+{
+  d->kind = SIM_DEMAND_BURSTY;
+  if (!get_size (g, "peak", &d->peak, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+      || !get_seconds (g, "period_s", &d->period_ms, NULL, where, error)
+      || !get_seconds (g, "burst_s", &d->burst_ms, NULL, where, error)
+      || !get_seconds (g, "ramp_s", &d->ramp_ms, NULL, where, error)
+      || !get_seconds (g, "phase_s", &d->phase_ms, &d->phase_set, where, error)
+      || !get_seconds (g, "phase_step_s", &d->phase_step_ms, NULL, where, error))
+    return false;
+  if (d->period_ms == 0 || d->burst_ms > d->period_ms || d->ramp_ms > d->burst_ms)
+    {
+      sim_set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s", where);
+      return false;
+    }
+  return true;
+}
+
+static bool
+load_demand_spike (json_t *g, SimDemand *d, const char *where, char **error)
+{
+  d->kind = SIM_DEMAND_SPIKE;
+  bool found;
+  if (!get_size (g, "bytes", &d->bytes, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+      || !get_seconds (g, "at_s", &d->at_ms, &found, where, error)
+      || !get_seconds (g, "duration_s", &d->dur_ms, NULL, where, error))
+    return false;
+  if (!found)
+    {
+      sim_set_error (error, "%s: spike needs at_s", where);
+      return false;
+    }
+  return true;
+}
+
+/* One generator by name: {"steady"|"idle"|"bursty"|"spike": {...}}. */
+static bool
+load_demand_generator (const char *kind, json_t *g, SimDemand *d, const char *where, char **error)
+{
+  if (!json_is_object (g))
+    {
+      sim_set_error (error, "%s: demand \"%s\" takes an object", where, kind);
+      return false;
+    }
+  if (strcmp (kind, "steady") == 0)
+    {
+      d->kind = SIM_DEMAND_STEADY;
+      return get_size (g, "bytes", &d->bytes, true, where, error);
+    }
+  if (strcmp (kind, "idle") == 0)
+    {
+      d->kind = SIM_DEMAND_IDLE;
+      return get_size (g, "bytes", &d->bytes, false, where, error);
+    }
+  if (strcmp (kind, "bursty") == 0)
+    return load_demand_bursty (g, d, where, error);
+  if (strcmp (kind, "spike") == 0)
+    return load_demand_spike (g, d, where, error);
+  sim_set_error (error, "%s: unknown demand generator \"%s\"", where, kind);
+  return false;
 }
 
 static bool
@@ -170,105 +274,16 @@ load_demand (json_t *dj, SimDemand *d, const char *where, char **error)
   if (dj == NULL)
     return true;
   if (json_is_array (dj))
-    {
-      size_t n = json_array_size (dj);
-      if (n == 0)
-        {
-          set_error (error, "%s: demand points: empty", where);
-          return false;
-        }
-      d->kind = SIM_DEMAND_POINTS;
-      d->pt_ms = calloc (n, sizeof *d->pt_ms);
-      d->pt_bytes = calloc (n, sizeof *d->pt_bytes);
-      if (d->pt_ms == NULL || d->pt_bytes == NULL)
-        return false;
-      d->n_points = n;
-      for (size_t i = 0; i < n; i++)
-        {
-          json_t *p = json_array_get (dj, i);
-          json_t *wrap = json_object ();
-          bool ok = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
-          if (ok)
-            {
-              json_object_set (wrap, "t", json_array_get (p, 0));
-              json_object_set (wrap, "b", json_array_get (p, 1));
-              ok = get_seconds (wrap, "t", &d->pt_ms[i], NULL, where, error)
-                   && get_size (wrap, "b", &d->pt_bytes[i], true, where, error);
-            }
-          json_decref (wrap);
-          if (ok && i > 0 && d->pt_ms[i] < d->pt_ms[i - 1])
-            {
-              set_error (error, "%s: demand points must be in time order", where);
-              return false;
-            }
-          if (!ok)
-            {
-              set_error (error, "%s: demand point %zu must be [t_s, bytes]", where, i);
-              return false;
-            }
-        }
-      return true;
-    }
-  const char *kind;
-  json_t *g;
+    return load_demand_points (dj, d, where, error);
   if (!json_is_object (dj) || json_object_size (dj) != 1)
     {
-      set_error (error, "%s: demand must be [[t_s, bytes], ...] or one of {steady|idle|bursty|spike: {...}}", where);
+      sim_set_error (error, "%s: demand must be [[t_s, bytes], ...] or one of {steady|idle|bursty|spike: {...}}", where);
       return false;
     }
-  json_object_foreach (dj, kind, g)
-  {
-    if (!json_is_object (g))
-      {
-        set_error (error, "%s: demand \"%s\" takes an object", where, kind);
-        return false;
-      }
-    if (strcmp (kind, "steady") == 0)
-      {
-        d->kind = SIM_DEMAND_STEADY;
-        return get_size (g, "bytes", &d->bytes, true, where, error);
-      }
-    if (strcmp (kind, "idle") == 0)
-      {
-        d->kind = SIM_DEMAND_IDLE;
-        return get_size (g, "bytes", &d->bytes, false, where, error);
-      }
-    if (strcmp (kind, "bursty") == 0)
-      {
-        d->kind = SIM_DEMAND_BURSTY;
-        if (!get_size (g, "peak", &d->peak, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
-            || !get_seconds (g, "period_s", &d->period_ms, NULL, where, error)
-            || !get_seconds (g, "burst_s", &d->burst_ms, NULL, where, error)
-            || !get_seconds (g, "ramp_s", &d->ramp_ms, NULL, where, error)
-            || !get_seconds (g, "phase_s", &d->phase_ms, &d->phase_set, where, error)
-            || !get_seconds (g, "phase_step_s", &d->phase_step_ms, NULL, where, error))
-          return false;
-        if (d->period_ms == 0 || d->burst_ms > d->period_ms || d->ramp_ms > d->burst_ms)
-          {
-            set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s", where);
-            return false;
-          }
-        return true;
-      }
-    if (strcmp (kind, "spike") == 0)
-      {
-        d->kind = SIM_DEMAND_SPIKE;
-        bool found;
-        if (!get_size (g, "bytes", &d->bytes, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
-            || !get_seconds (g, "at_s", &d->at_ms, &found, where, error)
-            || !get_seconds (g, "duration_s", &d->dur_ms, NULL, where, error))
-          return false;
-        if (!found)
-          {
-            set_error (error, "%s: spike needs at_s", where);
-            return false;
-          }
-        return true;
-      }
-    set_error (error, "%s: unknown demand generator \"%s\"", where, kind);
-    return false;
-  }
-  return false;
+  /* The object's only key. */
+  void *it = json_object_iter (dj);
+  return load_demand_generator (json_object_iter_key (it), json_object_iter_value (it), d, where,
+                                error);
 }
 
 static bool
@@ -278,7 +293,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
   snprintf (where, sizeof where, "vms[%zu]", idx);
   if (!json_is_object (vj))
     {
-      set_error (error, "%s: must be an object", where);
+      sim_set_error (error, "%s: must be an object", where);
       return false;
     }
   json_t *name = json_object_get (vj, "name");
@@ -291,7 +306,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
     {
       if (!json_is_integer (count) || json_integer_value (count) < 0 || json_integer_value (count) > 1000000)
         {
-          set_error (error, "%s: \"count\" must be an integer in [0, 1000000]", where);
+          sim_set_error (error, "%s: \"count\" must be an integer in [0, 1000000]", where);
           return false;
         }
       v->count = (uint32_t) json_integer_value (count);
@@ -306,7 +321,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
     {
       if (!json_is_number (frac) || !(json_number_value (frac) >= 0.0 && json_number_value (frac) <= 1.0))
         {
-          set_error (error, "%s: \"ksm_fraction\" must be in [0, 1]", where);
+          sim_set_error (error, "%s: \"ksm_fraction\" must be in [0, 1]", where);
           return false;
         }
       v->ksm_fraction = json_number_value (frac);
@@ -327,7 +342,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
   v->has_initial_actual = json_object_get (vj, "initial_actual") != NULL;
   if (v->ram_bytes == 0)
     {
-      set_error (error, "%s: \"ram\" must be > 0", where);
+      sim_set_error (error, "%s: \"ram\" must be > 0", where);
       return false;
     }
   if (v->has_initial_actual && v->initial_actual_bytes > v->ram_bytes)
@@ -345,7 +360,7 @@ load_host (json_t *hj, SimScenario *sc, char **error)
   const char *where = "host";
   if (!json_is_object (hj))
     {
-      set_error (error, "missing \"host\" object");
+      sim_set_error (error, "missing \"host\" object");
       return false;
     }
   sc->balloon_rate_bps = SIM_DEFAULT_BALLOON_RATE_BPS;
@@ -369,7 +384,7 @@ load_host (json_t *hj, SimScenario *sc, char **error)
       json_t *v;
       if (!json_is_object (kj) || !get_bool (kj, "present", &sc->ksm_present, "host.ksm", error))
         {
-          set_error (error, "host.ksm must be an object");
+          sim_set_error (error, "host.ksm must be an object");
           return false;
         }
       if ((v = json_object_get (kj, "run")) != NULL)
@@ -383,7 +398,7 @@ load_host (json_t *hj, SimScenario *sc, char **error)
     }
   if (sc->ram_bytes == 0)
     {
-      set_error (error, "host: \"ram\" must be > 0");
+      sim_set_error (error, "host: \"ram\" must be > 0");
       return false;
     }
   return true;
@@ -398,7 +413,7 @@ load_config (json_t *cj, PolicyConfig *c, char **error)
     return true;
   if (!json_is_object (cj))
     {
-      set_error (error, "\"config\" must be an object of sections");
+      sim_set_error (error, "\"config\" must be an object of sections");
       return false;
     }
   const char *section;
@@ -409,7 +424,7 @@ load_config (json_t *cj, PolicyConfig *c, char **error)
     json_t *v;
     if (!json_is_object (sj))
       {
-        set_error (error, "config.%s must be an object", section);
+        sim_set_error (error, "config.%s must be an object", section);
         return false;
       }
     json_object_foreach (sj, key, v)
@@ -419,9 +434,9 @@ load_config (json_t *cj, PolicyConfig *c, char **error)
       PolicyKeyResult r = text != NULL ? policy_config_set (c, section, key, text, &perr) : POLICY_KEY_INVALID;
       free (text);
       if (r == POLICY_KEY_UNKNOWN)
-        set_error (error, "config.%s: unknown key \"%s\"", section, key);
+        sim_set_error (error, "config.%s: unknown key \"%s\"", section, key);
       else if (r == POLICY_KEY_INVALID)
-        set_error (error, "config.%s.%s: %s", section, key, perr != NULL ? perr : "bad value");
+        sim_set_error (error, "config.%s.%s: %s", section, key, perr != NULL ? perr : "bad value");
       free (perr);
       if (r != POLICY_KEY_OK)
         return false;
@@ -437,13 +452,13 @@ sim_scenario_load_string (const char *text, char **error)
   json_t *root = json_loads (text, 0, &jerr);
   if (root == NULL)
     {
-      set_error (error, "scenario: line %d: %s", jerr.line, jerr.text);
+      sim_set_error (error, "scenario: line %d: %s", jerr.line, jerr.text);
       return NULL;
     }
   SimScenario *sc = calloc (1, sizeof *sc);
   bool ok = sc != NULL && json_is_object (root);
   if (!ok)
-    set_error (error, "scenario: must be a JSON object");
+    sim_set_error (error, "scenario: must be a JSON object");
   if (ok)
     {
       sc->duration_ms = SIM_DEFAULT_DURATION_MS;
@@ -461,7 +476,7 @@ sim_scenario_load_string (const char *text, char **error)
         {
           ok = json_is_integer (tick) && json_integer_value (tick) > 0 && json_integer_value (tick) <= 3600000;
           if (!ok)
-            set_error (error, "scenario: \"tick_ms\" must be an integer in [1, 3600000]");
+            sim_set_error (error, "scenario: \"tick_ms\" must be an integer in [1, 3600000]");
           else
             sc->tick_ms = (uint64_t) json_integer_value (tick);
         }
@@ -470,7 +485,7 @@ sim_scenario_load_string (const char *text, char **error)
   json_t *vms = ok ? json_object_get (root, "vms") : NULL;
   if (ok && !json_is_array (vms))
     {
-      set_error (error, "scenario: missing \"vms\" array");
+      sim_set_error (error, "scenario: missing \"vms\" array");
       ok = false;
     }
   if (ok)
@@ -484,7 +499,7 @@ sim_scenario_load_string (const char *text, char **error)
   json_decref (root);
   if (!ok)
     {
-      set_error (error, "scenario: invalid");
+      sim_set_error (error, "scenario: invalid");
       sim_scenario_free (sc);
       return NULL;
     }
@@ -497,7 +512,7 @@ sim_scenario_load_file (const char *path, char **error)
   FILE *f = fopen (path, "rb");
   if (f == NULL)
     {
-      set_error (error, "%s: cannot open", path);
+      sim_set_error (error, "%s: cannot open", path);
       return NULL;
     }
   char *buf = NULL;

@@ -144,3 +144,6 @@ void sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm,
 /* Demand of a VM at time t (exposed for tests). `phase_ms` is the VM's phase,
  * `cursor` a per-VM search hint for points (may be NULL). */
 uint64_t sim_demand_at (const SimDemand *d, uint64_t phase_ms, uint64_t t_ms, size_t *cursor);
+
+/* Sets *error (if error is not NULL and not yet set) to a formatted message. */
+void sim_set_error (char **error, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));

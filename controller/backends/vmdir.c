@@ -213,6 +213,19 @@ vmdir_check (const char *dir, GError **error)
   return TRUE;
 }
 
+static VmDir *
+vmdir_alloc (const char *dir, int dir_fd, VmDirFn fn, gpointer user_data)
+{
+  VmDir *d = g_new0 (VmDir, 1);
+  d->dir = g_strdup (dir);
+  d->dir_fd = dir_fd;
+  d->fd_dir = g_strdup_printf ("/proc/self/fd/%d", dir_fd);
+  d->fn = fn;
+  d->user_data = user_data;
+  d->known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, vmdir_entry_free);
+  return d;
+}
+
 VmDir *
 vmdir_new (const char *dir, VmDirFn fn, gpointer user_data, GError **error)
 {
@@ -226,14 +239,8 @@ vmdir_new (const char *dir, VmDirFn fn, gpointer user_data, GError **error)
       close (dir_fd);
       return NULL;
     }
-  VmDir *d = g_new0 (VmDir, 1);
-  d->dir = g_strdup (dir);
-  d->dir_fd = dir_fd;
-  d->fd_dir = g_strdup_printf ("/proc/self/fd/%d", dir_fd);
+  VmDir *d = vmdir_alloc (dir, dir_fd, fn, user_data);
   d->monitor = monitor;
-  d->fn = fn;
-  d->user_data = user_data;
-  d->known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, vmdir_entry_free);
   g_signal_connect (monitor, "changed", G_CALLBACK (vmdir_changed), d);
   d->idle_id = g_idle_add (vmdir_idle_scan, d);
   return d;
@@ -245,12 +252,26 @@ vmdir_free (VmDir *d)
   if (d == NULL)
     return;
   g_clear_handle_id (&d->idle_id, g_source_remove);
-  g_signal_handlers_disconnect_by_data (d->monitor, d);
-  g_file_monitor_cancel (d->monitor);
-  g_object_unref (d->monitor);
+  if (d->monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (d->monitor, d);
+      g_file_monitor_cancel (d->monitor);
+      g_object_unref (d->monitor);
+    }
   g_hash_table_unref (d->known);
   close (d->dir_fd);
   g_free (d->fd_dir);
   g_free (d->dir);
   g_free (d);
+}
+
+VmDir *
+vmdir_snapshot (const char *dir, VmDirFn fn, gpointer user_data, GError **error)
+{
+  int dir_fd = vmdir_open_dir (dir, error);
+  if (dir_fd < 0)
+    return NULL;
+  VmDir *d = vmdir_alloc (dir, dir_fd, fn, user_data);
+  vmdir_rescan (d);
+  return d;
 }

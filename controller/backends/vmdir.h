@@ -26,5 +26,10 @@ gboolean vmdir_check (const char *dir, GError **error);
 /* Re-scans the directory; reports differences only. */
 void vmdir_rescan (VmDir *d);
 
+/* The same checks, and every QMP socket in `dir` reported now, before it
+ * returns, without watching (the release at stop). The paths stay valid
+ * until vmdir_free(). */
+VmDir *vmdir_snapshot (const char *dir, VmDirFn fn, gpointer user_data, GError **error);
+
 void vmdir_free (VmDir *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VmDir, vmdir_free)

@@ -4,8 +4,11 @@
 
 #include "ksm.h"
 
+#include <errno.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +18,11 @@
 /* advisor_mode's only modes so far (Linux 6.9+). */
 #define KSM_ADVISOR_NAME_NONE "none"
 #define KSM_ADVISOR_NAME_SCAN_TIME "scan-time"
+/* The saved originals: {"ksm-dir": DIR, "knobs": {NAME: VALUE, ...}}. */
+#define KSM_SAVED_KEY_DIR "ksm-dir"
+#define KSM_SAVED_KEY_KNOBS "knobs"
+/* Only root (the daemon) needs to read it back. */
+#define KSM_SAVED_MODE 0600
 
 typedef enum
 {
@@ -100,6 +108,7 @@ struct _KsmCtx
   int64_t value[KSM_F_N]; /* last read or written; advisor_mode as PolicyKsmAdvisor */
   gboolean have_original[KSM_F_N_WRITABLE];
   int64_t original[KSM_F_N_WRITABLE];
+  char *saved_path; /* the originals' file, NULL: memory only */
   /* In dry-run nothing changes, so the same "would write" comes every
    * tick: logged when it differs from the last one only. */
   gboolean have_dry_logged[KSM_F_N_WRITABLE];
@@ -128,6 +137,7 @@ ksm_ctx_free (KsmCtx *ctx)
   if (ctx == NULL)
     return;
   host_roots_free (ctx->roots);
+  g_free (ctx->saved_path);
   g_free (ctx);
 }
 
@@ -389,6 +399,55 @@ ksm_write (KsmCtx *ctx, KsmFile f, int64_t value, GError **error)
   return TRUE;
 }
 
+void
+ksm_set_saved_path (KsmCtx *ctx, const char *path)
+{
+  g_free (ctx->saved_path);
+  ctx->saved_path = g_strdup (path);
+}
+
+/* Writes every original to the saved file (atomically: a crash mid-write
+ * leaves the previous file). */
+static gboolean
+ksm_save_originals (KsmCtx *ctx, GError **error)
+{
+  if (ctx->saved_path == NULL)
+    return TRUE;
+  json_t *knobs = json_object ();
+  for (int f = 0; f < KSM_F_N_WRITABLE; f++)
+    if (ctx->have_original[f])
+      json_object_set_new (knobs, ksm_files[f].name, json_integer (ctx->original[f]));
+  json_t *root = json_pack ("{s:s,s:o}", KSM_SAVED_KEY_DIR, ctx->roots->ksm_dir,
+                            KSM_SAVED_KEY_KNOBS, knobs);
+  char *text = json_dumps (root, JSON_SORT_KEYS);
+  json_decref (root);
+  g_autofree char *dir = g_path_get_dirname (ctx->saved_path);
+  g_mkdir_with_parents (dir, 0755);
+  gboolean ok = text != NULL
+                && g_file_set_contents_full (ctx->saved_path, text, -1,
+                                             G_FILE_SET_CONTENTS_CONSISTENT, KSM_SAVED_MODE,
+                                             error);
+  free (text);
+  if (!ok && error != NULL && *error == NULL)
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot encode the originals");
+  return ok;
+}
+
+/* Remembers knob f's value as its original, on disk before the write: a
+ * knob whose original could not be saved is not written. */
+static gboolean
+ksm_keep_original (KsmCtx *ctx, KsmFile f, GError **error)
+{
+  ctx->original[f] = ctx->value[f];
+  ctx->have_original[f] = TRUE;
+  if (ksm_save_originals (ctx, error))
+    return TRUE;
+  ctx->have_original[f] = FALSE;
+  g_prefix_error (error, "KSM: %s not set: saving its original to %s: ", ksm_files[f].name,
+                  ctx->saved_path);
+  return FALSE;
+}
+
 gboolean
 ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out_n_changed,
            GError **error)
@@ -447,10 +506,11 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
           ctx->dry_logged[f] = want[f].value;
           continue;
         }
-      if (!ctx->have_original[f])
+      if (!ctx->have_original[f] && !ksm_keep_original (ctx, (KsmFile) f, &local_error))
         {
-          ctx->original[f] = ctx->value[f];
-          ctx->have_original[f] = TRUE;
+          n_changed--;
+          ksm_keep_first_error (&first_error, &local_error);
+          continue;
         }
       int64_t old = ctx->value[f];
       if (!ksm_write (ctx, (KsmFile) f, want[f].value, &local_error))
@@ -515,6 +575,9 @@ ksm_restore (KsmCtx *ctx, GError **error)
       g_propagate_error (error, first_error);
       return FALSE;
     }
+  /* Everything is back: nothing is left for a later run to repair. */
+  if (ctx->saved_path != NULL && g_unlink (ctx->saved_path) != 0 && errno != ENOENT)
+    g_warning ("KSM: removing %s: %s", ctx->saved_path, g_strerror (errno));
   return TRUE;
 }
 
@@ -525,4 +588,87 @@ ksm_n_saved (KsmCtx *ctx)
   for (int f = 0; f < KSM_F_N_WRITABLE; f++)
     n += ctx->have_original[f] ? 1 : 0;
   return n;
+}
+
+/* Takes the originals of a saved file's text (those not already known). */
+static gboolean
+ksm_load_saved (KsmCtx *ctx, const char *text, gboolean *malformed, GError **error)
+{
+  json_error_t jerr;
+  json_t *root = json_loads (text, 0, &jerr);
+  const char *dir = json_string_value (json_object_get (root, KSM_SAVED_KEY_DIR));
+  json_t *knobs = json_object_get (root, KSM_SAVED_KEY_KNOBS);
+  const char *name;
+  json_t *value;
+  *malformed = TRUE;
+  if (dir == NULL || !json_is_object (knobs))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a saved-knobs file",
+                   ctx->saved_path);
+      json_decref (root);
+      return FALSE;
+    }
+  json_object_foreach (knobs, name, value)
+    {
+      int f = ksm_lookup (name);
+      if (f < 0 || f >= KSM_F_N_WRITABLE || !json_is_integer (value)
+          || json_integer_value (value) < 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: bad knob \"%.64s\"",
+                       ctx->saved_path, name);
+          json_decref (root);
+          return FALSE;
+        }
+    }
+  *malformed = FALSE;
+  if (g_strcmp0 (dir, ctx->roots->ksm_dir) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%s holds the knobs of %.256s, not of %s: left alone", ctx->saved_path, dir,
+                   ctx->roots->ksm_dir);
+      json_decref (root);
+      return FALSE;
+    }
+  json_object_foreach (knobs, name, value)
+    {
+      int f = ksm_lookup (name);
+      if (!ctx->have_original[f])
+        {
+          ctx->original[f] = json_integer_value (value);
+          ctx->have_original[f] = TRUE;
+        }
+    }
+  json_decref (root);
+  return TRUE;
+}
+
+gboolean
+ksm_recover_saved (KsmCtx *ctx, guint *out_n_restored, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
+  gboolean malformed = FALSE;
+
+  *out_n_restored = 0;
+  if (ctx->saved_path == NULL)
+    return TRUE;
+  if (!g_file_get_contents (ctx->saved_path, &text, NULL, &local))
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "KSM: saved knobs: ");
+      return FALSE;
+    }
+  if (!ksm_load_saved (ctx, text, &malformed, error))
+    {
+      if (malformed)
+        g_unlink (ctx->saved_path);
+      return FALSE;
+    }
+  ksm_probe (ctx);
+  guint n = ksm_n_saved (ctx);
+  if (!ksm_restore (ctx, error))
+    return FALSE;
+  *out_n_restored = n;
+  return TRUE;
 }

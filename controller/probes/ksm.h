@@ -57,3 +57,15 @@ gboolean ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run,
 gboolean ksm_restore (KsmCtx *ctx, GError **error);
 /* How many knobs currently have an original to restore. */
 guint ksm_n_saved (KsmCtx *ctx);
+
+/* Keeps the originals in a file as well (JSON, at `path`; NULL: memory
+ * only), so a daemon killed before ksm_restore() can be repaired by the
+ * next one: ksm_apply() rewrites the file before each write that takes a
+ * new original and does not write a knob whose original it could not save;
+ * ksm_restore() removes the file once every original is back. */
+void ksm_set_saved_path (KsmCtx *ctx, const char *path);
+/* Restores the knobs from the saved file a previous run left (after a
+ * crash), then removes it. TRUE with *out_n_restored = 0 when there is no
+ * file. A file for another KSM dir is left alone (FALSE); an unreadable or
+ * malformed one is removed (FALSE): it can restore nothing. */
+gboolean ksm_recover_saved (KsmCtx *ctx, guint *out_n_restored, GError **error);

@@ -35,7 +35,7 @@ fuzz_init (void)
   g_assert_no_error (error);
   g_autofree char *conf_path = g_build_filename (dir, "ballast.conf", NULL);
   g_autofree char *conf = g_strdup_printf (
-      "[daemon]\ncontrol-socket=%s/control.sock\ntick-ms=1000\n"
+      "[daemon]\ncontrol-socket=%s/control.sock\ntick-ms=1000\nhttp-listen=off\n"
       "[ksm]\nmode=off\nsysfs=%s/no-ksm\n"
       "[vm web1]\nqmp=%s/web1.qmp\nmin=512M\n"
       "[vm db1]\nqmp=%s/db1.qmp\nagent=%s/db1.agent\n",

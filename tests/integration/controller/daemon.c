@@ -32,7 +32,7 @@ test_daemon_new (const char *extra_conf, GError **error)
                    d->qmp_dir, g_strerror (errno));
       return NULL;
     }
-  g_autofree char *conf = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nqmp-dir=%s\n%s\n",
+  g_autofree char *conf = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nqmp-dir=%s\nhttp-listen=off\n%s\n",
                                            d->sock_path, d->qmp_dir,
                                            extra_conf ? extra_conf : "");
   if (!g_file_set_contents (d->conf_path, conf, -1, error))

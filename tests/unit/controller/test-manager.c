@@ -238,7 +238,7 @@ manager_on_fake_host (char **root_out)
   g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
   g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
   g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
-  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\n[host]\nmode=density\n"
+  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n[host]\nmode=density\n"
                                            "[ksm]\nmode=off\nsysfs=%s\n",
                                            sock, ksm);
   g_autoptr (GError) error = NULL;
@@ -348,7 +348,7 @@ limits_manager_new (const char *root, const char *daemon_keys)
   g_autofree char *proc = g_build_filename (root, "proc", NULL);
   g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
   g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
-  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\n%s\n[ksm]\nmode=off\n",
+  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n%s\n[ksm]\nmode=off\n",
                                            sock, daemon_keys);
   g_autoptr (GError) error = NULL;
   BallastConfig *cfg = cfg_load_data (text, "test", &error);

@@ -469,6 +469,83 @@ test_ksmd_cpu (Fixture *f, gconstpointer data)
   g_assert_false (k.ksmd_cpu_ns.present);
 }
 
+static const PolicyKsmDecision saved_boost = { .state = POLICY_KSM_BOOST, .set_run = TRUE,
+                                               .run = 1, .set_pages_to_scan = TRUE,
+                                               .pages_to_scan = 5000 };
+
+/* A daemon killed while boosted: its originals are on disk before the first
+ * write, and the next run's recovery puts them back and removes the file. */
+static void
+test_saved_crash_recover (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_build_filename (f->root, "run", "ksm-saved.json", NULL);
+  guint n = 0;
+  ksm_set_saved_path (f->ksm, path);
+  g_assert_true (ksm_apply (f->ksm, &saved_boost, FALSE, NULL, &error));
+  g_assert_no_error (error);
+  assert_ksm_file (f, "run", "1");
+  g_autofree char *saved = fake_read (f->root, "run/ksm-saved.json");
+  g_assert_nonnull (saved);
+  g_assert_nonnull (strstr (saved, "\"pages_to_scan\": 100"));
+  g_assert_nonnull (strstr (saved, "\"run\": 0"));
+
+  /* SIGKILL: no restore; a new run starts from the boosted values. */
+  ksm_ctx_free (f->ksm);
+  f->ksm = ksm_ctx_new (f->roots);
+  ksm_set_saved_path (f->ksm, path);
+  g_assert_true (ksm_recover_saved (f->ksm, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 2);
+  assert_ksm_file (f, "run", "0");
+  assert_ksm_file (f, "pages_to_scan", "100");
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  /* Its own boost then saves the host's values, not the boosted ones. */
+  g_assert_true (ksm_apply (f->ksm, &saved_boost, FALSE, NULL, &error));
+  g_assert_true (ksm_restore (f->ksm, &error));
+  assert_ksm_file (f, "pages_to_scan", "100");
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  /* No file: nothing to do. */
+  g_assert_true (ksm_recover_saved (f->ksm, &n, &error));
+  g_assert_cmpuint (n, ==, 0);
+}
+
+/* A knob whose original cannot be saved is not written; a garbage file is
+ * removed; a file for another KSM dir is left alone. */
+static void
+test_saved_file_errors (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  guint n = 0;
+  fake_write (f->root, "blocker", "a file, not a directory\n");
+  g_autofree char *bad = g_build_filename (f->root, "blocker", "ksm-saved.json", NULL);
+  ksm_set_saved_path (f->ksm, bad);
+  g_assert_false (ksm_apply (f->ksm, &saved_boost, FALSE, NULL, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  assert_ksm_file (f, "run", "0");
+  assert_ksm_file (f, "pages_to_scan", "100");
+  g_assert_cmpuint (ksm_n_saved (f->ksm), ==, 0);
+
+  g_autofree char *path = g_build_filename (f->root, "ksm-saved.json", NULL);
+  ksm_set_saved_path (f->ksm, path);
+  fake_write (f->root, "ksm-saved.json", "{\"ksm-dir\": 3}");
+  g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
+  g_clear_error (&error);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  fake_write (f->root, "ksm-saved.json",
+              "{\"ksm-dir\": \"/elsewhere\", \"knobs\": {\"run\": 1}}");
+  g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
+  g_clear_error (&error);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  assert_ksm_file (f, "run", "0");
+  g_autofree char *other = g_strdup_printf ("{\"ksm-dir\": \"%s\", \"knobs\": {\"uid\": 1}}",
+                                            f->roots->ksm_dir);
+  fake_write (f->root, "ksm-saved.json", other);
+  g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -484,6 +561,8 @@ main (int argc, char **argv)
   ADD ("/probes/ksm/dry-run", test_dry_run);
   ADD ("/probes/ksm/write-error", test_write_error);
   ADD ("/probes/ksm/ksmd-cpu", test_ksmd_cpu);
+  ADD ("/probes/ksm/saved-crash-recover", test_saved_crash_recover);
+  ADD ("/probes/ksm/saved-file-errors", test_saved_file_errors);
 #undef ADD
   return g_test_run ();
 }

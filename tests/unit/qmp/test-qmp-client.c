@@ -478,17 +478,23 @@ test_unknown_message_kind (Fixture *f, gconstpointer data)
   reply_clear (&r);
 }
 
+/* The late reply comes half a timeout after the client gave up, so the
+ * next command (sent then) is answered half a timeout before its own
+ * deadline: a margin of 150 ms either way on a loaded machine. */
+#define CMD_TIMEOUT_MS 300
+#define LATE_REPLY_MS (CMD_TIMEOUT_MS * 3 / 2)
+
 static void
 test_command_timeout (Fixture *f, gconstpointer data)
 {
   static const PeerStep steps[] = {
     NEGOTIATE, EXPECT ("slow"), EXPECT ("fast"), SEND ("{\"return\": 1, \"id\": $ID2}\r\n"),
-    EXPECT ("slow"), PAUSE (2 * SHORT_TIMEOUT_MS),
+    EXPECT ("slow"), PAUSE (LATE_REPLY_MS),
     /* The late reply to a timed-out command is dropped without a warning. */
     SEND ("{\"return\": 0, \"id\": $ID3}\r\n"), EXPECT ("fast"),
     SEND ("{\"return\": 2, \"id\": $ID4}\r\n"),
     { 0 } };
-  QmpClientOptions options = { .command_timeout_ms = SHORT_TIMEOUT_MS, .max_timeouts = 2 };
+  QmpClientOptions options = { .command_timeout_ms = CMD_TIMEOUT_MS, .max_timeouts = 2 };
   Reply slow = { 0 }, fast = { 0 }, slow2 = { 0 }, fast2 = { 0 };
 
   start_with (f, steps, &options);
@@ -498,7 +504,7 @@ test_command_timeout (Fixture *f, gconstpointer data)
   run_until (&slow.done);
   gint64 waited_ms = (g_get_monotonic_time () - start_us) / 1000;
   g_assert_error (slow.error, QMP_ERROR, QMP_ERROR_TIMEOUT);
-  g_assert_cmpint (waited_ms, >=, SHORT_TIMEOUT_MS - 10);
+  g_assert_cmpint (waited_ms, >=, CMD_TIMEOUT_MS - 10);
   g_assert_true (qmp_client_is_ready (f->client));
   /* A reply in between resets the count of consecutive timeouts. */
   qmp_client_execute (f->client, "fast", NULL, on_reply, &fast);
