@@ -186,8 +186,9 @@ ctl_show_table (Ctl *ctl, const char *command, json_t *args, const char *name,
 {
   g_autoptr (GError) error = NULL;
   /* A bad -o is the operator's typo: say so before asking the daemon. */
-  g_autofree char *probe = ctl_table_render (json_array (), name, cols, n_cols, &ctl->table,
-                                             &error);
+  json_t *none = json_array ();
+  g_autofree char *probe = ctl_table_render (none, name, cols, n_cols, &ctl->table, &error);
+  json_decref (none);
   if (probe == NULL)
     {
       json_decref (args);

@@ -530,7 +530,8 @@ test_qmp_clients (void)
   g_assert_nonnull (py);
   g_assert_nonnull (strstr (py, "qmp-client: ok"));
 
-  if (g_find_program_in_path ("socat") == NULL)
+  g_autofree char *socat = g_find_program_in_path ("socat");
+  if (socat == NULL)
     {
       g_test_skip ("socat is not installed (scripts/packages.txt)");
       return;
@@ -883,7 +884,8 @@ tmux_wait_for (const char *server, const char *needle)
 static void
 test_ballastctl_top (void)
 {
-  if (g_find_program_in_path ("tmux") == NULL)
+  g_autofree char *tmux_path = g_find_program_in_path ("tmux");
+  if (tmux_path == NULL)
     {
       g_test_skip ("tmux is not installed (scripts/packages.txt)");
       return;
