@@ -96,6 +96,8 @@ vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg)
                                   vm_stat_json (&vm->cost.pss_bytes), "ksm_merging_pages",
                                   vm_stat_json (&vm->cost.ksm_merging_pages)));
   json_object_set_new (o, "ram_bytes", json_integer ((json_int_t) vm->ram_bytes));
+  json_object_set_new (o, "log_lines_suppressed", json_integer ((json_int_t) vm->log_suppressed));
+  json_object_set_new (o, "kicks_dropped", json_integer ((json_int_t) vm->kicks_dropped));
   json_object_set_new (o, "added_time_ms", json_integer ((json_int_t) vm->added_real_ms));
   json_object_set_new (o, "balloon",
                        vm->balloon_device ? json_string (vm->balloon_device) : json_null ());

@@ -100,14 +100,10 @@ vm_note (Vm *vm, VmNote note)
 gboolean
 vm_log_allowed (Vm *vm)
 {
+  /* What does not fit is only counted (query-vm shows it): a line saying
+   * so would itself be one more line a guest can cause. */
   if (rate_limit_allow (&vm->log_limit, g_get_monotonic_time ()))
-    {
-      if (vm->log_suppressed > 0)
-        g_message ("%s: %" G_GUINT64_FORMAT " log lines about this VM suppressed", vm->name,
-                   vm->log_suppressed);
-      vm->log_suppressed = 0;
-      return TRUE;
-    }
+    return TRUE;
   vm->log_suppressed++;
   return FALSE;
 }
@@ -428,7 +424,8 @@ vm_kick (Vm *vm, uint32_t kicks)
 {
   if (!rate_limit_allow (&vm->kick_limit, g_get_monotonic_time ()))
     {
-      if (vm->kicks_dropped++ == 0 || vm_log_allowed (vm))
+      vm->kicks_dropped++;
+      if (vm_log_allowed (vm))
         g_message ("%s: lifecycle events faster than %d a minute; %" G_GUINT64_FORMAT
                    " ignored so far",
                    vm->name, VM_KICKS_PER_MIN, vm->kicks_dropped);

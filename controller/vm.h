@@ -115,7 +115,7 @@ json_t *vm_event_json (const Vm *vm);
 
 const char *vm_link_state_name (VmLinkState state);
 /* Whether one more log line about this VM fits its budget; the lines that
- * did not are counted and reported with the next one that does. */
+ * did not are counted (query-vm: log_lines_suppressed). */
 gboolean vm_log_allowed (Vm *vm);
 
 /* ---- for backends: the narrow interface through which a sample arrives ---- */
