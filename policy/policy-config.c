@@ -117,24 +117,36 @@ conf_u64 (const char *p, uint64_t *out, const char **end)
   return true;
 }
 
+/* The number a value starts with, after leading blanks: returns what
+ * follows it (blanks skipped), or NULL with "invalid KIND 'TEXT' (expected
+ * EXAMPLE)" (also for a NULL text or output). */
+static const char *
+conf_lead_number (const char *text, bool have_out, double *v, const char *kind,
+                  const char *example, char **error)
+{
+  char q[CONF_QUOTE_MAX + 4];
+  if (text == NULL || !have_out)
+    {
+      conf_error (error, "missing value");
+      return NULL;
+    }
+  const char *e = conf_number (conf_skip_space (text), v);
+  if (e == NULL)
+    {
+      conf_error (error, "invalid %s '%s' (expected e.g. %s)", kind, conf_quote (text, q), example);
+      return NULL;
+    }
+  return conf_skip_space (e);
+}
+
 bool
 policy_parse_pct (const char *text, double *out_pct, char **error)
 {
   char q[CONF_QUOTE_MAX + 4];
-  if (text == NULL || out_pct == NULL)
-    {
-      conf_error (error, "missing value");
-      return false;
-    }
-  const char *p = conf_skip_space (text);
   double v;
-  const char *e = conf_number (p, &v);
+  const char *e = conf_lead_number (text, out_pct != NULL, &v, "percentage", "25% or 0.1%", error);
   if (e == NULL)
-    {
-      conf_error (error, "invalid percentage '%s' (expected e.g. 25%% or 0.1%%)", conf_quote (text, q));
-      return false;
-    }
-  e = conf_skip_space (e);
+    return false;
   if (*e == '%')
     e = conf_skip_space (e + 1);
   if (*e != '\0')
@@ -255,20 +267,10 @@ bool
 policy_parse_duration_ms (const char *text, uint64_t bare_unit_ms, uint64_t *out_ms, char **error)
 {
   char q[CONF_QUOTE_MAX + 4];
-  if (text == NULL || out_ms == NULL)
-    {
-      conf_error (error, "missing value");
-      return false;
-    }
-  const char *p = conf_skip_space (text);
   double v;
-  const char *e = conf_number (p, &v);
+  const char *e = conf_lead_number (text, out_ms != NULL, &v, "duration", "500ms, 120s, 2m", error);
   if (e == NULL)
-    {
-      conf_error (error, "invalid duration '%s' (expected e.g. 500ms, 120s, 2m)", conf_quote (text, q));
-      return false;
-    }
-  e = conf_skip_space (e);
+    return false;
   static const struct
   {
     const char *suffix;
