@@ -18,7 +18,7 @@ only=" $* "
 seconds=$((minutes * 60))
 
 if [ ! -f build-fuzz/build.ninja ]; then
-    CC=clang meson setup build-fuzz --werror -Dfuzz=true -Dintegration=false \
+    CC=clang meson setup build-fuzz --werror -Dfuzz=true -Dintegration=true \
         -Db_sanitize=address,undefined -Db_lundef=false
 fi
 meson compile -C build-fuzz
