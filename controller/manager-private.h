@@ -62,6 +62,16 @@ extern const gsize mgr_n_commands;
 void mgr_effective_policy (Manager *m, const Vm *vm, PolicyVmConfig *out);
 /* Something happened: decide again soon (never synchronously). `vm` may be NULL. */
 void mgr_note (Manager *m, Vm *vm, VmNote note);
+/* The owner side of VmOwner (manager.c): adopt takes `vm` (FALSE: the name
+ * is taken or the cap reached, `vm` stays the caller's); remove frees it. */
+gboolean mgr_owner_adopt (Vm *vm, gpointer data);
+void mgr_owner_remove (const char *name, gpointer data);
+/* manager-backends.c: the socket directory, static VMs and libvirt as the
+ * config says (on start and reload). */
+void mgr_remove_backend_vms (Manager *m, const char *backend);
+void mgr_sync_static_vms (Manager *m);
+void mgr_sync_libvirt (Manager *m);
+gboolean mgr_sync_vmdir (Manager *m, GError **error);
 /* manager-limits.c: [daemon] max-vms (says so once per run of refusals). */
 gboolean mgr_under_vm_cap (Manager *m, const char *name);
 /* Caps the RAM a booting VM holds in reserve and drops it from the snapshot
