@@ -9,7 +9,7 @@ b2_params() {
         B2_MEM=256 B2_HOLD=96 B2_SPIKE=96M B2_AT=8 B2_TRIALS=1 B2_ARMS="ballast"
     else
         B2_MEM=1024 B2_HOLD=200 B2_SPIKE=300M B2_AT=25 B2_TRIALS=${BENCH_TRIALS:-3}
-        B2_ARMS="raw doo ballast mom proxmox"
+        B2_ARMS="raw doo doo-fpr ballast mom proxmox"
     fi
 }
 
@@ -19,7 +19,7 @@ b2_conf() {
 min=${B2_HOLD}M"
     case "$1" in
         ballast) printf '[host]\nmode=density\n%s\n' "$floor" ;;
-        mom|proxmox) printf '[daemon]\npolicy=%s\n%s\n' "$1" "$floor" ;;
+        mom|proxmox) printf 'policy=%s\n%s\n' "$1" "$floor" ;;
         *) ;;
     esac
 }
@@ -45,6 +45,9 @@ b2_trial() {
     dpid=
     # ballastd's tick is 1 s; the balloon peers decide every 10 s (their published intervals).
     [ -n "$conf" ] && dpid=$(daemon_start "$d" "$q" "$conf")
+    # deflate-on-oom alone has no free page reporting; every other arm has both.
+    VM_BALLOON=$VM_BALLOON_DEFAULT
+    [ "$arm" = doo ] && VM_BALLOON=deflate-on-oom=on
     vm_start "$q" g "$B2_MEM" "spike:$B2_SPIKE:$B2_AT" >/dev/null
     held=0
     if [ "$arm" != raw ]; then

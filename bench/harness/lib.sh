@@ -114,9 +114,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---- guests (tests/vm/ballast-vm) ----
+# The balloon device's options (tests/vm/ballast-vm's default unless an arm sets it).
+VM_BALLOON_DEFAULT=free-page-reporting=on,deflate-on-oom=on
+VM_BALLOON=$VM_BALLOON_DEFAULT
+
 # vm_start DIR NAME MEM_MIB WORKLOAD [DISK_MIB]: boots, records and prints the PID.
 vm_start() {
-    pid=$(BALLAST_VM_IMAGE="$IMAGE" BALLAST_VM_ACCEL="${BENCH_ACCEL:-tcg}" \
+    pid=$(BALLAST_VM_IMAGE="$IMAGE" BALLAST_VM_ACCEL="${BENCH_ACCEL:-tcg}" BALLAST_VM_BALLOON="$VM_BALLOON" \
               "$TOP/tests/vm/ballast-vm" start "$2" "$1" "$3" "$4" ${5:+"$5"} 2>>"$W/vm.log") \
         || { tail -n 5 "$W/vm.log" >&2; die "guest $2 did not boot"; }
     track_qemu "$pid"
@@ -163,7 +167,8 @@ guest_oom_kills() { grep -c "Killed process\|Out of memory" "$1" 2>/dev/null || 
 pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 # ---- ballastd with a generated config ----
-# daemon_start DIR QMPDIR EXTRA_CONF: starts ballastd, prints its PID.
+# daemon_start DIR QMPDIR EXTRA_CONF: starts ballastd, prints its PID. EXTRA_CONF
+# continues the [daemon] section (more keys, then other sections).
 daemon_start() {
     cat > "$1/ballast.conf" <<EOF
 [daemon]
