@@ -58,6 +58,7 @@ arm_enabled() {
 }
 
 files=
+invalid=
 for b in $which; do
     lower=$(echo "$b" | tr 'B' 'b')
     # shellcheck source=/dev/null
@@ -66,5 +67,7 @@ for b in $which; do
     out=$("${lower}_run")
     files="$files $out"
     "${lower}_table" "$out"
+    "${lower}_valid" "$out" || { say "$b: result incomplete (see $out)"; invalid="$invalid $b"; }
 done
 say "results:$files"
+[ -z "$invalid" ] || die "incomplete results:$invalid"

@@ -102,3 +102,6 @@ b1_table() {
         (.arms[] | "\(.arm | col(9)) \(.mean_pss_mib | col(9)) \(.peak_pss_mib | col(9)) \(if $oracle and $a.none and ($a.none.mean_pss_mib - $oracle) != 0 then (($a.none.mean_pss_mib - .mean_pss_mib) / ($a.none.mean_pss_mib - $oracle) * 100 | round | tostring) + " %" else "-" end | col(8)) \(.oom_kills | col(4)) \(.steady_pass_ms)")
     ' "$1"
 }
+
+# Every arm sampled the QEMUs' PSS.
+b1_valid() { jq -e '.arms | length > 0 and all(.mean_pss_mib > 0)' "$1" >/dev/null; }

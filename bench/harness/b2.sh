@@ -98,3 +98,6 @@ b2_table() {
         ($a[] | "\(.arm | . + "          " | .[0:10]) \(.ms // "-" | tostring | . + "        " | .[0:9]) \(if $doo and .ms then (.ms / $doo * 100 | round / 100 | tostring) else "-" end | . + "      " | .[0:7]) \(.ooms)")
     ' "$1"
 }
+
+# Every trial saw its spike finish.
+b2_valid() { jq -e '.arms | length > 0 and all(.spike_ms != null)' "$1" >/dev/null; }

@@ -190,3 +190,6 @@ b3_table() {
           "\(.arm | col(16)) \(.saved_mib | col(9)) \(.t90_s // "-" | col(6)) \(r(.t90_s; $adv.t90_s) | col(8)) \(.ksmd_cpu_s | col(10)) \(.mib_per_cpu_s // "-" | col(10)) \(r(.mib_per_cpu_s; $adv.mib_per_cpu_s) | col(8)) \(.ksmd_tail_cpu_pct)" end)
     ' "$1"
 }
+
+# Every arm ran (or says why not) and ksmd's CPU was read.
+b3_valid() { jq -e '.arms | length > 0 and all(.skipped or (.ksmd_cpu_s != null and .saved_mib != null))' "$1" >/dev/null; }

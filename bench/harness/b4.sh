@@ -137,3 +137,6 @@ b4_table() {
         "fit over paused+fake: cpu_% = \($icpt * 1000 | round / 1000) + \($slope * 10000 | round / 10000) x VMs; at 1,000 VMs \(($icpt + $slope * 1000) * 100 | round / 100) %, at 10,000 \(($icpt + $slope * 10000) * 10 | round / 10) %"
     ' "$1"
 }
+
+# ballastd listed every VM of each arm and its RSS was read.
+b4_valid() { jq -e '.arms | length > 0 and all(.rss_kib > 0)' "$1" >/dev/null; }

@@ -50,3 +50,6 @@ b5_table() {
                  else "\(.arm | col(12)) \(.vms | col(4)) \(.oom_kills | col(4)) \(.stall_pct * 100 | round / 100 | col(8)) \(.ksm_cpu_s | floor)" end)
     ' "$1"
 }
+
+# The simulator answered for every arm.
+b5_valid() { jq -e '.arms | length > 0 and all((.fit // .vms) > 0)' "$1" >/dev/null; }
