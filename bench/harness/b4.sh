@@ -21,15 +21,17 @@ ctl_cmd() {
         | socat -t 5 - "UNIX-CONNECT:$1" 2>/dev/null | sed -n '3p' | jq -c '.return'
 }
 
-# Waits (<= 120 s) until ballastd lists N VMs; prints the seconds it took.
+# Waits (<= 120 s) until ballastd has a live QMP link to N VMs (query-vms
+# state active or paused); prints the seconds it took.
 b4_wait_vms() {
     t0=$(now_ms) i=0
-    while [ $i -lt 1200 ]; do
-        n=$(ctl_cmd "$1" query-status | jq -r '.vm_count // 0' 2>/dev/null || echo 0)
+    while [ $i -lt 600 ]; do
+        n=$(ctl_cmd "$1" query-vms \
+            | jq '[.. | objects | select(.state? == "active" or .state? == "paused")] | length' 2>/dev/null || echo 0)
         [ "${n:-0}" -ge "$2" ] && break
-        sleep 0.1; i=$((i + 1))
+        sleep 0.2; i=$((i + 1))
     done
-    [ "${n:-0}" -ge "$2" ] || say "B4: ballastd lists ${n:-0} of $2 VMs"
+    [ "${n:-0}" -ge "$2" ] || say "B4: ballastd has a live link to ${n:-0} of $2 VMs"
     awk -v ms=$(($(now_ms) - t0)) 'BEGIN {printf "%.1f\n", ms / 1000}'
 }
 
@@ -132,7 +134,7 @@ b4_table() {
       | ($p | map((.vms - $mx) * (.cpu_pct - $my)) | add) as $sxy | ($p | map((.vms - $mx) * (.vms - $mx)) | add) as $sxx
       | (if $sxx > 0 then $sxy / $sxx else 0 end) as $slope | ($my - $slope * $mx) as $icpt
       | "B4 controller cost (1 s tick, \(.params.window_s) s windows)",
-        "arm            VMs   cpu_%    cpu_%/VM  RSS_MiB  connect_s",
+        "arm            VMs   cpu_%    cpu_%/VM  RSS_MiB  connect_all_s",
         (.arms[] | "\(.arm | col(14)) \(.vms | col(5)) \(.cpu_pct | col(8)) \(.cpu_pct_per_vm // "-" | col(9)) \(.rss_kib / 1024 * 10 | round / 10 | col(8)) \(.connect_all_s)"),
         "fit over paused+fake: cpu_% = \($icpt * 1000 | round / 1000) + \($slope * 10000 | round / 10000) x VMs; at 1,000 VMs \(($icpt + $slope * 1000) * 100 | round / 100) %, at 10,000 \(($icpt + $slope * 10000) * 10 | round / 10) %"
     ' "$1"

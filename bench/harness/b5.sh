@@ -9,7 +9,7 @@ B5_SCENARIO=${BENCH_B5_SCENARIO:-$TOP/bench/scenarios/density.json}
 B5_PUBLISHED='{"raw": 67, "ksm": 73, "recycler_plus_dedup": 516}'
 
 # arm:balloon policy:KSM policy:free page reporting (0/1).
-B5_ARMS_ALL="none:none:none:0 ksmtuned:none:ksmtuned:0 fpr:none:none:1 mom:mom:mom:0
+B5_ARMS_ALL="none:none:none:0 ksmtuned:none:ksmtuned:0 kata:none:kata:0 fpr:none:none:1 mom:mom:mom:0
 proxmox:proxmox:none:0 ballast:ballast:ballast:0 ballast+fpr:ballast:ballast:1"
 
 b5_arm() {

@@ -222,6 +222,7 @@ load1() { awk '{print $1}' /proc/loadavg; }
 result_write() {
     name=$1 params=$2 l0=$3
     mkdir -p "$RESULTS"
+    touch "$W/$name.arms"
     out="$RESULTS/$name-$(date -u +%Y%m%dT%H%M%SZ)$SUFFIX.json"
     jq -s --arg name "$name" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
         --argjson machine "$(machine_json)" --argjson params "$params" \
