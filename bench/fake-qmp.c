@@ -176,7 +176,7 @@ static gboolean
 on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source, gpointer data)
 {
   FakeConn *c = g_new0 (FakeConn, 1);
-  c->vm = g_object_get_data (source, "vm");
+  c->vm = data;
   c->conn = g_object_ref (conn);
   c->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn)));
   g_data_input_stream_set_newline_type (c->in, G_DATA_STREAM_NEWLINE_TYPE_ANY);
@@ -223,7 +223,9 @@ main (int argc, char **argv)
     }
   raise_fd_limit ();
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  g_autoptr (GSocketService) service = g_socket_service_new ();
+  /* One service per socket: a GSocketListener re-arms a source on every one
+   * of its sockets after each accept, O(N) per connection. */
+  g_autoptr (GPtrArray) services = g_ptr_array_new_with_free_func (g_object_unref);
   FakeVm *vms = g_new0 (FakeVm, n);
   for (guint64 i = 0; i < n; i++)
     {
@@ -233,15 +235,16 @@ main (int argc, char **argv)
       g_autoptr (GError) error = NULL;
       g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
                                                G_SOCKET_PROTOCOL_DEFAULT, &error);
+      GSocketService *service = g_socket_service_new ();
+      g_ptr_array_add (services, service);
       if (sock == NULL || !g_socket_bind (sock, addr, TRUE, &error) || !g_socket_listen (sock, &error)
-          || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), sock, G_OBJECT (sock), &error))
+          || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), sock, NULL, &error))
         {
           fprintf (stderr, "bench-fake-qmp: %s: %s\n", path, error->message);
           return 1;
         }
-      g_object_set_data (G_OBJECT (sock), "vm", &vms[i]);
+      g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), &vms[i]);
     }
-  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
   g_unix_signal_add (SIGTERM, on_quit, loop);
   g_unix_signal_add (SIGINT, on_quit, loop);
   printf ("serving %" G_GUINT64_FORMAT " sockets\n", n);

@@ -64,7 +64,9 @@ for b in $which; do
     # shellcheck source=/dev/null
     . "$HARNESS/$lower.sh"
     say "$b: start (load $(load1))"
-    out=$("${lower}_run")
+    # Run in this shell (not in $(...)): a signal's trap then runs at once.
+    "${lower}_run" > "$W/result-path"
+    out=$(cat "$W/result-path")
     files="$files $out"
     "${lower}_table" "$out"
     "${lower}_valid" "$out" || { say "$b: result incomplete (see $out)"; invalid="$invalid $b"; }
