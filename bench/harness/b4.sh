@@ -124,20 +124,23 @@ b4_run() {
         '{window_s: $win, tick_ms: 1000, real_guests: $g, paused: $p, fake: $f}')" "$l0"
 }
 
-# CPU and RSS per arm; per-VM cost, the least-squares slope over the paused
-# and fake points, and the projection to 1,000 and 10,000 VMs.
+# CPU and RSS per arm; per kind (paused, fake): the least-squares line of CPU %
+# over N, its value at 1,000 and 10,000 VMs, and how the per-VM cost grows
+# from the smallest N to the largest (1.0 = linear).
 b4_table() {
     jq -r '
       def col(w): tostring | . + "                    " | .[0:w];
-      (.arms | map(select(.kind != "guests"))) as $p
-      | ($p | length) as $k
-      | ($p | map(.vms) | add / $k) as $mx | ($p | map(.cpu_pct) | add / $k) as $my
-      | ($p | map((.vms - $mx) * (.cpu_pct - $my)) | add) as $sxy | ($p | map((.vms - $mx) * (.vms - $mx)) | add) as $sxx
-      | (if $sxx > 0 then $sxy / $sxx else 0 end) as $slope | ($my - $slope * $mx) as $icpt
-      | "B4 controller cost (1 s tick, \(.params.window_s) s windows)",
-        "arm            VMs   cpu_%    cpu_%/VM  RSS_MiB  connect_all_s",
-        (.arms[] | "\(.arm | col(14)) \(.vms | col(5)) \(.cpu_pct | col(8)) \(.cpu_pct_per_vm // "-" | col(9)) \(.rss_kib / 1024 * 10 | round / 10 | col(8)) \(.connect_all_s)"),
-        "fit over paused+fake: cpu_% = \($icpt * 1000 | round / 1000) + \($slope * 10000 | round / 10000) x VMs; at 1,000 VMs \(($icpt + $slope * 1000) * 100 | round / 100) %, at 10,000 \(($icpt + $slope * 10000) * 10 | round / 10) %"
+      def r(k): . * k | round / k;
+      def fit: length as $k | (map(.vms) | add / $k) as $mx | (map(.cpu_pct) | add / $k) as $my
+        | (map((.vms - $mx) * (.cpu_pct - $my)) | add) as $sxy | (map((.vms - $mx) * (.vms - $mx)) | add) as $sxx
+        | (if $sxx > 0 then $sxy / $sxx else 0 end) as $b
+        | {a: ($my - $b * $mx), b: $b, grow: ((.[-1].cpu_pct_per_vm // 0) / ((.[0].cpu_pct_per_vm // 0) + 1e-9))};
+      "B4 controller cost (1 s tick, \(.params.window_s) s windows)",
+      "arm            VMs   cpu_%    cpu_%/VM  RSS_MiB  connect_all_s",
+      (.arms[] | "\(.arm | col(14)) \(.vms | col(5)) \(.cpu_pct | col(8)) \(.cpu_pct_per_vm // "-" | col(9)) \(.rss_kib / 1024 | r(10) | col(8)) \(.connect_all_s)"),
+      (.arms | map(select(.vms > 0 and .kind != "guests")) | group_by(.kind)[] | select(length > 1)
+        | (.[0].kind) as $kind | sort_by(.vms) | fit
+        | "\($kind): cpu_% = \(.a | r(1000)) + \(.b | r(10000)) x VMs (at 1,000: \(.a + .b * 1000 | r(100)) %, at 10,000: \(.a + .b * 10000 | r(10)) %); per-VM cost x\(.grow | r(100)) from the smallest to the largest N")
     ' "$1"
 }
 
