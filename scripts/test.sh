@@ -74,5 +74,8 @@ run_check check-no-libvirt "$top/scripts/check-no-libvirt.sh"
 run_check check-install "$top/scripts/check-install.sh"
 # The Debian packages build, pass lintian, install, verify and purge cleanly.
 run_check check-deb "$top/scripts/check-deb.sh"
+# Every benchmark of scripts/bench.sh, seconds long with tiny guests, so they
+# cannot rot (the full runs are separate: docs/benchmarks.md).
+run_check bench-smoke "$top/scripts/bench.sh" --smoke all
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,235 @@
+# lib.sh: what every benchmark of scripts/bench.sh shares: a work dir, guests
+# and ballastd started and killed by PID, KSM knobs saved and restored,
+# per-second samplers and the JSON result of each arm. Sourced, not run.
+# shellcheck shell=sh
+
+MiB=1048576
+KSM=/sys/kernel/mm/ksm
+# Kernel defaults of the KSM knobs an arm starts from (mm/ksm.c).
+KSM_DEFAULT_PAGES=100
+KSM_DEFAULT_SLEEP_MS=20
+
+say() { echo "bench: $*" >&2; }
+die() { echo "bench: error: $*" >&2; exit 1; }
+
+now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
+
+# ---- cleanup: everything started here is recorded and undone by PID ----
+# $W/pids.qemu, $W/pids.other: one PID per line.
+bench_cleanup() {
+    [ -n "${W:-}" ] || return 0
+    if [ -f "$W/pids.other" ]; then
+        while read -r p; do kill -TERM "$p" 2>/dev/null || true; done < "$W/pids.other"
+    fi
+    if [ -f "$W/pids.qemu" ]; then
+        while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$W/pids.qemu"
+    fi
+    ksm_restore
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "work dir kept: $W"; else rm -rf "$W"; fi
+}
+
+track_qemu() { echo "$1" >> "$W/pids.qemu"; }
+track_other() { echo "$1" >> "$W/pids.other"; }
+
+# Kills one recorded PID (QEMUs by SIGKILL: their guests are throw-away).
+kill_pid() {
+    p=$1
+    kill -TERM "$p" 2>/dev/null || return 0
+    i=0
+    while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$p" 2>/dev/null || true
+}
+
+stop_qemus() {
+    [ -f "$W/pids.qemu" ] || return 0
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$W/pids.qemu"
+    while read -r p; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done < "$W/pids.qemu"
+    : > "$W/pids.qemu"
+}
+
+# ---- KSM knobs: saved once, restored at exit (trap) ----
+ksm_save() {
+    mkdir -p "$W/ksm-saved"
+    for f in "$KSM"/*; do
+        # Root may open anything: the mode's owner-write bit tells the knobs.
+        [ -f "$f" ] && [ $(($(stat -c %a "$f") / 100 & 2)) -ne 0 ] || continue
+        cat "$f" > "$W/ksm-saved/$(basename "$f")" 2>/dev/null || true
+    done
+}
+
+ksm_write() {
+    [ -w "$KSM/$1" ] || return 0
+    echo "$2" > "$KSM/$1" 2>/dev/null || say "cannot write $2 to $KSM/$1"
+}
+
+# Rates first, `run` last; advisor_mode reads as "[none] scan-time".
+ksm_restore() {
+    [ -d "${W:-}/ksm-saved" ] || return 0
+    for f in "$W"/ksm-saved/*; do
+        n=$(basename "$f")
+        case "$n" in run|advisor_mode) continue ;; esac
+        v=$(cat "$f")
+        [ "$(cat "$KSM/$n" 2>/dev/null)" = "$v" ] || ksm_write "$n" "$v"
+    done
+    if [ -f "$W/ksm-saved/advisor_mode" ]; then
+        ksm_write advisor_mode "$(sed 's/.*\[\(.*\)\].*/\1/' "$W/ksm-saved/advisor_mode")"
+        # The advisor rewrites pages_to_scan while it runs: restore it again.
+        ksm_write pages_to_scan "$(cat "$W/ksm-saved/pages_to_scan")"
+    fi
+    [ -f "$W/ksm-saved/run" ] && ksm_write run "$(cat "$W/ksm-saved/run")"
+}
+
+# Every arm starts from the kernel's defaults with ksmd stopped.
+ksm_reset() {
+    ksm_write run 0
+    ksm_write advisor_mode none
+    ksm_write pages_to_scan $KSM_DEFAULT_PAGES
+    ksm_write sleep_millisecs $KSM_DEFAULT_SLEEP_MS
+}
+
+# ksmd drops an exited process's merged pages only when its scan reaches it:
+# after guests are gone, let it run until pages_sharing holds still (<= 10 s),
+# so the next arm does not start with their stale count.
+ksm_flush() {
+    ksm_write advisor_mode none
+    ksm_write pages_to_scan 1000
+    ksm_write sleep_millisecs 10
+    ksm_write run 1
+    prev=-1 i=0
+    while [ $i -lt 20 ]; do
+        sleep 0.5
+        cur=$(cat "$KSM/pages_sharing")
+        [ "$cur" = "$prev" ] && break
+        prev=$cur i=$((i + 1))
+    done
+    ksm_reset
+}
+
+ksm_has_advisor() { [ -w "$KSM/advisor_mode" ]; }
+
+ksmd_pid() { pgrep -x ksmd | head -n 1; }
+
+# utime+stime of a PID in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- guests (tests/vm/ballast-vm) ----
+# The balloon device's options (tests/vm/ballast-vm's default unless an arm sets it).
+VM_BALLOON_DEFAULT=free-page-reporting=on,deflate-on-oom=on
+VM_BALLOON=$VM_BALLOON_DEFAULT
+
+# vm_start DIR NAME MEM_MIB WORKLOAD [DISK_MIB]: boots, records and prints the PID.
+vm_start() {
+    pid=$(BALLAST_VM_IMAGE="$IMAGE" BALLAST_VM_ACCEL="${BENCH_ACCEL:-tcg}" BALLAST_VM_BALLOON="$VM_BALLOON" \
+              "$TOP/tests/vm/ballast-vm" start "$2" "$1" "$3" "$4" ${5:+"$5"} 2>>"$W/vm.log") \
+        || { tail -n 5 "$W/vm.log" >&2; die "guest $2 did not boot"; }
+    track_qemu "$pid"
+    echo "$pid"
+}
+
+# vm_start_many DIR MEM WORKLOAD NAME...: boots guests in parallel; PIDs in DIR/NAME.pid.
+vm_start_many() {
+    d=$1 mem=$2 wl=$3; shift 3
+    jobs_pids=
+    for n in "$@"; do
+        ( vm_start "$d" "$n" "$mem" "$wl" > "$d/$n.started" ) &
+        jobs_pids="$jobs_pids $!"
+    done
+    rc=0
+    for j in $jobs_pids; do wait "$j" || rc=1; done
+    [ $rc -eq 0 ] || die "a guest did not boot"
+}
+
+# One QMP command on a guest's observer monitor (NAME.mon); prints the reply.
+qmp_cmd() {
+    printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" \
+        | socat -t 2 - "UNIX-CONNECT:$1" 2>/dev/null | sed -n '3p'
+}
+
+balloon_set_mib() { qmp_cmd "$1" "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(($2 * MiB))}}" >/dev/null; }
+balloon_actual_mib() {
+    qmp_cmd "$1" '{"execute":"query-balloon"}' | jq -r '.return.actual / 1048576 | floor' 2>/dev/null
+}
+
+# Waits until the balloon's actual is within 8 MiB of MIB (at most SECS).
+balloon_wait_mib() {
+    i=0
+    while [ $i -lt $(($3 * 5)) ]; do
+        a=$(balloon_actual_mib "$1")
+        [ -n "$a" ] && [ "$a" -le $(($2 + 8)) ] && return 0
+        sleep 0.2; i=$((i + 1))
+    done
+    return 1
+}
+
+guest_oom_kills() { grep -c "Killed process\|Out of memory" "$1" 2>/dev/null || true; }
+
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+
+# ---- ballastd with a generated config ----
+# daemon_start DIR QMPDIR EXTRA_CONF: starts ballastd, prints its PID. EXTRA_CONF
+# continues the [daemon] section (more keys, then other sections).
+daemon_start() {
+    cat > "$1/ballast.conf" <<EOF
+[daemon]
+control-socket=$1/control.sock
+qmp-dir=$2
+$3
+EOF
+    "$BUILD/controller/ballastd" --config "$1/ballast.conf" >"$1/ballastd.log" 2>&1 &
+    dpid=$!
+    track_other "$dpid"
+    i=0
+    while [ ! -S "$1/control.sock" ]; do
+        kill -0 "$dpid" 2>/dev/null || { cat "$1/ballastd.log" >&2; die "ballastd exited"; }
+        [ $i -lt 100 ] || die "ballastd did not open its control socket"
+        sleep 0.1; i=$((i + 1))
+    done
+    echo "$dpid"
+}
+
+# ---- samplers ----
+# sampler_start FILE CMD...: runs "CMD" once a second, appending
+# "t_ms output" lines; prints the sampler's PID.
+sampler_start() {
+    f=$1; shift
+    (
+        t0=$(now_ms)
+        while :; do
+            echo "$(($(now_ms) - t0)) $("$@")" >> "$f"
+            sleep 1
+        done
+    ) >/dev/null 2>&1 &
+    track_other $!
+    echo $!
+}
+
+# ---- results: one JSON object per arm in $W/NAME.arms (JSON lines) ----
+arm_result() { echo "$2" >> "$W/$1.arms"; }
+
+# Machine and load facts for the result header.
+machine_json() {
+    jq -n --arg cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" \
+        --arg kernel "$(uname -r)" --argjson cores "$(nproc)" \
+        --argjson mem_mib "$(awk '/MemTotal/ {printf "%d", $2 / 1024}' /proc/meminfo)" \
+        --arg accel "${BENCH_ACCEL:-tcg}" --arg commit "$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        '{cpu: $cpu, cores: $cores, mem_mib: $mem_mib, kernel: $kernel, accel: $accel, commit: $commit}'
+}
+
+load1() { awk '{print $1}' /proc/loadavg; }
+
+# result_write NAME PARAMS_JSON LOAD_START: bench/results/NAME-DATE.json.
+result_write() {
+    name=$1 params=$2 l0=$3
+    mkdir -p "$RESULTS"
+    touch "$W/$name.arms"
+    out="$RESULTS/$name-$(date -u +%Y%m%dT%H%M%SZ)$SUFFIX.json"
+    jq -s --arg name "$name" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --argjson machine "$(machine_json)" --argjson params "$params" \
+        --arg load_start "$l0" --arg load_end "$(load1)" --argjson smoke "$SMOKE" \
+        '{benchmark: $name, date: $date, smoke: ($smoke == 1), machine: $machine,
+          load_avg_1m: {start: ($load_start | tonumber), end: ($load_end | tonumber)},
+          params: $params, arms: .}' "$W/$name.arms" > "$out"
+    say "wrote $out"
+    echo "$out"
+}
