@@ -11,8 +11,8 @@
 #include <sys/resource.h>
 
 /* The greeting of tests/unit/qmp's scripted peer (QEMU 7.2's shape). */
-#define GREETING \
-  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
+#define GREETING                                                                                   \
+  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "               \
   "\"package\": \"test\"}, \"capabilities\": [\"oob\"]}}\r\n"
 /* Longest request line accepted; QEMU's own limit is far higher, but
  * ballastd's requests are short. */
@@ -64,15 +64,13 @@ send_json (FakeConn *c, json_t *msg)
 static json_t *
 guest_stats (const FakeVm *vm)
 {
-  json_t *stats = json_pack ("{sIsIsIsIsIsIsIsIsIsI}",
-                             "stat-swap-in", (json_int_t) 0, "stat-swap-out", (json_int_t) 0,
-                             "stat-major-faults", (json_int_t) 0, "stat-minor-faults",
-                             (json_int_t) (1664 + vm->requests), "stat-free-memory",
-                             (json_int_t) GUEST_FREE_BYTES, "stat-total-memory",
-                             (json_int_t) GUEST_TOTAL_BYTES, "stat-available-memory",
-                             (json_int_t) GUEST_AVAILABLE_BYTES, "stat-disk-caches",
-                             (json_int_t) GUEST_CACHE_BYTES, "stat-htlb-pgalloc", (json_int_t) 0,
-                             "stat-htlb-pgfail", (json_int_t) 0);
+  json_t *stats = json_pack (
+      "{sIsIsIsIsIsIsIsIsIsI}", "stat-swap-in", (json_int_t) 0, "stat-swap-out", (json_int_t) 0,
+      "stat-major-faults", (json_int_t) 0, "stat-minor-faults", (json_int_t) (1664 + vm->requests),
+      "stat-free-memory", (json_int_t) GUEST_FREE_BYTES, "stat-total-memory",
+      (json_int_t) GUEST_TOTAL_BYTES, "stat-available-memory", (json_int_t) GUEST_AVAILABLE_BYTES,
+      "stat-disk-caches", (json_int_t) GUEST_CACHE_BYTES, "stat-htlb-pgalloc", (json_int_t) 0,
+      "stat-htlb-pgfail", (json_int_t) 0);
   json_int_t updated = vm->polling_s ? (json_int_t) (g_get_real_time () / G_USEC_PER_SEC) : 0;
   return json_pack ("{sosI}", "stats", stats, "last-update", updated);
 }
@@ -82,8 +80,8 @@ qom_list (const char *path)
 {
   json_t *list = json_pack ("[{ssss}]", "name", "type", "type", "string");
   if (g_strcmp0 (path, "/machine/peripheral") == 0)
-    json_array_append_new (list, json_pack ("{ssss}", "name", "balloon0", "type",
-                                            "child<virtio-balloon-pci>"));
+    json_array_append_new (
+        list, json_pack ("{ssss}", "name", "balloon0", "type", "child<virtio-balloon-pci>"));
   return list;
 }
 
@@ -162,7 +160,8 @@ on_line (GObject *src, GAsyncResult *res, gpointer data)
 {
   FakeConn *c = data;
   gsize len = 0;
-  g_autofree char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (src), res, &len, NULL);
+  g_autofree char *line
+      = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (src), res, &len, NULL);
   if (line == NULL || len > MAX_LINE_BYTES)
     {
       conn_free (c);
@@ -237,7 +236,8 @@ main (int argc, char **argv)
                                                G_SOCKET_PROTOCOL_DEFAULT, &error);
       GSocketService *service = g_socket_service_new ();
       g_ptr_array_add (services, service);
-      if (sock == NULL || !g_socket_bind (sock, addr, TRUE, &error) || !g_socket_listen (sock, &error)
+      if (sock == NULL || !g_socket_bind (sock, addr, TRUE, &error)
+          || !g_socket_listen (sock, &error)
           || !g_socket_listener_add_socket (G_SOCKET_LISTENER (service), sock, NULL, &error))
         {
           fprintf (stderr, "bench-fake-qmp: %s: %s\n", path, error->message);

@@ -11,19 +11,20 @@
 #include <stdarg.h>
 #include <string.h>
 
-G_DEFINE_QUARK (ballast-agent-proto-error-quark, agent_proto_error)
+G_DEFINE_QUARK (ballast - agent - proto - error - quark, agent_proto_error)
 
 /* Page sizes a guest may announce: 4 KiB .. 2 MiB, powers of two. */
 #define AGENT_PROTO_MIN_PAGE_SIZE 4096u
 #define AGENT_PROTO_MAX_PAGE_SIZE (2u << 20)
 
-typedef struct {
+typedef struct
+{
   uint64_t ram_bytes;
   GError **error;
 } Ctx;
 
-static gboolean
-fail (GError **error, AgentProtoError code, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+static gboolean fail (GError **error, AgentProtoError code, const char *fmt, ...)
+    G_GNUC_PRINTF (3, 4);
 
 static gboolean
 fail (GError **error, AgentProtoError code, const char *fmt, ...)
@@ -66,7 +67,8 @@ get_uint (json_t *obj, const char *key, uint64_t max, uint64_t *out, gboolean *p
     return fail (error, AGENT_PROTO_ERROR_FIELD, "\"%s\" is not an integer", key);
   json_int_t i = json_integer_value (v);
   if (i < 0 || (uint64_t) i > max)
-    return fail (error, AGENT_PROTO_ERROR_RANGE, "\"%s\" = %" JSON_INTEGER_FORMAT " out of range", key, i);
+    return fail (error, AGENT_PROTO_ERROR_RANGE, "\"%s\" = %" JSON_INTEGER_FORMAT " out of range",
+                 key, i);
   *out = (uint64_t) i;
   return TRUE;
 }
@@ -141,8 +143,8 @@ parse_hello (json_t *root, const Ctx *c, AgentHello *h)
       || !get_bool (root, "psi", &h->psi, c->error))
     return FALSE;
   if (page_size < AGENT_PROTO_MIN_PAGE_SIZE || (page_size & (page_size - 1)) != 0)
-    return fail (c->error, AGENT_PROTO_ERROR_RANGE, "page_size %" G_GUINT64_FORMAT " is not a page size",
-                 page_size);
+    return fail (c->error, AGENT_PROTO_ERROR_RANGE,
+                 "page_size %" G_GUINT64_FORMAT " is not a page size", page_size);
   h->page_size = (uint32_t) page_size;
   if (!get_uint (root, "interval_ms", AGENT_WIRE_MAX_INTERVAL_MS, &interval_ms, &present, c->error))
     return FALSE;
@@ -153,7 +155,8 @@ parse_hello (json_t *root, const Ctx *c, AgentHello *h)
     return FALSE;
   h->aging_ms = aging_ms;
   json_t *bound = json_object_get (root, "ws_long_bound");
-  h->ws_long_is_upper_bound = json_is_string (bound) && g_strcmp0 (json_string_value (bound), "idle-upper") == 0;
+  h->ws_long_is_upper_bound
+      = json_is_string (bound) && g_strcmp0 (json_string_value (bound), "idle-upper") == 0;
   return TRUE;
 }
 
@@ -204,7 +207,8 @@ parse_bins (json_t *ws, const Ctx *c, AgentReport *r)
             return fail (c->error, AGENT_PROTO_ERROR_RANGE, "bin ages do not increase");
           prev_age = out->age_ms;
         }
-      if (!get_bytes (b, "anon", c, &out->anon_bytes) || !get_bytes (b, "file", c, &out->file_bytes))
+      if (!get_bytes (b, "anon", c, &out->anon_bytes)
+          || !get_bytes (b, "file", c, &out->file_bytes))
         return FALSE;
       sum += out->anon_bytes + out->file_bytes; /* each <= 16 TiB: no overflow */
       if (sum > c->ram_bytes)
@@ -229,10 +233,12 @@ parse_report (json_t *root, const Ctx *c, AgentReport *r)
   AgentMem *m = &r->mem;
   if (!get_bytes (mem, "total", c, &m->total_bytes) || !get_bytes (mem, "free", c, &m->free_bytes)
       || !get_bytes (mem, "available", c, &m->available_bytes)
-      || !get_bytes (mem, "cached", c, &m->cached_bytes) || !get_bytes (mem, "anon", c, &m->anon_bytes)
+      || !get_bytes (mem, "cached", c, &m->cached_bytes)
+      || !get_bytes (mem, "anon", c, &m->anon_bytes)
       || !get_bytes (mem, "unevictable", c, &m->unevictable_bytes)
       /* Swap is not RAM: only the hard ceiling applies. */
-      || !get_uint (mem, "swap_free", AGENT_PROTO_MAX_RAM_BYTES, &m->swap_free_bytes, NULL, c->error))
+      || !get_uint (mem, "swap_free", AGENT_PROTO_MAX_RAM_BYTES, &m->swap_free_bytes, NULL,
+                    c->error))
     return FALSE;
   if (m->free_bytes > m->total_bytes || m->available_bytes > m->total_bytes
       || m->cached_bytes > m->total_bytes || m->anon_bytes > m->total_bytes
@@ -254,8 +260,10 @@ parse_report (json_t *root, const Ctx *c, AgentReport *r)
     return FALSE;
   if (vmstat)
     {
-      if (!get_uint (vmstat, "workingset_refault_anon", UINT64_MAX, &r->workingset_refault_anon, NULL, c->error)
-          || !get_uint (vmstat, "workingset_refault_file", UINT64_MAX, &r->workingset_refault_file, NULL, c->error)
+      if (!get_uint (vmstat, "workingset_refault_anon", UINT64_MAX, &r->workingset_refault_anon,
+                     NULL, c->error)
+          || !get_uint (vmstat, "workingset_refault_file", UINT64_MAX, &r->workingset_refault_file,
+                        NULL, c->error)
           || !get_uint (vmstat, "pswpin", UINT64_MAX, &r->pswpin, NULL, c->error)
           || !get_uint (vmstat, "pswpout", UINT64_MAX, &r->pswpout, NULL, c->error)
           || !get_uint (vmstat, "oom_kill", UINT64_MAX, &r->oom_kill, NULL, c->error))
@@ -290,7 +298,8 @@ parse_pressure (json_t *root, const Ctx *c, AgentPressure *p)
       || !get_pct (root, "some_avg10", &p->some_avg10_pct, c->error)
       || !get_bytes (root, "available", c, &p->available_bytes)
       || !get_uint (root, "uptime_ms", UINT64_MAX, &p->uptime_ms, &p->has_uptime, c->error)
-      || !get_uint (root, "some_total_us", UINT64_MAX, &p->some_total_us, &p->has_some_total, c->error))
+      || !get_uint (root, "some_total_us", UINT64_MAX, &p->some_total_us, &p->has_some_total,
+                    c->error))
     return FALSE;
   return TRUE;
 }
@@ -298,8 +307,8 @@ parse_pressure (json_t *root, const Ctx *c, AgentPressure *p)
 static gboolean parse_root (json_t *root, const Ctx *ctx, AgentMsg *out);
 
 gboolean
-agent_proto_parse_line (const char *line, gsize len, const AgentProtoLimits *limits,
-                        AgentMsg *out, GError **error)
+agent_proto_parse_line (const char *line, gsize len, const AgentProtoLimits *limits, AgentMsg *out,
+                        GError **error)
 {
   Ctx c = {
     .ram_bytes = limits && limits->ram_bytes ? MIN (limits->ram_bytes, AGENT_PROTO_MAX_RAM_BYTES)
@@ -360,7 +369,8 @@ parse_root (json_t *root, const Ctx *ctx, AgentMsg *out)
 
 /* ---- link ---- */
 
-struct _AgentLink {
+struct _AgentLink
+{
   QmpLineSplitter *splitter;
   RateLimit rate;
   AgentProtoLimits limits;
@@ -447,8 +457,8 @@ link_on_line (const char *line, gsize len, gboolean too_long, gpointer user_data
 }
 
 void
-agent_link_feed (AgentLink *link, const char *data, gsize len, int64_t now_us,
-                 AgentMsgFunc func, gpointer user_data)
+agent_link_feed (AgentLink *link, const char *data, gsize len, int64_t now_us, AgentMsgFunc func,
+                 gpointer user_data)
 {
   link->now_us = now_us;
   link->func = func;

@@ -14,29 +14,33 @@ G_BEGIN_DECLS
 #define AGENT_PROTO_ERROR (agent_proto_error_quark ())
 GQuark agent_proto_error_quark (void);
 
-typedef enum {
-  AGENT_PROTO_ERROR_TOO_LONG,        /* line above AGENT_WIRE_MAX_LINE_BYTES */
-  AGENT_PROTO_ERROR_RATE,            /* more messages than the rate limit */
-  AGENT_PROTO_ERROR_SYNTAX,          /* not a JSON object (or duplicate keys) */
-  AGENT_PROTO_ERROR_VERSION,         /* "v" missing, not an integer, or not ours */
-  AGENT_PROTO_ERROR_UNKNOWN_TYPE,    /* well-formed, but a type we do not know */
-  AGENT_PROTO_ERROR_FIELD,           /* required field missing or of the wrong type */
-  AGENT_PROTO_ERROR_RANGE,           /* a number outside what the VM can have */
+typedef enum
+{
+  AGENT_PROTO_ERROR_TOO_LONG,     /* line above AGENT_WIRE_MAX_LINE_BYTES */
+  AGENT_PROTO_ERROR_RATE,         /* more messages than the rate limit */
+  AGENT_PROTO_ERROR_SYNTAX,       /* not a JSON object (or duplicate keys) */
+  AGENT_PROTO_ERROR_VERSION,      /* "v" missing, not an integer, or not ours */
+  AGENT_PROTO_ERROR_UNKNOWN_TYPE, /* well-formed, but a type we do not know */
+  AGENT_PROTO_ERROR_FIELD,        /* required field missing or of the wrong type */
+  AGENT_PROTO_ERROR_RANGE,        /* a number outside what the VM can have */
 } AgentProtoError;
 
-typedef enum {
+typedef enum
+{
   AGENT_MSG_HELLO = 1,
   AGENT_MSG_REPORT,
   AGENT_MSG_PRESSURE,
 } AgentMsgType;
 
-typedef enum {
+typedef enum
+{
   AGENT_WS_SOURCE_MGLRU = 1,
   AGENT_WS_SOURCE_MEMINFO,
 } AgentWsSource;
 
-typedef struct {
-  uint64_t age_ms;     /* upper edge; 0 = the open-ended last bin */
+typedef struct
+{
+  uint64_t age_ms; /* upper edge; 0 = the open-ended last bin */
   uint64_t anon_bytes;
   uint64_t file_bytes;
 } AgentWsBin;
@@ -44,18 +48,20 @@ typedef struct {
 #define AGENT_PROTO_MAX_NAME 64
 #define AGENT_PROTO_MAX_KERNEL 128
 
-typedef struct {
+typedef struct
+{
   char agent[AGENT_PROTO_MAX_NAME];
   char kernel[AGENT_PROTO_MAX_KERNEL];
   uint32_t page_size;
   gboolean mglru;
   gboolean psi;
-  uint32_t interval_ms; /* 0 when not announced */
-  uint64_t aging_ms;    /* 0 when not announced */
+  uint32_t interval_ms;            /* 0 when not announced */
+  uint64_t aging_ms;               /* 0 when not announced */
   gboolean ws_long_is_upper_bound; /* "ws_long_bound":"idle-upper" */
 } AgentHello;
 
-typedef struct {
+typedef struct
+{
   uint64_t total_bytes;
   uint64_t free_bytes;
   uint64_t available_bytes;
@@ -65,7 +71,8 @@ typedef struct {
   uint64_t swap_free_bytes;
 } AgentMem;
 
-typedef struct {
+typedef struct
+{
   uint64_t seq;
   uint64_t uptime_ms;
   AgentMem mem;
@@ -83,23 +90,26 @@ typedef struct {
   AgentWsSource ws_source;
   guint n_bins;
   AgentWsBin bins[AGENT_WIRE_MAX_BINS];
-  gboolean has_agent_cpu;   /* extension: the agent's own CPU time */
+  gboolean has_agent_cpu; /* extension: the agent's own CPU time */
   uint64_t agent_cpu_us;
 } AgentReport;
 
-typedef struct {
+typedef struct
+{
   uint64_t seq;
   double some_avg10_pct;
   uint64_t available_bytes;
-  gboolean has_uptime;      /* extension: when the trigger fired */
+  gboolean has_uptime; /* extension: when the trigger fired */
   uint64_t uptime_ms;
   gboolean has_some_total;
   uint64_t some_total_us;
 } AgentPressure;
 
-typedef struct {
+typedef struct
+{
   AgentMsgType type;
-  union {
+  union
+  {
     AgentHello hello;
     AgentReport report;
     AgentPressure pressure;
@@ -109,7 +119,8 @@ typedef struct {
 /* Hard ceiling for byte values when the VM's RAM is not known: 16 TiB. */
 #define AGENT_PROTO_MAX_RAM_BYTES (16ULL << 40)
 
-typedef struct {
+typedef struct
+{
   /* The VM's maximum RAM: no memory figure may exceed it. 0 = unknown
    * (AGENT_PROTO_MAX_RAM_BYTES applies). */
   uint64_t ram_bytes;
@@ -147,9 +158,10 @@ void agent_link_feed (AgentLink *link, const char *data, gsize len, int64_t now_
                       AgentMsgFunc func, gpointer user_data);
 void agent_link_reset (AgentLink *link);
 
-typedef struct {
+typedef struct
+{
   uint64_t accepted;
-  uint64_t rejected;      /* all invalid lines, rate-limited ones included */
+  uint64_t rejected; /* all invalid lines, rate-limited ones included */
   uint64_t too_long;
   uint64_t rate_limited;
   uint64_t unknown_type;

@@ -25,10 +25,10 @@
 typedef struct
 {
   const char *socket_path;
-  gboolean raw_json;   /* --json: the reply as the daemon sent it */
+  gboolean raw_json; /* --json: the reply as the daemon sent it */
   CtlTableOptions table;
-  const char *cmd;     /* the command's name, for errors */
-  QmpSync *qmp;        /* connected on first use */
+  const char *cmd; /* the command's name, for errors */
+  QmpSync *qmp;    /* connected on first use */
   double top_delay_s;
 } Ctl;
 
@@ -117,12 +117,18 @@ ctl_print_json (json_t *v)
 /* ---- views ---------------------------------------------------------------- */
 
 static const CtlColumn ctl_vm_columns[] = {
-  { "NAME", "name", CTL_FMT_TEXT },          { "STATE", "state", CTL_FMT_TEXT },
-  { "BACKEND", "backend", CTL_FMT_TEXT },    { "MODE", "mode", CTL_FMT_TEXT },
-  { "MAX", "max_bytes", CTL_FMT_BYTES },     { "MIN", "min_bytes", CTL_FMT_BYTES },
-  { "ACTUAL", "actual_bytes", CTL_FMT_BYTES }, { "TARGET", "target_bytes", CTL_FMT_BYTES },
-  { "NEED", "need_bytes", CTL_FMT_BYTES },   { "WS", "ws_source", CTL_FMT_TEXT },
-  { "PRESSURE", "pressure", CTL_FMT_TEXT },  { "REASON", "last_reason", CTL_FMT_TEXT },
+  { "NAME", "name", CTL_FMT_TEXT },
+  { "STATE", "state", CTL_FMT_TEXT },
+  { "BACKEND", "backend", CTL_FMT_TEXT },
+  { "MODE", "mode", CTL_FMT_TEXT },
+  { "MAX", "max_bytes", CTL_FMT_BYTES },
+  { "MIN", "min_bytes", CTL_FMT_BYTES },
+  { "ACTUAL", "actual_bytes", CTL_FMT_BYTES },
+  { "TARGET", "target_bytes", CTL_FMT_BYTES },
+  { "NEED", "need_bytes", CTL_FMT_BYTES },
+  { "WS", "ws_source", CTL_FMT_TEXT },
+  { "PRESSURE", "pressure", CTL_FMT_TEXT },
+  { "REASON", "last_reason", CTL_FMT_TEXT },
 };
 
 static const CtlColumn ctl_decision_columns[] = {
@@ -211,8 +217,7 @@ ctl_show_table (Ctl *ctl, const char *command, json_t *args, const char *name,
 
 /* A query shown as "field  value" lines (status, ksm, vm). */
 static int
-ctl_show_fields (Ctl *ctl, const char *command, json_t *args, const CtlColumn *cols,
-                 gsize n_cols)
+ctl_show_fields (Ctl *ctl, const char *command, json_t *args, const CtlColumn *cols, gsize n_cols)
 {
   json_t *reply = ctl_execute (ctl, command, args);
   if (reply == NULL)
@@ -338,15 +343,15 @@ ctl_event_line (const char *event, json_t *data, gint64 timestamp_us)
   json_decref (ms);
   if (g_str_equal (event, "BALLAST_DECISION"))
     {
-      g_autofree char *old = ctl_format_value (json_object_get (data, "old_target_bytes"),
-                                               CTL_FMT_BYTES);
-      g_autofree char *new = ctl_format_value (json_object_get (data, "new_target_bytes"),
-                                               CTL_FMT_BYTES);
+      g_autofree char *old
+          = ctl_format_value (json_object_get (data, "old_target_bytes"), CTL_FMT_BYTES);
+      g_autofree char *new
+          = ctl_format_value (json_object_get (data, "new_target_bytes"), CTL_FMT_BYTES);
       return g_strdup_printf ("%s %s %s: target %s -> %s (%s)%s", when, event,
                               json_string_value (json_object_get (data, "vm")), old, new,
                               json_string_value (json_object_get (data, "reason")),
                               json_is_false (json_object_get (data, "applied")) ? " [dry-run]"
-                                                                                 : "");
+                                                                                : "");
     }
   g_autofree char *text = data ? json_dumps (data, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
   return g_strdup_printf ("%s %s %s", when, event, text ? text : "");
@@ -359,10 +364,10 @@ ctl_on_event (QmpClient *client, const char *event, json_t *data, gint64 timesta
   Ctl *ctl = user_data;
   if (ctl->raw_json)
     {
-      json_t *o = json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data",
-                             data ? data : json_null (), "timestamp", "seconds",
-                             (json_int_t) (timestamp_us / G_USEC_PER_SEC), "microseconds",
-                             (json_int_t) (timestamp_us % G_USEC_PER_SEC));
+      json_t *o
+          = json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data", data ? data : json_null (),
+                       "timestamp", "seconds", (json_int_t) (timestamp_us / G_USEC_PER_SEC),
+                       "microseconds", (json_int_t) (timestamp_us % G_USEC_PER_SEC));
       char *text = json_dumps (o, JSON_COMPACT);
       printf ("%s\n", text);
       free (text);
@@ -442,7 +447,8 @@ ctl_commands_help (void)
   GString *s = g_string_new ("Commands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS (ctl_commands); i++)
     {
-      g_autofree char *usage = g_strdup_printf ("%s %s", ctl_commands[i].name, ctl_commands[i].args);
+      g_autofree char *usage
+          = g_strdup_printf ("%s %s", ctl_commands[i].name, ctl_commands[i].args);
       g_string_append_printf (s, "  %-26s %s\n", usage, ctl_commands[i].help);
     }
   return g_string_free (s, FALSE);
@@ -464,8 +470,8 @@ main (int argc, char **argv)
   gboolean raw_json = FALSE, version = FALSE, no_header = FALSE, table_json = FALSE;
   double delay_s = CTL_TOP_DEFAULT_DELAY_S;
   GOptionEntry entries[] = {
-    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path, "Control socket (default "
-      CTL_DEFAULT_SOCKET ")", "PATH" },
+    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
+      "Control socket (default " CTL_DEFAULT_SOCKET ")", "PATH" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &raw_json, "Print the daemon's JSON reply as is", NULL },
     { "output", 'o', 0, G_OPTION_ARG_STRING, &columns, "Table columns to show, in order", "LIST" },
     { "noheadings", 'n', 0, G_OPTION_ARG_NONE, &no_header, "Tables without a header line", NULL },
@@ -496,7 +502,8 @@ main (int argc, char **argv)
   if (argc < 2)
     {
       g_printerr ("usage: ballastctl [OPTION...] COMMAND [ARGS...]\n%s"
-                  "See ballastctl --help for the options.\n", commands_help);
+                  "See ballastctl --help for the options.\n",
+                  commands_help);
       return 2;
     }
   Ctl ctl = {

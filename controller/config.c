@@ -9,7 +9,7 @@
 
 #include "policy-config.h"
 
-G_DEFINE_QUARK (ballast-config-error-quark, cfg_error)
+G_DEFINE_QUARK (ballast - config - error - quark, cfg_error)
 
 static void
 cfg_vm_free (gpointer p)
@@ -58,7 +58,8 @@ cfg_new_defaults (void)
   cfg->http_listen = g_strdup (CFG_DEFAULT_HTTP_LISTEN);
   cfg->policy_name = g_strdup ("ballast");
   cfg->max_vms = CFG_DEFAULT_MAX_VMS;
-  cfg->booting_max = (PolicySize){ .set = TRUE, .is_pct = TRUE, .pct = CFG_DEFAULT_BOOTING_MAX_PCT };
+  cfg->booting_max
+      = (PolicySize){ .set = TRUE, .is_pct = TRUE, .pct = CFG_DEFAULT_BOOTING_MAX_PCT };
   cfg->booting_time_ms = CFG_DEFAULT_BOOTING_TIME_MS;
   cfg->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, cfg_vm_free);
   cfg->warnings = g_ptr_array_new_with_free_func (g_free);
@@ -112,8 +113,8 @@ static void
 cfg_warn (CfgCtx *ctx, const char *group, const char *key, const char *what)
 {
   guint line = cfg_find_line (ctx->text, group, key);
-  char *msg = g_strdup_printf ("%s:%u: [%s]%s%s: %s", ctx->label, line, group,
-                               key ? " " : "", key ? key : "", what);
+  char *msg = g_strdup_printf ("%s:%u: [%s]%s%s: %s", ctx->label, line, group, key ? " " : "",
+                               key ? key : "", what);
   g_ptr_array_add (ctx->cfg->warnings, msg);
 }
 
@@ -129,7 +130,7 @@ cfg_strip_key (const char *what, const char *key)
 }
 
 /* GKeyFile has no comments after a value: "1G # note" is the value. */
-#define CFG_INLINE_COMMENT_HINT \
+#define CFG_INLINE_COMMENT_HINT                                                                    \
   " ('#' starts a comment only at the beginning of a line; put the comment on its own line)"
 
 static gboolean
@@ -368,9 +369,9 @@ cfg_apply_vm_group (CfgCtx *ctx, GKeyFile *kf, const char *group, const char *vm
                     GError **error)
 {
   if (!cfg_valid_vm_name (vm_name))
-    return cfg_fail_group (ctx, group,
-                           "not a VM name (letters, digits, '-', '_' and '.', not starting with '.')",
-                           error);
+    return cfg_fail_group (
+        ctx, group, "not a VM name (letters, digits, '-', '_' and '.', not starting with '.')",
+        error);
   CfgVm *vm = cfg_vm_get (ctx->cfg, vm_name);
   g_auto (GStrv) keys = g_key_file_get_keys (kf, group, NULL, NULL);
   for (char **k = keys; k && *k; k++)

@@ -21,25 +21,25 @@ typedef struct
 {
   PolicyConfig policy; /* [host], [ksm], [defaults], tick */
   char *control_socket;
-  char *control_group;  /* NULL: the daemon's own group */
-  char *read_only_socket; /* NULL: none; query-* commands only */
-  char *read_only_group;  /* NULL: the daemon's own group */
-  guint max_vms;          /* VMs managed at once; more are refused (logged) */
-  PolicySize booting_max; /* RAM a VM without a running balloon may hold (bytes or % of host) */
+  char *control_group;     /* NULL: the daemon's own group */
+  char *read_only_socket;  /* NULL: none; query-* commands only */
+  char *read_only_group;   /* NULL: the daemon's own group */
+  guint max_vms;           /* VMs managed at once; more are refused (logged) */
+  PolicySize booting_max;  /* RAM a VM without a running balloon may hold (bytes or % of host) */
   guint64 booting_time_ms; /* ... and for how long before it holds nothing */
-  char *qmp_dir;        /* NULL: no socket directory backend */
+  char *qmp_dir;           /* NULL: no socket directory backend */
   gboolean dry_run;
   gboolean dry_run_forced; /* --dry-run: not from the files, kept on reload */
   char *ksm_sysfs;
   gboolean ksm_restore_on_exit;
-  char *ksm_saved_path; /* originals of the knobs, for a restore after a crash */
+  char *ksm_saved_path;     /* originals of the knobs, for a restore after a crash */
   gboolean release_on_exit; /* stop (and --release): give ballooned memory back */
-  char *libvirt_uri;    /* NULL: no libvirt backend */
-  char *policy_name;    /* "ballast", or a reference policy for comparisons */
-  char *http_listen;    /* "127.0.0.1:9781"; NULL: HTTP off */
-  GHashTable *vms;      /* name -> CfgVm* */
-  GPtrArray *warnings;  /* char*: unknown keys/sections, with file and line */
-  char *path;           /* the main file this was loaded from */
+  char *libvirt_uri;        /* NULL: no libvirt backend */
+  char *policy_name;        /* "ballast", or a reference policy for comparisons */
+  char *http_listen;        /* "127.0.0.1:9781"; NULL: HTTP off */
+  GHashTable *vms;          /* name -> CfgVm* */
+  GPtrArray *warnings;      /* char*: unknown keys/sections, with file and line */
+  char *path;               /* the main file this was loaded from */
 } BallastConfig;
 
 #define CFG_DEFAULT_PATH "/etc/ballast/ballast.conf"

@@ -36,7 +36,7 @@
  * register-source) needs the control socket. */
 #define CTL_READ_ONLY_PREFIX "query-"
 
-G_DEFINE_QUARK (ballast-control-error-quark, ctl_error)
+G_DEFINE_QUARK (ballast - control - error - quark, ctl_error)
 
 typedef struct
 {
@@ -48,12 +48,12 @@ typedef struct
   GBytes *inflight; /* being written: outq may grow (and move) meanwhile */
   gboolean writing;
   gboolean negotiated;
-  gboolean closing; /* flush outq, then drop */
-  gboolean dead;   /* dropped; pending async callbacks just release it */
+  gboolean closing;    /* flush outq, then drop */
+  gboolean dead;       /* dropped; pending async callbacks just release it */
   gboolean read_only;  /* came in on the read-only socket */
   gboolean privileged; /* root or ballastd's user: may take a reserved slot */
   guint timeout_id;    /* handshake, then idle timeout */
-  guint refs;      /* the server's set + each pending async operation */
+  guint refs;          /* the server's set + each pending async operation */
   guint8 chunk[CTL_READ_CHUNK_BYTES];
   guint64 id;
 } CtlClient;
@@ -62,7 +62,7 @@ struct _CtlServer
 {
   GSocketService *service;
   char *path;
-  char *read_only_path;  /* NULL: no read-only socket */
+  char *read_only_path;   /* NULL: no read-only socket */
   GObject *read_only_tag; /* the "source object" of the read-only listener */
   guint max_clients;
   guint reserved_privileged;
@@ -196,16 +196,15 @@ ctl_error_reply (json_t *id, const char *klass, const char *desc)
 static json_t *
 ctl_version_json (void)
 {
-  return json_pack ("{s:{s:i,s:i,s:i},s:{s:i,s:i,s:i},s:s}", "qemu", "major",
-                    BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR, "micro",
-                    BALLAST_VERSION_MICRO, "ballast", "major", BALLAST_VERSION_MAJOR, "minor",
-                    BALLAST_VERSION_MINOR, "micro", BALLAST_VERSION_MICRO, "package",
-                    "ballast " BALLAST_VERSION);
+  return json_pack ("{s:{s:i,s:i,s:i},s:{s:i,s:i,s:i},s:s}", "qemu", "major", BALLAST_VERSION_MAJOR,
+                    "minor", BALLAST_VERSION_MINOR, "micro", BALLAST_VERSION_MICRO, "ballast",
+                    "major", BALLAST_VERSION_MAJOR, "minor", BALLAST_VERSION_MINOR, "micro",
+                    BALLAST_VERSION_MICRO, "package", "ballast " BALLAST_VERSION);
 }
 
 /* Commands of the server itself, beside the table (QMP's own introspection). */
-static const char *const ctl_builtin_commands[] = { "qmp_capabilities", "query-commands",
-                                                    "query-version" };
+static const char *const ctl_builtin_commands[]
+    = { "qmp_capabilities", "query-commands", "query-version" };
 
 static json_t *
 ctl_query_commands (const CtlCommand *commands, gsize n_commands, gboolean read_only)
@@ -234,7 +233,8 @@ ctl_run (const CtlCommand *commands, gsize n_commands, gpointer user_data, gbool
     return json_pack ("{s:o}", "return", ctl_version_json ());
   if (g_str_equal (name, "query-commands"))
     return json_pack ("{s:o}", "return", ctl_query_commands (commands, n_commands, read_only));
-  const CtlCommand *cmd = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
+  const CtlCommand *cmd
+      = bsearch (name, commands, n_commands, sizeof (CtlCommand), ctl_command_cmp);
   if (cmd == NULL)
     {
       g_autofree char *desc = g_strdup_printf ("The command %s has not been found", name);
@@ -242,9 +242,8 @@ ctl_run (const CtlCommand *commands, gsize n_commands, gpointer user_data, gbool
     }
   if (read_only && !g_str_has_prefix (name, CTL_READ_ONLY_PREFIX))
     {
-      g_autofree char *desc
-          = g_strdup_printf ("%s changes the daemon: use the control socket, not the read-only one",
-                             name);
+      g_autofree char *desc = g_strdup_printf (
+          "%s changes the daemon: use the control socket, not the read-only one", name);
       return ctl_error_reply (id, "GenericError", desc);
     }
   g_autoptr (GError) error = NULL;
@@ -295,7 +294,8 @@ ctl_dispatch_msg (const CtlCommand *commands, gsize n_commands, gpointer user_da
     reply = ctl_error_reply (id, "CommandNotFound",
                              "Expecting capabilities negotiation with 'qmp_capabilities'");
   else
-    reply = ctl_run (commands, n_commands, user_data, read_only, id, json_string_value (exec), args);
+    reply
+        = ctl_run (commands, n_commands, user_data, read_only, id, json_string_value (exec), args);
   if (reply != NULL && id != NULL && json_object_get (reply, "id") == NULL)
     json_object_set (reply, "id", id);
   return reply;
@@ -313,8 +313,8 @@ ctl_dispatch_as (const CtlCommand *commands, gsize n_commands, gpointer user_dat
     start++;
   if (start == len)
     return NULL;
-  json_t *msg = json_loadb (line + start, len - start, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                            &jerr);
+  json_t *msg
+      = json_loadb (line + start, len - start, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (msg == NULL)
     {
       g_autofree char *desc = g_strdup_printf ("JSON parse error: %s", jerr.text);
@@ -377,8 +377,8 @@ ctl_client_on_read (CtlClient *c, gssize n)
       ctl_client_drop (c);
       return;
     }
-  qmp_object_splitter_feed (c->messages, (const char *) c->chunk, (gsize) n,
-                            ctl_client_on_message, c);
+  qmp_object_splitter_feed (c->messages, (const char *) c->chunk, (gsize) n, ctl_client_on_message,
+                            c);
   if (c->dead)
     return;
   if (c->closing)
@@ -461,8 +461,8 @@ ctl_on_incoming (GSocketService *service, GSocketConnection *conn, GObject *sour
   g_hash_table_add (s->clients, ctl_client_ref (c));
   g_debug ("client %" G_GUINT64_FORMAT " connected%s", c->id, c->read_only ? " (read-only)" : "");
   ctl_client_arm_timeout (c, s->handshake_timeout_ms);
-  ctl_client_send (c, json_pack ("{s:{s:o,s:[]}}", "QMP", "version", ctl_version_json (),
-                                 "capabilities"));
+  ctl_client_send (
+      c, json_pack ("{s:{s:o,s:[]}}", "QMP", "version", ctl_version_json (), "capabilities"));
   if (!c->dead)
     ctl_client_read (c);
   return TRUE;
@@ -514,9 +514,9 @@ ctl_listen (CtlServer *s, const char *path, const char *group, GObject *tag, GEr
 
   g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
   mode_t old_umask = umask (0117);
-  gboolean ok = g_socket_listener_add_address (G_SOCKET_LISTENER (s->service), addr,
-                                               G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                                               tag, NULL, error);
+  gboolean ok
+      = g_socket_listener_add_address (G_SOCKET_LISTENER (s->service), addr, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, tag, NULL, error);
   umask (old_umask);
   if (!ok)
     return FALSE;
@@ -611,10 +611,9 @@ ctl_server_emit (CtlServer *s, const char *event, json_t *data)
       CtlClient *c = g_ptr_array_index (targets, i);
       if (!c->negotiated || c->closing || c->dead)
         continue;
-      ctl_client_send (c, json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data",
-                                     data, "timestamp", "seconds",
-                                     (json_int_t) (now_us / G_USEC_PER_SEC), "microseconds",
-                                     (json_int_t) (now_us % G_USEC_PER_SEC)));
+      ctl_client_send (c, json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data", data,
+                                     "timestamp", "seconds", (json_int_t) (now_us / G_USEC_PER_SEC),
+                                     "microseconds", (json_int_t) (now_us % G_USEC_PER_SEC)));
     }
   json_decref (data);
 }

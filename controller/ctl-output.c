@@ -46,15 +46,15 @@ ctl_format_value (json_t *v, CtlFormat fmt)
     return g_strdup ("-");
   switch (fmt)
     {
-    case CTL_FMT_TIME:
-      return ctl_format_time (v);
-    case CTL_FMT_BYTES:
-      if (json_is_integer (v) && json_integer_value (v) >= 0)
-        return ctl_format_size ((guint64) json_integer_value (v));
-      return g_strdup ("-");
-    case CTL_FMT_BOOL:
-    case CTL_FMT_TEXT:
-      break;
+      case CTL_FMT_TIME:
+        return ctl_format_time (v);
+      case CTL_FMT_BYTES:
+        if (json_is_integer (v) && json_integer_value (v) >= 0)
+          return ctl_format_size ((guint64) json_integer_value (v));
+        return g_strdup ("-");
+      case CTL_FMT_BOOL:
+      case CTL_FMT_TEXT:
+        break;
     }
   if (json_is_string (v))
     return g_strdup (json_string_value (v));
@@ -107,7 +107,7 @@ ctl_select_columns (const CtlColumn *cols, gsize n_cols, const char *spec, GErro
 static int
 ctl_json_type (CtlFormat fmt)
 {
-  return fmt == CTL_FMT_BYTES ? SCOLS_JSON_NUMBER
+  return fmt == CTL_FMT_BYTES  ? SCOLS_JSON_NUMBER
          : fmt == CTL_FMT_BOOL ? SCOLS_JSON_BOOLEAN
                                : SCOLS_JSON_STRING;
 }
@@ -168,17 +168,17 @@ ctl_table_render (json_t *rows, const char *name, const CtlColumn *cols, gsize n
   gsize i;
   json_t *row;
   json_array_foreach (rows, i, row)
-    {
-      struct libscols_line *ln = scols_table_new_line (tb, NULL);
-      for (guint c = 0; c < sel->len; c++)
-        {
-          const CtlColumn *col = g_array_index (sel, const CtlColumn *, c);
-          char *cell = ctl_cell (ctl_json_path (row, col->key), col->fmt, opt->json);
-          /* The line takes the string (freed by libsmartcols with free()). */
-          scols_line_refer_data (ln, c, cell ? strdup (cell) : NULL);
-          g_free (cell);
-        }
-    }
+  {
+    struct libscols_line *ln = scols_table_new_line (tb, NULL);
+    for (guint c = 0; c < sel->len; c++)
+      {
+        const CtlColumn *col = g_array_index (sel, const CtlColumn *, c);
+        char *cell = ctl_cell (ctl_json_path (row, col->key), col->fmt, opt->json);
+        /* The line takes the string (freed by libsmartcols with free()). */
+        scols_line_refer_data (ln, c, cell ? strdup (cell) : NULL);
+        g_free (cell);
+      }
+  }
   char *text = NULL;
   /* libsmartcols prints nothing for a table without lines: the header (or
    * an empty JSON list) still tells the operator there is nothing. */

@@ -40,11 +40,11 @@ ctl_sum_bytes (json_t *vms, const char *key)
   gsize i;
   json_t *v;
   json_array_foreach (vms, i, v)
-    {
-      json_t *b = json_object_get (v, key);
-      if (json_is_integer (b) && json_integer_value (b) > 0)
-        sum += (guint64) json_integer_value (b);
-    }
+  {
+    json_t *b = json_object_get (v, key);
+    if (json_is_integer (b) && json_integer_value (b) > 0)
+      sum += (guint64) json_integer_value (b);
+  }
   return sum;
 }
 
@@ -60,8 +60,9 @@ ctl_top_header (GString *out, const CtlTopData *d, const char *sort_name, gboole
   json_t *st = d->status, *host = d->host;
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
   g_autofree char *hms = g_date_time_format (now, "%H:%M:%S");
-  g_string_append_printf (out, "ballastd %s  policy %s  %" JSON_INTEGER_FORMAT " VMs  tick %"
-                          JSON_INTEGER_FORMAT " ms  %s%s%s\n",
+  g_string_append_printf (out,
+                          "ballastd %s  policy %s  %" JSON_INTEGER_FORMAT
+                          " VMs  tick %" JSON_INTEGER_FORMAT " ms  %s%s%s\n",
                           json_string_value (json_object_get (st, "version")),
                           json_string_value (json_object_get (st, "policy")),
                           json_integer_value (json_object_get (st, "vm_count")),
@@ -74,16 +75,18 @@ ctl_top_header (GString *out, const CtlTopData *d, const char *sort_name, gboole
   g_autofree char *budget = ctl_size (json_object_get (host, "budget_bytes"));
   g_autofree char *actual = ctl_format_size (ctl_sum_bytes (d->vms, "actual_bytes"));
   g_autofree char *need = ctl_format_size (ctl_sum_bytes (d->vms, "need_bytes"));
-  g_string_append_printf (out, "Host  total %s  available %s  reserve %s  budget %s  "
+  g_string_append_printf (out,
+                          "Host  total %s  available %s  reserve %s  budget %s  "
                           "actual %s  need %s  PSI %.2f%s\n",
                           total, avail, reserve, budget, actual, need,
                           json_real_value (json_object_get (host, "psi_some_avg10")),
                           json_is_true (json_object_get (host, "overloaded")) ? "  OVERLOADED"
-                                                                                : "");
+                                                                              : "");
   json_t *k = d->ksm;
   g_autofree char *saved = ctl_size (json_object_get (k, "saved_bytes"));
-  g_string_append_printf (out, "KSM   %s (%s, %s)  saved %s  ksmd CPU %.1f%%  run %"
-                          JSON_INTEGER_FORMAT "  pages_to_scan %" JSON_INTEGER_FORMAT "\n",
+  g_string_append_printf (out,
+                          "KSM   %s (%s, %s)  saved %s  ksmd CPU %.1f%%  run %" JSON_INTEGER_FORMAT
+                          "  pages_to_scan %" JSON_INTEGER_FORMAT "\n",
                           json_string_value (json_object_get (k, "state")),
                           json_string_value (json_object_get (k, "mode")),
                           json_string_value (json_object_get (k, "last_reason")), saved,
@@ -116,8 +119,7 @@ ctl_top_sorted (json_t *vms, const CtlColumn *col)
   g_autoptr (GPtrArray) rows = g_ptr_array_new ();
   gsize i;
   json_t *v;
-  json_array_foreach (vms, i, v)
-    g_ptr_array_add (rows, v);
+  json_array_foreach (vms, i, v) g_ptr_array_add (rows, v);
   g_ptr_array_sort_with_data (rows, ctl_top_cmp, (gpointer) col);
   json_t *out = json_array ();
   for (guint r = 0; r < rows->len; r++)
@@ -139,8 +141,8 @@ ctl_top_render (const CtlTopData *d, const CtlColumn *vm_cols, gsize n_vm_cols,
   json_decref (sorted);
   g_string_append (out, vms);
   g_string_append (out, "\nLast decisions\n");
-  g_autofree char *dec = ctl_table_render (d->decisions, "decisions", decision_cols,
-                                           n_decision_cols, &opt, NULL);
+  g_autofree char *dec
+      = ctl_table_render (d->decisions, "decisions", decision_cols, n_decision_cols, &opt, NULL);
   g_string_append (out, dec);
   return g_string_free (out, FALSE);
 }

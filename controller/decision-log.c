@@ -50,11 +50,11 @@ decision_log_to_json (const DecisionLog *log, guint limit)
       const DecisionEntry *e
           = &log->entries[(log->next + DECISION_LOG_LEN - n + i) % DECISION_LOG_LEN];
       json_array_append_new (
-          list, json_pack ("{s:I,s:s,s:o,s:o,s:s,s:o}", "time_ms", (json_int_t) e->time_ms, "vm",
-                           e->vm, "old_target_bytes",
-                           ctl_json_bytes (e->had_old, e->old_target_bytes), "new_target_bytes",
-                           ctl_json_bytes (e->had_new, e->new_target_bytes), "reason", e->reason,
-                           "applied", e->had_new ? json_boolean (e->applied) : json_null ()));
+          list,
+          json_pack ("{s:I,s:s,s:o,s:o,s:s,s:o}", "time_ms", (json_int_t) e->time_ms, "vm", e->vm,
+                     "old_target_bytes", ctl_json_bytes (e->had_old, e->old_target_bytes),
+                     "new_target_bytes", ctl_json_bytes (e->had_new, e->new_target_bytes), "reason",
+                     e->reason, "applied", e->had_new ? json_boolean (e->applied) : json_null ()));
     }
   return list;
 }

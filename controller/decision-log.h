@@ -9,7 +9,7 @@
 
 typedef struct
 {
-  gint64 time_ms; /* wall clock, ms since the epoch */
+  gint64 time_ms;               /* wall clock, ms since the epoch */
   char vm[CFG_MAX_VM_NAME + 1]; /* "" for a host-wide kick */
   gboolean had_old;
   guint64 old_target_bytes;

@@ -208,12 +208,12 @@ http_query_vm_details (HttpServer *s)
   size_t i;
   json_t *vm;
   json_array_foreach (vms, i, vm)
-    {
-      g_autoptr (json_t) args = json_pack ("{s:O}", "name", json_object_get (vm, "name"));
-      json_t *detail = http_query (s, "query-vm", args, NULL);
-      if (detail != NULL)
-        json_array_append_new (out, detail);
-    }
+  {
+    g_autoptr (json_t) args = json_pack ("{s:O}", "name", json_object_get (vm, "name"));
+    json_t *detail = http_query (s, "query-vm", args, NULL);
+    if (detail != NULL)
+      json_array_append_new (out, detail);
+  }
   return out;
 }
 
@@ -282,7 +282,7 @@ http_api (HttpServer *s, SoupServerMessage *msg, const char *what, GHashTable *q
     const char *path;
     const char *command;
   } routes[] = {
-    { "status", "query-status" },       { "vms", "query-vms" }, { "ksm", "query-ksm" },
+    { "status", "query-status" },       { "vms", "query-vms" },   { "ksm", "query-ksm" },
     { "decisions", "query-decisions" }, { "host", "query-host" },
   };
   g_autoptr (GError) error = NULL;
@@ -360,8 +360,8 @@ http_stream_send (HttpStream *st, const char *text, gsize len)
       return;
     }
   st->queued_bytes += len;
-  soup_message_body_append (soup_server_message_get_response_body (st->msg), SOUP_MEMORY_COPY,
-                            text, len);
+  soup_message_body_append (soup_server_message_get_response_body (st->msg), SOUP_MEMORY_COPY, text,
+                            len);
   soup_server_message_unpause (st->msg);
 }
 
@@ -427,8 +427,8 @@ http_events (HttpServer *s, SoupServerMessage *msg)
   http_stream_send (st, text, strlen (text));
   if (s->snapshot_id == 0)
     {
-      json_int_t tick_ms = json_integer_value (
-          json_object_get (json_object_get (snap, "status"), "tick_ms"));
+      json_int_t tick_ms
+          = json_integer_value (json_object_get (json_object_get (snap, "status"), "tick_ms"));
       s->snapshot_id = g_timeout_add (
           (guint) CLAMP (tick_ms, HTTP_SNAPSHOT_MIN_MS, HTTP_SNAPSHOT_MAX_MS), http_snapshot_cb, s);
     }
@@ -440,10 +440,10 @@ http_server_event (HttpServer *s, const char *event, json_t *data, gint64 real_t
   metrics_counters_event (s->counters, event, data);
   if (s->streams->len == 0)
     return;
-  g_autoptr (json_t) message = json_pack (
-      "{s:s,s:O,s:{s:I,s:I}}", "event", event, "data", data, "timestamp", "seconds",
-      (json_int_t) (real_time_us / G_USEC_PER_SEC), "microseconds",
-      (json_int_t) (real_time_us % G_USEC_PER_SEC));
+  g_autoptr (json_t) message
+      = json_pack ("{s:s,s:O,s:{s:I,s:I}}", "event", event, "data", data, "timestamp", "seconds",
+                   (json_int_t) (real_time_us / G_USEC_PER_SEC), "microseconds",
+                   (json_int_t) (real_time_us % G_USEC_PER_SEC));
   http_stream_broadcast (s, event, message);
 }
 
@@ -465,8 +465,7 @@ http_early (SoupServer *soup, SoupServerMessage *msg, const char *path, GHashTab
     header_bytes += strlen (name) + strlen (value) + 4;
   if (soup_server_message_get_method (msg) != SOUP_METHOD_GET)
     {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
-                                    "GET");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
       http_reply_text (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "only GET");
     }
   else if (soup_message_headers_get_content_length (req) > 0

@@ -18,8 +18,8 @@ mgr_add_qmp_vm (Manager *m, const char *name, const char *backend, const char *q
     {
       /* The first backend keeps the name (a libvirt domain and a socket of
        * the same name are not the same VM). */
-      g_warning ("%s: already a %s VM; the %s one (%s) is not managed", name,
-                 vm_get_backend (vm), backend, qmp_path);
+      g_warning ("%s: already a %s VM; the %s one (%s) is not managed", name, vm_get_backend (vm),
+                 backend, qmp_path);
       return;
     }
   if (vm != NULL)

@@ -71,28 +71,27 @@ cmd_query_status (gpointer data, json_t *args, GError **error)
 {
   Manager *m = data;
   gint64 uptime_ms = (g_get_monotonic_time () - m->start_mono_us) / 1000;
-  return json_pack ("{s:s,s:s,s:I,s:b,s:i,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:f}}", "version",
-                    BALLAST_VERSION, "policy", m->cfg->policy_name, "uptime_ms", (json_int_t) uptime_ms, "dry_run", m->dry_run,
-                    "vm_count", (int) g_hash_table_size (m->vms), "tick_ms",
-                    (json_int_t) m->cfg->policy.tick_ms, "ticks", (json_int_t) m->n_ticks, "host",
-                    "total_bytes", (json_int_t) m->host.mem_total_bytes, "available_bytes",
-                    (json_int_t) m->host.mem_available_bytes, "reserve_bytes",
-                    (json_int_t) m->reserve_bytes, "budget_bytes", (json_int_t) m->budget_bytes,
-                    "psi_some_avg10", m->host.psi_some_avg10_pct);
+  return json_pack (
+      "{s:s,s:s,s:I,s:b,s:i,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:f}}", "version", BALLAST_VERSION, "policy",
+      m->cfg->policy_name, "uptime_ms", (json_int_t) uptime_ms, "dry_run", m->dry_run, "vm_count",
+      (int) g_hash_table_size (m->vms), "tick_ms", (json_int_t) m->cfg->policy.tick_ms, "ticks",
+      (json_int_t) m->n_ticks, "host", "total_bytes", (json_int_t) m->host.mem_total_bytes,
+      "available_bytes", (json_int_t) m->host.mem_available_bytes, "reserve_bytes",
+      (json_int_t) m->reserve_bytes, "budget_bytes", (json_int_t) m->budget_bytes, "psi_some_avg10",
+      m->host.psi_some_avg10_pct);
 }
 
 static json_t *
 cmd_query_host (gpointer data, json_t *args, GError **error)
 {
   Manager *m = data;
-  return json_pack ("{s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:b}", "total_bytes",
-                    (json_int_t) m->host.mem_total_bytes, "available_bytes",
-                    (json_int_t) m->host.mem_available_bytes, "free_bytes",
-                    (json_int_t) m->host.mem_free_bytes, "reserve_bytes",
-                    (json_int_t) m->reserve_bytes, "budget_bytes", (json_int_t) m->budget_bytes,
-                    "psi_some_avg10", m->host.psi_some_avg10_pct, "psi_full_avg10",
-                    m->host.psi_full_avg10_pct, "non_vm_used_bytes",
-                    (json_int_t) m->host.non_vm_used_bytes.value, "overloaded", m->overloaded);
+  return json_pack (
+      "{s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:b}", "total_bytes", (json_int_t) m->host.mem_total_bytes,
+      "available_bytes", (json_int_t) m->host.mem_available_bytes, "free_bytes",
+      (json_int_t) m->host.mem_free_bytes, "reserve_bytes", (json_int_t) m->reserve_bytes,
+      "budget_bytes", (json_int_t) m->budget_bytes, "psi_some_avg10", m->host.psi_some_avg10_pct,
+      "psi_full_avg10", m->host.psi_full_avg10_pct, "non_vm_used_bytes",
+      (json_int_t) m->host.non_vm_used_bytes.value, "overloaded", m->overloaded);
 }
 
 static const char *
@@ -108,25 +107,23 @@ cmd_query_ksm (gpointer data, json_t *args, GError **error)
   Manager *m = data;
   const PolicyKsmDecision *kd = &m->ksm_decision;
   uint64_t page = m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096;
-  return json_pack ("{s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:I,s:s,s:I,s:f}", "state",
-                    policy_ksm_state_name (m->have_ksm_decision ? kd->state : POLICY_KSM_IDLE),
-                    "mode", mgr_ksm_mode_name (m->cfg->policy.ksm_mode), "driving",
-                    m->cfg->policy.ksm_mode == POLICY_KSM_MODE_AUTO && !m->dry_run
-                        && sample_ksm_driving (m->sample),
-                    "present",
-                    m->ksm.present, "run", (int) m->ksm.run, "pages_to_scan",
-                    (int) m->ksm.pages_to_scan, "sleep_millisecs", (int) m->ksm.sleep_millisecs,
-                    "pages_sharing", (json_int_t) m->ksm.pages_sharing, "pages_shared",
-                    (json_int_t) m->ksm.pages_shared, "full_scans", (json_int_t) m->ksm.full_scans,
-                    "saved_bytes",
-                    (json_int_t) (m->ksm.pages_sharing > m->ksm.pages_shared
-                                      ? (m->ksm.pages_sharing - m->ksm.pages_shared) * page
-                                      : 0),
-                    "ksmd_cpu_pct", sample_ksmd_cpu_pct (m->sample), "state_since_ms",
-                    (json_int_t) m->ksm_state_since_ms, "last_reason",
-                    m->have_ksm_decision && kd->reason ? kd->reason : "", "expected_saved_bytes",
-                    (json_int_t) kd->expected_saved_bytes, "expected_cpu_pct",
-                    kd->expected_cpu_pct);
+  return json_pack (
+      "{s:s,s:s,s:b,s:b,s:i,s:i,s:i,s:I,s:I,s:I,s:I,s:f,s:I,s:s,s:I,s:f}", "state",
+      policy_ksm_state_name (m->have_ksm_decision ? kd->state : POLICY_KSM_IDLE), "mode",
+      mgr_ksm_mode_name (m->cfg->policy.ksm_mode), "driving",
+      m->cfg->policy.ksm_mode == POLICY_KSM_MODE_AUTO && !m->dry_run
+          && sample_ksm_driving (m->sample),
+      "present", m->ksm.present, "run", (int) m->ksm.run, "pages_to_scan",
+      (int) m->ksm.pages_to_scan, "sleep_millisecs", (int) m->ksm.sleep_millisecs, "pages_sharing",
+      (json_int_t) m->ksm.pages_sharing, "pages_shared", (json_int_t) m->ksm.pages_shared,
+      "full_scans", (json_int_t) m->ksm.full_scans, "saved_bytes",
+      (json_int_t) (m->ksm.pages_sharing > m->ksm.pages_shared
+                        ? (m->ksm.pages_sharing - m->ksm.pages_shared) * page
+                        : 0),
+      "ksmd_cpu_pct", sample_ksmd_cpu_pct (m->sample), "state_since_ms",
+      (json_int_t) m->ksm_state_since_ms, "last_reason",
+      m->have_ksm_decision && kd->reason ? kd->reason : "", "expected_saved_bytes",
+      (json_int_t) kd->expected_saved_bytes, "expected_cpu_pct", kd->expected_cpu_pct);
 }
 
 static json_t *
@@ -155,30 +152,30 @@ cmd_query_metrics (gpointer data, json_t *args, GError **error)
   json_t *counts = json_array ();
   for (guint i = 0; i < METRICS_TICK_BUCKETS; i++)
     json_array_append_new (counts, json_integer ((json_int_t) m->tick_hist.counts[i]));
-  return json_pack ("{s:I,s:I,s:{s:o,s:f,s:I},s:i,s:I,s:I,s:I,s:o}", "ticks",
-                    (json_int_t) m->n_ticks, "extra_ticks", (json_int_t) m->n_extra_ticks,
-                    "tick_duration_seconds", "counts", counts, "sum", m->tick_hist.sum_s, "count",
-                    (json_int_t) m->tick_hist.count, "control_clients",
-                    (int) ctl_server_client_count (m->ctl), "host_psi_some_total_us",
-                    (json_int_t) m->host.psi_some_total_us, "ksm_pages_scanned",
-                    (json_int_t) m->ksm.pages_scanned, "ksm_page_size_bytes",
-                    (json_int_t) (m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096),
-                    "ksmd_cpu_ns",
-                    ctl_json_bytes (m->ksm.ksmd_cpu_ns.present, m->ksm.ksmd_cpu_ns.value));
+  return json_pack (
+      "{s:I,s:I,s:{s:o,s:f,s:I},s:i,s:I,s:I,s:I,s:o}", "ticks", (json_int_t) m->n_ticks,
+      "extra_ticks", (json_int_t) m->n_extra_ticks, "tick_duration_seconds", "counts", counts,
+      "sum", m->tick_hist.sum_s, "count", (json_int_t) m->tick_hist.count, "control_clients",
+      (int) ctl_server_client_count (m->ctl), "host_psi_some_total_us",
+      (json_int_t) m->host.psi_some_total_us, "ksm_pages_scanned",
+      (json_int_t) m->ksm.pages_scanned, "ksm_page_size_bytes",
+      (json_int_t) (m->ksm.page_size_bytes ? m->ksm.page_size_bytes : 4096), "ksmd_cpu_ns",
+      ctl_json_bytes (m->ksm.ksmd_cpu_ns.present, m->ksm.ksmd_cpu_ns.value));
 }
 
 static json_t *
 mgr_policy_json (const PolicyVmConfig *c)
 {
-  json_t *o = json_pack ("{s:s,s:i,s:I,s:b,s:f}", "mode", policy_vm_mode_name (c->mode),
-                         "shares", (int) c->shares, "cold_age_ms", (json_int_t) c->cold_age_ms,
-                         "ksm", c->ksm, "pressure_target_pct", c->pressure_target_pct);
+  json_t *o = json_pack ("{s:s,s:i,s:I,s:b,s:f}", "mode", policy_vm_mode_name (c->mode), "shares",
+                         (int) c->shares, "cold_age_ms", (json_int_t) c->cold_age_ms, "ksm", c->ksm,
+                         "pressure_target_pct", c->pressure_target_pct);
   const struct
   {
     const char *key;
     const PolicySize *size;
-  } sizes[] = { { "min", &c->min }, { "max", &c->max }, { "target", &c->target },
-                { "headroom", &c->headroom } };
+  } sizes[] = {
+    { "min", &c->min }, { "max", &c->max }, { "target", &c->target }, { "headroom", &c->headroom }
+  };
   for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
     {
       const PolicySize *s = sizes[i].size;
@@ -214,26 +211,26 @@ cmd_set_policy (gpointer data, json_t *args, GError **error)
   json_t *value;
   /* Validate every key on a copy; apply only if all are good. */
   json_object_foreach (args, key, value)
-    {
-      if (g_str_equal (key, "name"))
-        continue;
-      g_autofree char *text = NULL;
-      if (json_is_string (value))
-        text = g_strdup (json_string_value (value));
-      else if (json_is_integer (value))
-        text = g_strdup_printf ("%" JSON_INTEGER_FORMAT, json_integer_value (value));
-      else if (json_is_real (value))
-        text = g_strdup_printf ("%g", json_real_value (value));
-      else if (json_is_boolean (value))
-        text = g_strdup (json_is_true (value) ? "true" : "false");
-      else
-        {
-          g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "%s: expected a scalar", key);
-          return NULL;
-        }
-      if (!cfg_vm_policy_set (&cfg, key, text, error))
+  {
+    if (g_str_equal (key, "name"))
+      continue;
+    g_autofree char *text = NULL;
+    if (json_is_string (value))
+      text = g_strdup (json_string_value (value));
+    else if (json_is_integer (value))
+      text = g_strdup_printf ("%" JSON_INTEGER_FORMAT, json_integer_value (value));
+    else if (json_is_real (value))
+      text = g_strdup_printf ("%g", json_real_value (value));
+    else if (json_is_boolean (value))
+      text = g_strdup (json_is_true (value) ? "true" : "false");
+    else
+      {
+        g_set_error (error, CTL_ERROR, CTL_ERROR_GENERIC, "%s: expected a scalar", key);
         return NULL;
-    }
+      }
+    if (!cfg_vm_policy_set (&cfg, key, text, error))
+      return NULL;
+  }
   if (!cfg_vm_policy_check (&cfg, error))
     return NULL;
   vm_set_override (vm, &cfg);

@@ -22,7 +22,7 @@ struct _Manager
   VmOwner owner; /* how VMs and backends reach back */
   gboolean dry_run;
   gboolean dry_run_runtime; /* set-dry-run on: kept across reloads */
-  GHashTable *vms; /* name -> Vm* */
+  GHashTable *vms;          /* name -> Vm* */
   uint64_t next_vm_id;
   guint tick_id;
   guint urgent_id;
@@ -45,10 +45,10 @@ struct _Manager
   LvBackend *libvirt;
 #endif
   SampleCtx *sample;
-  GPtrArray *sources; /* registered event sources (names) */
-  gint64 ksm_state_since_ms; /* wall clock of the last KSM state change */
-  gboolean vm_cap_logged;      /* [daemon] max-vms reached; said once */
-  GHashTable *booting_since;   /* name -> since when it is STARTING (manager.c) */
+  GPtrArray *sources;         /* registered event sources (names) */
+  gint64 ksm_state_since_ms;  /* wall clock of the last KSM state change */
+  gboolean vm_cap_logged;     /* [daemon] max-vms reached; said once */
+  GHashTable *booting_since;  /* name -> since when it is STARTING (manager.c) */
   HttpServer *http;           /* NULL: off, or built without libsoup */
   MetricsHistogram tick_hist; /* tick durations, for /metrics */
   guint64 n_extra_ticks;

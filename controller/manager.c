@@ -66,10 +66,6 @@ mgr_owner (Manager *m)
   return &m->owner;
 }
 
-
-
-
-
 static gboolean
 mgr_urgent_cb (gpointer data)
 {
@@ -126,9 +122,8 @@ mgr_log_decision (Manager *m, Vm *vm, const PolicyVmDecision *d, gboolean had_ol
   e->new_target_bytes = d->target_bytes;
   g_strlcpy (e->reason, d->reason ? d->reason : "", sizeof e->reason);
   e->applied = applied;
-  g_autofree char *old_mib = had_old ? g_strdup_printf ("%" G_GUINT64_FORMAT,
-                                                        old_target_bytes >> 20)
-                                     : g_strdup ("-");
+  g_autofree char *old_mib
+      = had_old ? g_strdup_printf ("%" G_GUINT64_FORMAT, old_target_bytes >> 20) : g_strdup ("-");
   /* The ring and the event keep every decision; the journal only what fits
    * the VM's log budget, so a guest cannot flood it by changing its need. */
   if (vm_log_allowed (vm))
@@ -315,9 +310,6 @@ mgr_arm_timer (Manager *m)
 
 /* ---- life cycle ------------------------------------------------------------- */
 
-
-
-
 static void
 mgr_log_warnings (BallastConfig *cfg)
 {
@@ -332,10 +324,9 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   Manager *m = g_new0 (Manager, 1);
   m->loop = g_main_loop_ref (loop);
   m->cfg = g_steal_pointer (&owned);
-  m->owner = (VmOwner){ .adopt = mgr_owner_adopt,
-                        .remove = mgr_owner_remove,
-                        .note = mgr_owner_note,
-                        .user_data = m };
+  m->owner = (VmOwner){
+    .adopt = mgr_owner_adopt, .remove = mgr_owner_remove, .note = mgr_owner_note, .user_data = m
+  };
   m->dry_run = m->cfg->dry_run || m->cfg->dry_run_forced;
   m->start_mono_us = g_get_monotonic_time ();
   m->vms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) vm_free);
@@ -344,8 +335,8 @@ mgr_new (BallastConfig *cfg, GMainLoop *loop, GError **error)
   m->sources = g_ptr_array_new_with_free_func (g_free);
   mgr_log_warnings (m->cfg);
 
-  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit,
-                          m->cfg->ksm_saved_path, m->dry_run);
+  m->sample = sample_new (m->cfg->ksm_sysfs, m->cfg->ksm_restore_on_exit, m->cfg->ksm_saved_path,
+                          m->dry_run);
   m->ctl = ctl_server_new (m->cfg->control_socket, m->cfg->control_group, mgr_commands,
                            mgr_n_commands, m, error);
   if (m->ctl != NULL && m->cfg->read_only_socket != NULL

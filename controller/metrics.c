@@ -13,8 +13,8 @@ const double metrics_tick_bucket_le_s[METRICS_TICK_BUCKETS] = {
 
 /* The link states query-vms shows, exported one-hot so a state that is not
  * the current one reads 0 rather than vanishing. */
-static const char *const metrics_vm_states[] = { "connecting", "negotiating", "active", "lost",
-                                                 "paused" };
+static const char *const metrics_vm_states[]
+    = { "connecting", "negotiating", "active", "lost", "paused" };
 
 void
 metrics_histogram_observe (MetricsHistogram *h, double value_s)
@@ -171,7 +171,10 @@ static const struct
   const char *help;
   gsize offset;
 } metrics_vm_figures[] = {
-#define VMF(n, t, h, f) { n, t, h, G_STRUCT_OFFSET (MetricsVm, f) }
+#define VMF(n, t, h, f)                                                                            \
+  {                                                                                                \
+    n, t, h, G_STRUCT_OFFSET (MetricsVm, f)                                                        \
+  }
   VMF ("ballast_vm_ram_bytes", "gauge", "Configured RAM (the balloon's maximum).", ram_bytes),
   VMF ("ballast_vm_actual_bytes", "gauge", "Balloon actual: the guest's current size.",
        actual_bytes),
@@ -275,12 +278,12 @@ metrics_render_host (const MetricsSnapshot *s, GString *out)
 {
   metrics_single (out, "ballast_host_memory_total_bytes", "gauge", "MemTotal of the host.",
                   s->host_total_bytes);
-  metrics_single (out, "ballast_host_memory_available_bytes", "gauge",
-                  "MemAvailable of the host.", s->host_available_bytes);
-  metrics_single (out, "ballast_host_budget_bytes", "gauge",
-                  "Memory the policy may hand to VMs.", s->host_budget_bytes);
-  metrics_single (out, "ballast_host_reserve_bytes", "gauge",
-                  "Memory kept back for the host.", s->host_reserve_bytes);
+  metrics_single (out, "ballast_host_memory_available_bytes", "gauge", "MemAvailable of the host.",
+                  s->host_available_bytes);
+  metrics_single (out, "ballast_host_budget_bytes", "gauge", "Memory the policy may hand to VMs.",
+                  s->host_budget_bytes);
+  metrics_single (out, "ballast_host_reserve_bytes", "gauge", "Memory kept back for the host.",
+                  s->host_reserve_bytes);
   metrics_single (out, "ballast_host_non_vm_used_bytes", "gauge",
                   "Host memory in use that no VM accounts for.", s->host_non_vm_bytes);
   metrics_single (out, "ballast_host_overloaded", "gauge",
@@ -303,12 +306,12 @@ metrics_render_ksm (const MetricsSnapshot *s, const MetricsCounters *c, GString 
     metrics_sample (out, "ballast_ksm_state",
                     g_strcmp0 (s->ksm_state, policy_ksm_state_name (st)) == 0,
                     (const char *[]){ "state", policy_ksm_state_name (st), NULL });
-  metrics_single (out, "ballast_ksm_pages_sharing_bytes", "gauge",
-                  "KSM pages_sharing, in bytes.", s->ksm_sharing_bytes);
+  metrics_single (out, "ballast_ksm_pages_sharing_bytes", "gauge", "KSM pages_sharing, in bytes.",
+                  s->ksm_sharing_bytes);
   metrics_single (out, "ballast_ksm_pages_shared_bytes", "gauge", "KSM pages_shared, in bytes.",
                   s->ksm_shared_bytes);
-  metrics_single (out, "ballast_ksm_scanned_bytes_total", "counter",
-                  "KSM pages_scanned, in bytes.", s->ksm_scanned_bytes_total);
+  metrics_single (out, "ballast_ksm_scanned_bytes_total", "counter", "KSM pages_scanned, in bytes.",
+                  s->ksm_scanned_bytes_total);
   metrics_single (out, "ballast_ksm_full_scans_total", "counter", "KSM full scans.",
                   s->ksm_full_scans_total);
   metrics_single (out, "ballast_ksm_saved_bytes", "gauge",
@@ -339,8 +342,7 @@ metrics_render_daemon (const MetricsSnapshot *s, GString *out)
                   "Ticks run early because a VM or the host asked.", s->extra_ticks_total);
   metrics_single (out, "ballast_control_clients", "gauge", "Clients on the control socket.",
                   s->control_clients);
-  metrics_single (out, "ballast_http_clients", "gauge", "Open HTTP connections.",
-                  s->http_clients);
+  metrics_single (out, "ballast_http_clients", "gauge", "Open HTTP connections.", s->http_clients);
   const char *h = "ballast_tick_duration_seconds";
   metrics_family (out, h, "histogram", "Wall time of one tick (sample, decide, actuate).");
   guint64 cumulative = 0;

@@ -12,9 +12,9 @@
 
 typedef struct
 {
-  const char *name;      /* any bytes: escaped on output */
-  const char *state;     /* connecting, negotiating, active, lost, paused */
-  const char *backend;   /* info labels */
+  const char *name;    /* any bytes: escaped on output */
+  const char *state;   /* connecting, negotiating, active, lost, paused */
+  const char *backend; /* info labels */
   const char *mode;
   const char *ws_source; /* agent, meminfo, guest-stats, none */
   gboolean pressure;

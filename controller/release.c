@@ -23,12 +23,12 @@ typedef struct
   char *qmp_path;
   PolicyVmConfig policy;
   gint64 deadline_mono_us;
-  QmpSync *qmp;           /* set once reached */
-  int pid;                /* its QEMU (the socket's peer), 0 if unknown */
-  PolicyReleaseVm vm;     /* its balloon and max, once reached */
-  uint64_t target_bytes;  /* the plan */
-  gboolean sent;          /* the balloon command was accepted */
-  GError *error;          /* why it was not reached, or not released */
+  QmpSync *qmp;          /* set once reached */
+  int pid;               /* its QEMU (the socket's peer), 0 if unknown */
+  PolicyReleaseVm vm;    /* its balloon and max, once reached */
+  uint64_t target_bytes; /* the plan */
+  gboolean sent;         /* the balloon command was accepted */
+  GError *error;         /* why it was not reached, or not released */
 } ReleaseVm;
 
 static void
@@ -109,8 +109,8 @@ release_each (GPtrArray *vms, GFunc fn)
 {
   if (vms->len == 0)
     return;
-  GThreadPool *pool = g_thread_pool_new (fn, NULL, MIN (vms->len, RELEASE_MAX_PARALLEL), FALSE,
-                                         NULL);
+  GThreadPool *pool
+      = g_thread_pool_new (fn, NULL, MIN (vms->len, RELEASE_MAX_PARALLEL), FALSE, NULL);
   for (guint i = 0; i < vms->len; i++)
     g_thread_pool_push (pool, g_ptr_array_index (vms, i), NULL);
   g_thread_pool_free (pool, FALSE, TRUE);
@@ -193,9 +193,8 @@ release_report (GPtrArray *vms, uint64_t room_bytes)
         continue;
       given_bytes += v->target_bytes - v->vm.actual_bytes;
       g_message ("%s: released: balloon %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
-                   " MiB (max %" G_GUINT64_FORMAT " MiB)",
-                   v->name, v->vm.actual_bytes >> 20, v->target_bytes >> 20,
-                   v->vm.max_bytes >> 20);
+                 " MiB (max %" G_GUINT64_FORMAT " MiB)",
+                 v->name, v->vm.actual_bytes >> 20, v->target_bytes >> 20, v->vm.max_bytes >> 20);
     }
   g_message ("release: %" G_GUINT64_FORMAT " MiB given back to %u VM(s) (%" G_GUINT64_FORMAT
              " MiB free above the reserve); %u short of their max, %u not reached",

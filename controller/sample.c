@@ -56,8 +56,8 @@ sample_ksm_recover (SampleCtx *ctx)
   if (!ksm_recover_saved (ctx->ksm, &n_restored, &error))
     g_warning ("KSM: restoring the knobs a previous run saved: %s", error->message);
   else if (n_restored > 0)
-    g_message ("KSM: %u knob(s) put back from %s (a previous run did not restore them)",
-               n_restored, ctx->ksm_saved_path);
+    g_message ("KSM: %u knob(s) put back from %s (a previous run did not restore them)", n_restored,
+               ctx->ksm_saved_path);
 }
 
 SampleCtx *
@@ -66,13 +66,13 @@ sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_sav
 {
   SampleCtx *ctx = g_new0 (SampleCtx, 1);
 
-  ctx->roots = host_roots_new (g_getenv ("BALLAST_PROC_ROOT"), g_getenv ("BALLAST_SYS_ROOT"),
-                               ksm_sysfs);
+  ctx->roots
+      = host_roots_new (g_getenv ("BALLAST_PROC_ROOT"), g_getenv ("BALLAST_SYS_ROOT"), ksm_sysfs);
   ctx->ksm = ksm_ctx_new (ctx->roots);
   ctx->proc = proc_ctx_new (ctx->roots);
   ctx->restore_on_exit = restore_on_exit;
-  ctx->ksm_lock_needed = g_strcmp0 (ksm_sysfs, CFG_DEFAULT_KSM_SYSFS) == 0
-                         && g_getenv ("BALLAST_SYS_ROOT") == NULL;
+  ctx->ksm_lock_needed
+      = g_strcmp0 (ksm_sysfs, CFG_DEFAULT_KSM_SYSFS) == 0 && g_getenv ("BALLAST_SYS_ROOT") == NULL;
   ctx->ksm_lock_fd = -1;
   if (restore_on_exit && ksm_saved_path != NULL && *ksm_saved_path != '\0')
     ctx->ksm_saved_path = g_strdup (ksm_saved_path);

@@ -14,8 +14,8 @@ typedef struct _SampleCtx SampleCtx;
  * next sample_new() (the next start, or `ballastd --release`) restores them
  * after a crash; it does that first, unless another daemon drives ksmd or
  * this is a dry run. */
-SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit,
-                       const char *ksm_saved_path, gboolean dry_run);
+SampleCtx *sample_new (const char *ksm_sysfs, gboolean restore_on_exit, const char *ksm_saved_path,
+                       gboolean dry_run);
 void sample_free (SampleCtx *ctx);
 
 void sample_host (SampleCtx *ctx, PolicyHost *out);

@@ -173,26 +173,26 @@ agent_on_msg (const AgentMsg *msg, gpointer data)
   VmAgentData *d = &a->data;
   switch (msg->type)
     {
-    case AGENT_MSG_HELLO:
-      agent_on_hello (a, &msg->hello);
-      break;
-    case AGENT_MSG_REPORT:
-      {
-        gboolean jump = demand_jumped (d, &msg->report);
-        d->report_seen = TRUE;
-        d->report = msg->report;
-        d->report_mono_us = g_get_monotonic_time ();
-        d->report_real_ms = g_get_real_time () / 1000;
-        /* New demand is acted on when it is seen, not at the next tick. */
-        if (jump)
-          a->urgent (FALSE, a->user_data);
+      case AGENT_MSG_HELLO:
+        agent_on_hello (a, &msg->hello);
         break;
-      }
-    case AGENT_MSG_PRESSURE:
-      d->pressure_count++;
-      d->pressure_real_ms = g_get_real_time () / 1000;
-      a->urgent (TRUE, a->user_data);
-      break;
+      case AGENT_MSG_REPORT:
+        {
+          gboolean jump = demand_jumped (d, &msg->report);
+          d->report_seen = TRUE;
+          d->report = msg->report;
+          d->report_mono_us = g_get_monotonic_time ();
+          d->report_real_ms = g_get_real_time () / 1000;
+          /* New demand is acted on when it is seen, not at the next tick. */
+          if (jump)
+            a->urgent (FALSE, a->user_data);
+          break;
+        }
+      case AGENT_MSG_PRESSURE:
+        d->pressure_count++;
+        d->pressure_real_ms = g_get_real_time () / 1000;
+        a->urgent (TRUE, a->user_data);
+        break;
     }
 }
 
@@ -213,8 +213,8 @@ agent_log_rejects (VmAgent *a, const AgentLinkCounters *after, gint64 now_us)
 {
   if (now_us - a->error_logged_mono_us <= AGENT_ERROR_LOG_INTERVAL_US || !agent_may_log (a))
     return;
-  g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s",
-             a->vm_name, after->rejected, agent_link_get_last_error (a->link));
+  g_message ("%s: agent sent invalid input (%" G_GUINT64_FORMAT " rejected so far): %s", a->vm_name,
+             after->rejected, agent_link_get_last_error (a->link));
   a->error_logged_mono_us = now_us;
 }
 
@@ -237,8 +237,8 @@ agent_on_read (VmAgent *a, gssize n)
   a->bytes_since_valid = after.accepted > before.accepted ? 0 : a->bytes_since_valid + (guint64) n;
   if (a->bytes_since_valid > AGENT_FLOOD_BYTES)
     {
-      g_message ("%s: agent sent %d KiB without a valid message; disconnected for %d s",
-                 a->vm_name, AGENT_FLOOD_BYTES / 1024, AGENT_FLOOD_BACKOFF_MS / 1000);
+      g_message ("%s: agent sent %d KiB without a valid message; disconnected for %d s", a->vm_name,
+                 AGENT_FLOOD_BYTES / 1024, AGENT_FLOOD_BACKOFF_MS / 1000);
       agent_stop (a);
       qmp_retry_schedule_in (&a->retry, AGENT_FLOOD_BACKOFF_MS);
       return;

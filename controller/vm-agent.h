@@ -16,8 +16,8 @@ typedef struct
   gboolean report_seen;
   AgentReport report;
   gint64 report_mono_us;
-  gint64 report_real_ms; /* wall clock, for query-vm */
-  guint64 pressure_count; /* pressure messages so far */
+  gint64 report_real_ms;   /* wall clock, for query-vm */
+  guint64 pressure_count;  /* pressure messages so far */
   gint64 pressure_real_ms; /* wall clock of the latest one, 0 if none */
 } VmAgentData;
 

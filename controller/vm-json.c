@@ -34,9 +34,9 @@ json_t *
 vm_to_json (const Vm *vm, const PolicyVmConfig *cfg)
 {
   gboolean d = vm->has_decision;
-  return json_pack ("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s}", "name", vm->name,
-                    "state", vm->paused ? "paused" : vm_link_state_name (vm->state), "backend",
-                    vm->backend, "mode", policy_vm_mode_name (cfg->mode), "max_bytes",
+  return json_pack ("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:s}", "name", vm->name, "state",
+                    vm->paused ? "paused" : vm_link_state_name (vm->state), "backend", vm->backend,
+                    "mode", policy_vm_mode_name (cfg->mode), "max_bytes",
                     ctl_json_bytes (d, vm->last.max_bytes), "min_bytes",
                     ctl_json_bytes (d, vm->last.min_bytes), "actual_bytes",
                     ctl_json_bytes (vm->actual_bytes.present, vm->actual_bytes.value),
@@ -55,13 +55,12 @@ static json_t *
 vm_stats_json (const VmGuestStats *vs)
 {
   const PolicyGuestStats *st = &vs->figures;
-  return json_pack ("{s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "total_bytes", vm_stat_json (&st->total_bytes),
-                    "free_bytes", vm_stat_json (&st->free_bytes), "available_bytes",
-                    vm_stat_json (&st->available_bytes), "disk_caches_bytes",
-                    vm_stat_json (&st->disk_caches_bytes), "major_faults",
-                    vm_stat_json (&st->major_faults), "minor_faults",
-                    vm_stat_json (&st->minor_faults), "last_update_s",
-                    (json_int_t) vs->last_update_s);
+  return json_pack (
+      "{s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "total_bytes", vm_stat_json (&st->total_bytes), "free_bytes",
+      vm_stat_json (&st->free_bytes), "available_bytes", vm_stat_json (&st->available_bytes),
+      "disk_caches_bytes", vm_stat_json (&st->disk_caches_bytes), "major_faults",
+      vm_stat_json (&st->major_faults), "minor_faults", vm_stat_json (&st->minor_faults),
+      "last_update_s", (json_int_t) vs->last_update_s);
 }
 
 static json_t *
@@ -71,11 +70,11 @@ vm_agent_json (const VmAgentData *a)
   json_t *bins = json_array ();
   for (guint i = 0; i < r->n_bins; i++)
     json_array_append_new (
-        bins, json_pack ("{s:o,s:I,s:I}", "age_ms",
-                         r->bins[i].age_ms ? json_integer ((json_int_t) r->bins[i].age_ms)
-                                           : json_null (),
-                         "anon", (json_int_t) r->bins[i].anon_bytes, "file",
-                         (json_int_t) r->bins[i].file_bytes));
+        bins,
+        json_pack ("{s:o,s:I,s:I}", "age_ms",
+                   r->bins[i].age_ms ? json_integer ((json_int_t) r->bins[i].age_ms) : json_null (),
+                   "anon", (json_int_t) r->bins[i].anon_bytes, "file",
+                   (json_int_t) r->bins[i].file_bytes));
   return json_pack ("{s:I,s:I,s:f,s:o,s:I,s:I,s:I,s:I,s:o}", "seq", (json_int_t) r->seq,
                     "report_time_ms", (json_int_t) a->report_real_ms, "psi_some_avg10",
                     r->has_psi ? r->some_avg10_pct : 0.0, "psi_some_total_us",

@@ -23,7 +23,7 @@ struct _Vm
   char *lost_reason;
   char *balloon_device; /* QMP path or libvirt alias; NULL: none */
   gboolean paused;
-  int pid; /* QEMU's PID, 0 if unknown */
+  int pid;           /* QEMU's PID, 0 if unknown */
   guint64 ram_bytes; /* base memory; 0 until known */
   PolicyStat actual_bytes;
   PolicyStat last_target_bytes; /* in flight, issued or planned */

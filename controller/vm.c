@@ -508,9 +508,9 @@ vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, Polic
   out->cfg = *cfg;
   if (vm->ksm_excluded)
     out->cfg.ksm = FALSE;
-  out->state = vm->paused                                        ? POLICY_VM_STATE_PAUSED
+  out->state = vm->paused                                       ? POLICY_VM_STATE_PAUSED
                : (vm->state == VM_ACTIVE && vm->balloon_device) ? POLICY_VM_STATE_RUNNING
-                                                                 : POLICY_VM_STATE_STARTING;
+                                                                : POLICY_VM_STATE_STARTING;
   out->ram_bytes = vm->ram_bytes;
   out->actual_bytes = vm->actual_bytes;
   out->last_target_bytes = vm->last_target_bytes;

@@ -102,7 +102,8 @@ agent_buf_pct (AgentBuf *b, uint32_t pct_centi)
 
 /* ---- config reader ---- */
 
-typedef struct {
+typedef struct
+{
   const char *s;
   size_t len;
   size_t pos;
@@ -112,7 +113,8 @@ static void
 skip_ws (Cur *c)
 {
   while (c->pos < c->len
-         && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\r' || c->s[c->pos] == '\n'))
+         && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\r'
+             || c->s[c->pos] == '\n'))
     c->pos++;
 }
 

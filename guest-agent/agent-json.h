@@ -8,7 +8,8 @@
 
 #include "agent-wire.h"
 
-typedef struct {
+typedef struct
+{
   char *data;
   size_t len;
   size_t cap;
@@ -29,7 +30,8 @@ void agent_buf_json_string (AgentBuf *b, const char *s);
 /* Appends a percentage with two decimals (PSI's own precision). */
 void agent_buf_pct (AgentBuf *b, uint32_t pct_centi);
 
-typedef struct {
+typedef struct
+{
   bool has_interval;
   uint32_t interval_ms;
   bool has_bins;

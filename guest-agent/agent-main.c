@@ -36,7 +36,8 @@
 
 /* Everything one run of the agent owns. It lives in static storage (see
  * main): the working-set history alone is about 1.5 MiB. */
-typedef struct {
+typedef struct
+{
   /* options (and the config the host sends) */
   uint32_t interval_ms;
   uint64_t aging_ms;
@@ -146,9 +147,9 @@ gather_ws (Agent *a, const AgentMeminfo *mi, uint64_t now, AgentReport *r, Agent
       r->n_edges = a->n_edges;
       return;
     }
-  bins[0] = (AgentBin) { .anon_bytes = mi->active_anon_bytes, .file_bytes = mi->active_file_bytes };
-  bins[1] = (AgentBin) { .anon_bytes = mi->inactive_anon_bytes,
-                         .file_bytes = mi->inactive_file_bytes };
+  bins[0] = (AgentBin){ .anon_bytes = mi->active_anon_bytes, .file_bytes = mi->active_file_bytes };
+  bins[1]
+      = (AgentBin){ .anon_bytes = mi->inactive_anon_bytes, .file_bytes = mi->inactive_file_bytes };
   r->ws_source = "meminfo";
   r->edges_ms = a->n_edges ? a->edges_ms : fallback_edge_ms;
   r->n_edges = 1;
@@ -229,8 +230,9 @@ handle_line (const char *line, size_t len, void *user_data)
     a->interval_ms = cfg.interval_ms;
   if (cfg.has_bins)
     {
-      bins_changed = cfg.n_bins_ms != a->n_edges
-                     || memcmp (cfg.bins_ms, a->edges_ms, cfg.n_bins_ms * sizeof cfg.bins_ms[0]) != 0;
+      bins_changed
+          = cfg.n_bins_ms != a->n_edges
+            || memcmp (cfg.bins_ms, a->edges_ms, cfg.n_bins_ms * sizeof cfg.bins_ms[0]) != 0;
       a->n_edges = cfg.n_bins_ms;
       memcpy (a->edges_ms, cfg.bins_ms, cfg.n_bins_ms * sizeof cfg.bins_ms[0]);
       if (!a->aging_fixed)
@@ -333,12 +335,11 @@ parse_bounded (const char *arg, unsigned long long lo, unsigned long long hi,
 static void
 usage (FILE *f)
 {
-  fprintf (f,
-           "usage: ballast-agent [--interval-ms N] [--bins MS,MS,...] [--aging-ms N]\n"
-           "                     [--port PATH] [--stdout] [--no-mlock] [--version]\n"
-           "Reports memory, PSI and the MGLRU working set to the host on the\n"
-           "virtio-serial port " AGENT_WIRE_PORT_NAME " (found by name by default).\n"
-           "--stdout writes messages to stdout and reads config lines from stdin.\n");
+  fprintf (f, "usage: ballast-agent [--interval-ms N] [--bins MS,MS,...] [--aging-ms N]\n"
+              "                     [--port PATH] [--stdout] [--no-mlock] [--version]\n"
+              "Reports memory, PSI and the MGLRU working set to the host on the\n"
+              "virtio-serial port " AGENT_WIRE_PORT_NAME " (found by name by default).\n"
+              "--stdout writes messages to stdout and reads config lines from stdin.\n");
 }
 
 /* Applies one option from getopt_long. Returns false when the agent must
@@ -351,53 +352,53 @@ apply_option (Agent *a, int opt, const char *arg, int *exit_code)
   *exit_code = 2;
   switch (opt)
     {
-    case 'i':
-      if (!parse_bounded (arg, AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS, &v))
-        {
-          fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
-                   AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
-          return false;
-        }
-      a->interval_ms = (uint32_t) v;
-      return true;
-    case 'b':
-      if (!parse_bins (a, arg))
-        {
-          fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
-                   AGENT_WIRE_MAX_BINS - 1);
-          return false;
-        }
-      return true;
-    case 'a':
-      if (!parse_bounded (arg, AGENT_AGING_OPTION_MIN_MS, AGENT_AGING_MAX_MS, &v))
-        {
-          fprintf (stderr, "ballast-agent: --aging-ms must be %d..%d\n", AGENT_AGING_OPTION_MIN_MS,
-                   AGENT_AGING_MAX_MS);
-          return false;
-        }
-      a->aging_ms = v;
-      a->aging_fixed = true;
-      return true;
-    case 'p':
-      a->port.path = arg;
-      return true;
-    case 's':
-      a->port.use_stdout = true;
-      return true;
-    case 'm':
-      a->lock_memory = false;
-      return true;
-    case 'V':
-      printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
-      *exit_code = 0;
-      return false;
-    case 'h':
-      usage (stdout);
-      *exit_code = 0;
-      return false;
-    default:
-      usage (stderr);
-      return false;
+      case 'i':
+        if (!parse_bounded (arg, AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS, &v))
+          {
+            fprintf (stderr, "ballast-agent: --interval-ms must be %d..%d\n",
+                     AGENT_WIRE_MIN_INTERVAL_MS, AGENT_WIRE_MAX_INTERVAL_MS);
+            return false;
+          }
+        a->interval_ms = (uint32_t) v;
+        return true;
+      case 'b':
+        if (!parse_bins (a, arg))
+          {
+            fprintf (stderr, "ballast-agent: --bins wants up to %d increasing ms values\n",
+                     AGENT_WIRE_MAX_BINS - 1);
+            return false;
+          }
+        return true;
+      case 'a':
+        if (!parse_bounded (arg, AGENT_AGING_OPTION_MIN_MS, AGENT_AGING_MAX_MS, &v))
+          {
+            fprintf (stderr, "ballast-agent: --aging-ms must be %d..%d\n",
+                     AGENT_AGING_OPTION_MIN_MS, AGENT_AGING_MAX_MS);
+            return false;
+          }
+        a->aging_ms = v;
+        a->aging_fixed = true;
+        return true;
+      case 'p':
+        a->port.path = arg;
+        return true;
+      case 's':
+        a->port.use_stdout = true;
+        return true;
+      case 'm':
+        a->lock_memory = false;
+        return true;
+      case 'V':
+        printf ("ballast-agent %s\n", BALLAST_AGENT_VERSION);
+        *exit_code = 0;
+        return false;
+      case 'h':
+        usage (stdout);
+        *exit_code = 0;
+        return false;
+      default:
+        usage (stderr);
+        return false;
     }
 }
 
@@ -494,12 +495,12 @@ wait_for_events (Agent *a)
   if (a->sources.psi_trigger_fd >= 0)
     {
       psi_idx = nfds;
-      pfd[nfds++] = (struct pollfd) { .fd = a->sources.psi_trigger_fd, .events = POLLPRI };
+      pfd[nfds++] = (struct pollfd){ .fd = a->sources.psi_trigger_fd, .events = POLLPRI };
     }
   if (in_fd >= 0)
     {
       in_idx = nfds;
-      pfd[nfds++] = (struct pollfd) { .fd = in_fd, .events = POLLIN };
+      pfd[nfds++] = (struct pollfd){ .fd = in_fd, .events = POLLIN };
     }
   if (poll (pfd, (nfds_t) nfds, poll_timeout_ms (a)) <= 0)
     return;

@@ -90,7 +90,7 @@ agent_mglru_parse (const char *text, size_t len, AgentMglruSnapshot *out)
 {
   unsigned memcg_id = 0;
   bool have_memcg = false;
-  AgentLruvec *cur = NULL;  /* NULL: no node yet, or node dropped */
+  AgentLruvec *cur = NULL; /* NULL: no node yet, or node dropped */
   bool cur_dropped = false;
   size_t pos = 0;
 
@@ -197,8 +197,8 @@ agent_mglru_aging_error_is_transient (int err)
 }
 
 void
-agent_mglru_age_all (const AgentMglruSnapshot *snap, AgentAgingWriteFunc write_cmd,
-                     void *user_data, AgentAgingResult *result)
+agent_mglru_age_all (const AgentMglruSnapshot *snap, AgentAgingWriteFunc write_cmd, void *user_data,
+                     AgentAgingResult *result)
 {
   memset (result, 0, sizeof *result);
   for (unsigned i = 0; i < snap->n_lruvecs; i++)
@@ -233,8 +233,7 @@ history_find_const (const AgentWsHistory *hist, unsigned memcg_id, int node_id)
 }
 
 void
-agent_ws_history_record (AgentWsHistory *hist, const AgentMglruSnapshot *snap,
-                         uint64_t now_ms)
+agent_ws_history_record (AgentWsHistory *hist, const AgentMglruSnapshot *snap, uint64_t now_ms)
 {
   for (unsigned i = 0; i < snap->n_lruvecs; i++)
     {
@@ -255,11 +254,11 @@ agent_ws_history_record (AgentWsHistory *hist, const AgentMglruSnapshot *snap,
       if (h->count > 0)
         {
           const AgentOldestSample *last
-            = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - 1) % AGENT_WS_HISTORY_LEN];
+              = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - 1) % AGENT_WS_HISTORY_LEN];
           if (now_ms < last->t_ms + AGENT_WS_SAMPLE_MIN_MS)
             continue;
         }
-      h->ring[h->head] = (AgentOldestSample) {
+      h->ring[h->head] = (AgentOldestSample){
         .t_ms = now_ms,
         .anon_pages = lv->gens[0].anon_pages,
         .file_pages = lv->gens[0].file_pages,
@@ -295,8 +294,8 @@ bin_of (uint64_t t_ms, const uint64_t *edges_ms, unsigned n_edges)
 }
 
 void
-agent_ws_spread (uint64_t pages, uint64_t lo_ms, uint64_t hi_ms,
-                 const uint64_t *edges_ms, unsigned n_edges, uint64_t *acc)
+agent_ws_spread (uint64_t pages, uint64_t lo_ms, uint64_t hi_ms, const uint64_t *edges_ms,
+                 unsigned n_edges, uint64_t *acc)
 {
   if (pages == 0)
     return;
@@ -340,7 +339,7 @@ history_window_min (const AgentLruvecHistory *h, uint64_t now_ms, uint64_t windo
   for (unsigned k = 0; k < h->count; k++)
     {
       const AgentOldestSample *s
-        = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - 1 - k) % AGENT_WS_HISTORY_LEN];
+          = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - 1 - k) % AGENT_WS_HISTORY_LEN];
       if (s->t_ms > now_ms)
         continue; /* clock went backwards: ignore */
       if (s->t_ms < from)
@@ -357,15 +356,14 @@ history_window_min (const AgentLruvecHistory *h, uint64_t now_ms, uint64_t windo
   if (!*covered && h->count > 0)
     {
       const AgentOldestSample *oldest
-        = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - h->count) % AGENT_WS_HISTORY_LEN];
+          = &h->ring[(h->head + AGENT_WS_HISTORY_LEN - h->count) % AGENT_WS_HISTORY_LEN];
       *covered = oldest->t_ms <= from;
     }
 }
 
 void
-agent_ws_histogram (const AgentMglruSnapshot *snap, const AgentWsHistory *hist,
-                    uint64_t now_ms, uint64_t page_size,
-                    const uint64_t *edges_ms, unsigned n_edges, AgentBin *bins)
+agent_ws_histogram (const AgentMglruSnapshot *snap, const AgentWsHistory *hist, uint64_t now_ms,
+                    uint64_t page_size, const uint64_t *edges_ms, unsigned n_edges, AgentBin *bins)
 {
   uint64_t anon[AGENT_WIRE_MAX_BINS];
   uint64_t file[AGENT_WIRE_MAX_BINS];
@@ -401,7 +399,8 @@ agent_ws_histogram (const AgentMglruSnapshot *snap, const AgentWsHistory *hist,
        * beyond an edge e > A are bounded by its minimum size over the last
        * e - A ms; where the history does not reach back that far, nothing
        * is claimed beyond that edge. */
-      const AgentLruvecHistory *h = hist ? history_find_const (hist, lv->memcg_id, lv->node_id) : NULL;
+      const AgentLruvecHistory *h
+          = hist ? history_find_const (hist, lv->memcg_id, lv->node_id) : NULL;
       uint64_t a_ms = lo;
       uint64_t prev_anon = lv->gens[0].anon_pages, prev_file = lv->gens[0].file_pages;
       unsigned j = 0;

@@ -15,21 +15,24 @@
  * covers 1024 s, more than the longest default bin (600 s). */
 #define AGENT_WS_HISTORY_LEN 1024
 
-typedef struct {
+typedef struct
+{
   uint64_t seq;
-  uint64_t age_ms;     /* time since the generation was born */
+  uint64_t age_ms; /* time since the generation was born */
   uint64_t anon_pages;
   uint64_t file_pages;
 } AgentGen;
 
-typedef struct {
+typedef struct
+{
   unsigned memcg_id;
   int node_id;
   unsigned n_gens;
   AgentGen gens[AGENT_MGLRU_MAX_GENS]; /* ascending seq: oldest first */
 } AgentLruvec;
 
-typedef struct {
+typedef struct
+{
   unsigned n_lruvecs;
   unsigned n_dropped_lruvecs; /* beyond AGENT_MGLRU_MAX_LRUVECS */
   unsigned n_skipped_lines;   /* tier lines, mm-stat lines, unknown shapes */
@@ -59,7 +62,8 @@ bool agent_mglru_aging_error_is_transient (int err);
 /* Writes one aging command; returns 0 or -errno. */
 typedef int (*AgentAgingWriteFunc) (const char *cmd, size_t len, void *user_data);
 
-typedef struct {
+typedef struct
+{
   unsigned aged;      /* commands the kernel accepted */
   unsigned transient; /* -EINVAL/-ERANGE: retried at the next round */
   unsigned failed;    /* anything else */
@@ -70,16 +74,18 @@ typedef struct {
 void agent_mglru_age_all (const AgentMglruSnapshot *snap, AgentAgingWriteFunc write_cmd,
                           void *user_data, AgentAgingResult *result);
 
-typedef struct {
+typedef struct
+{
   uint64_t t_ms;
   uint64_t anon_pages;
   uint64_t file_pages;
 } AgentOldestSample;
 
-typedef struct {
+typedef struct
+{
   unsigned memcg_id;
   int node_id;
-  unsigned head;  /* next slot to write */
+  unsigned head; /* next slot to write */
   unsigned count;
   uint64_t last_seen_ms;
   AgentOldestSample ring[AGENT_WS_HISTORY_LEN];
@@ -87,7 +93,8 @@ typedef struct {
 
 /* History of the oldest generation's size per lruvec: the input of the
  * long-horizon estimate. */
-typedef struct {
+typedef struct
+{
   unsigned n;
   AgentLruvecHistory h[AGENT_MGLRU_MAX_LRUVECS];
 } AgentWsHistory;
@@ -97,7 +104,8 @@ typedef struct {
 void agent_ws_history_record (AgentWsHistory *hist, const AgentMglruSnapshot *snap,
                               uint64_t now_ms);
 
-typedef struct {
+typedef struct
+{
   uint64_t anon_bytes;
   uint64_t file_bytes;
 } AgentBin;
@@ -115,11 +123,11 @@ typedef struct {
  * really idle that long (a touched page leaves the oldest generation at the
  * next aging). The histogram's totals equal the snapshot's totals. */
 void agent_ws_histogram (const AgentMglruSnapshot *snap, const AgentWsHistory *hist,
-                         uint64_t now_ms, uint64_t page_size,
-                         const uint64_t *edges_ms, unsigned n_edges, AgentBin *bins);
+                         uint64_t now_ms, uint64_t page_size, const uint64_t *edges_ms,
+                         unsigned n_edges, AgentBin *bins);
 
 /* Spreads @pages evenly over the idle-time span [@lo_ms, @hi_ms] into the
  * page counts @acc (n_edges + 1 entries). A zero-width span goes whole into
  * the bin that holds @hi_ms. Exported for the unit tests. */
-void agent_ws_spread (uint64_t pages, uint64_t lo_ms, uint64_t hi_ms,
-                      const uint64_t *edges_ms, unsigned n_edges, uint64_t *acc);
+void agent_ws_spread (uint64_t pages, uint64_t lo_ms, uint64_t hi_ms, const uint64_t *edges_ms,
+                      unsigned n_edges, uint64_t *acc);

@@ -9,17 +9,18 @@
 #include "agent-json.h"
 #include "agent-wire.h"
 
-typedef struct {
-  const char *path;    /* --port, or NULL: found by name */
-  bool use_stdout;     /* --stdout: write stdout, read stdin */
-  int fd;              /* -1 while closed */
+typedef struct
+{
+  const char *path; /* --port, or NULL: found by name */
+  bool use_stdout;  /* --stdout: write stdout, read stdin */
+  int fd;           /* -1 while closed */
   bool host_connected;
   bool stdin_open;
   uint64_t next_probe_ms;
   /* the host line being read */
   char inbuf[AGENT_WIRE_MAX_LINE_BYTES + 1];
   size_t inlen;
-  bool in_discarding;  /* over-long: skipped up to its newline */
+  bool in_discarding; /* over-long: skipped up to its newline */
   uint64_t lines_too_long;
 } AgentPort;
 

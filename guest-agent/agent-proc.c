@@ -47,7 +47,8 @@ parse_dec (const char **p, const char *end, uint64_t *out)
 /* Key lengths are kept with the keys: every line of meminfo (about 50) and
  * vmstat (about 170) is compared with every key, and under TCG strlen per
  * comparison was most of the parsing time (100 us per vmstat). */
-typedef struct {
+typedef struct
+{
   const char *key;
   size_t key_len;
   size_t offset;
@@ -70,7 +71,10 @@ field_lookup (const Field *fields, size_t n_fields, const char *line, size_t kle
   return NULL;
 }
 
-#define MI(k, f) { k, sizeof k - 1, offsetof (AgentMeminfo, f) }
+#define MI(k, f)                                                                                   \
+  {                                                                                                \
+    k, sizeof k - 1, offsetof (AgentMeminfo, f)                                                    \
+  }
 static const Field meminfo_fields[] = {
   MI ("MemTotal", total_bytes),
   MI ("MemFree", free_bytes),
@@ -100,8 +104,9 @@ agent_parse_meminfo (const char *text, size_t len, AgentMeminfo *out)
       const char *colon = memchr (line, ':', n);
       if (!colon)
         continue;
-      const Field *f = field_lookup (meminfo_fields, sizeof meminfo_fields / sizeof meminfo_fields[0],
-                                     line, (size_t) (colon - line));
+      const Field *f
+          = field_lookup (meminfo_fields, sizeof meminfo_fields / sizeof meminfo_fields[0], line,
+                          (size_t) (colon - line));
       const char *p = colon + 1;
       uint64_t kib;
       if (f == NULL || !parse_dec (&p, line + n, &kib) || kib > UINT64_MAX / 1024)
@@ -113,7 +118,10 @@ agent_parse_meminfo (const char *text, size_t len, AgentMeminfo *out)
   return have_total ? 0 : -EINVAL;
 }
 
-#define VS(k, f) { k, sizeof k - 1, offsetof (AgentVmstat, f) }
+#define VS(k, f)                                                                                   \
+  {                                                                                                \
+    k, sizeof k - 1, offsetof (AgentVmstat, f)                                                     \
+  }
 static const Field vmstat_fields[] = {
   VS ("workingset_refault_anon", workingset_refault_anon),
   VS ("workingset_refault_file", workingset_refault_file),

@@ -11,15 +11,15 @@ agent_format_hello (AgentBuf *b, const AgentHello *h)
   agent_buf_json_string (b, h->agent);
   agent_buf_printf (b, ",\"kernel\":");
   agent_buf_json_string (b, h->kernel);
-  agent_buf_printf (b,
-                    ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
-                    h->page_size, h->mglru ? "true" : "false", h->psi ? "true" : "false",
-                    h->interval_ms);
+  agent_buf_printf (
+      b, ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
+      h->page_size, h->mglru ? "true" : "false", h->psi ? "true" : "false", h->interval_ms);
   for (unsigned i = 0; i < h->n_edges; i++)
     agent_buf_printf (b, "%s%llu", i ? "," : "", (unsigned long long) h->edges_ms[i]);
   agent_buf_printf (b, "]");
   if (h->mglru)
-    agent_buf_printf (b, ",\"aging_ms\":%llu,\"ws_short\":\"generation-spread\","
+    agent_buf_printf (b,
+                      ",\"aging_ms\":%llu,\"ws_short\":\"generation-spread\","
                       "\"ws_long\":\"oldest-generation-min\",\"ws_long_bound\":\"idle-upper\"",
                       (unsigned long long) h->aging_ms);
   agent_buf_printf (b, "}");
@@ -113,7 +113,8 @@ agent_format_report (AgentBuf *b, const AgentReport *r)
 void
 agent_format_pressure (AgentBuf *b, const AgentPressure *p)
 {
-  agent_buf_printf (b, "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,"
+  agent_buf_printf (b,
+                    "{\"type\":\"pressure\",\"v\":%d,\"seq\":%llu,\"uptime_ms\":%llu,"
                     "\"some_avg10\":",
                     AGENT_WIRE_VERSION, (unsigned long long) p->seq,
                     (unsigned long long) p->uptime_ms);

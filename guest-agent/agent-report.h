@@ -9,8 +9,9 @@
 #include "agent-mglru.h"
 #include "agent-proc.h"
 
-typedef struct {
-  const char *agent;  /* "ballast-agent VERSION" */
+typedef struct
+{
+  const char *agent; /* "ballast-agent VERSION" */
   const char *kernel;
   long page_size;
   bool mglru;
@@ -18,25 +19,27 @@ typedef struct {
   uint32_t interval_ms;
   const uint64_t *edges_ms;
   unsigned n_edges;
-  uint64_t aging_ms;  /* sent only with mglru, with the ws_* method fields */
+  uint64_t aging_ms; /* sent only with mglru, with the ws_* method fields */
 } AgentHello;
 
-typedef struct {
+typedef struct
+{
   uint64_t seq;
   uint64_t uptime_ms;
   const AgentMeminfo *mem;
-  const AgentPsi *psi;       /* NULL: sent as null (no PSI) */
+  const AgentPsi *psi; /* NULL: sent as null (no PSI) */
   const AgentVmstat *vmstat;
-  const char *ws_source;     /* "mglru" or "meminfo" */
-  const uint64_t *edges_ms;  /* upper edges of every bin but the last, open one */
+  const char *ws_source;    /* "mglru" or "meminfo" */
+  const uint64_t *edges_ms; /* upper edges of every bin but the last, open one */
   unsigned n_edges;
-  const AgentBin *bins;      /* n_edges + 1 */
+  const AgentBin *bins; /* n_edges + 1 */
   uint64_t cpu_us;
   uint64_t dropped;
   uint64_t aging_errors;
 } AgentReport;
 
-typedef struct {
+typedef struct
+{
   uint64_t seq;
   uint64_t uptime_ms;
   const AgentPsi *psi;

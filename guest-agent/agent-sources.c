@@ -109,9 +109,8 @@ agent_sources_detect (AgentSources *s)
   s->psi = agent_sources_read_psi (s, &psi);
   if (s->psi)
     arm_psi_trigger (s);
-  agent_log ("kernel %s, mglru %s, psi %s%s", s->kernel,
-             s->mglru ? "yes" : "no (meminfo fallback)", s->psi ? "yes" : "no",
-             s->psi_trigger_fd >= 0 ? " (trigger armed)" : "");
+  agent_log ("kernel %s, mglru %s, psi %s%s", s->kernel, s->mglru ? "yes" : "no (meminfo fallback)",
+             s->psi ? "yes" : "no", s->psi_trigger_fd >= 0 ? " (trigger armed)" : "");
 }
 
 void
@@ -129,8 +128,8 @@ agent_sources_ws_histogram (AgentSources *s, uint64_t now_ms, const uint64_t *ed
   if (!s->mglru || !read_lru_gen (s))
     return false;
   agent_ws_history_record (&s->history, &s->snapshot, now_ms);
-  agent_ws_histogram (&s->snapshot, &s->history, now_ms, (uint64_t) s->page_size, edges_ms,
-                      n_edges, bins);
+  agent_ws_histogram (&s->snapshot, &s->history, now_ms, (uint64_t) s->page_size, edges_ms, n_edges,
+                      bins);
   return true;
 }
 

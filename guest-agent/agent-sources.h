@@ -11,7 +11,8 @@
 /* lru_gen grows with the number of memcgs: 64 lruvecs x 4 gens fit. */
 #define AGENT_LRU_GEN_BUF_BYTES (256 * 1024)
 
-typedef struct {
+typedef struct
+{
   /* what the kernel offers, found by agent_sources_detect */
   char kernel[128];
   long page_size;

@@ -16,7 +16,10 @@
 
 /* Default report interval and bin upper edges (the open-ended bin is implied). */
 #define AGENT_WIRE_DEFAULT_INTERVAL_MS 1000
-#define AGENT_WIRE_DEFAULT_BINS_MS { 1000, 5000, 30000, 120000, 600000 }
+#define AGENT_WIRE_DEFAULT_BINS_MS                                                                 \
+  {                                                                                                \
+    1000, 5000, 30000, 120000, 600000                                                              \
+  }
 #define AGENT_WIRE_DEFAULT_NR_BINS_MS 5
 
 /* Bounds the agent accepts for a host "config" (and the host enforces). */

@@ -65,10 +65,23 @@ parse_size (const char *s, uint64_t *out)
   uint64_t mul = 1;
   switch (*end)
     {
-    case 'k': case 'K': mul = 1ULL << 10; end++; break;
-    case 'm': case 'M': mul = 1ULL << 20; end++; break;
-    case 'g': case 'G': mul = 1ULL << 30; end++; break;
-    default: break;
+      case 'k':
+      case 'K':
+        mul = 1ULL << 10;
+        end++;
+        break;
+      case 'm':
+      case 'M':
+        mul = 1ULL << 20;
+        end++;
+        break;
+      case 'g':
+      case 'G':
+        mul = 1ULL << 30;
+        end++;
+        break;
+      default:
+        break;
     }
   if (*end || v > UINT64_MAX / mul)
     return false;
@@ -295,7 +308,8 @@ main (int argc, char **argv)
   snprintf (spec, sizeof spec, "%s", argv[1]);
   char *field[6] = { 0 };
   int nf = 0;
-  for (char *save = NULL, *t = strtok_r (spec, ":", &save); t && nf < 6; t = strtok_r (NULL, ":", &save))
+  for (char *save = NULL, *t = strtok_r (spec, ":", &save); t && nf < 6;
+       t = strtok_r (NULL, ":", &save))
     field[nf++] = t;
   uint64_t a = 0, b = 0, c = 0, d = 0;
   const char *mode = field[0] ? field[0] : "";
@@ -310,8 +324,8 @@ main (int argc, char **argv)
   if (strcmp (mode, "hold") == 0 && nf == 3 && parse_size (field[1], &a) && a > 0
       && parse_secs (field[2], &b))
     return run_hold (a, b);
-  if (strcmp (mode, "bursty") == 0 && nf == 5 && parse_size (field[1], &a) && parse_size (field[2], &b)
-      && parse_secs (field[3], &c) && parse_secs (field[4], &d))
+  if (strcmp (mode, "bursty") == 0 && nf == 5 && parse_size (field[1], &a)
+      && parse_size (field[2], &b) && parse_secs (field[3], &c) && parse_secs (field[4], &d))
     return run_bursty (a, b, c, d);
   if (strcmp (mode, "cache") == 0 && nf == 2 && parse_size (field[1], &a) && a > 0)
     return run_cache (a, argc == 3 ? argv[2] : DEFAULT_DISK);

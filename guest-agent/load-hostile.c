@@ -34,23 +34,23 @@
 
 typedef enum
 {
-  PHASE_FLOOD,       /* random bytes, newlines where they fall (1 in 256) */
-  PHASE_NEWLINES,    /* nothing but '\n' */
-  PHASE_LONG_LINES,  /* JSON-looking lines just over the limit */
-  PHASE_ABSURD,      /* reports: extreme but valid, alternating, and absurd */
-  PHASE_HELLOS,      /* hellos with alternating agent, kernel and mglru */
-  PHASE_PRESSURE,    /* pressure messages */
+  PHASE_FLOOD,      /* random bytes, newlines where they fall (1 in 256) */
+  PHASE_NEWLINES,   /* nothing but '\n' */
+  PHASE_LONG_LINES, /* JSON-looking lines just over the limit */
+  PHASE_ABSURD,     /* reports: extreme but valid, alternating, and absurd */
+  PHASE_HELLOS,     /* hellos with alternating agent, kernel and mglru */
+  PHASE_PRESSURE,   /* pressure messages */
   PHASE_N,
 } Phase;
 
-static const char *const phase_names[PHASE_N] = { "flood",          "newlines", "long-lines",
-                                                  "absurd-reports", "hellos",   "pressure" };
+static const char *const phase_names[PHASE_N]
+    = { "flood", "newlines", "long-lines", "absurd-reports", "hellos", "pressure" };
 
 typedef struct
 {
   int fd;
   uint64_t ram_bytes; /* the guest's MemTotal: "valid" figures stay within it */
-  uint64_t seq;      /* every message, as the real agent counts */
+  uint64_t seq;       /* every message, as the real agent counts */
   uint64_t n_reports; /* which absurd report comes next */
   uint64_t n_hellos;  /* which hello comes next */
   uint64_t sent_bytes;
@@ -196,43 +196,45 @@ send_absurd_report (Hostile *h, uint64_t deadline_ms)
   uint64_t ram = h->ram_bytes, seq = h->seq++;
   switch (h->n_reports++ % 4)
     {
-    case 0:
-      snprintf (m, sizeof m,
-                "{\"type\":\"report\",\"v\":1,\"seq\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
-                ",\"mem\":{\"total\":%" PRIu64 ",\"free\":0,\"available\":0,\"cached\":0,"
-                "\"anon\":%" PRIu64 ",\"unevictable\":%" PRIu64 ",\"swap_free\":0},"
-                "\"psi\":{\"some_avg10\":100.0,\"full_avg10\":100.0,\"some_total_us\":%" PRIu64 "},"
-                "\"vmstat\":{\"workingset_refault_anon\":%" PRIu64 ",\"workingset_refault_file\":%"
-                PRIu64 ",\"pswpin\":0,\"pswpout\":0,\"oom_kill\":%" PRIu64 "},"
-                "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":%" PRIu64
-                ",\"file\":0},{\"age_ms\":null,\"anon\":0,\"file\":0}]}}",
-                seq, now_ms (), ram, ram, ram, now_ms () * 1000, seq << 20, seq << 20, seq, ram);
-      break;
-    case 1:
-      snprintf (m, sizeof m,
-                "{\"type\":\"report\",\"v\":1,\"seq\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
-                ",\"mem\":{\"total\":%" PRIu64 ",\"free\":%" PRIu64 ",\"available\":%" PRIu64
-                ",\"cached\":0,\"anon\":0,\"unevictable\":0,\"swap_free\":0},"
-                "\"psi\":{\"some_avg10\":0.0,\"full_avg10\":0.0,\"some_total_us\":0},"
-                "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":0,\"file\":0},"
-                "{\"age_ms\":null,\"anon\":0,\"file\":0}]}}",
-                seq, now_ms (), ram, ram, ram);
-      break;
-    case 2:
-      snprintf (m, sizeof m,
-                "{\"type\":\"report\",\"v\":1,\"seq\":18446744073709551615,\"uptime_ms\":0,"
-                "\"mem\":{\"total\":17592186044417,\"free\":17592186044417,"
-                "\"available\":17592186044417,\"cached\":0,\"anon\":0,\"unevictable\":0,"
-                "\"swap_free\":9223372036854775807}}");
-      break;
-    default:
-      snprintf (m, sizeof m,
-                "{\"type\":\"report\",\"v\":1,\"seq\":-1,\"uptime_ms\":-1,"
-                "\"mem\":{\"total\":%" PRIu64 ",\"free\":-4096,\"available\":%" PRIu64
-                ",\"cached\":0,\"anon\":0,\"unevictable\":0,\"swap_free\":0},"
-                "\"psi\":{\"some_avg10\":1e308,\"full_avg10\":-5,\"some_total_us\":0}}",
-                ram, ram * 2);
-      break;
+      case 0:
+        snprintf (m, sizeof m,
+                  "{\"type\":\"report\",\"v\":1,\"seq\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
+                  ",\"mem\":{\"total\":%" PRIu64 ",\"free\":0,\"available\":0,\"cached\":0,"
+                  "\"anon\":%" PRIu64 ",\"unevictable\":%" PRIu64 ",\"swap_free\":0},"
+                  "\"psi\":{\"some_avg10\":100.0,\"full_avg10\":100.0,\"some_total_us\":%" PRIu64
+                  "},"
+                  "\"vmstat\":{\"workingset_refault_anon\":%" PRIu64
+                  ",\"workingset_refault_file\":%" PRIu64
+                  ",\"pswpin\":0,\"pswpout\":0,\"oom_kill\":%" PRIu64 "},"
+                  "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":%" PRIu64
+                  ",\"file\":0},{\"age_ms\":null,\"anon\":0,\"file\":0}]}}",
+                  seq, now_ms (), ram, ram, ram, now_ms () * 1000, seq << 20, seq << 20, seq, ram);
+        break;
+      case 1:
+        snprintf (m, sizeof m,
+                  "{\"type\":\"report\",\"v\":1,\"seq\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
+                  ",\"mem\":{\"total\":%" PRIu64 ",\"free\":%" PRIu64 ",\"available\":%" PRIu64
+                  ",\"cached\":0,\"anon\":0,\"unevictable\":0,\"swap_free\":0},"
+                  "\"psi\":{\"some_avg10\":0.0,\"full_avg10\":0.0,\"some_total_us\":0},"
+                  "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":0,\"file\":0},"
+                  "{\"age_ms\":null,\"anon\":0,\"file\":0}]}}",
+                  seq, now_ms (), ram, ram, ram);
+        break;
+      case 2:
+        snprintf (m, sizeof m,
+                  "{\"type\":\"report\",\"v\":1,\"seq\":18446744073709551615,\"uptime_ms\":0,"
+                  "\"mem\":{\"total\":17592186044417,\"free\":17592186044417,"
+                  "\"available\":17592186044417,\"cached\":0,\"anon\":0,\"unevictable\":0,"
+                  "\"swap_free\":9223372036854775807}}");
+        break;
+      default:
+        snprintf (m, sizeof m,
+                  "{\"type\":\"report\",\"v\":1,\"seq\":-1,\"uptime_ms\":-1,"
+                  "\"mem\":{\"total\":%" PRIu64 ",\"free\":-4096,\"available\":%" PRIu64
+                  ",\"cached\":0,\"anon\":0,\"unevictable\":0,\"swap_free\":0},"
+                  "\"psi\":{\"some_avg10\":1e308,\"full_avg10\":-5,\"some_total_us\":0}}",
+                  ram, ram * 2);
+        break;
     }
   send_msg (h, m, deadline_ms);
 }
@@ -258,29 +260,29 @@ attack_step (Hostile *h, Phase phase, uint64_t deadline_ms)
 {
   switch (phase)
     {
-    case PHASE_FLOOD:
-      while (now_ms () < deadline_ms)
-        port_write (h, h->flood, sizeof h->flood, deadline_ms);
-      break;
-    case PHASE_NEWLINES:
-      while (now_ms () < deadline_ms)
-        port_write (h, h->newlines, sizeof h->newlines, deadline_ms);
-      break;
-    case PHASE_LONG_LINES:
-      while (now_ms () < deadline_ms)
-        port_write (h, h->long_line, sizeof h->long_line, deadline_ms);
-      break;
-    case PHASE_ABSURD:
-      send_absurd_report (h, deadline_ms);
-      break;
-    case PHASE_HELLOS:
-      send_hello (h, deadline_ms);
-      break;
-    case PHASE_PRESSURE:
-      send_pressure (h, deadline_ms);
-      break;
-    case PHASE_N:
-      break;
+      case PHASE_FLOOD:
+        while (now_ms () < deadline_ms)
+          port_write (h, h->flood, sizeof h->flood, deadline_ms);
+        break;
+      case PHASE_NEWLINES:
+        while (now_ms () < deadline_ms)
+          port_write (h, h->newlines, sizeof h->newlines, deadline_ms);
+        break;
+      case PHASE_LONG_LINES:
+        while (now_ms () < deadline_ms)
+          port_write (h, h->long_line, sizeof h->long_line, deadline_ms);
+        break;
+      case PHASE_ABSURD:
+        send_absurd_report (h, deadline_ms);
+        break;
+      case PHASE_HELLOS:
+        send_hello (h, deadline_ms);
+        break;
+      case PHASE_PRESSURE:
+        send_pressure (h, deadline_ms);
+        break;
+      case PHASE_N:
+        break;
     }
 }
 

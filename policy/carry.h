@@ -20,8 +20,8 @@
 typedef struct
 {
   uint64_t id;
-  bool used;          /* slot holds a VM */
-  uint64_t seen_gen;  /* carry generation of the tick that last looked it up */
+  bool used;         /* slot holds a VM */
+  uint64_t seen_gen; /* carry generation of the tick that last looked it up */
   uint64_t first_seen_ms;
 
   /* ballast: previous samples (valid when `have_prev`) */
@@ -35,9 +35,9 @@ typedef struct
   uint64_t prev_oom_kills;
 
   /* ballast: thrash feedback */
-  uint64_t allowance_bytes;   /* extra bytes granted above the working set */
-  uint64_t cold_age_eff_ms;   /* 0: not adapted yet (use the configured cold age) */
-  uint32_t calm_ticks;        /* consecutive ticks without pressure */
+  uint64_t allowance_bytes; /* extra bytes granted above the working set */
+  uint64_t cold_age_eff_ms; /* 0: not adapted yet (use the configured cold age) */
+  uint32_t calm_ticks;      /* consecutive ticks without pressure */
 
   /* ballast: demand floor (a rise of `actual` the controller did not ask for) */
   uint64_t demand_floor_bytes;
@@ -69,9 +69,9 @@ typedef struct
   bool prev_cpu_present;
   uint64_t prev_cpu_ns;
   /* smoothed measurements (0 until measured) */
-  double yield;               /* merged pages per scanned page */
-  double ns_per_page;         /* ksmd CPU per scanned page */
-  double bytes_per_cpu_s;     /* merge yield per CPU-second */
+  double yield;           /* merged pages per scanned page */
+  double ns_per_page;     /* ksmd CPU per scanned page */
+  double bytes_per_cpu_s; /* merge yield per CPU-second */
   bool yield_known;
   /* settle test: pages_sharing at the last full-scan boundary */
   uint64_t scan_mark_full_scans;
@@ -84,7 +84,7 @@ typedef struct
 
 struct _PolicyCarry
 {
-  uint64_t gen;     /* ticks begun */
+  uint64_t gen; /* ticks begun */
   uint64_t last_now_ms;
   bool have_tick;
 
@@ -92,7 +92,7 @@ struct _PolicyCarry
   PolicyVmCarry *slots;
   size_t n_slots;
   size_t n_used;
-  size_t n_seen;    /* distinct VMs looked up in the current tick */
+  size_t n_seen; /* distinct VMs looked up in the current tick */
 
   PolicyKsmCarry ksm;
 
@@ -103,7 +103,7 @@ struct _PolicyCarry
   /* reference policies: host-wide state */
   uint64_t ref_u64[POLICY_REF_HOST_U64];
   double ref_f64[POLICY_REF_HOST_F64];
-  void *ref_state;               /* owned; freed with ref_state_free */
+  void *ref_state; /* owned; freed with ref_state_free */
   void (*ref_state_free) (void *state);
 };
 

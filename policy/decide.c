@@ -55,8 +55,8 @@
 /* Kicks that make a VM reserve its RAM until its balloon driver reports. */
 #define BOOT_KICKS (POLICY_KICK_CREATING | POLICY_KICK_CREATED | POLICY_KICK_STARTED)
 /* Kicks that send KSM to boost: new guest memory to merge. */
-#define KSM_KICKS                                                                          \
-  (POLICY_KICK_CREATING | POLICY_KICK_CREATED | POLICY_KICK_STARTED | POLICY_KICK_MIGRATED \
+#define KSM_KICKS                                                                                  \
+  (POLICY_KICK_CREATING | POLICY_KICK_CREATED | POLICY_KICK_STARTED | POLICY_KICK_MIGRATED         \
    | POLICY_KICK_MEM_HOTPLUG | POLICY_KICK_RESUMED | POLICY_KICK_OPERATOR)
 
 enum
@@ -147,7 +147,8 @@ water_fill (VmWork *w, const uint32_t *steered, size_t n, uint64_t budget, FillI
     {
       VmWork *v = &w[items[k].idx];
       uint64_t gap = v->hi - v->lo;
-      uint64_t add = k < saturated ? gap : policy_min_u64 (gap, policy_u64_from_double (lambda * v->weight));
+      uint64_t add
+          = k < saturated ? gap : policy_min_u64 (gap, policy_u64_from_double (lambda * v->weight));
       v->plan = v->lo + add;
       sum = policy_sat_add (sum, add);
     }
@@ -171,7 +172,8 @@ ws_bytes (const PolicyWs *ws, uint64_t cold_ms)
   for (size_t i = 0; i < n; i++)
     {
       const PolicyWsBin *b = &ws->bins[i];
-      uint64_t bytes = policy_sat_add (policy_cap_bytes (b->anon_bytes), policy_cap_bytes (b->file_bytes));
+      uint64_t bytes
+          = policy_sat_add (policy_cap_bytes (b->anon_bytes), policy_cap_bytes (b->file_bytes));
       if (b->age_ms == 0 && i > 0)
         break; /* open-ended: older than everything else */
       if (b->age_ms <= prev_age && i > 0)
@@ -181,7 +183,8 @@ ws_bytes (const PolicyWs *ws, uint64_t cold_ms)
       else
         {
           if (cold_ms > prev_age)
-            total = policy_sat_add (total, policy_mul_div (bytes, cold_ms - prev_age, b->age_ms - prev_age));
+            total = policy_sat_add (
+                total, policy_mul_div (bytes, cold_ms - prev_age, b->age_ms - prev_age));
           break;
         }
       prev_age = b->age_ms;
@@ -229,7 +232,8 @@ vm_pressure (const PolicyVm *vm, const PolicyVmCarry *vc, uint64_t now_ms, uint6
   bool pressure = false;
   if (a->psi_some_total_us >= vc->prev_psi_some_total_us)
     {
-      double stall_pct = (double) (a->psi_some_total_us - vc->prev_psi_some_total_us) / dt_us * 100.0;
+      double stall_pct
+          = (double) (a->psi_some_total_us - vc->prev_psi_some_total_us) / dt_us * 100.0;
       if (stall_pct > target)
         pressure = true;
     }
@@ -253,14 +257,17 @@ vm_shape (const PolicyVm *vm, const PolicyConfig *c, VmWork *w, PolicyVmCarry *v
 {
   uint64_t ram = policy_cap_bytes (vm->ram_bytes);
   uint64_t cur = w->cur, plan = w->plan;
-  uint64_t step = policy_size_resolve (&c->inflate_step, ram,
-                                       policy_min_u64 (policy_pct_of (ram, POLICY_DEFAULT_INFLATE_STEP_PCT),
-                                                       POLICY_DEFAULT_INFLATE_STEP_CAP_BYTES));
-  uint64_t deadband = policy_size_resolve (&c->deadband, ram,
-                                           policy_max_u64 (policy_pct_of (ram, POLICY_DEFAULT_DEADBAND_PCT),
-                                                           POLICY_DEFAULT_DEADBAND_FLOOR_BYTES));
+  uint64_t step
+      = policy_size_resolve (&c->inflate_step, ram,
+                             policy_min_u64 (policy_pct_of (ram, POLICY_DEFAULT_INFLATE_STEP_PCT),
+                                             POLICY_DEFAULT_INFLATE_STEP_CAP_BYTES));
+  uint64_t deadband
+      = policy_size_resolve (&c->deadband, ram,
+                             policy_max_u64 (policy_pct_of (ram, POLICY_DEFAULT_DEADBAND_PCT),
+                                             POLICY_DEFAULT_DEADBAND_FLOOR_BYTES));
   /* The target in force: where the balloon is heading. */
-  uint64_t force = vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value) : cur;
+  uint64_t force
+      = vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value) : cur;
   double keep = 1.0 - policy_clamp_double (w->ksm_frac, 0.0, 1.0);
   const char *reason = w->reason;
   uint64_t target;
@@ -377,8 +384,8 @@ typedef struct
 /* Checks the arguments, lays out the scratch and reads the host; false on
  * invalid arguments or allocation failure (nothing is written then). */
 static bool
-decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out,
-              DecideCtx *x)
+decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+              PolicyDecision *out, DecideCtx *x)
 {
   if (s == NULL || c == NULL || carry == NULL || out == NULL
       || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
@@ -388,10 +395,11 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
     return false;
   if (!policy_carry_begin_tick (carry, n, s->now_ms))
     return false;
-  uint8_t *scratch = policy_carry_scratch (carry, n * (sizeof (VmWork) + sizeof (FillItem) + sizeof (uint32_t)));
+  uint8_t *scratch
+      = policy_carry_scratch (carry, n * (sizeof (VmWork) + sizeof (FillItem) + sizeof (uint32_t)));
   if (scratch == NULL)
     return false;
-  *x = (DecideCtx) {
+  *x = (DecideCtx){
     .s = s,
     .c = c,
     .carry = carry,
@@ -404,8 +412,11 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
     .pss_all = true,
     .ksm_kick = (s->host_kicks & KSM_KICKS) != 0,
   };
-  x->dt_ms = carry->have_tick && x->now > carry->last_now_ms ? x->now - carry->last_now_ms : x->tick_ms;
-  x->page_bytes = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB ? s->ksm.page_size_bytes : 4096;
+  x->dt_ms
+      = carry->have_tick && x->now > carry->last_now_ms ? x->now - carry->last_now_ms : x->tick_ms;
+  x->page_bytes = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB
+                      ? s->ksm.page_size_bytes
+                      : 4096;
 
   /* The host's memory and its reserve. */
   const PolicyHost *h = &s->host;
@@ -436,7 +447,7 @@ vm_observe (DecideCtx *x, size_t i, VmTick *t)
   PolicyVmCarry *vc = policy_carry_vm (x->carry, vm->id, NULL);
   if (vc == NULL)
     return false;
-  *t = (VmTick) { .vm = vm, .vc = vc, .d = d, .w = w };
+  *t = (VmTick){ .vm = vm, .vc = vc, .d = d, .w = w };
 
   t->ram = policy_cap_bytes (vm->ram_bytes);
   policy_vm_limits (vm, &w->min, &w->max);
@@ -444,18 +455,19 @@ vm_observe (DecideCtx *x, size_t i, VmTick *t)
   d->max_bytes = w->max;
   t->actual_present = vm->actual_bytes.present;
   t->actual = policy_cap_bytes (vm->actual_bytes.value);
-  w->cur = t->actual_present ? t->actual
+  w->cur = t->actual_present               ? t->actual
            : vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
                                            : t->ram;
   t->destroyed = (vm->kicks & POLICY_KICK_DESTROYED) != 0;
   if (vm->pss_bytes.present)
-    x->vm_pss_sum = policy_sat_add (x->vm_pss_sum, t->destroyed ? 0 : policy_cap_bytes (vm->pss_bytes.value));
+    x->vm_pss_sum
+        = policy_sat_add (x->vm_pss_sum, t->destroyed ? 0 : policy_cap_bytes (vm->pss_bytes.value));
   else if (!t->destroyed)
     x->pss_all = false;
   if (vm->ksm_merging_pages.present && w->cur > 0)
-    w->ksm_frac = policy_clamp_double ((double) policy_sat_mul (vm->ksm_merging_pages.value, x->page_bytes)
-                                           / (double) w->cur,
-                                       0.0, 1.0);
+    w->ksm_frac = policy_clamp_double (
+        (double) policy_sat_mul (vm->ksm_merging_pages.value, x->page_bytes) / (double) w->cur, 0.0,
+        1.0);
   return true;
 }
 
@@ -470,9 +482,10 @@ vm_base (VmTick *t)
   t->have_stats = stats_fresh (&vm->stats);
   t->have_agent = agent_fresh (&vm->agent);
   t->has_data = t->actual_present && (t->have_ws || t->have_stats);
-  uint64_t headroom = policy_size_resolve (&vm->cfg.headroom, t->ram,
-                                           policy_max_u64 (POLICY_DEFAULT_HEADROOM_FLOOR_BYTES,
-                                                           policy_pct_of (t->ram, POLICY_DEFAULT_HEADROOM_PCT)));
+  uint64_t headroom
+      = policy_size_resolve (&vm->cfg.headroom, t->ram,
+                             policy_max_u64 (POLICY_DEFAULT_HEADROOM_FLOOR_BYTES,
+                                             policy_pct_of (t->ram, POLICY_DEFAULT_HEADROOM_PCT)));
   t->headroom = policy_cap_bytes (headroom);
   t->cold = vm->cfg.cold_age_ms > 0 ? vm->cfg.cold_age_ms : POLICY_DEFAULT_COLD_AGE_MS;
   if (vc->cold_age_eff_ms < t->cold)
@@ -508,21 +521,23 @@ vm_signals (DecideCtx *x, VmTick *t)
                              &t->refault_bps);
   t->urgent = (t->have_agent && vm->agent.urgent)
               || (t->have_stats
-                  && policy_cap_bytes (vm->stats.available_bytes.value)
-                         < policy_max_u64 (LOW_WATERMARK_FLOOR_BYTES, policy_pct_of (t->ram, LOW_WATERMARK_PCT)));
+                  && policy_cap_bytes (vm->stats.available_bytes.value) < policy_max_u64 (
+                         LOW_WATERMARK_FLOOR_BYTES, policy_pct_of (t->ram, LOW_WATERMARK_PCT)));
   if (t->actual_present && vc->have_prev && vc->prev_actual_present
       && t->actual >= policy_sat_add (vc->prev_actual_bytes, DEMAND_RISE_MIN_BYTES))
     {
-      uint64_t asked = vm->last_target_bytes.present ? policy_cap_bytes (vm->last_target_bytes.value)
-                       : vc->issued                   ? vc->issued_target_bytes
-                                                      : 0;
+      uint64_t asked = vm->last_target_bytes.present
+                           ? policy_cap_bytes (vm->last_target_bytes.value)
+                       : vc->issued ? vc->issued_target_bytes
+                                    : 0;
       if (t->actual > policy_sat_add (asked, DEMAND_SLACK_BYTES))
         {
           vc->demand_floor_bytes = t->actual;
           vc->demand_floor_until_ms = policy_sat_add (x->now, DEMAND_FLOOR_MS);
           t->pressure = true;
         }
-      if (policy_sat_sub (t->actual, vc->prev_actual_bytes) >= KSM_KICK_DEFLATE_BYTES && vm->cfg.ksm)
+      if (policy_sat_sub (t->actual, vc->prev_actual_bytes) >= KSM_KICK_DEFLATE_BYTES
+          && vm->cfg.ksm)
         x->ksm_kick = true;
     }
   if (t->urgent)
@@ -537,10 +552,12 @@ vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
   PolicyVmCarry *vc = t->vc;
   if (t->pressure)
     {
-      uint64_t growth = policy_max_u64 (policy_mul_div (need0, PRESSURE_GROWTH_PCT, 100),
-                                        policy_u64_from_double (t->refault_bps * (double) x->tick_ms / 1000.0));
+      uint64_t growth
+          = policy_max_u64 (policy_mul_div (need0, PRESSURE_GROWTH_PCT, 100),
+                            policy_u64_from_double (t->refault_bps * (double) x->tick_ms / 1000.0));
       vc->allowance_bytes = policy_min_u64 (policy_sat_add (vc->allowance_bytes, growth), t->ram);
-      vc->cold_age_eff_ms = policy_min_u64 (policy_mul_div (vc->cold_age_eff_ms, 5, 4), t->cold_max);
+      vc->cold_age_eff_ms
+          = policy_min_u64 (policy_mul_div (vc->cold_age_eff_ms, 5, 4), t->cold_max);
       vc->calm_ticks = 0;
       return;
     }
@@ -623,9 +640,11 @@ vm_issue (const DecideCtx *x, const VmTick *t, uint64_t target, bool inflate, bo
   d->target_bytes = target;
   const PolicyStat *last = &t->vm->last_target_bytes;
   *in_flight = vc->issued && vc->issued_target_bytes == target && x->now >= vc->issued_ms
-               && x->now - vc->issued_ms < REISSUE_STUCK_MS && last->present && last->value == target;
+               && x->now - vc->issued_ms < REISSUE_STUCK_MS && last->present
+               && last->value == target;
   bool moves = target > t->actual || (inflate && target < t->actual);
-  d->set_target = t->actual_present && moves && t->vm->state == POLICY_VM_STATE_RUNNING && !*in_flight;
+  d->set_target
+      = t->actual_present && moves && t->vm->state == POLICY_VM_STATE_RUNNING && !*in_flight;
   if (d->set_target)
     {
       vc->issued = true;
@@ -663,7 +682,8 @@ vm_hold_fixed (const DecideCtx *x, const VmTick *t)
   d->reason = "mode:fixed";
   if (!t->vm->cfg.target.set || t->ram == 0)
     return w->cur;
-  uint64_t fixed = policy_clamp_u64 (policy_size_resolve (&t->vm->cfg.target, t->ram, w->cur), w->min, w->max);
+  uint64_t fixed
+      = policy_clamp_u64 (policy_size_resolve (&t->vm->cfg.target, t->ram, w->cur), w->min, w->max);
   d->plan_bytes = fixed;
   bool in_flight;
   vm_issue (x, t, fixed, true, &in_flight);
@@ -707,7 +727,8 @@ vm_hold (DecideCtx *x, size_t i, const VmTick *t)
       d->target_bytes = d->plan_bytes;
       d->reason = "kick:vm-starting";
     }
-  else if (vm->state == POLICY_VM_STATE_PAUSED || vm->state == POLICY_VM_STATE_STOPPING || !t->has_data)
+  else if (vm->state == POLICY_VM_STATE_PAUSED || vm->state == POLICY_VM_STATE_STOPPING
+           || !t->has_data)
     hold = vm_hold_in_place (x, t);
   else
     {
@@ -772,7 +793,8 @@ host_budget (DecideCtx *x)
   uint64_t saved = policy_min_u64 (policy_ksm_saved_bytes (&s->ksm), POLICY_BYTES_CAP);
   if (!s->ksm.present)
     saved = 0;
-  x->budget = policy_sat_add (policy_sat_sub (policy_sat_sub (x->mem_total, x->reserve), non_vm), saved);
+  x->budget
+      = policy_sat_add (policy_sat_sub (policy_sat_sub (x->mem_total, x->reserve), non_vm), saved);
   x->out->budget_bytes = x->budget;
   x->out->held_bytes = x->held;
 }
@@ -801,8 +823,9 @@ allocate (DecideCtx *x)
   /* A host short of MemAvailable hands out no surplus, whatever the budget
    * says (non-VM usage may be under-measured): cold guest memory is the
    * cheapest lever, so it is reclaimed first. */
-  x->tight = overloaded || x->mem_avail < policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR)
-             || policy_clamp_double (x->s->host.psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
+  x->tight
+      = overloaded || x->mem_avail < policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR)
+        || policy_clamp_double (x->s->host.psi_some_avg10_pct, 0.0, 100.0) >= TIGHT_HOST_PSI_PCT;
   x->overloaded = overloaded;
   for (size_t k = 0; k < x->n_steered; k++)
     {
@@ -941,7 +964,10 @@ host_summary (const DecideCtx *x)
   out->sum_target_bytes = sum_target;
   out->host_overloaded = x->overloaded;
   out->host_tight = x->tight;
-  out->host_reason = x->overloaded ? "overloaded" : x->tight ? "tight" : x->any_booting ? "kick:reserve" : "ok";
+  out->host_reason = x->overloaded    ? "overloaded"
+                     : x->tight       ? "tight"
+                     : x->any_booting ? "kick:reserve"
+                                      : "ok";
 }
 
 /* The KSM half, in the same tick and on the same budget: how tight the host
@@ -952,16 +978,19 @@ decide_ksm (const DecideCtx *x, double reclaimable)
   double tightness = 0.0;
   if (x->reserve > 0)
     {
-      double slack = ((double) x->mem_avail - (double) x->reserve) / ((double) x->reserve * TIGHTNESS_SPAN_RESERVES);
+      double slack = ((double) x->mem_avail - (double) x->reserve)
+                     / ((double) x->reserve * TIGHTNESS_SPAN_RESERVES);
       tightness = 1.0 - policy_clamp_double (slack, 0.0, 1.0);
     }
   else if (x->mem_avail == 0)
     tightness = 1.0;
   if (x->overloaded)
     tightness = 1.0;
-  uint64_t deficit = policy_sat_sub (policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR), x->mem_avail);
+  uint64_t deficit
+      = policy_sat_sub (policy_sat_mul (x->reserve, TIGHT_RESERVE_FACTOR), x->mem_avail);
   if (x->overloaded)
-    deficit = policy_max_u64 (deficit, policy_sat_sub (policy_sat_add (x->held, x->sum_need), x->budget));
+    deficit = policy_max_u64 (deficit,
+                              policy_sat_sub (policy_sat_add (x->held, x->sum_need), x->budget));
   PolicyKsmJoint joint = {
     .dt_ms = x->dt_ms > 0 ? x->dt_ms : 1,
     .kick = x->ksm_kick,
@@ -974,7 +1003,8 @@ decide_ksm (const DecideCtx *x, double reclaimable)
 }
 
 int
-policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+               PolicyDecision *out)
 {
   DecideCtx x;
   if (!decide_begin (s, c, carry, out, &x))

@@ -8,12 +8,12 @@
 /* What the balloon half tells the KSM half about this tick. */
 typedef struct
 {
-  uint64_t dt_ms;              /* since the previous tick (>= 1) */
-  bool kick;                   /* a KSM-relevant kick arrived (boot, start, hotplug, big deflate...) */
-  bool tight;                  /* host memory is scarce */
-  double tightness;            /* 0 (plenty) .. 1 (at or below the reserve) */
-  bool balloon_covers;         /* cold/free guest memory reclaimable by balloon covers the deficit */
-  uint64_t mergeable_bytes;    /* Σ size of KSM-enabled VMs */
+  uint64_t dt_ms;           /* since the previous tick (>= 1) */
+  bool kick;                /* a KSM-relevant kick arrived (boot, start, hotplug, big deflate...) */
+  bool tight;               /* host memory is scarce */
+  double tightness;         /* 0 (plenty) .. 1 (at or below the reserve) */
+  bool balloon_covers;      /* cold/free guest memory reclaimable by balloon covers the deficit */
+  uint64_t mergeable_bytes; /* Σ size of KSM-enabled VMs */
 } PolicyKsmJoint;
 
 /* Fills out->ksm and advances carry->ksm. Pure; never fails. */

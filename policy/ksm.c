@@ -47,8 +47,11 @@
 uint64_t
 policy_ksm_saved_bytes (const PolicyKsm *ksm)
 {
-  uint64_t page = ksm->page_size_bytes > 0 && ksm->page_size_bytes <= POLICY_MIB ? ksm->page_size_bytes : 4096;
-  return policy_cap_bytes (policy_sat_mul (policy_sat_add (ksm->pages_sharing, ksm->ksm_zero_pages), page));
+  uint64_t page = ksm->page_size_bytes > 0 && ksm->page_size_bytes <= POLICY_MIB
+                      ? ksm->page_size_bytes
+                      : 4096;
+  return policy_cap_bytes (
+      policy_sat_mul (policy_sat_add (ksm->pages_sharing, ksm->ksm_zero_pages), page));
 }
 
 static double
@@ -66,7 +69,8 @@ ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t p
     {
       uint64_t dscan = k->pages_scanned - kc->prev_pages_scanned;
       uint64_t dmerged = policy_sat_sub (merged, kc->prev_merged_pages);
-      bool cpu = k->ksmd_cpu_ns.present && kc->prev_cpu_present && k->ksmd_cpu_ns.value >= kc->prev_cpu_ns;
+      bool cpu = k->ksmd_cpu_ns.present && kc->prev_cpu_present
+                 && k->ksmd_cpu_ns.value >= kc->prev_cpu_ns;
       uint64_t dcpu = cpu ? k->ksmd_cpu_ns.value - kc->prev_cpu_ns : 0;
       if (dscan > 0)
         {
@@ -74,14 +78,17 @@ ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t p
           kc->yield = ewma (kc->yield, y, kc->yield_known);
           if (dcpu > 0)
             {
-              double nspp = policy_clamp_double ((double) dcpu / (double) dscan, KSM_MIN_NS_PER_PAGE, 1e9);
+              double nspp
+                  = policy_clamp_double ((double) dcpu / (double) dscan, KSM_MIN_NS_PER_PAGE, 1e9);
               kc->ns_per_page = ewma (kc->ns_per_page, nspp, kc->ns_per_page > 0.0);
-              double bps = policy_clamp_double ((double) dmerged * (double) page / ((double) dcpu / 1e9), 0.0, 1e18);
+              double bps = policy_clamp_double (
+                  (double) dmerged * (double) page / ((double) dcpu / 1e9), 0.0, 1e18);
               kc->bytes_per_cpu_s = ewma (kc->bytes_per_cpu_s, bps, kc->yield_known);
             }
           else if (!kc->yield_known)
-            kc->bytes_per_cpu_s = kc->yield * (double) page * 1e9
-                                  / (kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE);
+            kc->bytes_per_cpu_s
+                = kc->yield * (double) page * 1e9
+                  / (kc->ns_per_page > 0.0 ? kc->ns_per_page : KSM_DEFAULT_NS_PER_PAGE);
           kc->yield_known = true;
         }
     }
@@ -93,7 +100,8 @@ ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t p
           uint64_t grown = policy_sat_sub (k->pages_sharing, kc->scan_mark_sharing);
           bool calm = policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) < kc->scan_mark_sharing
                       || (grown == 0 && kc->scan_mark_sharing == 0);
-          kc->calm_scans = calm ? (kc->calm_scans < UINT32_MAX ? kc->calm_scans + 1 : kc->calm_scans) : 0;
+          kc->calm_scans
+              = calm ? (kc->calm_scans < UINT32_MAX ? kc->calm_scans + 1 : kc->calm_scans) : 0;
         }
       kc->scan_mark_full_scans = k->full_scans;
       kc->scan_mark_sharing = k->pages_sharing;
@@ -149,45 +157,45 @@ ksm_next_state (const KsmTick *t, uint64_t elapsed)
   PolicyKsmCarry *kc = t->kc;
   switch (kc->state)
     {
-    case POLICY_KSM_BOOST:
-      if ((elapsed >= t->boost_ms && k->full_scans > kc->boost_mark_full_scans)
-          || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
-        {
-          ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
-          kc->calm_scans = 0;
-          return "steady";
-        }
-      return "boost";
-    case POLICY_KSM_STEADY:
-      if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !t->j->tight)
-        {
-          ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
-          kc->calm_scans = 0;
-          return "settle:merged";
-        }
-      if (!t->worth)
-        {
-          ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
-          kc->calm_scans = 0;
-          return "settle:low-yield";
-        }
-      return "steady";
-    case POLICY_KSM_SETTLE:
-      if (t->j->tight && t->worth)
-        {
-          ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
-          return "steady:tight";
-        }
-      if (kc->calm_scans >= 1 || elapsed >= KSM_SETTLE_MAX_MS)
-        {
-          ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
-          return "idle:settled";
-        }
-      return "settle";
-    case POLICY_KSM_IDLE:
-    default:
-      ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
-      return t->j->tight ? "idle:balloon-first" : "idle";
+      case POLICY_KSM_BOOST:
+        if ((elapsed >= t->boost_ms && k->full_scans > kc->boost_mark_full_scans)
+            || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
+          {
+            ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
+            kc->calm_scans = 0;
+            return "steady";
+          }
+        return "boost";
+      case POLICY_KSM_STEADY:
+        if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !t->j->tight)
+          {
+            ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
+            kc->calm_scans = 0;
+            return "settle:merged";
+          }
+        if (!t->worth)
+          {
+            ksm_enter (kc, POLICY_KSM_SETTLE, t->now, k);
+            kc->calm_scans = 0;
+            return "settle:low-yield";
+          }
+        return "steady";
+      case POLICY_KSM_SETTLE:
+        if (t->j->tight && t->worth)
+          {
+            ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
+            return "steady:tight";
+          }
+        if (kc->calm_scans >= 1 || elapsed >= KSM_SETTLE_MAX_MS)
+          {
+            ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
+            return "idle:settled";
+          }
+        return "settle";
+      case POLICY_KSM_IDLE:
+      default:
+        ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
+        return t->j->tight ? "idle:balloon-first" : "idle";
     }
 }
 
@@ -200,9 +208,11 @@ ksm_choose_state (KsmTick *t)
   PolicyKsmCarry *kc = t->kc;
   /* Yield per CPU-second must beat a threshold that falls as memory tightens. */
   double tightness = policy_clamp_double (t->j->tightness, 0.0, 1.0);
-  t->threshold = KSM_YIELD_LOOSE_BYTES_PER_CPU_S * (1.0 - tightness) + KSM_YIELD_TIGHT_BYTES_PER_CPU_S * tightness;
+  t->threshold = KSM_YIELD_LOOSE_BYTES_PER_CPU_S * (1.0 - tightness)
+                 + KSM_YIELD_TIGHT_BYTES_PER_CPU_S * tightness;
   t->worth = !kc->yield_known || kc->bytes_per_cpu_s >= t->threshold;
-  bool high_yield = kc->yield_known && kc->bytes_per_cpu_s >= KSM_STEADY_FULL_YIELD_FACTOR * t->threshold;
+  bool high_yield
+      = kc->yield_known && kc->bytes_per_cpu_s >= KSM_STEADY_FULL_YIELD_FACTOR * t->threshold;
   /* Cheaper lever first: when the balloon can take the deficit from cold and
    * free guest memory, tightness alone does not spend ksmd CPU, unless
    * merging is clearly cheap. */
@@ -246,39 +256,43 @@ ksm_rate (const KsmTick *t, double ns_per_page, double mergeable_pages, double *
   *cap_pct = 0.0;
   switch (kc->state)
     {
-    case POLICY_KSM_BOOST:
-      *cap_pct = boost_pct;
-      rate = fmin (mergeable_pages / ((double) t->boost_ms / 1000.0), boost_pct / 100.0 * 1e9 / ns_per_page);
-      break;
-    case POLICY_KSM_STEADY:
-    case POLICY_KSM_SETTLE:
-      {
-        *cap_pct = steady_pct;
-        double frac = kc->yield_known ? policy_clamp_double (kc->bytes_per_cpu_s / (KSM_STEADY_FULL_YIELD_FACTOR * t->threshold),
-                                                             KSM_STEADY_MIN_FRAC, 1.0)
-                                      : 0.5;
-        if (kc->state == POLICY_KSM_SETTLE)
-          frac *= KSM_SETTLE_FRAC;
-        rate = fmin (steady_pct / 100.0 * 1e9 / ns_per_page * frac, mergeable_pages / ((double) t->boost_ms / 1000.0));
-      }
-      break;
-    case POLICY_KSM_IDLE:
-    default:
-      break;
+      case POLICY_KSM_BOOST:
+        *cap_pct = boost_pct;
+        rate = fmin (mergeable_pages / ((double) t->boost_ms / 1000.0),
+                     boost_pct / 100.0 * 1e9 / ns_per_page);
+        break;
+      case POLICY_KSM_STEADY:
+      case POLICY_KSM_SETTLE:
+        {
+          *cap_pct = steady_pct;
+          double frac = kc->yield_known ? policy_clamp_double (
+                            kc->bytes_per_cpu_s / (KSM_STEADY_FULL_YIELD_FACTOR * t->threshold),
+                            KSM_STEADY_MIN_FRAC, 1.0)
+                                        : 0.5;
+          if (kc->state == POLICY_KSM_SETTLE)
+            frac *= KSM_SETTLE_FRAC;
+          rate = fmin (steady_pct / 100.0 * 1e9 / ns_per_page * frac,
+                       mergeable_pages / ((double) t->boost_ms / 1000.0));
+        }
+        break;
+      case POLICY_KSM_IDLE:
+      default:
+        break;
     }
   return policy_clamp_double (rate, 0.0, 1e12);
 }
 
 /* The kernel's advisor owns pages_to_scan: give it a scan time and a CPU cap. */
 static void
-ksm_advisor_knobs (const KsmTick *t, double rate, double cap_pct, double mergeable_pages, PolicyKsmDecision *out)
+ksm_advisor_knobs (const KsmTick *t, double rate, double cap_pct, double mergeable_pages,
+                   PolicyKsmDecision *out)
 {
   const PolicyKsm *k = t->k;
   double scan_s = t->kc->state == POLICY_KSM_BOOST ? (double) t->boost_ms / 1000.0
                   : rate > 0.0                     ? mergeable_pages / rate
                                                    : KSM_ADVISOR_MAX_SCAN_S;
-  out->advisor_target_scan_time_s = (uint32_t) policy_clamp_double (ceil (scan_s), KSM_ADVISOR_MIN_SCAN_S,
-                                                                    KSM_ADVISOR_MAX_SCAN_S);
+  out->advisor_target_scan_time_s = (uint32_t) policy_clamp_double (
+      ceil (scan_s), KSM_ADVISOR_MIN_SCAN_S, KSM_ADVISOR_MAX_SCAN_S);
   out->advisor_max_cpu_pct = (uint32_t) policy_clamp_double (ceil (cap_pct), 1.0, 100.0);
   out->set_advisor = out->advisor_target_scan_time_s != k->advisor_target_scan_time_s
                      || out->advisor_max_cpu_pct != k->advisor_max_cpu_pct;
@@ -305,7 +319,8 @@ ksm_running_knobs (const KsmTick *t, PolicyKsmState state_before, PolicyKsmDecis
       sleep_ms = (uint32_t) policy_clamp_double (ms, KSM_SLEEP_MS, KSM_MAX_SLEEP_MS);
       pages = KSM_MIN_PAGES_TO_SCAN;
     }
-  uint32_t pts = (uint32_t) policy_clamp_double (ceil (pages), KSM_MIN_PAGES_TO_SCAN, KSM_MAX_PAGES_TO_SCAN);
+  uint32_t pts
+      = (uint32_t) policy_clamp_double (ceil (pages), KSM_MIN_PAGES_TO_SCAN, KSM_MAX_PAGES_TO_SCAN);
   double real_rate = pts * 1000.0 / sleep_ms;
   out->expected_cpu_pct = policy_clamp_double (real_rate * ns_per_page / 1e7, 0.0, 100.0);
   if (k->advisor_mode == POLICY_KSM_ADVISOR_SCAN_TIME)
@@ -326,9 +341,9 @@ ksm_running_knobs (const KsmTick *t, PolicyKsmState state_before, PolicyKsmDecis
     {
       /* One more full scan at the measured yield, at most all mergeable memory. */
       uint64_t more = policy_u64_from_double (kc->yield * (double) t->j->mergeable_bytes);
-      out->expected_saved_bytes = policy_max_u64 (out->saved_bytes,
-                                                  policy_min_u64 (policy_sat_add (out->saved_bytes, more),
-                                                                  policy_cap_bytes (t->j->mergeable_bytes)));
+      out->expected_saved_bytes = policy_max_u64 (
+          out->saved_bytes, policy_min_u64 (policy_sat_add (out->saved_bytes, more),
+                                            policy_cap_bytes (t->j->mergeable_bytes)));
     }
 }
 
@@ -370,7 +385,8 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
       return;
     }
 
-  t.boost_ms = c->ksm_boost_scan_time_ms > 0 ? c->ksm_boost_scan_time_ms : POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  t.boost_ms = c->ksm_boost_scan_time_ms > 0 ? c->ksm_boost_scan_time_ms
+                                             : POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
   out->reason = ksm_choose_state (&t);
   out->state = kc->state;
   out->run = kc->state != POLICY_KSM_IDLE ? 1 : 0;

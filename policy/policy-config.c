@@ -121,8 +121,8 @@ conf_u64 (const char *p, uint64_t *out, const char **end)
  * follows it (blanks skipped), or NULL with "invalid KIND 'TEXT' (expected
  * EXAMPLE)" (also for a NULL text or output). */
 static const char *
-conf_lead_number (const char *text, bool have_out, double *v, const char *kind,
-                  const char *example, char **error)
+conf_lead_number (const char *text, bool have_out, double *v, const char *kind, const char *example,
+                  char **error)
 {
   char q[CONF_QUOTE_MAX + 4];
   if (text == NULL || !have_out)
@@ -183,7 +183,7 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
       double pct;
       if (!policy_parse_pct (text, &pct, error))
         return false;
-      *out = (PolicySize) { .set = true, .is_pct = true, .pct = pct };
+      *out = (PolicySize){ .set = true, .is_pct = true, .pct = pct };
       return true;
     }
   /* Plain integers are parsed exactly; anything with a fraction goes through
@@ -197,7 +197,8 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
       e = conf_number (p, &v);
       if (e == NULL)
         {
-          conf_error (error, "invalid size '%s' (expected bytes, a K/M/G/T/P suffix or a percentage)",
+          conf_error (error,
+                      "invalid size '%s' (expected bytes, a K/M/G/T/P suffix or a percentage)",
                       conf_quote (text, q));
           return false;
         }
@@ -206,12 +207,23 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
   unsigned shift = 0;
   switch (toupper ((unsigned char) *e))
     {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    case 'P': shift = 50; break;
-    default: break;
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      case 'P':
+        shift = 50;
+        break;
+      default:
+        break;
     }
   if (shift != 0)
     {
@@ -227,16 +239,18 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
   e = conf_skip_space (e);
   if (*e != '\0')
     {
-      conf_error (error, "invalid size '%s' (unknown unit; use K, M, G, T, P or %%)", conf_quote (text, q));
+      conf_error (error, "invalid size '%s' (unknown unit; use K, M, G, T, P or %%)",
+                  conf_quote (text, q));
       return false;
     }
   /* "min=512" meant MiB, never 512 bytes: a small count without a unit is
    * refused rather than read as something nobody means. */
   if (exact && shift == 0 && !has_unit && whole > 0 && whole < CONF_BARE_BYTES_MIN)
     {
-      conf_error (error, "size '%s' has no unit and would be %s bytes; write %sM or %sK (or %sB for bytes)",
-                  conf_quote (text, q), conf_quote (text, q), conf_quote (text, q), conf_quote (text, q),
-                  conf_quote (text, q));
+      conf_error (
+          error, "size '%s' has no unit and would be %s bytes; write %sM or %sK (or %sB for bytes)",
+          conf_quote (text, q), conf_quote (text, q), conf_quote (text, q), conf_quote (text, q),
+          conf_quote (text, q));
       return false;
     }
   uint64_t bytes;
@@ -259,7 +273,7 @@ policy_parse_size (const char *text, PolicySize *out, char **error)
         }
       bytes = (uint64_t) b;
     }
-  *out = (PolicySize) { .set = true, .is_pct = false, .bytes = bytes };
+  *out = (PolicySize){ .set = true, .is_pct = false, .bytes = bytes };
   return true;
 }
 
@@ -294,7 +308,8 @@ policy_parse_duration_ms (const char *text, uint64_t bare_unit_ms, uint64_t *out
           }
       if (!found)
         {
-          conf_error (error, "invalid duration '%s' (unknown unit; use ms, s, m or h)", conf_quote (text, q));
+          conf_error (error, "invalid duration '%s' (unknown unit; use ms, s, m or h)",
+                      conf_quote (text, q));
           return false;
         }
     }
@@ -317,7 +332,7 @@ policy_parse_bool (const char *text, bool *out, char **error)
     const char *word;
     bool value;
   } words[] = {
-    { "true", true }, { "yes", true }, { "on", true }, { "1", true },
+    { "true", true },   { "yes", true }, { "on", true },   { "1", true },
     { "false", false }, { "no", false }, { "off", false }, { "0", false },
   };
   if (text != NULL && out != NULL)
@@ -327,7 +342,8 @@ policy_parse_bool (const char *text, bool *out, char **error)
           *out = words[i].value;
           return true;
         }
-  conf_error (error, "invalid boolean '%s' (expected true or false)", text ? conf_quote (text, q) : "");
+  conf_error (error, "invalid boolean '%s' (expected true or false)",
+              text ? conf_quote (text, q) : "");
   return false;
 }
 
@@ -367,7 +383,8 @@ conf_set_enum (int *field, const char *key, const char *value, const char *const
   int m = conf_enum (value, names, n);
   if (m < 0)
     {
-      conf_error (error, "%s: invalid value '%s' (expected %s)", key, conf_quote (value, q), expected);
+      conf_error (error, "%s: invalid value '%s' (expected %s)", key, conf_quote (value, q),
+                  expected);
       return POLICY_KEY_INVALID;
     }
   *field = m;
@@ -387,7 +404,8 @@ policy_vm_config_set (PolicyVmConfig *v, const char *key, const char *value, cha
   if (strcmp (key, "mode") == 0)
     {
       int m;
-      PolicyKeyResult r = conf_set_enum (&m, key, value, vm_mode_names, 4, "auto, fixed, observe or off", error);
+      PolicyKeyResult r
+          = conf_set_enum (&m, key, value, vm_mode_names, 4, "auto, fixed, observe or off", error);
       if (r == POLICY_KEY_OK)
         v->mode = (PolicyVmMode) m;
       return r;
@@ -407,7 +425,8 @@ policy_vm_config_set (PolicyVmConfig *v, const char *key, const char *value, cha
       const char *p = conf_skip_space (value);
       if (!conf_u64 (p, &n, &e) || *conf_skip_space (e) != '\0' || n > 1000000)
         {
-          conf_error (error, "shares: invalid value '%s' (expected an integer 0..1000000)", conf_quote (value, q));
+          conf_error (error, "shares: invalid value '%s' (expected an integer 0..1000000)",
+                      conf_quote (value, q));
           return POLICY_KEY_INVALID;
         }
       v->shares = (uint32_t) n;
@@ -499,7 +518,8 @@ policy_config_set (PolicyConfig *c, const char *section, const char *key, const 
       if (strcmp (key, "mode") == 0)
         {
           int m;
-          PolicyKeyResult r = conf_set_enum (&m, key, value, host_mode_names, 2, "balanced or density", error);
+          PolicyKeyResult r
+              = conf_set_enum (&m, key, value, host_mode_names, 2, "balanced or density", error);
           if (r == POLICY_KEY_OK)
             c->host_mode = (PolicyHostMode) m;
           return r;
@@ -511,7 +531,8 @@ policy_config_set (PolicyConfig *c, const char *section, const char *key, const 
       if (strcmp (key, "mode") == 0)
         {
           int m;
-          PolicyKeyResult r = conf_set_enum (&m, key, value, ksm_mode_names, 3, "auto, observe or off", error);
+          PolicyKeyResult r
+              = conf_set_enum (&m, key, value, ksm_mode_names, 3, "auto, observe or off", error);
           if (r == POLICY_KEY_OK)
             c->ksm_mode = (PolicyKsmMode) m;
           return r;

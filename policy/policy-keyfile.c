@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-G_DEFINE_QUARK (policy-config-error-quark, policy_config_error)
+G_DEFINE_QUARK (policy - config - error - quark, policy_config_error)
 
 typedef PolicyKeyResult (*KeySetFn) (void *target, const char *group, const char *key,
                                      const char *value, char **error);
@@ -34,8 +34,8 @@ keyfile_apply_group (void *target, KeySetFn set, GKeyFile *kf, const char *group
       g_autofree char *value = g_key_file_get_string (kf, group, *k, &local);
       if (value == NULL)
         {
-          g_set_error (error, POLICY_CONFIG_ERROR, POLICY_CONFIG_ERROR_INVALID, "[%s] %s: %s", group,
-                       *k, local ? local->message : "invalid value");
+          g_set_error (error, POLICY_CONFIG_ERROR, POLICY_CONFIG_ERROR_INVALID, "[%s] %s: %s",
+                       group, *k, local ? local->message : "invalid value");
           return FALSE;
         }
       char *perr = NULL;
@@ -63,7 +63,10 @@ policy_config_apply_keyfile (PolicyConfig *c, GKeyFile *kf, GPtrArray *warnings,
     const char *group;
     gboolean warn_unknown;
   } groups[] = {
-    { "host", TRUE }, { "ksm", TRUE }, { "defaults", TRUE }, { "daemon", FALSE },
+    { "host", TRUE },
+    { "ksm", TRUE },
+    { "defaults", TRUE },
+    { "daemon", FALSE },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (groups); i++)
     if (!keyfile_apply_group (c, keyfile_set_host, kf, groups[i].group, groups[i].warn_unknown,

@@ -59,9 +59,8 @@ policy_vm_limits (const PolicyVm *vm, uint64_t *min_bytes, uint64_t *max_bytes)
        * starvation, not a policy. */
       uint64_t abs_floor = policy_min_u64 (POLICY_ABS_MIN_BYTES, ram);
       hi = policy_max_u64 (hi, abs_floor);
-      lo = policy_min_u64 (policy_max_u64 (policy_size_resolve (&vm->cfg.min, ram, def_min),
-                                           abs_floor),
-                           hi);
+      lo = policy_min_u64 (
+          policy_max_u64 (policy_size_resolve (&vm->cfg.min, ram, def_min), abs_floor), hi);
     }
   if (min_bytes != NULL)
     *min_bytes = lo;

@@ -128,22 +128,22 @@ typedef struct
   uint64_t psi_some_total_us;   /* cumulative; the policy takes deltas */
   uint64_t refault_total_pages; /* workingset_refault_anon + _file, cumulative */
   uint64_t unevictable_bytes;
-  uint64_t oom_kills;           /* cumulative */
-  bool urgent;                  /* a `pressure` message arrived since the last tick */
+  uint64_t oom_kills; /* cumulative */
+  bool urgent;        /* a `pressure` message arrived since the last tick */
   uint64_t age_ms;
 } PolicyGuestAgent;
 
 typedef struct
 {
   PolicyVmMode mode;
-  PolicySize min;      /* default max(256 MiB, 25 % of RAM) */
-  PolicySize max;      /* default the configured RAM */
-  PolicySize target;   /* for mode fixed */
-  PolicySize headroom; /* default max(64 MiB, 5 % of RAM) */
-  uint32_t shares;     /* default 1000 */
-  uint64_t cold_age_ms;        /* default 120 s */
-  bool ksm;                    /* default true */
-  double pressure_target_pct;  /* default 0.1 */
+  PolicySize min;             /* default max(256 MiB, 25 % of RAM) */
+  PolicySize max;             /* default the configured RAM */
+  PolicySize target;          /* for mode fixed */
+  PolicySize headroom;        /* default max(64 MiB, 5 % of RAM) */
+  uint32_t shares;            /* default 1000 */
+  uint64_t cold_age_ms;       /* default 120 s */
+  bool ksm;                   /* default true */
+  double pressure_target_pct; /* default 0.1 */
 } PolicyVmConfig;
 
 typedef struct
@@ -152,7 +152,7 @@ typedef struct
   const char *name; /* borrowed; used only in reasons the caller logs */
   PolicyVmState state;
   PolicyVmConfig cfg;
-  uint64_t ram_bytes; /* configured RAM (the balloon's maximum) */
+  uint64_t ram_bytes;           /* configured RAM (the balloon's maximum) */
   PolicyStat actual_bytes;      /* balloon actual (guest's logical size) */
   PolicyStat last_target_bytes; /* last target the controller issued, if any */
   PolicyGuestStats stats;
@@ -218,15 +218,15 @@ typedef struct
 
 typedef struct
 {
-  uint64_t tick_ms;          /* default 1000 */
-  PolicySize host_reserve;   /* default max(512 MiB, 5 % of MemTotal) */
+  uint64_t tick_ms;        /* default 1000 */
+  PolicySize host_reserve; /* default max(512 MiB, 5 % of MemTotal) */
   PolicyHostMode host_mode;
   PolicyKsmMode ksm_mode;
-  double ksm_cpu_steady_pct; /* of one core, default 10 */
-  double ksm_cpu_boost_pct;  /* of one core, default 50 */
+  double ksm_cpu_steady_pct;       /* of one core, default 10 */
+  double ksm_cpu_boost_pct;        /* of one core, default 50 */
   uint64_t ksm_boost_scan_time_ms; /* default 30 s */
-  PolicySize inflate_step;   /* default min(10 % of RAM, 256 MiB) per tick */
-  PolicySize deadband;       /* default max(1 % of RAM, 16 MiB) */
+  PolicySize inflate_step;         /* default min(10 % of RAM, 256 MiB) per tick */
+  PolicySize deadband;             /* default max(1 % of RAM, 16 MiB) */
   PolicyVmConfig vm_defaults;
 } PolicyConfig;
 
@@ -237,12 +237,12 @@ typedef struct
   uint64_t target_bytes; /* this tick's target: plan_bytes after rate limit and deadband
                           * (the target in flight when not re-issued) */
   uint64_t need_bytes;
-  uint64_t min_bytes;    /* effective floor and ceiling after defaults */
+  uint64_t min_bytes; /* effective floor and ceiling after defaults */
   uint64_t max_bytes;
-  const char *reason;    /* static string: "ws+headroom", "floor", "rate-limit", ... */
-  uint64_t plan_bytes;   /* the allocation this VM converges to (before rate limit and
+  const char *reason;  /* static string: "ws+headroom", "floor", "rate-limit", ... */
+  uint64_t plan_bytes; /* the allocation this VM converges to (before rate limit and
                           * deadband); within [min_bytes, max_bytes] */
-  bool held;             /* not steered this tick (no data, booting, paused, stopping,
+  bool held;           /* not steered this tick (no data, booting, paused, stopping,
                           * destroyed, or mode fixed/observe/off): counted in held_bytes */
 } PolicyVmDecision;
 
@@ -255,7 +255,7 @@ typedef struct
   uint32_t pages_to_scan;
   bool set_sleep_millisecs;
   uint32_t sleep_millisecs;
-  bool set_advisor;      /* advisor_target_scan_time_s / advisor_max_cpu_pct */
+  bool set_advisor; /* advisor_target_scan_time_s / advisor_max_cpu_pct */
   uint32_t advisor_target_scan_time_s;
   uint32_t advisor_max_cpu_pct;
   uint64_t saved_bytes;          /* what KSM saves now */
@@ -266,10 +266,10 @@ typedef struct
 
 typedef struct
 {
-  size_t n_vms;            /* set by the callee: == snapshot n_vms */
-  PolicyVmDecision *vms;   /* caller-allocated, capacity >= snapshot n_vms, same order */
+  size_t n_vms;          /* set by the callee: == snapshot n_vms */
+  PolicyVmDecision *vms; /* caller-allocated, capacity >= snapshot n_vms, same order */
   PolicyKsmDecision ksm;
-  uint64_t budget_bytes;   /* B */
+  uint64_t budget_bytes; /* B */
   uint64_t sum_need_bytes;
   uint64_t sum_target_bytes;
   bool host_overloaded;
@@ -292,8 +292,8 @@ void policy_carry_free (PolicyCarry *carry);
 /* Every policy (ballast and the reference ones) has this shape.
  * Returns 0, or -1 on invalid arguments (NULL pointers); any numeric input
  * is valid and yields finite, bounded outputs. */
-typedef int (*PolicyDecideFn) (const PolicySnapshot *s, const PolicyConfig *c,
-                               PolicyCarry *carry, PolicyDecision *out);
+typedef int (*PolicyDecideFn) (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                               PolicyDecision *out);
 
 int policy_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
                    PolicyDecision *out);

@@ -20,7 +20,8 @@ bool
 ref_vm_steerable (const PolicyVm *vm)
 {
   return vm->cfg.mode == POLICY_VM_MODE_AUTO && vm->state == POLICY_VM_STATE_RUNNING
-         && vm->actual_bytes.present && !(vm->kicks & (POLICY_KICK_DESTROYING | POLICY_KICK_DESTROYED));
+         && vm->actual_bytes.present
+         && !(vm->kicks & (POLICY_KICK_DESTROYING | POLICY_KICK_DESTROYED));
 }
 
 void
@@ -140,7 +141,8 @@ ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who
     }
   uint64_t total = policy_cap_bytes (s->host.mem_total_bytes);
   uint64_t free_b = policy_min_u64 (policy_cap_bytes (s->host.mem_available_bytes), total);
-  uint64_t thres = policy_max_u64 (policy_mul_div (total, REF_KSM_THRES_PCT, 100), REF_KSM_THRES_CONST_BYTES);
+  uint64_t thres
+      = policy_max_u64 (policy_mul_div (total, REF_KSM_THRES_PCT, 100), REF_KSM_THRES_CONST_BYTES);
   /* "committed": what the guests occupy on the host (ksmtuned sums the QEMU
    * processes' resident size). */
   uint64_t committed = ref_vms_host_bytes (s);
@@ -155,7 +157,8 @@ ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who
   uint32_t npages = s->ksm.pages_to_scan;
   if (free_b < thres)
     {
-      npages = npages > UINT32_MAX - REF_KSM_NPAGES_BOOST ? UINT32_MAX : npages + REF_KSM_NPAGES_BOOST;
+      npages
+          = npages > UINT32_MAX - REF_KSM_NPAGES_BOOST ? UINT32_MAX : npages + REF_KSM_NPAGES_BOOST;
       k->state = POLICY_KSM_BOOST;
       k->reason = "boost:free-below-threshold";
     }
@@ -177,5 +180,6 @@ ref_ksmtuned_step (const PolicySnapshot *s, PolicyDecision *out, const char *who
   k->sleep_millisecs = sleep_ms;
   k->set_sleep_millisecs = sleep_ms != s->ksm.sleep_millisecs;
   /* A nominal 1 µs of ksmd CPU per scanned page (no measurement here). */
-  k->expected_cpu_pct = policy_clamp_double ((double) npages * 1000.0 / sleep_ms * 1e3 / 1e7, 0.0, 100.0);
+  k->expected_cpu_pct
+      = policy_clamp_double ((double) npages * 1000.0 / sleep_ms * 1e3 / 1e7, 0.0, 100.0);
 }

@@ -29,14 +29,18 @@ static const struct
 static uint64_t
 kata_anon_pages (const PolicySnapshot *s)
 {
-  uint64_t page = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB ? s->ksm.page_size_bytes : 4096;
+  uint64_t page = s->ksm.page_size_bytes > 0 && s->ksm.page_size_bytes <= POLICY_MIB
+                      ? s->ksm.page_size_bytes
+                      : 4096;
   return ref_vms_host_bytes (s) / page;
 }
 
 int
-policy_kata_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+policy_kata_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                    PolicyDecision *out)
 {
-  if (s == NULL || c == NULL || carry == NULL || out == NULL || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
+  if (s == NULL || c == NULL || carry == NULL || out == NULL
+      || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
     return -1;
   ref_decision_hold (s, out, "kata:no-balloon");
   PolicyKsmDecision *k = &out->ksm;
@@ -51,7 +55,8 @@ policy_kata_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry 
   for (size_t i = 0; i < s->n_vms && !kick; i++)
     kick = (s->vms[i].kicks & REF_KSM_KICKS) != 0 && s->vms[i].cfg.ksm;
 
-  KataPhase phase = slot[REF_SLOT_KATA_PHASE] <= KATA_SLOW ? (KataPhase) slot[REF_SLOT_KATA_PHASE] : KATA_IDLE;
+  KataPhase phase
+      = slot[REF_SLOT_KATA_PHASE] <= KATA_SLOW ? (KataPhase) slot[REF_SLOT_KATA_PHASE] : KATA_IDLE;
   if (kick)
     {
       /* Remember what to restore only when leaving idle: a kick during a
@@ -102,9 +107,12 @@ policy_kata_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry 
       run = 1;
       pages = (uint32_t) policy_clamp_u64 (p, 1, UINT32_MAX);
       sleep_ms = kata_phases[phase].sleep_ms;
-      k->state = phase == KATA_AGGRESSIVE ? POLICY_KSM_BOOST : phase == KATA_STANDARD ? POLICY_KSM_STEADY : POLICY_KSM_SETTLE;
+      k->state = phase == KATA_AGGRESSIVE ? POLICY_KSM_BOOST
+                 : phase == KATA_STANDARD ? POLICY_KSM_STEADY
+                                          : POLICY_KSM_SETTLE;
       k->reason = kata_phases[phase].reason;
-      k->expected_cpu_pct = policy_clamp_double ((double) pages * 1000.0 / sleep_ms * 1e3 / 1e7, 0.0, 100.0);
+      k->expected_cpu_pct
+          = policy_clamp_double ((double) pages * 1000.0 / sleep_ms * 1e3 / 1e7, 0.0, 100.0);
     }
   k->run = run;
   k->set_run = run != s->ksm.run;

@@ -6,9 +6,11 @@
 #define KSMTUNED_INTERVAL_MS 60000u
 
 int
-policy_ksmtuned_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+policy_ksmtuned_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                        PolicyDecision *out)
 {
-  if (s == NULL || c == NULL || carry == NULL || out == NULL || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
+  if (s == NULL || c == NULL || carry == NULL || out == NULL
+      || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
     return -1;
   /* KSM only: every VM keeps its target. */
   ref_decision_hold (s, out, "ksmtuned:no-balloon");

@@ -23,15 +23,19 @@ mom_guest_used (const PolicyVm *vm, uint64_t cur, uint64_t *used)
   const PolicyStat *fr = st->free_bytes.present ? &st->free_bytes : &st->available_bytes;
   if (!fr->present)
     return false;
-  uint64_t size = st->total_bytes.present && st->total_bytes.value > 0 ? policy_cap_bytes (st->total_bytes.value) : cur;
+  uint64_t size = st->total_bytes.present && st->total_bytes.value > 0
+                      ? policy_cap_bytes (st->total_bytes.value)
+                      : cur;
   *used = policy_sat_sub (size, policy_cap_bytes (fr->value));
   return true;
 }
 
 int
-policy_mom_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+policy_mom_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                   PolicyDecision *out)
 {
-  if (s == NULL || c == NULL || carry == NULL || out == NULL || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
+  if (s == NULL || c == NULL || carry == NULL || out == NULL
+      || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
     return -1;
   ref_decision_hold (s, out, "mom:wait");
   if (!ref_due (carry, s->now_ms, MOM_INTERVAL_MS))

@@ -21,7 +21,8 @@ typedef enum
 /* Bounds of VM i's allocation for one direction: grow hands out increments
  * in [0, min(100 MiB, max - cur)]; shrink computes an allocation in [min, cur]. */
 static bool
-pve_bounds (const PolicySnapshot *s, const PolicyDecision *out, size_t i, PveDir dir, uint64_t *lo, uint64_t *hi)
+pve_bounds (const PolicySnapshot *s, const PolicyDecision *out, size_t i, PveDir dir, uint64_t *lo,
+            uint64_t *hi)
 {
   const PolicyVm *vm = &s->vms[i];
   const PolicyVmDecision *d = &out->vms[i];
@@ -86,16 +87,19 @@ pve_level (const PolicySnapshot *s, const PolicyDecision *out, PveDir dir, doubl
 }
 
 int
-policy_proxmox_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+policy_proxmox_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                       PolicyDecision *out)
 {
-  if (s == NULL || c == NULL || carry == NULL || out == NULL || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
+  if (s == NULL || c == NULL || carry == NULL || out == NULL
+      || (s->n_vms > 0 && (s->vms == NULL || out->vms == NULL)))
     return -1;
   ref_decision_hold (s, out, "proxmox:wait");
   if (!ref_due (carry, s->now_ms, PVE_INTERVAL_MS))
     return 0;
 
   uint64_t total = policy_cap_bytes (s->host.mem_total_bytes);
-  uint64_t used = policy_sat_sub (total, policy_min_u64 (policy_cap_bytes (s->host.mem_available_bytes), total));
+  uint64_t used = policy_sat_sub (
+      total, policy_min_u64 (policy_cap_bytes (s->host.mem_available_bytes), total));
   uint64_t target_used = policy_mul_div (total, PVE_TARGET_USED_PCT, 100);
   out->budget_bytes = target_used;
   /* goal > 0: memory to hand out; goal < 0: memory to take back. */
@@ -130,7 +134,9 @@ policy_proxmox_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyCar
       const PolicyVm *vm = &s->vms[i];
       uint64_t cur = policy_cap_bytes (vm->actual_bytes.value);
       double v = lambda * (double) vm->cfg.shares;
-      uint64_t share = policy_u64_from_double (round (v < (double) lo ? (double) lo : v > (double) hi ? (double) hi : v));
+      uint64_t share = policy_u64_from_double (round (v < (double) lo   ? (double) lo
+                                                      : v > (double) hi ? (double) hi
+                                                                        : v));
       uint64_t target;
       if (dir == PVE_GROW)
         target = policy_sat_add (cur, share);

@@ -22,8 +22,8 @@ enum
 };
 
 /* Kicks after which the KSM reference policies (Kata) throttle ksmd up. */
-#define REF_KSM_KICKS                                                                      \
-  (POLICY_KICK_CREATING | POLICY_KICK_CREATED | POLICY_KICK_STARTED | POLICY_KICK_MIGRATED \
+#define REF_KSM_KICKS                                                                              \
+  (POLICY_KICK_CREATING | POLICY_KICK_CREATED | POLICY_KICK_STARTED | POLICY_KICK_MIGRATED         \
    | POLICY_KICK_MEM_HOTPLUG | POLICY_KICK_RESUMED | POLICY_KICK_OPERATOR)
 
 /* Fills `out` with a "do nothing" decision: every VM keeps the target in
@@ -45,7 +45,8 @@ bool ref_vm_steerable (const PolicyVm *vm);
 
 /* Records a new target for VM decision `d` (clamped to [min, max]); issues a
  * command when it differs from the target in force. */
-void ref_vm_set (const PolicyVm *vm, PolicyVmDecision *d, uint64_t target_bytes, const char *reason);
+void ref_vm_set (const PolicyVm *vm, PolicyVmDecision *d, uint64_t target_bytes,
+                 const char *reason);
 
 /* Recomputes the decision's sums (targets, needs) after the VMs were decided. */
 void ref_decision_sums (PolicyDecision *out);

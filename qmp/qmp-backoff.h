@@ -6,7 +6,8 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct
+{
   guint initial_ms;
   guint max_ms;
   guint next_ms; /* the delay qmp_backoff_next_ms() returns next */
@@ -24,7 +25,8 @@ typedef void (*QmpRetryFunc) (gpointer user_data);
 
 /* A one-shot timer on the default main context that calls `func` after the
  * next backoff delay. Embed it in the object `user_data` points to. */
-typedef struct {
+typedef struct
+{
   QmpBackoff backoff;
   guint source_id;
   QmpRetryFunc func;

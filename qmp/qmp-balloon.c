@@ -32,7 +32,8 @@ qmp_parse_query_balloon (json_t *ret, guint64 *actual_bytes, GError **error)
   return TRUE;
 }
 
-static const struct {
+static const struct
+{
   const char *name;
   gsize offset;
 } stat_table[] = {
@@ -122,17 +123,17 @@ qmp_parse_balloon_child (json_t *ret, const char *dir, GError **error)
   gsize i;
   json_t *entry;
   json_array_foreach (ret, i, entry)
-    {
-      json_t *name = json_object_get (entry, "name");
-      json_t *type = json_object_get (entry, "type");
-      if (!json_is_string (name) || !json_is_string (type))
-        {
-          bad_reply (error, "qom-list", "an entry lacks a string \"name\" or \"type\"");
-          return NULL;
-        }
-      if (g_str_has_prefix (json_string_value (type), BALLOON_TYPE_PREFIX))
-        return g_strdup_printf ("%s/%s", dir, json_string_value (name));
-    }
+  {
+    json_t *name = json_object_get (entry, "name");
+    json_t *type = json_object_get (entry, "type");
+    if (!json_is_string (name) || !json_is_string (type))
+      {
+        bad_reply (error, "qom-list", "an entry lacks a string \"name\" or \"type\"");
+        return NULL;
+      }
+    if (g_str_has_prefix (json_string_value (type), BALLOON_TYPE_PREFIX))
+      return g_strdup_printf ("%s/%s", dir, json_string_value (name));
+  }
   return NULL;
 }
 
@@ -140,7 +141,8 @@ qmp_parse_balloon_child (json_t *ret, const char *dir, GError **error)
 typedef void (*AnyFunc) (void);
 #define ANY_FUNC(f) ((AnyFunc) (f))
 
-typedef struct {
+typedef struct
+{
   AnyFunc func;
   gpointer user_data;
   guint dir_index; /* find_balloon_path: the directory being searched */
@@ -235,9 +237,9 @@ on_qom_list (QmpClient *client, json_t *ret, const GError *error, gpointer data)
       find_in_dir (client, c);
       return;
     }
-  g_autoptr (GError) not_found = g_error_new (QMP_ERROR, QMP_ERROR_NOT_FOUND,
-                                              "no virtio-balloon device under %s or %s",
-                                              balloon_dirs[0], balloon_dirs[1]);
+  g_autoptr (GError) not_found
+      = g_error_new (QMP_ERROR, QMP_ERROR_NOT_FOUND, "no virtio-balloon device under %s or %s",
+                     balloon_dirs[0], balloon_dirs[1]);
   func (client, NULL, not_found, c->user_data);
   closure_free (c);
 }

@@ -11,14 +11,16 @@ G_BEGIN_DECLS
 
 /* One guest statistic; `present` is FALSE when the guest did not report it
  * (QEMU reads 2^64-1 or -1) or has not reported at all yet. */
-typedef struct {
+typedef struct
+{
   gboolean present;
   guint64 value;
 } QmpStatValue;
 
 /* virtio-balloon statistics as QEMU's `guest-stats` exposes them. The Linux
  * driver reports swap in/out in bytes (pages_to_bytes), faults as counts. */
-typedef struct {
+typedef struct
+{
   QmpStatValue swap_in_bytes;     /* stat-swap-in */
   QmpStatValue swap_out_bytes;    /* stat-swap-out */
   QmpStatValue major_faults;      /* stat-major-faults */
@@ -41,10 +43,10 @@ gboolean qmp_parse_guest_stats (json_t *ret, QmpGuestStats *out, GError **error)
  * NULL with an error when the reply has the wrong shape. */
 char *qmp_parse_balloon_child (json_t *ret, const char *dir, GError **error);
 
-typedef void (*QmpBalloonFunc) (QmpClient *client, guint64 actual_bytes,
-                                const GError *error, gpointer user_data);
-typedef void (*QmpPathFunc) (QmpClient *client, const char *path,
-                             const GError *error, gpointer user_data);
+typedef void (*QmpBalloonFunc) (QmpClient *client, guint64 actual_bytes, const GError *error,
+                                gpointer user_data);
+typedef void (*QmpPathFunc) (QmpClient *client, const char *path, const GError *error,
+                             gpointer user_data);
 typedef void (*QmpGuestStatsFunc) (QmpClient *client, const QmpGuestStats *stats,
                                    const GError *error, gpointer user_data);
 /* Called with error NULL on success. */
@@ -54,15 +56,15 @@ typedef void (*QmpDoneFunc) (QmpClient *client, const GError *error, gpointer us
  * never from inside the helper itself. */
 void qmp_client_query_balloon (QmpClient *client, QmpBalloonFunc func, gpointer user_data);
 /* `target_bytes` is the guest's target size, not the balloon's size. */
-void qmp_client_set_balloon (QmpClient *client, guint64 target_bytes,
-                             QmpDoneFunc func, gpointer user_data);
+void qmp_client_set_balloon (QmpClient *client, guint64 target_bytes, QmpDoneFunc func,
+                             gpointer user_data);
 /* Searches /machine/peripheral and /machine/peripheral-anon for a device of
  * type virtio-balloon-*; QMP_ERROR_NOT_FOUND when the VM has none. */
 void qmp_client_find_balloon_path (QmpClient *client, QmpPathFunc func, gpointer user_data);
 /* `interval_s` 0 stops the guest's reports. */
-void qmp_client_set_stats_polling (QmpClient *client, const char *balloon_path,
-                                   guint interval_s, QmpDoneFunc func, gpointer user_data);
-void qmp_client_guest_stats (QmpClient *client, const char *balloon_path,
-                             QmpGuestStatsFunc func, gpointer user_data);
+void qmp_client_set_stats_polling (QmpClient *client, const char *balloon_path, guint interval_s,
+                                   QmpDoneFunc func, gpointer user_data);
+void qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestStatsFunc func,
+                             gpointer user_data);
 
 G_END_DECLS

@@ -16,7 +16,8 @@
  * reported as unknown; bounded because a wedged peer may never answer. */
 #define MAX_LATE_IDS 1024
 
-typedef enum {
+typedef enum
+{
   STATE_IDLE,        /* created, not connected yet */
   STATE_CONNECTING,  /* connect(2) in progress */
   STATE_GREETING,    /* waiting for {"QMP": ...} */
@@ -25,7 +26,8 @@ typedef enum {
   STATE_CLOSED,
 } State;
 
-typedef struct {
+typedef struct
+{
   QmpClient *client; /* not a reference: the client owns this struct */
   guint64 id;
   char *command;
@@ -36,7 +38,8 @@ typedef struct {
   GError *error; /* set when queued for a deferred failure */
 } Pending;
 
-typedef struct {
+typedef struct
+{
   guint id;
   char *event;
   QmpEventFunc func;
@@ -44,7 +47,8 @@ typedef struct {
   GDestroyNotify destroy;
 } Subscription;
 
-struct _QmpClient {
+struct _QmpClient
+{
   gint refcount;
   gboolean finalizing;
   GMainContext *context;
@@ -58,10 +62,10 @@ struct _QmpClient {
   GSource *fail_idle;
   QmpParser *parser;
   GByteArray *outbuf;
-  GHashTable *pending;   /* &Pending.id -> Pending*, sent or waiting for "ready" */
-  GQueue unsent;         /* Pending* in issue order, waiting for "ready" */
-  GQueue failed;         /* Pending* with an error, delivered from fail_idle */
-  GHashTable *late_ids;  /* guint64* set */
+  GHashTable *pending;  /* &Pending.id -> Pending*, sent or waiting for "ready" */
+  GQueue unsent;        /* Pending* in issue order, waiting for "ready" */
+  GQueue failed;        /* Pending* with an error, delivered from fail_idle */
+  GHashTable *late_ids; /* guint64* set */
   guint64 next_id;
   guint consecutive_timeouts;
   json_t *greeting;
@@ -136,10 +140,10 @@ qmp_client_new (const QmpClientOptions *options, const QmpClientCallbacks *callb
   client->outbuf = g_byte_array_new ();
   client->pending = g_hash_table_new (g_int64_hash, g_int64_equal);
   client->late_ids = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  client->subscriptions = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
-                                                 subscription_free);
-  client->by_event = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify) g_array_unref);
+  client->subscriptions
+      = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, subscription_free);
+  client->by_event
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
   client->next_id = 1;
   client->next_subscription_id = 1;
   return client;
@@ -414,12 +418,11 @@ on_command_timeout (gpointer data)
   if (p->func != NULL)
     p->func (client, NULL, error, p->user_data);
   pending_free (p);
-  if (client->consecutive_timeouts >= client->options.max_timeouts
-      && client->state != STATE_CLOSED)
-    client_fail (client, g_error_new (QMP_ERROR, QMP_ERROR_TIMEOUT,
-                                      "%u consecutive QMP commands timed out (%u ms each)",
-                                      client->consecutive_timeouts,
-                                      client->options.command_timeout_ms));
+  if (client->consecutive_timeouts >= client->options.max_timeouts && client->state != STATE_CLOSED)
+    client_fail (client,
+                 g_error_new (QMP_ERROR, QMP_ERROR_TIMEOUT,
+                              "%u consecutive QMP commands timed out (%u ms each)",
+                              client->consecutive_timeouts, client->options.command_timeout_ms));
   qmp_client_unref (client);
   return G_SOURCE_REMOVE;
 }
@@ -464,22 +467,25 @@ qmp_client_execute (QmpClient *client, const char *command, json_t *args, QmpRep
   if (args != NULL && !json_is_object (args))
     {
       json_decref (args);
-      fail_soon (client, p, g_error_new (QMP_ERROR, QMP_ERROR_PROTOCOL,
-                                         "arguments of '%s' are not a JSON object", command));
+      fail_soon (client, p,
+                 g_error_new (QMP_ERROR, QMP_ERROR_PROTOCOL,
+                              "arguments of '%s' are not a JSON object", command));
       return p->id;
     }
   p->line = serialize_command (command, args, p->id);
   json_decref (args);
   if (p->line == NULL)
     {
-      fail_soon (client, p, g_error_new (QMP_ERROR, QMP_ERROR_PROTOCOL,
-                                         "cannot serialize command '%s'", command));
+      fail_soon (
+          client, p,
+          g_error_new (QMP_ERROR, QMP_ERROR_PROTOCOL, "cannot serialize command '%s'", command));
       return p->id;
     }
   if (client->state == STATE_CLOSED)
     {
-      fail_soon (client, p, g_error_new (QMP_ERROR, QMP_ERROR_CLOSED,
-                                         "command '%s': the QMP connection is closed", command));
+      fail_soon (client, p,
+                 g_error_new (QMP_ERROR, QMP_ERROR_CLOSED,
+                              "command '%s': the QMP connection is closed", command));
       return p->id;
     }
 
@@ -526,8 +532,8 @@ qmp_client_unsubscribe (QmpClient *client, guint subscription_id)
 {
   g_return_if_fail (client != NULL);
 
-  Subscription *sub = g_hash_table_lookup (client->subscriptions,
-                                           GUINT_TO_POINTER (subscription_id));
+  Subscription *sub
+      = g_hash_table_lookup (client->subscriptions, GUINT_TO_POINTER (subscription_id));
   if (sub == NULL)
     return;
   GArray *ids = g_hash_table_lookup (client->by_event, sub->event);
@@ -673,20 +679,20 @@ on_message (json_t *message, gpointer data)
     }
   switch (msg.kind)
     {
-    case QMP_MESSAGE_GREETING:
-      handle_greeting (client, &msg);
-      break;
-    case QMP_MESSAGE_RETURN:
-    case QMP_MESSAGE_ERROR:
-      handle_reply (client, &msg);
-      break;
-    case QMP_MESSAGE_EVENT:
-      dispatch_event (client, &msg);
-      break;
-    case QMP_MESSAGE_UNKNOWN:
-    default:
-      g_warning ("QMP message of unknown kind ignored");
-      break;
+      case QMP_MESSAGE_GREETING:
+        handle_greeting (client, &msg);
+        break;
+      case QMP_MESSAGE_RETURN:
+      case QMP_MESSAGE_ERROR:
+        handle_reply (client, &msg);
+        break;
+      case QMP_MESSAGE_EVENT:
+        dispatch_event (client, &msg);
+        break;
+      case QMP_MESSAGE_UNKNOWN:
+      default:
+        g_warning ("QMP message of unknown kind ignored");
+        break;
     }
   return client->state != STATE_CLOSED && !orphaned (client);
 }
@@ -715,8 +721,9 @@ on_read (GSocket *socket, GIOCondition condition, gpointer data)
       if (!qmp_parser_finish (client->parser, &parse_error))
         client_fail (client, parse_error);
       else if (client->state == STATE_GREETING)
-        client_fail (client, g_error_new_literal (QMP_ERROR, QMP_ERROR_CLOSED,
-                                                  "QMP peer closed the connection before its greeting"));
+        client_fail (client,
+                     g_error_new_literal (QMP_ERROR, QMP_ERROR_CLOSED,
+                                          "QMP peer closed the connection before its greeting"));
       else
         client_fail (client, g_error_new_literal (QMP_ERROR, QMP_ERROR_CLOSED,
                                                   "QMP peer closed the connection"));
@@ -763,8 +770,8 @@ qmp_client_connect (QmpClient *client, const char *socket_path, GError **error)
     {
       if (!g_error_matches (local, G_IO_ERROR, G_IO_ERROR_PENDING))
         {
-          g_set_error (error, QMP_ERROR, QMP_ERROR_CONNECT, "cannot connect to %s: %s",
-                       socket_path, local->message);
+          g_set_error (error, QMP_ERROR, QMP_ERROR_CONNECT, "cannot connect to %s: %s", socket_path,
+                       local->message);
           return FALSE;
         }
       next = STATE_CONNECTING;
@@ -773,12 +780,12 @@ qmp_client_connect (QmpClient *client, const char *socket_path, GError **error)
   client->socket = g_steal_pointer (&socket);
   client->state = next;
   client->parser = qmp_parser_new (client->options.max_line_bytes);
-  client->read_source = attach (client,
-                                g_socket_create_source (client->socket,
-                                                        G_IO_IN | G_IO_HUP | G_IO_ERR, NULL),
-                                (GSourceFunc) (void (*) (void)) on_read, client);
-  client->greeting_timeout = attach (client, g_timeout_source_new (client->options.greeting_timeout_ms),
-                                     on_greeting_timeout, client);
+  client->read_source = attach (
+      client, g_socket_create_source (client->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL),
+      (GSourceFunc) (void (*) (void)) on_read, client);
+  client->greeting_timeout
+      = attach (client, g_timeout_source_new (client->options.greeting_timeout_ms),
+                on_greeting_timeout, client);
   if (next == STATE_CONNECTING)
     ensure_write_source (client);
   return TRUE;

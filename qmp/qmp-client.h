@@ -16,7 +16,8 @@ G_BEGIN_DECLS
 #define QMP_DEFAULT_MAX_TIMEOUTS 3
 #define QMP_DEFAULT_MAX_LINE_BYTES QMP_PARSER_DEFAULT_MAX_LINE_BYTES
 
-typedef struct {
+typedef struct
+{
   guint command_timeout_ms;  /* per command, from qmp_client_execute() */
   guint greeting_timeout_ms; /* connect until "ready" (greeting + qmp_capabilities) */
   guint max_timeouts;        /* consecutive command timeouts that close the connection */
@@ -36,7 +37,8 @@ typedef void (*QmpReplyFunc) (QmpClient *client, json_t *ret, const GError *erro
 typedef void (*QmpEventFunc) (QmpClient *client, const char *event, json_t *data,
                               gint64 timestamp_us, gpointer user_data);
 
-typedef struct {
+typedef struct
+{
   QmpReadyFunc ready;
   QmpClosedFunc closed;
   gpointer user_data;
@@ -71,8 +73,8 @@ int qmp_client_get_peer_pid (QmpClient *client);
  * runs exactly once, never from inside this call: with the "return" value,
  * or with an error (QMP_ERROR_COMMAND for an error reply, QMP_ERROR_TIMEOUT,
  * QMP_ERROR_CLOSED...). `func` may be NULL. Returns the command id. */
-guint64 qmp_client_execute (QmpClient *client, const char *command, json_t *args,
-                            QmpReplyFunc func, gpointer user_data);
+guint64 qmp_client_execute (QmpClient *client, const char *command, json_t *args, QmpReplyFunc func,
+                            gpointer user_data);
 
 /* Subscribes to one event name, or "*" for all. Returns an id > 0 for
  * qmp_client_unsubscribe(). `destroy` (may be NULL) frees user_data when the

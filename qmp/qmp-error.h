@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 
 #define QMP_ERROR (qmp_error_quark ())
 
-typedef enum {
+typedef enum
+{
   QMP_ERROR_CONNECT,   /* the socket could not be opened or connected */
   QMP_ERROR_PROTOCOL,  /* the peer broke QMP: bad greeting, wrong-typed field, invalid JSON */
   QMP_ERROR_TIMEOUT,   /* a command, the greeting or the negotiation took too long */

@@ -8,12 +8,13 @@
  * longer ones grow the buffer by doubling. */
 #define QMP_LINES_INITIAL_BYTES 256
 
-struct _QmpLineSplitter {
+struct _QmpLineSplitter
+{
   gsize max_line_bytes;
-  char *buf;            /* the partial line, room for its NUL */
+  char *buf; /* the partial line, room for its NUL */
   gsize len;
-  gsize cap;            /* at most max_line_bytes + 1 */
-  gboolean discarding;  /* inside an over-long line, until its newline */
+  gsize cap;           /* at most max_line_bytes + 1 */
+  gboolean discarding; /* inside an over-long line, until its newline */
 };
 
 QmpLineSplitter *

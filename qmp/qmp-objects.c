@@ -66,9 +66,9 @@ qmp_object_splitter_feed (QmpObjectSplitter *s, const char *bytes, gsize len, Qm
       if (s->buf->len == 0)
         return TRUE;
       json_error_t err;
-      json_t *v = json_loadb (s->buf->str, s->buf->len,
-                              JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                              &err);
+      json_t *v
+          = json_loadb (s->buf->str, s->buf->len,
+                        JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
       if (v == NULL)
         {
           if (!objects_cut_short (&err, s->buf->len))
@@ -78,8 +78,8 @@ qmp_object_splitter_feed (QmpObjectSplitter *s, const char *bytes, gsize len, Qm
             }
           if (s->buf->len > s->max_message_bytes)
             {
-              g_autofree char *why = g_strdup_printf ("message too long (over %" G_GSIZE_FORMAT
-                                                      " bytes)", s->max_message_bytes);
+              g_autofree char *why = g_strdup_printf (
+                  "message too long (over %" G_GSIZE_FORMAT " bytes)", s->max_message_bytes);
               return objects_fail (s, why, func, user_data);
             }
           return TRUE;

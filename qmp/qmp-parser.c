@@ -12,13 +12,14 @@
 /* int64 has 19 digits at most: longer integer tokens always overflow it. */
 #define INT64_MAX_DIGITS 19
 
-struct _QmpParser {
+struct _QmpParser
+{
   gsize max_line_bytes;
   QmpLineSplitter *lines;
-  gboolean failed;  /* an error or a stop ends the stream for good */
+  gboolean failed; /* an error or a stop ends the stream for good */
 };
 
-G_DEFINE_QUARK (qmp-error-quark, qmp_error)
+G_DEFINE_QUARK (qmp - error - quark, qmp_error)
 
 QmpParser *
 qmp_parser_new (gsize max_line_bytes)
@@ -95,8 +96,9 @@ rewrite_big_integers (const char *text, gsize len)
         g_string_append (out, ".0");
       /* Copy the rest of a real as is so its exponent digits are not taken
        * for a new integer token. */
-      while (i < len && (g_ascii_isdigit (text[i]) || text[i] == '.' || text[i] == 'e'
-                         || text[i] == 'E' || text[i] == '+' || text[i] == '-'))
+      while (i < len
+             && (g_ascii_isdigit (text[i]) || text[i] == '.' || text[i] == 'e' || text[i] == 'E'
+                 || text[i] == '+' || text[i] == '-'))
         g_string_append_c (out, text[i++]);
     }
   return out;
@@ -115,14 +117,14 @@ decode_line (const char *text, gsize len, GError **error)
     }
   if (value == NULL)
     {
-      g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
-                   "invalid JSON from peer (column %d): %s", jerr.column, jerr.text);
+      g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL, "invalid JSON from peer (column %d): %s",
+                   jerr.column, jerr.text);
       return NULL;
     }
   if (!json_is_object (value))
     {
       static const char *const type_names[] = { "an object", "an array", "a string", "an integer",
-                                                 "a real", "true", "false", "null" };
+                                                "a real",    "true",     "false",    "null" };
       json_type type = json_typeof (value);
       g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL, "QMP message is not a JSON object but %s",
                    (gsize) type < G_N_ELEMENTS (type_names) ? type_names[type] : "unknown");
@@ -141,7 +143,8 @@ is_blank (const char *text, gsize len)
   return TRUE;
 }
 
-typedef struct {
+typedef struct
+{
   QmpParser *parser;
   QmpParserFunc func;
   gpointer user_data;
@@ -207,7 +210,8 @@ qmp_parser_finish (QmpParser *parser, GError **error)
     {
       g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
                    "connection ended in the middle of a QMP message (%" G_GSIZE_FORMAT
-                   " bytes without newline)", len);
+                   " bytes without newline)",
+                   len);
       return FALSE;
     }
   return TRUE;
@@ -216,8 +220,8 @@ qmp_parser_finish (QmpParser *parser, GError **error)
 static gboolean
 wrong_type (GError **error, const char *member, const char *expected)
 {
-  g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
-               "QMP message member \"%s\" is not %s", member, expected);
+  g_set_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL, "QMP message member \"%s\" is not %s", member,
+               expected);
   return FALSE;
 }
 
@@ -233,7 +237,8 @@ event_timestamp_us (json_t *message)
   json_int_t seconds = json_integer_value (s);
   json_int_t micro = json_integer_value (us);
   /* QEMU uses -1 when it has no clock; also keep the product in range. */
-  if (seconds < 0 || micro < 0 || micro >= G_USEC_PER_SEC || seconds > G_MAXINT64 / G_USEC_PER_SEC - 1)
+  if (seconds < 0 || micro < 0 || micro >= G_USEC_PER_SEC
+      || seconds > G_MAXINT64 / G_USEC_PER_SEC - 1)
     return 0;
   return seconds * G_USEC_PER_SEC + micro;
 }
@@ -246,7 +251,8 @@ qmp_message_classify (json_t *message, QmpMessage *out, GError **error)
   memset (out, 0, sizeof *out);
   if (!json_is_object (message))
     {
-      g_set_error_literal (error, QMP_ERROR, QMP_ERROR_PROTOCOL, "QMP message is not a JSON object");
+      g_set_error_literal (error, QMP_ERROR, QMP_ERROR_PROTOCOL,
+                           "QMP message is not a JSON object");
       return FALSE;
     }
   out->id = json_object_get (message, "id");

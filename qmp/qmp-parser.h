@@ -27,13 +27,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (QmpParser, qmp_parser_free)
  * arrives) or QMP_ERROR_PROTOCOL (invalid JSON, not an object); after an
  * error or a stop every later call fails. Integers beyond the int64 range
  * (QEMU prints 2^64-1 for "no value") are turned into JSON reals. */
-gboolean qmp_parser_feed (QmpParser *parser, const char *bytes, gsize len,
-                          QmpParserFunc func, gpointer user_data, GError **error);
+gboolean qmp_parser_feed (QmpParser *parser, const char *bytes, gsize len, QmpParserFunc func,
+                          gpointer user_data, GError **error);
 /* At end of input: FALSE with QMP_ERROR_PROTOCOL if a partial message is
  * still buffered. */
 gboolean qmp_parser_finish (QmpParser *parser, GError **error);
 
-typedef enum {
+typedef enum
+{
   QMP_MESSAGE_GREETING, /* {"QMP": {...}} */
   QMP_MESSAGE_RETURN,   /* {"return": any, "id"?: any} */
   QMP_MESSAGE_ERROR,    /* {"error": {"class", "desc"}, "id"?: any} */
@@ -42,7 +43,8 @@ typedef enum {
 } QmpMessageKind;
 
 /* Borrowed views into the message passed to qmp_message_classify(). */
-typedef struct {
+typedef struct
+{
   QmpMessageKind kind;
   json_t *id;              /* RETURN, ERROR: the echoed id or NULL */
   json_t *value;           /* GREETING: the "QMP" object; RETURN: "return"; EVENT: "data" or NULL */

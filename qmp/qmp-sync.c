@@ -6,14 +6,16 @@
 
 typedef struct _Wait Wait;
 
-struct _QmpSync {
+struct _QmpSync
+{
   GMainContext *context;
   QmpClient *client;
   Wait *connecting; /* only while qmp_sync_connect() runs */
   gboolean closed;
 };
 
-struct _Wait {
+struct _Wait
+{
   gboolean done;
   GError *error;
   json_t *ret;

@@ -19,8 +19,8 @@ typedef struct
 } Trial;
 
 static gboolean
-run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *opt, double stall_pct, FILE *log,
-           Trial *trial, char **error)
+run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *opt,
+           double stall_pct, FILE *log, Trial *trial, char **error)
 {
   spec->count = count;
   gint64 t0 = g_get_monotonic_time ();
@@ -29,10 +29,12 @@ run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *o
   trial->res.wall_s = (double) (g_get_monotonic_time () - t0) / 1e6;
   trial->ok = trial->res.oom_kills == 0 && trial->res.stall_pct < stall_pct;
   fprintf (log,
-           "{\"fit_trial\":%u,\"ok\":%s,\"oom_kills\":%llu,\"stall_pct\":%.4f,\"mean_host_used_bytes\":%.0f,"
+           "{\"fit_trial\":%u,\"ok\":%s,\"oom_kills\":%llu,\"stall_pct\":%.4f,\"mean_host_used_"
+           "bytes\":%.0f,"
            "\"peak_host_used_bytes\":%llu,\"ksm_saved_bytes\":%llu,\"wall_s\":%.2f}\n",
-           count, trial->ok ? "true" : "false", (unsigned long long) trial->res.oom_kills, trial->res.stall_pct,
-           trial->res.mean_host_used_bytes, (unsigned long long) trial->res.peak_host_used_bytes,
+           count, trial->ok ? "true" : "false", (unsigned long long) trial->res.oom_kills,
+           trial->res.stall_pct, trial->res.mean_host_used_bytes,
+           (unsigned long long) trial->res.peak_host_used_bytes,
            (unsigned long long) trial->res.ksm_saved_bytes, trial->res.wall_s);
   fflush (log);
   return TRUE;
@@ -79,10 +81,11 @@ fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t m
         hi = mid;
       sim_result_clear (&t.res);
     }
-  printf ("{\"fit\":%u,\"group\":\"%s\",\"policy\":\"%s\",\"ksm_policy\":\"%s\",\"stall_pct_limit\":%.3f,"
+  printf ("{\"fit\":%u,\"group\":\"%s\",\"policy\":\"%s\",\"ksm_policy\":\"%s\",\"stall_pct_"
+          "limit\":%.3f,"
           "\"capped\":%s}\n",
-          lo, spec->name, opt->policy, opt->ksm_policy != NULL ? opt->ksm_policy : "auto", stall_pct,
-          lo >= max_count ? "true" : "false");
+          lo, spec->name, opt->policy, opt->ksm_policy != NULL ? opt->ksm_policy : "auto",
+          stall_pct, lo >= max_count ? "true" : "false");
   return 0;
 fail:
   fprintf (stderr, "ballast-sim: %s\n", error != NULL ? error : "failed");
@@ -100,19 +103,27 @@ main (int argc, char **argv)
   double duration_s = -1.0, fit_stall_pct = FIT_DEFAULT_STALL_PCT;
   int tick_ms = 0, every = 1, count = -1, fit_max = FIT_DEFAULT_MAX;
   GOptionEntry entries[] = {
-    { "policy", 'p', 0, G_OPTION_ARG_STRING, &policy, "Balloon policy: ballast|mom|proxmox|none (ballast)", "NAME" },
+    { "policy", 'p', 0, G_OPTION_ARG_STRING, &policy,
+      "Balloon policy: ballast|mom|proxmox|none (ballast)", "NAME" },
     { "ksm-policy", 'k', 0, G_OPTION_ARG_STRING, &ksm_policy,
-      "KSM policy: ballast|mom|ksmtuned|kata|none (the balloon policy's own; none for proxmox)", "NAME" },
-    { "summary-only", 's', 0, G_OPTION_ARG_NONE, &summary_only, "Print only the final summary", NULL },
+      "KSM policy: ballast|mom|ksmtuned|kata|none (the balloon policy's own; none for proxmox)",
+      "NAME" },
+    { "summary-only", 's', 0, G_OPTION_ARG_NONE, &summary_only, "Print only the final summary",
+      NULL },
     { "per-vm", 0, 0, G_OPTION_ARG_NONE, &per_vm, "Include per-VM results in the summary", NULL },
-    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed for random phases (overrides the scenario)", "N" },
-    { "duration", 'd', 0, G_OPTION_ARG_DOUBLE, &duration_s, "Simulated seconds (overrides the scenario)", "S" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed for random phases (overrides the scenario)",
+      "N" },
+    { "duration", 'd', 0, G_OPTION_ARG_DOUBLE, &duration_s,
+      "Simulated seconds (overrides the scenario)", "S" },
     { "tick-ms", 0, 0, G_OPTION_ARG_INT, &tick_ms, "Tick in ms (overrides the scenario)", "MS" },
     { "every", 0, 0, G_OPTION_ARG_INT, &every, "Write every N-th tick line", "N" },
-    { "count", 'n', 0, G_OPTION_ARG_INT, &count, "Size of the fit group (first group, or the one marked fit)", "N" },
+    { "count", 'n', 0, G_OPTION_ARG_INT, &count,
+      "Size of the fit group (first group, or the one marked fit)", "N" },
     { "fit", 0, 0, G_OPTION_ARG_NONE, &fit,
-      "Search the largest fit-group count with zero OOM kills and stall under --fit-stall-pct", NULL },
-    { "fit-stall-pct", 0, 0, G_OPTION_ARG_DOUBLE, &fit_stall_pct, "Stall limit for --fit, % of VM time (1)", "PCT" },
+      "Search the largest fit-group count with zero OOM kills and stall under --fit-stall-pct",
+      NULL },
+    { "fit-stall-pct", 0, 0, G_OPTION_ARG_DOUBLE, &fit_stall_pct,
+      "Stall limit for --fit, % of VM time (1)", "PCT" },
     { "fit-max", 0, 0, G_OPTION_ARG_INT, &fit_max, "Upper bound of the --fit search (4096)", "N" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };

@@ -34,9 +34,9 @@ typedef struct
   bool target_issued;
   /* guest */
   uint64_t demand, touched, cache_eff;
-  bool capped;          /* after an OOM kill the workload is held at cap until demand falls */
+  bool capped; /* after an OOM kill the workload is held at cap until demand falls */
   uint64_t cap;
-  uint64_t resident;    /* host memory backing the guest */
+  uint64_t resident; /* host memory backing the guest */
   bool stalled;
   uint64_t stall_ms, stall_run_ms, oom_kills, host_oom_kills, alive_ms;
   uint64_t psi_total_us;
@@ -86,7 +86,6 @@ typedef struct
   double tot_used, tot_actual, tot_resident, tot_saved;
 } Sim;
 
-
 /* splitmix64: the simulator's only source of randomness, from the seed. */
 static uint64_t
 sim_rand (uint64_t *state)
@@ -114,43 +113,44 @@ sim_demand_at (const SimDemand *d, uint64_t phase_ms, uint64_t t_ms, size_t *cur
 {
   switch (d->kind)
     {
-    case SIM_DEMAND_STEADY:
-    case SIM_DEMAND_IDLE:
-      return d->bytes;
-    case SIM_DEMAND_BURSTY:
-      {
-        /* The burst starts at phase_ms within each period. */
-        uint64_t p = (t_ms + d->period_ms - phase_ms % d->period_ms) % d->period_ms;
-        if (p >= d->burst_ms)
-          return d->base;
-        if (p < d->ramp_ms && d->peak > d->base)
-          {
-            /* Linear ramp: the level reached at the end of this millisecond. */
-            double f = (double) (p + 1) / (double) d->ramp_ms;
-            return d->base + (uint64_t) ((double) (d->peak - d->base) * (f < 1.0 ? f : 1.0));
-          }
-        return d->peak;
-      }
-    case SIM_DEMAND_SPIKE:
-      if (t_ms >= d->at_ms && (d->dur_ms == 0 || t_ms < d->at_ms + d->dur_ms))
-        return d->base + d->bytes;
-      return d->base;
-    case SIM_DEMAND_POINTS:
-      {
-        size_t i = cursor != NULL ? *cursor : 0;
-        if (i >= d->n_points || d->pt_ms[i] > t_ms)
-          i = 0;
-        while (i + 1 < d->n_points && d->pt_ms[i + 1] <= t_ms)
-          i++;
-        if (cursor != NULL)
-          *cursor = i;
-        if (t_ms <= d->pt_ms[0])
-          return d->pt_bytes[0];
-        if (i + 1 >= d->n_points)
-          return d->pt_bytes[i];
-        double f = (double) (t_ms - d->pt_ms[i]) / (double) (d->pt_ms[i + 1] - d->pt_ms[i]);
-        return (uint64_t) ((double) d->pt_bytes[i] + f * ((double) d->pt_bytes[i + 1] - (double) d->pt_bytes[i]));
-      }
+      case SIM_DEMAND_STEADY:
+      case SIM_DEMAND_IDLE:
+        return d->bytes;
+      case SIM_DEMAND_BURSTY:
+        {
+          /* The burst starts at phase_ms within each period. */
+          uint64_t p = (t_ms + d->period_ms - phase_ms % d->period_ms) % d->period_ms;
+          if (p >= d->burst_ms)
+            return d->base;
+          if (p < d->ramp_ms && d->peak > d->base)
+            {
+              /* Linear ramp: the level reached at the end of this millisecond. */
+              double f = (double) (p + 1) / (double) d->ramp_ms;
+              return d->base + (uint64_t) ((double) (d->peak - d->base) * (f < 1.0 ? f : 1.0));
+            }
+          return d->peak;
+        }
+      case SIM_DEMAND_SPIKE:
+        if (t_ms >= d->at_ms && (d->dur_ms == 0 || t_ms < d->at_ms + d->dur_ms))
+          return d->base + d->bytes;
+        return d->base;
+      case SIM_DEMAND_POINTS:
+        {
+          size_t i = cursor != NULL ? *cursor : 0;
+          if (i >= d->n_points || d->pt_ms[i] > t_ms)
+            i = 0;
+          while (i + 1 < d->n_points && d->pt_ms[i + 1] <= t_ms)
+            i++;
+          if (cursor != NULL)
+            *cursor = i;
+          if (t_ms <= d->pt_ms[0])
+            return d->pt_bytes[0];
+          if (i + 1 >= d->n_points)
+            return d->pt_bytes[i];
+          double f = (double) (t_ms - d->pt_ms[i]) / (double) (d->pt_ms[i + 1] - d->pt_ms[i]);
+          return (uint64_t) ((double) d->pt_bytes[i]
+                             + f * ((double) d->pt_bytes[i + 1] - (double) d->pt_bytes[i]));
+        }
     }
   return 0;
 }
@@ -456,11 +456,15 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
       bool booting = t < v->boot_until_ms;
       overhead += sc->vm_overhead_bytes;
       pv->kicks = v->kicks;
-      pv->state = v->stopping ? POLICY_VM_STATE_STOPPING : booting ? POLICY_VM_STATE_STARTING : POLICY_VM_STATE_RUNNING;
-      pv->actual_bytes = (PolicyStat) { true, v->actual };
-      pv->last_target_bytes = (PolicyStat) { v->target_issued, v->target };
-      pv->pss_bytes = (PolicyStat) { true, v->resident - min_u64 (v->resident, (uint64_t) v->merged_bytes) + sc->vm_overhead_bytes };
-      pv->ksm_merging_pages = (PolicyStat) { true, (uint64_t) v->merged_bytes / SIM_PAGE_BYTES };
+      pv->state = v->stopping ? POLICY_VM_STATE_STOPPING
+                  : booting   ? POLICY_VM_STATE_STARTING
+                              : POLICY_VM_STATE_RUNNING;
+      pv->actual_bytes = (PolicyStat){ true, v->actual };
+      pv->last_target_bytes = (PolicyStat){ v->target_issued, v->target };
+      pv->pss_bytes
+          = (PolicyStat){ true, v->resident - min_u64 (v->resident, (uint64_t) v->merged_bytes)
+                                    + sc->vm_overhead_bytes };
+      pv->ksm_merging_pages = (PolicyStat){ true, (uint64_t) v->merged_bytes / SIM_PAGE_BYTES };
       if (booting || v->stopping)
         {
           memset (&pv->stats, 0, sizeof pv->stats);
@@ -474,11 +478,12 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
         {
           v->stats_valid = true;
           v->stats_at_ms = t;
-          pv->stats.total_bytes = (PolicyStat) { true, v->actual };
-          pv->stats.available_bytes = (PolicyStat) { true, v->actual - v->touched };
-          pv->stats.free_bytes = (PolicyStat) { true, v->actual - v->touched - v->cache_eff };
-          pv->stats.disk_caches_bytes = (PolicyStat) { true, v->cache_eff };
-          if (v->spike_on && !v->spike_visible && v->touched >= min_u64 (v->spike_demand, v->actual))
+          pv->stats.total_bytes = (PolicyStat){ true, v->actual };
+          pv->stats.available_bytes = (PolicyStat){ true, v->actual - v->touched };
+          pv->stats.free_bytes = (PolicyStat){ true, v->actual - v->touched - v->cache_eff };
+          pv->stats.disk_caches_bytes = (PolicyStat){ true, v->cache_eff };
+          if (v->spike_on && !v->spike_visible
+              && v->touched >= min_u64 (v->spike_demand, v->actual))
             v->spike_visible = true;
         }
       pv->stats.age_ms = t - v->stats_at_ms;
@@ -509,7 +514,7 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
   s->host.mem_total_bytes = sc->ram_bytes;
   s->host.mem_available_bytes = sc->ram_bytes - sim->host_used;
   s->host.mem_free_bytes = s->host.mem_available_bytes;
-  s->host.non_vm_used_bytes = (PolicyStat) { true, sc->non_vm_bytes + overhead };
+  s->host.non_vm_used_bytes = (PolicyStat){ true, sc->non_vm_bytes + overhead };
   s->ksm.present = sc->ksm_present;
   s->ksm.page_size_bytes = SIM_PAGE_BYTES;
   s->ksm.pages_sharing = (uint64_t) sim->ksm_saved / SIM_PAGE_BYTES;
@@ -520,7 +525,7 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
   s->ksm.pages_to_scan = sim->ksm_pages;
   s->ksm.sleep_millisecs = sim->ksm_sleep;
   s->ksm.advisor_mode = POLICY_KSM_ADVISOR_ABSENT;
-  s->ksm.ksmd_cpu_ns = (PolicyStat) { true, (uint64_t) sim->ksm_cpu_ns };
+  s->ksm.ksmd_cpu_ns = (PolicyStat){ true, (uint64_t) sim->ksm_cpu_ns };
   s->n_vms = sim->n_snap;
   s->vms = sim->snap_vms;
 }
@@ -549,7 +554,8 @@ sim_write_tick (Sim *sim, uint64_t t, FILE *f)
            (unsigned long long) t, (unsigned long long) sim->host_used,
            (unsigned long long) (sc->ram_bytes - min_u64 (sc->ram_bytes, sim->host_used)),
            policy_ksm_state_name (sim->ksm_state), sim->ksm_run, sim->ksm_pages, sim->ksm_sleep,
-           (unsigned long long) sim->ksm_saved, sim->ksm_cpu_ns / 1e9, sim->ksm_reason != NULL ? sim->ksm_reason : "");
+           (unsigned long long) sim->ksm_saved, sim->ksm_cpu_ns / 1e9,
+           sim->ksm_reason != NULL ? sim->ksm_reason : "");
   bool first = true;
   for (size_t k = 0; k < sim->n_snap; k++)
     {
@@ -557,8 +563,9 @@ sim_write_tick (Sim *sim, uint64_t t, FILE *f)
       fprintf (f,
                "%s{\"name\":%s,\"target_bytes\":%llu,\"actual_bytes\":%llu,\"need_bytes\":%llu,"
                "\"demand_bytes\":%llu,\"resident_bytes\":%llu,\"stalled\":%s,\"reason\":\"%s\"}",
-               first ? "" : ",", v->name_json, (unsigned long long) v->target, (unsigned long long) v->actual,
-               (unsigned long long) v->need, (unsigned long long) v->demand, (unsigned long long) v->resident,
+               first ? "" : ",", v->name_json, (unsigned long long) v->target,
+               (unsigned long long) v->actual, (unsigned long long) v->need,
+               (unsigned long long) v->demand, (unsigned long long) v->resident,
                v->stalled ? "true" : "false", v->reason != NULL ? v->reason : "");
       first = false;
     }
@@ -585,7 +592,8 @@ sim_free (Sim *sim)
 
 /* A policy that does nothing: every target stays, KSM is left alone. */
 static int
-sim_policy_none (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry, PolicyDecision *out)
+sim_policy_none (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry,
+                 PolicyDecision *out)
 {
   (void) c;
   (void) carry;
@@ -597,8 +605,9 @@ sim_policy_none (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *ca
     {
       memset (&out->vms[i], 0, sizeof out->vms[i]);
       out->vms[i].id = s->vms[i].id;
-      out->vms[i].target_bytes = s->vms[i].last_target_bytes.present ? s->vms[i].last_target_bytes.value
-                                                                     : s->vms[i].actual_bytes.value;
+      out->vms[i].target_bytes = s->vms[i].last_target_bytes.present
+                                     ? s->vms[i].last_target_bytes.value
+                                     : s->vms[i].actual_bytes.value;
       out->vms[i].reason = "none";
     }
   return 0;
@@ -691,7 +700,8 @@ sim_layout_vms (Sim *sim, SimResult *res)
           v->res->spike_visible_ms = v->res->spike_raise_ms = v->res->spike_met_ms = -1;
           const SimDemand *d = &sp->demand;
           if (d->kind == SIM_DEMAND_BURSTY)
-            v->phase_ms = d->phase_set ? d->phase_ms + j * d->phase_step_ms : sim_rand (&rng) % d->period_ms;
+            v->phase_ms = d->phase_set ? d->phase_ms + j * d->phase_step_ms
+                                       : sim_rand (&rng) % d->period_ms;
         }
     }
 }
@@ -926,20 +936,26 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
   json_t *o = json_object ();
   json_object_set_new (o, "summary", json_true ());
   json_object_set_new (o, "policy", json_string (opt->policy != NULL ? opt->policy : "ballast"));
-  json_object_set_new (o, "ksm_policy", json_string (opt->ksm_policy != NULL ? opt->ksm_policy : "auto"));
+  json_object_set_new (o, "ksm_policy",
+                       json_string (opt->ksm_policy != NULL ? opt->ksm_policy : "auto"));
   json_object_set_new (o, "vms", json_integer ((json_int_t) res->n_vms));
   json_object_set_new (o, "ticks", json_integer ((json_int_t) res->ticks));
   json_object_set_new (o, "oom_kills", json_integer ((json_int_t) res->oom_kills));
   json_object_set_new (o, "host_oom_kills", json_integer ((json_int_t) res->host_oom_kills));
   json_object_set_new (o, "stall_ms", json_integer ((json_int_t) res->stall_ms));
   json_object_set_new (o, "stall_pct", json_real (res->stall_pct));
-  json_object_set_new (o, "mean_host_used_bytes", json_integer ((json_int_t) res->mean_host_used_bytes));
-  json_object_set_new (o, "peak_host_used_bytes", json_integer ((json_int_t) res->peak_host_used_bytes));
-  json_object_set_new (o, "mean_sum_actual_bytes", json_integer ((json_int_t) res->mean_sum_actual_bytes));
-  json_object_set_new (o, "mean_sum_resident_bytes", json_integer ((json_int_t) res->mean_sum_resident_bytes));
+  json_object_set_new (o, "mean_host_used_bytes",
+                       json_integer ((json_int_t) res->mean_host_used_bytes));
+  json_object_set_new (o, "peak_host_used_bytes",
+                       json_integer ((json_int_t) res->peak_host_used_bytes));
+  json_object_set_new (o, "mean_sum_actual_bytes",
+                       json_integer ((json_int_t) res->mean_sum_actual_bytes));
+  json_object_set_new (o, "mean_sum_resident_bytes",
+                       json_integer ((json_int_t) res->mean_sum_resident_bytes));
   json_object_set_new (o, "ksm_cpu_s", json_real (res->ksm_cpu_s));
   json_object_set_new (o, "ksm_saved_bytes", json_integer ((json_int_t) res->ksm_saved_bytes));
-  json_object_set_new (o, "mean_ksm_saved_bytes", json_integer ((json_int_t) res->mean_ksm_saved_bytes));
+  json_object_set_new (o, "mean_ksm_saved_bytes",
+                       json_integer ((json_int_t) res->mean_ksm_saved_bytes));
   json_object_set_new (o, "targets_issued", json_integer ((json_int_t) res->targets_issued));
   if (res->wall_s > 0.0)
     json_object_set_new (o, "wall_s", json_real (res->wall_s));
@@ -959,8 +975,10 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
           json_t *so = json_object ();
           json_object_set_new (so, "visible_ms", json_integer (v->spike_visible_ms));
           json_object_set_new (so, "raise_ms", json_integer (v->spike_raise_ms));
-          json_object_set_new (so, "target_before_bytes", json_integer ((json_int_t) v->spike_target_before_bytes));
-          json_object_set_new (so, "first_raise_bytes", json_integer ((json_int_t) v->spike_first_raise_bytes));
+          json_object_set_new (so, "target_before_bytes",
+                               json_integer ((json_int_t) v->spike_target_before_bytes));
+          json_object_set_new (so, "first_raise_bytes",
+                               json_integer ((json_int_t) v->spike_first_raise_bytes));
           json_object_set_new (so, "raises", json_integer (v->spike_raises));
           json_object_set_new (so, "met_ms", json_integer (v->spike_met_ms));
           json_object_set_new (so, "stall_ms", json_integer ((json_int_t) v->spike_stall_ms));

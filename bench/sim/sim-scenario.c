@@ -46,7 +46,8 @@ sim_set_error (char **error, const char *fmt, ...)
 
 /* A size: a JSON number of bytes or a string "512M", "2G" (no percentages). */
 static bool
-get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char *where, char **error)
+get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char *where,
+          char **error)
 {
   json_t *v = json_object_get (obj, key);
   if (v == NULL)
@@ -74,7 +75,8 @@ get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char
           *out = sz.bytes;
           return true;
         }
-      sim_set_error (error, "%s: \"%s\": %s", where, key, perr != NULL ? perr : "a percentage is not a size here");
+      sim_set_error (error, "%s: \"%s\": %s", where, key,
+                     perr != NULL ? perr : "a percentage is not a size here");
       free (perr);
       return false;
     }
@@ -84,7 +86,8 @@ get_size (json_t *obj, const char *key, uint64_t *out, bool required, const char
 
 /* Seconds (number) into milliseconds. */
 static bool
-get_seconds (json_t *obj, const char *key, uint64_t *out_ms, bool *found, const char *where, char **error)
+get_seconds (json_t *obj, const char *key, uint64_t *out_ms, bool *found, const char *where,
+             char **error)
 {
   json_t *v = json_object_get (obj, key);
   if (found != NULL)
@@ -147,12 +150,14 @@ load_vm_policy (json_t *pol, PolicyVmConfig *cfg, const char *where, char **erro
   {
     char *text = scalar_text (v);
     char *perr = NULL;
-    PolicyKeyResult r = text != NULL ? policy_vm_config_set (cfg, key, text, &perr) : POLICY_KEY_INVALID;
+    PolicyKeyResult r
+        = text != NULL ? policy_vm_config_set (cfg, key, text, &perr) : POLICY_KEY_INVALID;
     free (text);
     if (r == POLICY_KEY_UNKNOWN)
       sim_set_error (error, "%s: unknown policy key \"%s\"", where, key);
     else if (r == POLICY_KEY_INVALID)
-      sim_set_error (error, "%s: policy key \"%s\": %s", where, key, perr != NULL ? perr : "bad value");
+      sim_set_error (error, "%s: policy key \"%s\": %s", where, key,
+                     perr != NULL ? perr : "bad value");
     free (perr);
     if (r != POLICY_KEY_OK)
       return false;
@@ -180,7 +185,8 @@ load_demand_points (json_t *dj, SimDemand *d, const char *where, char **error)
     {
       json_t *p = json_array_get (dj, i);
       json_t *wrap = json_object ();
-      bool ok = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
+      bool ok
+          = json_is_array (p) && json_array_size (p) == 2 && json_is_number (json_array_get (p, 0));
       if (ok)
         {
           json_object_set (wrap, "t", json_array_get (p, 0));
@@ -207,7 +213,8 @@ static bool
 load_demand_bursty (json_t *g, SimDemand *d, const char *where, char **error)
 {
   d->kind = SIM_DEMAND_BURSTY;
-  if (!get_size (g, "peak", &d->peak, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+  if (!get_size (g, "peak", &d->peak, true, where, error)
+      || !get_size (g, "base", &d->base, false, where, error)
       || !get_seconds (g, "period_s", &d->period_ms, NULL, where, error)
       || !get_seconds (g, "burst_s", &d->burst_ms, NULL, where, error)
       || !get_seconds (g, "ramp_s", &d->ramp_ms, NULL, where, error)
@@ -216,7 +223,8 @@ load_demand_bursty (json_t *g, SimDemand *d, const char *where, char **error)
     return false;
   if (d->period_ms == 0 || d->burst_ms > d->period_ms || d->ramp_ms > d->burst_ms)
     {
-      sim_set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s", where);
+      sim_set_error (error, "%s: bursty needs period_s > 0 and ramp_s <= burst_s <= period_s",
+                     where);
       return false;
     }
   return true;
@@ -227,7 +235,8 @@ load_demand_spike (json_t *g, SimDemand *d, const char *where, char **error)
 {
   d->kind = SIM_DEMAND_SPIKE;
   bool found;
-  if (!get_size (g, "bytes", &d->bytes, true, where, error) || !get_size (g, "base", &d->base, false, where, error)
+  if (!get_size (g, "bytes", &d->bytes, true, where, error)
+      || !get_size (g, "base", &d->base, false, where, error)
       || !get_seconds (g, "at_s", &d->at_ms, &found, where, error)
       || !get_seconds (g, "duration_s", &d->dur_ms, NULL, where, error))
     return false;
@@ -277,7 +286,10 @@ load_demand (json_t *dj, SimDemand *d, const char *where, char **error)
     return load_demand_points (dj, d, where, error);
   if (!json_is_object (dj) || json_object_size (dj) != 1)
     {
-      sim_set_error (error, "%s: demand must be [[t_s, bytes], ...] or one of {steady|idle|bursty|spike: {...}}", where);
+      sim_set_error (
+          error,
+          "%s: demand must be [[t_s, bytes], ...] or one of {steady|idle|bursty|spike: {...}}",
+          where);
       return false;
     }
   /* The object's only key. */
@@ -304,7 +316,8 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
   v->count = 1;
   if (count != NULL)
     {
-      if (!json_is_integer (count) || json_integer_value (count) < 0 || json_integer_value (count) > 1000000)
+      if (!json_is_integer (count) || json_integer_value (count) < 0
+          || json_integer_value (count) > 1000000)
         {
           sim_set_error (error, "%s: \"count\" must be an integer in [0, 1000000]", where);
           return false;
@@ -319,7 +332,8 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
   json_t *frac = json_object_get (vj, "ksm_fraction");
   if (frac != NULL)
     {
-      if (!json_is_number (frac) || !(json_number_value (frac) >= 0.0 && json_number_value (frac) <= 1.0))
+      if (!json_is_number (frac)
+          || !(json_number_value (frac) >= 0.0 && json_number_value (frac) <= 1.0))
         {
           sim_set_error (error, "%s: \"ksm_fraction\" must be in [0, 1]", where);
           return false;
@@ -335,7 +349,8 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
       || !get_seconds (vj, "stats_period_s", &v->stats_period_ms, NULL, where, error)
       || !get_seconds (vj, "agent_period_s", &v->agent_period_ms, NULL, where, error)
       || !get_bool (vj, "deflate_on_oom", &v->deflate_on_oom, where, error)
-      || !get_bool (vj, "agent", &v->agent, where, error) || !get_bool (vj, "fit", &v->fit, where, error)
+      || !get_bool (vj, "agent", &v->agent, where, error)
+      || !get_bool (vj, "fit", &v->fit, where, error)
       || !load_vm_policy (json_object_get (vj, "policy"), &v->cfg, where, error)
       || !load_demand (json_object_get (vj, "demand"), &v->demand, where, error))
     return false;
@@ -389,11 +404,14 @@ load_host (json_t *hj, SimScenario *sc, char **error)
         }
       if ((v = json_object_get (kj, "run")) != NULL)
         sc->ksm_run = json_is_integer (v) && json_integer_value (v) != 0;
-      if ((v = json_object_get (kj, "pages_to_scan")) != NULL && json_is_integer (v) && json_integer_value (v) > 0)
+      if ((v = json_object_get (kj, "pages_to_scan")) != NULL && json_is_integer (v)
+          && json_integer_value (v) > 0)
         sc->ksm_pages_to_scan = (uint32_t) json_integer_value (v);
-      if ((v = json_object_get (kj, "sleep_ms")) != NULL && json_is_integer (v) && json_integer_value (v) >= 0)
+      if ((v = json_object_get (kj, "sleep_ms")) != NULL && json_is_integer (v)
+          && json_integer_value (v) >= 0)
         sc->ksm_sleep_ms = (uint32_t) json_integer_value (v);
-      if ((v = json_object_get (kj, "ns_per_page")) != NULL && json_is_number (v) && json_number_value (v) >= 0)
+      if ((v = json_object_get (kj, "ns_per_page")) != NULL && json_is_number (v)
+          && json_number_value (v) >= 0)
         sc->ksm_ns_per_page = json_number_value (v);
     }
   if (sc->ram_bytes == 0)
@@ -431,7 +449,8 @@ load_config (json_t *cj, PolicyConfig *c, char **error)
     {
       char *text = scalar_text (v);
       char *perr = NULL;
-      PolicyKeyResult r = text != NULL ? policy_config_set (c, section, key, text, &perr) : POLICY_KEY_INVALID;
+      PolicyKeyResult r
+          = text != NULL ? policy_config_set (c, section, key, text, &perr) : POLICY_KEY_INVALID;
       free (text);
       if (r == POLICY_KEY_UNKNOWN)
         sim_set_error (error, "config.%s: unknown key \"%s\"", section, key);
@@ -474,7 +493,8 @@ sim_scenario_load_string (const char *text, char **error)
       json_t *tick = json_object_get (root, "tick_ms");
       if (ok && tick != NULL)
         {
-          ok = json_is_integer (tick) && json_integer_value (tick) > 0 && json_integer_value (tick) <= 3600000;
+          ok = json_is_integer (tick) && json_integer_value (tick) > 0
+               && json_integer_value (tick) <= 3600000;
           if (!ok)
             sim_set_error (error, "scenario: \"tick_ms\" must be an integer in [1, 3600000]");
           else

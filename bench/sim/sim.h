@@ -29,9 +29,9 @@ typedef struct
   bool phase_set;     /* bursty: phase given (else random per VM from the seed) */
   uint64_t phase_ms;
   uint64_t phase_step_ms; /* bursty: added per VM of a group when the phase is given */
-  uint64_t at_ms;     /* spike */
-  uint64_t dur_ms;    /* spike */
-  size_t n_points;    /* points */
+  uint64_t at_ms;         /* spike */
+  uint64_t dur_ms;        /* spike */
+  size_t n_points;        /* points */
   uint64_t *pt_ms;
   uint64_t *pt_bytes;
 } SimDemand;
@@ -41,17 +41,17 @@ typedef struct
 {
   char *name;
   uint32_t count;
-  bool fit;                 /* the group --fit grows */
+  bool fit; /* the group --fit grows */
   uint64_t ram_bytes;
   PolicyVmConfig cfg;
   SimDemand demand;
-  uint64_t cache_bytes;     /* page cache the guest fills when it has room (cold) */
-  double ksm_fraction;      /* share of its resident memory KSM can eventually free */
-  bool has_start;           /* starts at start_ms with a kick (else runs from t = 0) */
+  uint64_t cache_bytes; /* page cache the guest fills when it has room (cold) */
+  double ksm_fraction;  /* share of its resident memory KSM can eventually free */
+  bool has_start;       /* starts at start_ms with a kick (else runs from t = 0) */
   uint64_t start_ms;
   bool has_stop;
   uint64_t stop_ms;
-  uint64_t boot_ms;         /* after a start: no stats/agent for this long */
+  uint64_t boot_ms; /* after a start: no stats/agent for this long */
   bool deflate_on_oom;
   bool agent;               /* in-guest agent: working set, PSI, urgent messages */
   uint64_t stats_period_ms; /* guest stats polling */
@@ -67,16 +67,16 @@ typedef struct
   uint64_t seed;
   /* host */
   uint64_t ram_bytes;
-  uint64_t non_vm_bytes;        /* host memory used by everything but the guests */
-  uint64_t vm_overhead_bytes;   /* per running VM (QEMU itself) */
-  uint64_t balloon_rate_bps;    /* balloon speed, both ways, bytes per second */
-  uint64_t oom_grace_ms;        /* a guest stalled this long in a row is OOM-killed */
+  uint64_t non_vm_bytes;          /* host memory used by everything but the guests */
+  uint64_t vm_overhead_bytes;     /* per running VM (QEMU itself) */
+  uint64_t balloon_rate_bps;      /* balloon speed, both ways, bytes per second */
+  uint64_t oom_grace_ms;          /* a guest stalled this long in a row is OOM-killed */
   uint64_t guest_keep_free_bytes; /* an inflating balloon leaves the guest this much free */
-  bool free_page_reporting;     /* guests return freed pages to the host */
+  bool free_page_reporting;       /* guests return freed pages to the host */
   bool ksm_present;
   uint32_t ksm_run, ksm_pages_to_scan, ksm_sleep_ms; /* initial knobs */
-  double ksm_ns_per_page;       /* ksmd CPU per scanned page */
-  PolicyConfig config;          /* the policy's host config (reserve, mode, ...) */
+  double ksm_ns_per_page;                            /* ksmd CPU per scanned page */
+  PolicyConfig config; /* the policy's host config (reserve, mode, ...) */
   size_t n_specs;
   SimVmSpec *specs;
 } SimScenario;
@@ -91,10 +91,11 @@ SimVmSpec *sim_scenario_fit_spec (SimScenario *sc);
 
 typedef struct
 {
-  const char *policy;     /* ballast | mom | proxmox | none */
-  const char *ksm_policy; /* ballast | mom | ksmtuned | kata | none | NULL (the balloon policy's own) */
-  FILE *ticks;            /* JSON line per tick, or NULL */
-  uint32_t ticks_every;   /* write every n-th tick (>= 1) */
+  const char *policy; /* ballast | mom | proxmox | none */
+  const char
+      *ksm_policy; /* ballast | mom | ksmtuned | kata | none | NULL (the balloon policy's own) */
+  FILE *ticks;     /* JSON line per tick, or NULL */
+  uint32_t ticks_every; /* write every n-th tick (>= 1) */
 } SimOptions;
 
 typedef struct
@@ -104,12 +105,12 @@ typedef struct
   uint64_t oom_kills;
   uint64_t alive_ms;
   /* spike demands: the reaction (times from the spike, -1 when it never happened) */
-  int64_t spike_visible_ms; /* the snapshot first shows the demand */
-  int64_t spike_raise_ms;   /* the first raised target */
-  int64_t spike_met_ms;     /* actual first covers the demand */
-  uint32_t spike_raises;    /* targets raised until the demand was met */
+  int64_t spike_visible_ms;           /* the snapshot first shows the demand */
+  int64_t spike_raise_ms;             /* the first raised target */
+  int64_t spike_met_ms;               /* actual first covers the demand */
+  uint32_t spike_raises;              /* targets raised until the demand was met */
   uint64_t spike_target_before_bytes; /* the target in force when the spike began */
-  uint64_t spike_first_raise_bytes; /* size of the first raise */
+  uint64_t spike_first_raise_bytes;   /* size of the first raise */
   uint64_t spike_stall_ms;
 } SimVmResult;
 
@@ -119,17 +120,17 @@ typedef struct
   uint64_t oom_kills;      /* guest + host */
   uint64_t host_oom_kills; /* of those, guests the host could not back */
   uint64_t stall_ms;
-  uint64_t vm_ms;          /* Σ VM lifetime */
-  double stall_pct;        /* stall_ms / vm_ms × 100 */
+  uint64_t vm_ms;   /* Σ VM lifetime */
+  double stall_pct; /* stall_ms / vm_ms × 100 */
   double mean_host_used_bytes;
   uint64_t peak_host_used_bytes;
   double mean_sum_actual_bytes;
   double mean_sum_resident_bytes;
   double ksm_cpu_s;
-  uint64_t ksm_saved_bytes;      /* at the end */
+  uint64_t ksm_saved_bytes; /* at the end */
   double mean_ksm_saved_bytes;
   uint64_t targets_issued;
-  double wall_s;                 /* filled by the caller if wanted */
+  double wall_s; /* filled by the caller if wanted */
   size_t n_vms;
   SimVmResult *vms;
 } SimResult;

@@ -183,8 +183,8 @@ main (int argc, char **argv)
   if (event == NULL)
     return 0;
 
-  json_t *cmd = json_pack ("{s:s,s:{s:s,s:s},s:s}", "execute", "vm-event", "arguments", "vm",
-                           name, "type", event, "id", HOOK_ID);
+  json_t *cmd = json_pack ("{s:s,s:{s:s,s:s},s:s}", "execute", "vm-event", "arguments", "vm", name,
+                           "type", event, "id", HOOK_ID);
   char *line = cmd ? json_dumps (cmd, JSON_COMPACT) : NULL;
   json_decref (cmd);
   if (line == NULL)

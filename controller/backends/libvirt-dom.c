@@ -335,7 +335,8 @@ static const struct
   /* libvirt's "available" is the guest's total, "usable" its MemAvailable. */
   { VIR_DOMAIN_MEMORY_STAT_AVAILABLE, G_STRUCT_OFFSET (VmGuestStats, figures.total_bytes), 1024 },
   { VIR_DOMAIN_MEMORY_STAT_USABLE, G_STRUCT_OFFSET (VmGuestStats, figures.available_bytes), 1024 },
-  { VIR_DOMAIN_MEMORY_STAT_DISK_CACHES, G_STRUCT_OFFSET (VmGuestStats, figures.disk_caches_bytes), 1024 },
+  { VIR_DOMAIN_MEMORY_STAT_DISK_CACHES, G_STRUCT_OFFSET (VmGuestStats, figures.disk_caches_bytes),
+    1024 },
 };
 
 static void
@@ -478,4 +479,3 @@ static const VmOps lv_vm_ops = {
   .set_balloon = lv_vm_set_balloon,
   .free = lv_vm_free,
 };
-

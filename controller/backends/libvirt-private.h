@@ -24,7 +24,7 @@ typedef struct
   virDomainPtr dom; /* handle on the current connection; NULL while disconnected */
   Vm *vm;           /* NULL until running and added; cleared when its owner frees it */
   gboolean refreshing;
-  gboolean dirty;   /* another refresh asked for while one was running */
+  gboolean dirty; /* another refresh asked for while one was running */
   gboolean sampling;
   gboolean setting;
   gboolean has_pending_target;
@@ -32,7 +32,7 @@ typedef struct
                                  * or while disconnected */
   gboolean name_warned;
   gboolean nosharepages;
-  uint32_t pending_kicks;       /* kicks seen before the VM existed */
+  uint32_t pending_kicks; /* kicks seen before the VM existed */
 } LvDom;
 
 struct _LvBackend
@@ -50,7 +50,6 @@ struct _LvBackend
   gint64 connected_mono_us;
   GHashTable *doms; /* name -> LvDom* */
 };
-
 
 /* A job for a worker thread: what it needs from the main context (a
  * connection or domain reference of its own), and its results. */
@@ -79,7 +78,6 @@ typedef struct
   /* set */
   guint64 target_bytes;
 } LvJob;
-
 
 /* libvirt-dom.c */
 LvToken *lv_token_ref (LvToken *t);

@@ -46,8 +46,8 @@ lv_parse_domain_xml (const char *xml, LvDomainXml *out, GError **error)
       if (out->balloon_alias == NULL)
         out->balloon_alias = g_strdup ("memballoon");
     }
-  g_autofree char *nsp = lv_xpath_string (
-      ctx, "string(boolean(/domain/memoryBacking/nosharepages))");
+  g_autofree char *nsp
+      = lv_xpath_string (ctx, "string(boolean(/domain/memoryBacking/nosharepages))");
   out->nosharepages = g_strcmp0 (nsp, "true") == 0;
   xmlXPathFreeContext (ctx);
   xmlFreeDoc (doc);
@@ -60,4 +60,3 @@ lv_domain_xml_clear (LvDomainXml *x)
   g_clear_pointer (&x->agent_path, g_free);
   g_clear_pointer (&x->balloon_alias, g_free);
 }
-

@@ -349,23 +349,23 @@ lv_event_main (gpointer data)
     return G_SOURCE_REMOVE;
   switch (e->kind)
     {
-    case LV_EV_CLOSED:
-      {
-        static const char *const reasons[] = { "error", "end of file", "keepalive timeout",
-                                               "client closed" };
-        lv_disconnect (lv, (gsize) e->event < G_N_ELEMENTS (reasons) ? reasons[e->event] : "?");
+      case LV_EV_CLOSED:
+        {
+          static const char *const reasons[]
+              = { "error", "end of file", "keepalive timeout", "client closed" };
+          lv_disconnect (lv, (gsize) e->event < G_N_ELEMENTS (reasons) ? reasons[e->event] : "?");
+          break;
+        }
+      case LV_EV_BALLOON:
+        {
+          LvDom *d = g_hash_table_lookup (lv->doms, e->name);
+          if (d != NULL && d->vm != NULL)
+            vm_update_actual (d->vm, e->actual_bytes);
+          break;
+        }
+      case LV_EV_LIFECYCLE:
+        lv_on_lifecycle_main (lv, e);
         break;
-      }
-    case LV_EV_BALLOON:
-      {
-        LvDom *d = g_hash_table_lookup (lv->doms, e->name);
-        if (d != NULL && d->vm != NULL)
-          vm_update_actual (d->vm, e->actual_bytes);
-        break;
-      }
-    case LV_EV_LIFECYCLE:
-      lv_on_lifecycle_main (lv, e);
-      break;
     }
   return G_SOURCE_REMOVE;
 }

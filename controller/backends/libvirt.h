@@ -21,8 +21,9 @@ void lv_backend_free (LvBackend *lv);
 /* What ballast needs from a domain's XML. */
 typedef struct
 {
-  char *agent_path;      /* <channel type='unix'> with target org.ballast.agent.0; NULL if none */
-  char *balloon_alias;   /* alias of a virtio <memballoon>; "memballoon" if it has none; NULL: no balloon */
+  char *agent_path; /* <channel type='unix'> with target org.ballast.agent.0; NULL if none */
+  char *
+      balloon_alias; /* alias of a virtio <memballoon>; "memballoon" if it has none; NULL: no balloon */
   gboolean nosharepages; /* <memoryBacking><nosharepages/> */
 } LvDomainXml;
 

@@ -120,9 +120,9 @@ vq_become_active (VmQmp *q)
 {
   qmp_retry_reset (&q->retry);
   const char *balloon = vm_get_balloon_device (q->vm);
-  g_autofree char *detail = g_strdup_printf ("balloon %s, RAM %" G_GUINT64_FORMAT " MiB",
-                                             balloon ? balloon : "none",
-                                             vm_get_ram_bytes (q->vm) >> 20);
+  g_autofree char *detail
+      = g_strdup_printf ("balloon %s, RAM %" G_GUINT64_FORMAT " MiB", balloon ? balloon : "none",
+                         vm_get_ram_bytes (q->vm) >> 20);
   vm_link_up (q->vm, detail);
 }
 
@@ -267,8 +267,7 @@ vq_stat (PolicyStat *out, const QmpStatValue *in)
 }
 
 static void
-vq_on_guest_stats (QmpClient *client, const QmpGuestStats *st, const GError *error,
-                   gpointer data)
+vq_on_guest_stats (QmpClient *client, const QmpGuestStats *st, const GError *error, gpointer data)
 {
   VmQmp *q = data;
   if (!vq_current (q, client))
@@ -293,8 +292,7 @@ vq_sample (Vm *vm)
 {
   VmQmp *q = vq_of (vm);
   const char *balloon = vm_get_balloon_device (vm);
-  if (vm_get_state (vm) != VM_ACTIVE || q->qmp == NULL || q->samples_pending > 0
-      || balloon == NULL)
+  if (vm_get_state (vm) != VM_ACTIVE || q->qmp == NULL || q->samples_pending > 0 || balloon == NULL)
     return;
   q->samples_pending = 2;
   qmp_client_query_balloon (q->qmp, vq_on_query_balloon, q);

@@ -5,5 +5,5 @@
 #include "vm.h"
 
 /* A VM driven over its QMP socket `qmp_path`; `agent_path` may be NULL. */
-Vm *vm_qmp_new (const VmOwner *owner, const char *name, const char *backend,
-                const char *qmp_path, const char *agent_path);
+Vm *vm_qmp_new (const VmOwner *owner, const char *name, const char *backend, const char *qmp_path,
+                const char *agent_path);

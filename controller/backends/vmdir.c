@@ -17,7 +17,7 @@
 struct _VmDir
 {
   char *dir;
-  int dir_fd; /* O_PATH: the directory that was checked, whatever its path becomes */
+  int dir_fd;   /* O_PATH: the directory that was checked, whatever its path becomes */
   char *fd_dir; /* "/proc/self/fd/N": sockets are reached through dir_fd */
   GFileMonitor *monitor;
   VmDirFn fn;
@@ -51,8 +51,8 @@ vmdir_vm_name (const char *base)
         g_autofree char *name = g_strndup (base, strlen (base) - strlen (suffixes[i]));
         if (!cfg_valid_vm_name (name))
           {
-            g_debug ("qmp-dir: ignoring %s (VM names are [A-Za-z0-9._-], at most %d bytes)",
-                     base, CFG_MAX_VM_NAME);
+            g_debug ("qmp-dir: ignoring %s (VM names are [A-Za-z0-9._-], at most %d bytes)", base,
+                     CFG_MAX_VM_NAME);
             return NULL;
           }
         return g_steal_pointer (&name);

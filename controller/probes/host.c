@@ -118,7 +118,8 @@ host_psi_parse_fields (const char *fields, HostPsiLine *out)
         return FALSE;
       for (gsize f = 0; f < G_N_ELEMENTS (names); f++)
         {
-          if (strlen (names[f]) != (gsize) (eq - tok) || strncmp (tok, names[f], strlen (names[f])) != 0)
+          if (strlen (names[f]) != (gsize) (eq - tok)
+              || strncmp (tok, names[f], strlen (names[f])) != 0)
             continue;
           gboolean ok = f < G_N_ELEMENTS (pcts) ? host_psi_parse_pct (eq + 1, pcts[f])
                                                 : host_parse_u64 (eq + 1, &line.total_us);
@@ -160,8 +161,9 @@ host_psi_parse (const char *text, gsize len, HostPsi *out, GError **error)
   if (p.bad || !out->some.present)
     {
       memset (out, 0, sizeof *out);
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           "malformed pressure data (expected \"some avg10=.. avg60=.. avg300=.. total=..\")");
+      g_set_error_literal (
+          error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+          "malformed pressure data (expected \"some avg10=.. avg60=.. avg300=.. total=..\")");
       return FALSE;
     }
   out->present = TRUE;
@@ -242,6 +244,7 @@ host_set_non_vm_used (PolicyHost *host, uint64_t vm_pss_bytes)
     }
   host->non_vm_used_bytes = (PolicyStat){
     .present = true,
-    .value = host_non_vm_used_bytes (host->mem_total_bytes, host->mem_available_bytes, vm_pss_bytes),
+    .value
+    = host_non_vm_used_bytes (host->mem_total_bytes, host->mem_available_bytes, vm_pss_bytes),
   };
 }

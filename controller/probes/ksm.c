@@ -93,7 +93,8 @@ static const KsmFileInfo ksm_files[KSM_F_N] = {
   [KSM_F_USE_ZERO_PAGES] = { "use_zero_pages", KSM_KIND_KNOB },
   [KSM_F_SMART_SCAN] = { "smart_scan", KSM_KIND_KNOB },
   [KSM_F_MAX_PAGE_SHARING] = { "max_page_sharing", KSM_KIND_KNOB },
-  [KSM_F_STABLE_NODE_CHAINS_PRUNE_MILLISECS] = { "stable_node_chains_prune_millisecs", KSM_KIND_KNOB },
+  [KSM_F_STABLE_NODE_CHAINS_PRUNE_MILLISECS]
+  = { "stable_node_chains_prune_millisecs", KSM_KIND_KNOB },
   [KSM_F_ADVISOR_MIN_PAGES_TO_SCAN] = { "advisor_min_pages_to_scan", KSM_KIND_KNOB },
   [KSM_F_ADVISOR_MAX_PAGES_TO_SCAN] = { "advisor_max_pages_to_scan", KSM_KIND_KNOB },
 };
@@ -212,25 +213,25 @@ ksm_refresh (KsmCtx *ctx, KsmFile f, GError **error)
     }
   switch (ksm_files[f].kind)
     {
-    case KSM_KIND_ADVISOR:
-      {
-        PolicyKsmAdvisor advisor = POLICY_KSM_ADVISOR_ABSENT;
-        ok = ksm_advisor_parse (text, &advisor);
-        value = advisor;
+      case KSM_KIND_ADVISOR:
+        {
+          PolicyKsmAdvisor advisor = POLICY_KSM_ADVISOR_ABSENT;
+          ok = ksm_advisor_parse (text, &advisor);
+          value = advisor;
+          break;
+        }
+      case KSM_KIND_SIGNED:
+        ok = host_parse_i64 (text, &value);
         break;
-      }
-    case KSM_KIND_SIGNED:
-      ok = host_parse_i64 (text, &value);
-      break;
-    case KSM_KIND_COUNTER:
-    case KSM_KIND_KNOB:
-    default:
-      {
-        uint64_t u = 0;
-        ok = host_parse_u64 (text, &u) && u <= G_MAXINT64;
-        value = (int64_t) u;
-        break;
-      }
+      case KSM_KIND_COUNTER:
+      case KSM_KIND_KNOB:
+      default:
+        {
+          uint64_t u = 0;
+          ok = host_parse_u64 (text, &u) && u <= G_MAXINT64;
+          value = (int64_t) u;
+          break;
+        }
     }
   if (!ok)
     {
@@ -304,7 +305,7 @@ ksm_read_ksmd_cpu (KsmCtx *ctx)
         }
     }
   uint64_t ticks = st.utime_ticks > G_MAXUINT64 - st.stime_ticks ? G_MAXUINT64
-                                                                  : st.utime_ticks + st.stime_ticks;
+                                                                 : st.utime_ticks + st.stime_ticks;
   return (PolicyStat){ .present = true, .value = proc_ticks_to_ns (ticks, ctx->ticks_per_s) };
 }
 
@@ -333,9 +334,10 @@ ksm_read (KsmCtx *ctx, PolicyKsm *out, GError **error)
   out->pages_scanned = ksm_u64 (ctx, KSM_F_PAGES_SCANNED);
   out->full_scans = ksm_u64 (ctx, KSM_F_FULL_SCANS);
   out->ksm_zero_pages = ksm_u64 (ctx, KSM_F_KSM_ZERO_PAGES);
-  out->general_profit_bytes = ctx->exists[KSM_F_GENERAL_PROFIT] && ctx->have_value[KSM_F_GENERAL_PROFIT]
-                                ? ctx->value[KSM_F_GENERAL_PROFIT]
-                                : 0;
+  out->general_profit_bytes
+      = ctx->exists[KSM_F_GENERAL_PROFIT] && ctx->have_value[KSM_F_GENERAL_PROFIT]
+            ? ctx->value[KSM_F_GENERAL_PROFIT]
+            : 0;
   out->run = ksm_u32 (ctx, KSM_F_RUN);
   out->pages_to_scan = ksm_u32 (ctx, KSM_F_PAGES_TO_SCAN);
   out->sleep_millisecs = ksm_u32 (ctx, KSM_F_SLEEP_MILLISECS);
@@ -417,16 +419,15 @@ ksm_save_originals (KsmCtx *ctx, GError **error)
   for (int f = 0; f < KSM_F_N_WRITABLE; f++)
     if (ctx->have_original[f])
       json_object_set_new (knobs, ksm_files[f].name, json_integer (ctx->original[f]));
-  json_t *root = json_pack ("{s:s,s:o}", KSM_SAVED_KEY_DIR, ctx->roots->ksm_dir,
-                            KSM_SAVED_KEY_KNOBS, knobs);
+  json_t *root
+      = json_pack ("{s:s,s:o}", KSM_SAVED_KEY_DIR, ctx->roots->ksm_dir, KSM_SAVED_KEY_KNOBS, knobs);
   char *text = json_dumps (root, JSON_SORT_KEYS);
   json_decref (root);
   g_autofree char *dir = g_path_get_dirname (ctx->saved_path);
   g_mkdir_with_parents (dir, 0755);
   gboolean ok = text != NULL
                 && g_file_set_contents_full (ctx->saved_path, text, -1,
-                                             G_FILE_SET_CONTENTS_CONSISTENT, KSM_SAVED_MODE,
-                                             error);
+                                             G_FILE_SET_CONTENTS_CONSISTENT, KSM_SAVED_MODE, error);
   free (text);
   if (!ok && error != NULL && *error == NULL)
     g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot encode the originals");
@@ -469,14 +470,16 @@ ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out
     gboolean set;
     uint32_t value;
   } want[KSM_F_N_WRITABLE] = {
-    [KSM_F_ADVISOR_TARGET_SCAN_TIME] = { d->set_advisor && advisor_on, d->advisor_target_scan_time_s },
+    [KSM_F_ADVISOR_TARGET_SCAN_TIME]
+    = { d->set_advisor && advisor_on, d->advisor_target_scan_time_s },
     [KSM_F_ADVISOR_MAX_CPU] = { d->set_advisor && advisor_on, d->advisor_max_cpu_pct },
     [KSM_F_PAGES_TO_SCAN] = { d->set_pages_to_scan && !advisor_on, d->pages_to_scan },
     [KSM_F_SLEEP_MILLISECS] = { d->set_sleep_millisecs, d->sleep_millisecs },
     [KSM_F_RUN] = { d->set_run, d->run },
   };
-  g_autofree char *why = d->reason != NULL && d->reason[0] != '\0' ? g_strdup_printf (" (%s)", d->reason)
-                                                                     : g_strdup ("");
+  g_autofree char *why = d->reason != NULL && d->reason[0] != '\0'
+                             ? g_strdup_printf (" (%s)", d->reason)
+                             : g_strdup ("");
 
   for (int f = 0; f < KSM_F_N_WRITABLE; f++)
     {
@@ -556,7 +559,8 @@ ksm_restore (KsmCtx *ctx, GError **error)
           continue;
         }
       /* Fresh read: restore compares with what is there now, not a cache. */
-      if (ctx->exists[f] && ksm_refresh (ctx, (KsmFile) f, NULL) && ctx->value[f] == ctx->original[f])
+      if (ctx->exists[f] && ksm_refresh (ctx, (KsmFile) f, NULL)
+          && ctx->value[f] == ctx->original[f])
         {
           ctx->have_original[f] = FALSE;
           continue;
@@ -609,17 +613,17 @@ ksm_load_saved (KsmCtx *ctx, const char *text, gboolean *malformed, GError **err
       return FALSE;
     }
   json_object_foreach (knobs, name, value)
-    {
-      int f = ksm_lookup (name);
-      if (f < 0 || f >= KSM_F_N_WRITABLE || !json_is_integer (value)
-          || json_integer_value (value) < 0)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: bad knob \"%.64s\"",
-                       ctx->saved_path, name);
-          json_decref (root);
-          return FALSE;
-        }
-    }
+  {
+    int f = ksm_lookup (name);
+    if (f < 0 || f >= KSM_F_N_WRITABLE || !json_is_integer (value)
+        || json_integer_value (value) < 0)
+      {
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: bad knob \"%.64s\"",
+                     ctx->saved_path, name);
+        json_decref (root);
+        return FALSE;
+      }
+  }
   *malformed = FALSE;
   if (g_strcmp0 (dir, ctx->roots->ksm_dir) != 0)
     {
@@ -630,14 +634,14 @@ ksm_load_saved (KsmCtx *ctx, const char *text, gboolean *malformed, GError **err
       return FALSE;
     }
   json_object_foreach (knobs, name, value)
-    {
-      int f = ksm_lookup (name);
-      if (!ctx->have_original[f])
-        {
-          ctx->original[f] = json_integer_value (value);
-          ctx->have_original[f] = TRUE;
-        }
-    }
+  {
+    int f = ksm_lookup (name);
+    if (!ctx->have_original[f])
+      {
+        ctx->original[f] = json_integer_value (value);
+        ctx->have_original[f] = TRUE;
+      }
+  }
   json_decref (root);
   return TRUE;
 }

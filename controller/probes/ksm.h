@@ -48,8 +48,8 @@ int ksm_ksmd_pid (KsmCtx *ctx);
  * *out_n_changed (optional) counts knobs written (or that would be).
  * A failing write does not stop the others: FALSE with the first error,
  * which names the file. */
-gboolean ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run,
-                    guint *out_n_changed, GError **error);
+gboolean ksm_apply (KsmCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, guint *out_n_changed,
+                    GError **error);
 
 /* Puts every knob ksm_apply() changed back to its original value, rates
  * before `run`, skipping those that already hold it, then forgets the

@@ -101,7 +101,8 @@ proc_find_kthread (const HostRoots *roots, const char *comm)
   while ((name = g_dir_read_name (dir)) != NULL)
     {
       uint64_t pid;
-      if (!g_ascii_isdigit (name[0]) || !host_parse_u64 (name, &pid) || pid == 0 || pid > G_MAXINT32)
+      if (!g_ascii_isdigit (name[0]) || !host_parse_u64 (name, &pid) || pid == 0
+          || pid > G_MAXINT32)
         continue;
       g_autofree char *comm_path = host_path (roots, HOST_ROOT_PROC, "%s/comm", name);
       g_autofree char *text = NULL;
@@ -142,7 +143,7 @@ proc_smaps_kv (const char *key, const char *value, gpointer user_data)
       PolicyStat *stat = (PolicyStat *) ((char *) user_data + proc_smaps_fields[i].offset);
       uint64_t bytes;
       *stat = host_parse_kib_bytes (value, &bytes) ? (PolicyStat){ .present = true, .value = bytes }
-                                                    : (PolicyStat){ 0 };
+                                                   : (PolicyStat){ 0 };
       return;
     }
 }
@@ -154,7 +155,8 @@ proc_smaps_rollup_parse (const char *text, gsize len, ProcSmapsRollup *out, GErr
   host_for_each_kv (text, len, proc_smaps_kv, out);
   if (!out->pss_bytes.present)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "smaps_rollup: no valid Pss");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "smaps_rollup: no valid Pss");
       return FALSE;
     }
   return TRUE;
@@ -171,7 +173,8 @@ proc_ksm_stat_kv (const char *key, const char *value, gpointer user_data)
   if (stat != NULL)
     {
       uint64_t v;
-      *stat = host_parse_u64 (value, &v) ? (PolicyStat){ .present = true, .value = v } : (PolicyStat){ 0 };
+      *stat = host_parse_u64 (value, &v) ? (PolicyStat){ .present = true, .value = v }
+                                         : (PolicyStat){ 0 };
     }
   else if (strcmp (key, "ksm_process_profit") == 0)
     out->process_profit_present = host_parse_i64 (value, &out->process_profit_bytes);
@@ -213,8 +216,8 @@ proc_cgroup_v2_path_parse (const char *text, gsize len, GError **error)
         bad = strcmp (parts[p], ".") == 0 || strcmp (parts[p], "..") == 0;
       if (bad)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "cgroup: unusable v2 path \"%s\"",
-                       path);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "cgroup: unusable v2 path \"%s\"", path);
           return NULL;
         }
       return g_strdup (path);
@@ -289,13 +292,15 @@ proc_memory_stat_parse (const char *text, gsize len, ProcCgroupMem *out, GError 
     {
       memset (out, 0, sizeof *out);
       out->current_bytes = current;
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "memory.stat: no valid anon");
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "memory.stat: no valid anon");
       return FALSE;
     }
   if (!out->kernel_bytes.present && (p.any_part || p.have_slab || p.any_slab_split))
     {
       uint64_t slab = p.have_slab ? p.slab_bytes : p.slab_split_bytes;
-      out->kernel_bytes = (PolicyStat){ .present = true, .value = proc_add_sat (p.parts_bytes, slab) };
+      out->kernel_bytes
+          = (PolicyStat){ .present = true, .value = proc_add_sat (p.parts_bytes, slab) };
     }
   return TRUE;
 }
@@ -344,7 +349,7 @@ proc_probe_cgroup2 (ProcCtx *ctx)
   for (gsize i = 0; i < G_N_ELEMENTS (proc_cgroup2_subdirs); i++)
     {
       g_autofree char *marker
-        = host_path (ctx->roots, HOST_ROOT_SYS, "%s/cgroup.controllers", proc_cgroup2_subdirs[i]);
+          = host_path (ctx->roots, HOST_ROOT_SYS, "%s/cgroup.controllers", proc_cgroup2_subdirs[i]);
       if (g_file_test (marker, G_FILE_TEST_EXISTS))
         {
           ctx->cgroup2 = PROC_FEATURE_PRESENT;
@@ -352,7 +357,8 @@ proc_probe_cgroup2 (ProcCtx *ctx)
           return;
         }
     }
-  g_debug ("no cgroup v2 hierarchy under %s/fs/cgroup: no per-VM cgroup memory", ctx->roots->sys_root);
+  g_debug ("no cgroup v2 hierarchy under %s/fs/cgroup: no per-VM cgroup memory",
+           ctx->roots->sys_root);
 }
 
 static void
@@ -398,15 +404,16 @@ proc_read_cgroup (ProcCtx *ctx, pid_t pid, ProcCgroupMem *out)
     return FALSE;
 
   g_autofree char *stat_path
-    = host_path (ctx->roots, HOST_ROOT_SYS, "%s%s/memory.stat", ctx->cgroup2_subdir, cgroup);
+      = host_path (ctx->roots, HOST_ROOT_SYS, "%s%s/memory.stat", ctx->cgroup2_subdir, cgroup);
   g_autofree char *current_path
-    = host_path (ctx->roots, HOST_ROOT_SYS, "%s%s/memory.current", ctx->cgroup2_subdir, cgroup);
+      = host_path (ctx->roots, HOST_ROOT_SYS, "%s%s/memory.current", ctx->cgroup2_subdir, cgroup);
   g_autofree char *stat_text = NULL;
   g_autofree char *current_text = NULL;
   uint64_t current;
 
   memset (out, 0, sizeof *out);
-  if (host_read_text (current_path, &current_text, NULL, NULL) && host_parse_u64 (current_text, &current))
+  if (host_read_text (current_path, &current_text, NULL, NULL)
+      && host_parse_u64 (current_text, &current))
     out->current_bytes = (PolicyStat){ .present = true, .value = current };
   /* No memory.stat: the memory controller is not enabled for this cgroup. */
   if (!host_read_text (stat_path, &stat_text, &len, NULL))
@@ -472,7 +479,8 @@ proc_peer_pid (GSocket *socket, GError **error)
   if (pid <= 0)
     {
       if (error != NULL && *error == NULL)
-        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "peer credentials: no process");
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                             "peer credentials: no process");
       return -1;
     }
   return pid;

@@ -86,8 +86,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ProcCtx, proc_ctx_free)
 typedef struct
 {
   ProcSmapsRollup smaps;
-  ProcKsmStat ksm;           /* all absent without /proc/PID/ksm_stat */
-  gboolean in_cgroup;        /* in a non-root cgroup v2 with memory accounting */
+  ProcKsmStat ksm;    /* all absent without /proc/PID/ksm_stat */
+  gboolean in_cgroup; /* in a non-root cgroup v2 with memory accounting */
   ProcCgroupMem cgroup;
 } ProcCost;
 

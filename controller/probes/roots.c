@@ -130,8 +130,8 @@ host_write_text (const char *path, const char *text, GError **error)
     return host_set_errno_error (error, saved_errno, "writing", path);
   if ((size_t) n != len)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "writing %s: short write (%zd of %zu bytes)",
-                   path, n, len);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "writing %s: short write (%zd of %zu bytes)", path, n, len);
       return FALSE;
     }
   return TRUE;

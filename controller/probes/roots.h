@@ -38,7 +38,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HostRoots, host_roots_free)
 /* The one place a probe path is built: "<root>/<relative>", with `fmt`
  * formatting the relative part. Returns a newly allocated string. */
 char *host_path (const HostRoots *roots, HostRootKind kind, const char *fmt, ...)
-  G_GNUC_PRINTF (3, 4);
+    G_GNUC_PRINTF (3, 4);
 
 /* Reads a whole text file of at most HOST_TEXT_MAX_BYTES. Returns TRUE and
  * a NUL-terminated buffer (which may also contain NUL bytes; *out_len is

@@ -17,9 +17,9 @@ gboolean sd_notify_send_to (const char *address, const char *state, GError **err
 /* printf-style convenience over sd_notify_send(). */
 gboolean sd_notify_printf (const char *fmt, ...) G_GNUC_PRINTF (1, 2);
 
-gboolean sd_notify_ready (void);                 /* READY=1 */
-gboolean sd_notify_stopping (void);              /* STOPPING=1 */
-gboolean sd_notify_watchdog (void);              /* WATCHDOG=1 */
+gboolean sd_notify_ready (void);                /* READY=1 */
+gboolean sd_notify_stopping (void);             /* STOPPING=1 */
+gboolean sd_notify_watchdog (void);             /* WATCHDOG=1 */
 gboolean sd_notify_status (const char *status); /* STATUS=<status> */
 
 /* The watchdog interval systemd expects pings within, in µs, from

@@ -56,11 +56,16 @@ fuzz_bytes_near (FuzzBytes *b, uint64_t typical)
 {
   switch (fuzz_range (b, 0, 7))
     {
-    case 0: return 0;
-    case 1: return UINT64_MAX - fuzz_range (b, 0, 4095);
-    case 2: return 1ull << fuzz_range (b, 0, 63);
-    case 3: return fuzz_u64 (b);
-    default: return fuzz_range (b, 0, typical);
+      case 0:
+        return 0;
+      case 1:
+        return UINT64_MAX - fuzz_range (b, 0, 4095);
+      case 2:
+        return 1ull << fuzz_range (b, 0, 63);
+      case 3:
+        return fuzz_u64 (b);
+      default:
+        return fuzz_range (b, 0, typical);
     }
 }
 
@@ -70,16 +75,20 @@ fuzz_double_near (FuzzBytes *b, double typical)
 {
   switch (fuzz_range (b, 0, 7))
     {
-    case 0: return NAN;
-    case 1: return fuzz_bool (b) ? INFINITY : -INFINITY;
-    case 2: return -(double) fuzz_range (b, 0, 1000);
-    case 3:
-      {
-        uint64_t bits = fuzz_u64 (b);
-        double d;
-        memcpy (&d, &bits, sizeof d);
-        return d;
-      }
-    default: return typical * (double) fuzz_range (b, 0, 1000) / 1000.0;
+      case 0:
+        return NAN;
+      case 1:
+        return fuzz_bool (b) ? INFINITY : -INFINITY;
+      case 2:
+        return -(double) fuzz_range (b, 0, 1000);
+      case 3:
+        {
+          uint64_t bits = fuzz_u64 (b);
+          double d;
+          memcpy (&d, &bits, sizeof d);
+          return d;
+        }
+      default:
+        return typical * (double) fuzz_range (b, 0, 1000) / 1000.0;
     }
 }

@@ -8,16 +8,16 @@
 #include "config.h"
 
 /* Every section the loader reads; "vm NAME" stands for any [vm NAME]. */
-static const char *const conf_sections[] = { "daemon", "host", "ksm", "defaults", "libvirt",
-                                             "http", "vm NAME" };
+static const char *const conf_sections[]
+    = { "daemon", "host", "ksm", "defaults", "libvirt", "http", "vm NAME" };
 
 /* A key is known when the loader either takes the dummy value or rejects it
  * as a bad value; an unknown key only earns a warning. */
 static gboolean
 conf_key_known (const char *section, const char *key)
 {
-  g_autofree char *group = g_str_equal (section, "vm NAME") ? g_strdup ("vm probe")
-                                                             : g_strdup (section);
+  g_autofree char *group
+      = g_str_equal (section, "vm NAME") ? g_strdup ("vm probe") : g_strdup (section);
   g_autofree char *text = g_strdup_printf ("[%s]\n%s=x\n", group, key);
   g_autoptr (GError) error = NULL;
   g_autoptr (BallastConfig) cfg = cfg_load_data (text, "probe", &error);

@@ -39,9 +39,9 @@ fx_init (Fx *fx, uint64_t host_total, uint64_t host_avail, size_t n_vms)
       vm->id = i + 1;
       vm->name = "vm";
       policy_vm_config_defaults (&vm->cfg);
-      vm->cfg.min = (PolicySize) { .set = true, .bytes = 256 * MIB };
+      vm->cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
       vm->ram_bytes = 4 * GIB;
-      vm->actual_bytes = (PolicyStat) { true, 4 * GIB };
+      vm->actual_bytes = (PolicyStat){ true, 4 * GIB };
     }
   fx->carry = policy_carry_new ();
 }
@@ -50,9 +50,9 @@ static void
 fx_stats (Fx *fx, size_t i, uint64_t free_b)
 {
   PolicyVm *vm = &fx->vms[i];
-  vm->stats.total_bytes = (PolicyStat) { true, vm->actual_bytes.value };
-  vm->stats.free_bytes = (PolicyStat) { true, free_b };
-  vm->stats.available_bytes = (PolicyStat) { true, free_b };
+  vm->stats.total_bytes = (PolicyStat){ true, vm->actual_bytes.value };
+  vm->stats.free_bytes = (PolicyStat){ true, free_b };
+  vm->stats.available_bytes = (PolicyStat){ true, free_b };
 }
 
 /* What the daemon does between ticks: the issued target becomes the last
@@ -63,7 +63,7 @@ fx_apply (Fx *fx)
   for (size_t i = 0; i < fx->snap.n_vms; i++)
     if (fx->dvms[i].set_target)
       {
-        fx->vms[i].last_target_bytes = (PolicyStat) { true, fx->dvms[i].target_bytes };
+        fx->vms[i].last_target_bytes = (PolicyStat){ true, fx->dvms[i].target_bytes };
         uint64_t used = fx->vms[i].stats.total_bytes.value - fx->vms[i].stats.free_bytes.value;
         fx->vms[i].actual_bytes.value = fx->dvms[i].target_bytes;
         fx->vms[i].stats.total_bytes.value = fx->dvms[i].target_bytes;
@@ -161,7 +161,8 @@ test_mom_grow (void)
   fx_stats (&fx, 0, 1536 * MIB);
   fx_run (&fx, policy_mom_decide, 0);
   g_assert_true (fx.dvms[0].set_target);
-  g_assert_cmpuint (fx.dvms[0].target_bytes, ==, (uint64_t) ((unsigned __int128) 2 * GIB * 105 / 100));
+  g_assert_cmpuint (fx.dvms[0].target_bytes, ==,
+                    (uint64_t) ((unsigned __int128) 2 * GIB * 105 / 100));
   g_assert_cmpstr (fx.dvms[0].reason, ==, "mom:grow");
   /* Already at its maximum: nothing to do. */
   fx.vms[0].actual_bytes.value = 4 * GIB;
@@ -195,7 +196,7 @@ test_ksm_boost_decay_clamp (void)
 {
   Fx fx;
   fx_init (&fx, 16 * GIB, 2 * GIB, 1);
-  fx.vms[0].pss_bytes = (PolicyStat) { true, 14 * GIB };
+  fx.vms[0].pss_bytes = (PolicyStat){ true, 14 * GIB };
   static const uint32_t boost[] = { 400, 700, 1000, 1250, 1250 };
   for (size_t i = 0; i < G_N_ELEMENTS (boost); i++)
     {
@@ -230,7 +231,7 @@ test_ksm_boost_decay_clamp (void)
 
   /* MoM's ksm.rules: the same step, every 10 s, sleep 10 ms x 16 GiB / RAM. */
   fx_init (&fx, 8 * GIB, 1 * GIB, 1);
-  fx.vms[0].pss_bytes = (PolicyStat) { true, 7 * GIB };
+  fx.vms[0].pss_bytes = (PolicyStat){ true, 7 * GIB };
   fx_run (&fx, policy_mom_decide, 0);
   g_assert_cmpuint (fx.dec.ksm.pages_to_scan, ==, 400);
   g_assert_cmpuint (fx.dec.ksm.sleep_millisecs, ==, 20);
@@ -296,7 +297,7 @@ test_kata_phases (void)
 {
   Fx fx;
   fx_init (&fx, 64 * GIB, 32 * GIB, 1);
-  fx.vms[0].pss_bytes = (PolicyStat) { true, 4 * GIB };
+  fx.vms[0].pss_bytes = (PolicyStat){ true, 4 * GIB };
   const uint64_t anon = 4 * GIB / 4096;
   fx_run (&fx, policy_kata_decide, 0);
   g_assert_false (fx.dec.ksm.set_run || fx.dec.ksm.set_pages_to_scan);
@@ -308,7 +309,7 @@ test_kata_phases (void)
     uint64_t t_ms;
     uint32_t run, pages, sleep_ms;
   } steps[] = {
-    { 1000, 1, anon / 10, 1 },     { 30999, 1, anon / 10, 1 },      { 31000, 1, anon / 100, 10 },
+    { 1000, 1, anon / 10, 1 },     { 30999, 1, anon / 10, 1 },     { 31000, 1, anon / 100, 10 },
     { 150999, 1, anon / 100, 10 }, { 151000, 1, anon / 500, 100 }, { 270999, 1, anon / 500, 100 },
     { 271000, 0, 100, 20 },        { 400000, 0, 100, 20 },
   };
@@ -347,7 +348,8 @@ test_roles (void)
   fx_init (&fx, 16 * GIB, 1 * GIB, 1);
   fx_stats (&fx, 0, 3 * GIB);
   fx_run (&fx, policy_proxmox_decide, 0);
-  g_assert_false (fx.dec.ksm.set_run || fx.dec.ksm.set_pages_to_scan || fx.dec.ksm.set_sleep_millisecs);
+  g_assert_false (fx.dec.ksm.set_run || fx.dec.ksm.set_pages_to_scan
+                  || fx.dec.ksm.set_sleep_millisecs);
   fx_clear (&fx);
   PolicyDecideFn ksm_only[] = { policy_ksmtuned_decide, policy_kata_decide };
   for (size_t i = 0; i < G_N_ELEMENTS (ksm_only); i++)

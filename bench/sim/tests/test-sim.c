@@ -34,10 +34,11 @@ run (const SimScenario *sc, const char *policy, const char *ksm, SimResult *res)
 static void
 test_idle_balloon (void)
 {
-  SimScenario *sc = load ("{\"duration_s\": 300, \"config\": {\"host\": {\"mode\": \"density\"}},"
-                          " \"host\": {\"ram\": \"16G\"},"
-                          " \"vms\": [{\"name\": \"idle\", \"ram\": \"4G\", \"policy\": {\"min\": \"256M\"},"
-                          "            \"demand\": {\"idle\": {\"bytes\": \"100M\"}}}]}");
+  SimScenario *sc
+      = load ("{\"duration_s\": 300, \"config\": {\"host\": {\"mode\": \"density\"}},"
+              " \"host\": {\"ram\": \"16G\"},"
+              " \"vms\": [{\"name\": \"idle\", \"ram\": \"4G\", \"policy\": {\"min\": \"256M\"},"
+              "            \"demand\": {\"idle\": {\"bytes\": \"100M\"}}}]}");
   SimOptions opt = { .policy = "ballast", .ksm_policy = "none" };
   char *buf = NULL;
   size_t len = 0;
@@ -66,10 +67,11 @@ test_idle_balloon (void)
 static void
 test_stall_and_oom (void)
 {
-#define STALL_TMPL "{\"duration_s\": 200, \"host\": {\"ram\": \"16G\", \"oom_grace_s\": 10}," \
-                            " \"vms\": [{\"name\": \"v\", \"ram\": \"4G\", \"initial_actual\": \"1G\"," \
-                            "            \"demand\": {\"spike\": {\"base\": \"512M\", \"bytes\": \"1G\"," \
-                            "                                     \"at_s\": 100, \"duration_s\": %d}}}]}"
+#define STALL_TMPL                                                                                 \
+  "{\"duration_s\": 200, \"host\": {\"ram\": \"16G\", \"oom_grace_s\": 10},"                       \
+  " \"vms\": [{\"name\": \"v\", \"ram\": \"4G\", \"initial_actual\": \"1G\","                      \
+  "            \"demand\": {\"spike\": {\"base\": \"512M\", \"bytes\": \"1G\","                    \
+  "                                     \"at_s\": 100, \"duration_s\": %d}}}]}"
   g_autofree char *short_json = g_strdup_printf (STALL_TMPL, 5);
   g_autofree char *long_json = g_strdup_printf (STALL_TMPL, 30);
   SimScenario *sc = load (short_json);
@@ -94,7 +96,8 @@ test_stall_and_oom (void)
   g_autofree char *doo = g_strdup (long_json);
   char *p = strstr (doo, "\"initial_actual\"");
   g_assert_nonnull (p);
-  g_autofree char *doo_json = g_strdup_printf ("%.*s\"deflate_on_oom\": true, %s", (int) (p - doo), doo, p);
+  g_autofree char *doo_json
+      = g_strdup_printf ("%.*s\"deflate_on_oom\": true, %s", (int) (p - doo), doo, p);
   sc = load (doo_json);
   run (sc, "none", "none", &res);
   g_assert_cmpuint (res.oom_kills, ==, 0);
@@ -109,10 +112,11 @@ test_stall_and_oom (void)
 static void
 test_ksm_model (void)
 {
-  SimScenario *sc = load ("{\"duration_s\": 600, \"host\": {\"ram\": \"16G\", \"ksm\": {\"run\": 1,"
-                          " \"pages_to_scan\": 1000, \"sleep_ms\": 10, \"ns_per_page\": 1000}},"
-                          " \"vms\": [{\"name\": \"v\", \"count\": 2, \"ram\": \"2G\", \"ksm_fraction\": 0.5,"
-                          "            \"demand\": {\"steady\": {\"bytes\": \"1G\"}}}]}");
+  SimScenario *sc
+      = load ("{\"duration_s\": 600, \"host\": {\"ram\": \"16G\", \"ksm\": {\"run\": 1,"
+              " \"pages_to_scan\": 1000, \"sleep_ms\": 10, \"ns_per_page\": 1000}},"
+              " \"vms\": [{\"name\": \"v\", \"count\": 2, \"ram\": \"2G\", \"ksm_fraction\": 0.5,"
+              "            \"demand\": {\"steady\": {\"bytes\": \"1G\"}}}]}");
   SimResult res;
   run (sc, "none", "none", &res);
   g_assert_cmpfloat (fabs ((double) res.ksm_saved_bytes - (double) GIB), <, 0.001 * GIB);
@@ -127,7 +131,9 @@ test_ksm_model (void)
 static void
 test_demand (void)
 {
-  SimDemand b = { .kind = SIM_DEMAND_BURSTY, .base = 10, .peak = 100, .period_ms = 100000, .burst_ms = 10000 };
+  SimDemand b = {
+    .kind = SIM_DEMAND_BURSTY, .base = 10, .peak = 100, .period_ms = 100000, .burst_ms = 10000
+  };
   g_assert_cmpuint (sim_demand_at (&b, 20000, 19999, NULL), ==, 10);
   g_assert_cmpuint (sim_demand_at (&b, 20000, 20000, NULL), ==, 100);
   g_assert_cmpuint (sim_demand_at (&b, 20000, 29999, NULL), ==, 100);
@@ -152,14 +158,21 @@ test_scenario_errors (void)
   } cases[] = {
     { "{\"host\": {}, \"vms\": []}", "ram" },
     { "{\"host\": {\"ram\": \"lots\"}, \"vms\": []}", "ram" },
-    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"policy\": {\"nonesuch\": 1}}]}", "nonesuch" },
-    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"policy\": {\"min\": \"-3\"}}]}", "min" },
-    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": {\"wobbly\": {}}}]}", "wobbly" },
-    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": [[5, 1], [1, 2]]}]}", "order" },
-    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": {\"bursty\": {\"peak\": 1,"
+    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"policy\": {\"nonesuch\": 1}}]}",
+      "nonesuch" },
+    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"policy\": {\"min\": \"-3\"}}]}",
+      "min" },
+    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": {\"wobbly\": {}}}]}",
+      "wobbly" },
+    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": [[5, 1], [1, 2]]}]}",
+      "order" },
+    { "{\"host\": {\"ram\": \"1G\"}, \"vms\": [{\"ram\": \"1G\", \"demand\": {\"bursty\": "
+      "{\"peak\": 1,"
       " \"period_s\": 10, \"burst_s\": 20}}}]}",
       "burst_s" },
-    { "{\"config\": {\"host\": {\"mode\": \"sideways\"}}, \"host\": {\"ram\": \"1G\"}, \"vms\": []}", "mode" },
+    { "{\"config\": {\"host\": {\"mode\": \"sideways\"}}, \"host\": {\"ram\": \"1G\"}, \"vms\": "
+      "[]}",
+      "mode" },
     { "not json", "line" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -198,13 +211,15 @@ test_spike (void)
   run (sc, "ballast", "none", &b);
   run (sc, "mom", "none", &m);
   const SimVmResult *bv = &b.vms[0], *mv = &m.vms[0];
-  g_test_message ("ballast: visible %" G_GINT64_FORMAT " ms, raise %" G_GINT64_FORMAT " ms, met %" G_GINT64_FORMAT
-                  " ms, stall %" G_GUINT64_FORMAT " ms",
+  g_test_message ("ballast: visible %" G_GINT64_FORMAT " ms, raise %" G_GINT64_FORMAT
+                  " ms, met %" G_GINT64_FORMAT " ms, stall %" G_GUINT64_FORMAT " ms",
                   bv->spike_visible_ms, bv->spike_raise_ms, bv->spike_met_ms, bv->spike_stall_ms);
-  g_test_message ("mom: visible %" G_GINT64_FORMAT " ms, raise %" G_GINT64_FORMAT " ms (+%" G_GUINT64_FORMAT
-                  " of %" G_GUINT64_FORMAT "), raises %u, met %" G_GINT64_FORMAT " ms, stall %" G_GUINT64_FORMAT " ms",
-                  mv->spike_visible_ms, mv->spike_raise_ms, mv->spike_first_raise_bytes, mv->spike_target_before_bytes,
-                  mv->spike_raises, mv->spike_met_ms, mv->spike_stall_ms);
+  g_test_message ("mom: visible %" G_GINT64_FORMAT " ms, raise %" G_GINT64_FORMAT
+                  " ms (+%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                  "), raises %u, met %" G_GINT64_FORMAT " ms, stall %" G_GUINT64_FORMAT " ms",
+                  mv->spike_visible_ms, mv->spike_raise_ms, mv->spike_first_raise_bytes,
+                  mv->spike_target_before_bytes, mv->spike_raises, mv->spike_met_ms,
+                  mv->spike_stall_ms);
   /* ballast: first tick after the demand is visible, covered one tick later. */
   g_assert_cmpint (bv->spike_visible_ms, ==, 0);
   g_assert_cmpint (bv->spike_raise_ms, ==, bv->spike_visible_ms);
@@ -233,8 +248,11 @@ static void
 test_examples (void)
 {
   static const char *files[] = { "small-mixed.json", "spike.json" };
-  static const char *pairs[][2] = { { "ballast", "ballast" }, { "mom", "mom" }, { "proxmox", "ksmtuned" },
-                                     { "none", "kata" },      { "ballast", "ksmtuned" } };
+  static const char *pairs[][2] = { { "ballast", "ballast" },
+                                    { "mom", "mom" },
+                                    { "proxmox", "ksmtuned" },
+                                    { "none", "kata" },
+                                    { "ballast", "ksmtuned" } };
   for (size_t i = 0; i < G_N_ELEMENTS (files); i++)
     {
       g_autofree char *path = g_build_filename (SIM_SCENARIO_DIR, files[i], NULL);

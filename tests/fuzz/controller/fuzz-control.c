@@ -34,12 +34,12 @@ fuzz_init (void)
   g_autofree char *dir = g_dir_make_tmp ("ballast-fuzz-control-XXXXXX", &error);
   g_assert_no_error (error);
   g_autofree char *conf_path = g_build_filename (dir, "ballast.conf", NULL);
-  g_autofree char *conf = g_strdup_printf (
-      "[daemon]\ncontrol-socket=%s/control.sock\ntick-ms=1000\nhttp-listen=off\n"
-      "[ksm]\nmode=off\nsysfs=%s/no-ksm\n"
-      "[vm web1]\nqmp=%s/web1.qmp\nmin=512M\n"
-      "[vm db1]\nqmp=%s/db1.qmp\nagent=%s/db1.agent\n",
-      dir, dir, dir, dir, dir);
+  g_autofree char *conf
+      = g_strdup_printf ("[daemon]\ncontrol-socket=%s/control.sock\ntick-ms=1000\nhttp-listen=off\n"
+                         "[ksm]\nmode=off\nsysfs=%s/no-ksm\n"
+                         "[vm web1]\nqmp=%s/web1.qmp\nmin=512M\n"
+                         "[vm db1]\nqmp=%s/db1.qmp\nagent=%s/db1.agent\n",
+                         dir, dir, dir, dir, dir);
   g_assert_true (g_file_set_contents (conf_path, conf, -1, NULL));
   tmp_dir = g_strdup (dir);
   atexit (fuzz_cleanup);

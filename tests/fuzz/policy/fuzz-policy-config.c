@@ -14,8 +14,10 @@ static const char *const vm_keys[] = {
   "mode", "min", "max", "target", "shares", "cold-age", "headroom", "ksm", "pressure-target",
 };
 static const char *const host_keys[][2] = {
-  { "host", "reserve" }, { "host", "mode" }, { "host", "inflate-step" }, { "host", "deadband" },
-  { "ksm", "mode" }, { "ksm", "cpu-steady" }, { "ksm", "cpu-boost" }, { "ksm", "boost-scan-time" },
+  { "host", "reserve" },      { "host", "mode" },
+  { "host", "inflate-step" }, { "host", "deadband" },
+  { "ksm", "mode" },          { "ksm", "cpu-steady" },
+  { "ksm", "cpu-boost" },     { "ksm", "boost-scan-time" },
   { "daemon", "tick-ms" },
 };
 

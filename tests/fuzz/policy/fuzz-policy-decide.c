@@ -79,9 +79,9 @@ fuzz_ws (FuzzBytes *b, PolicyWs *ws, uint64_t total)
   /* A size_t from the caller: garbage is allowed. */
   ws->n_bins = fuzz_bool (b) ? (size_t) fuzz_u64 (b) : fuzz_range (b, 0, POLICY_WS_MAX_BINS);
   for (size_t i = 0; i < POLICY_WS_MAX_BINS; i++)
-    ws->bins[i] = (PolicyWsBin) { .age_ms = fuzz_bytes_near (b, 600000),
-                                  .anon_bytes = fuzz_bytes_near (b, total / 4),
-                                  .file_bytes = fuzz_bytes_near (b, total / 4) };
+    ws->bins[i] = (PolicyWsBin){ .age_ms = fuzz_bytes_near (b, 600000),
+                                 .anon_bytes = fuzz_bytes_near (b, total / 4),
+                                 .file_bytes = fuzz_bytes_near (b, total / 4) };
 }
 
 static void
@@ -101,17 +101,21 @@ fuzz_vm (FuzzBytes *b, PolicyVm *vm, uint64_t id)
   vm->actual_bytes = fuzz_stat (b, ram);
   vm->last_target_bytes = fuzz_stat (b, ram);
   uint64_t total = vm->actual_bytes.present ? vm->actual_bytes.value : ram;
-  vm->stats = (PolicyGuestStats) {
-    .total_bytes = fuzz_stat (b, total), .free_bytes = fuzz_stat (b, total),
-    .available_bytes = fuzz_stat (b, total), .disk_caches_bytes = fuzz_stat (b, total),
-    .major_faults = fuzz_stat (b, 1000), .minor_faults = fuzz_stat (b, 100000),
-    .swap_in_bytes = fuzz_stat (b, 1000), .swap_out_bytes = fuzz_stat (b, 1000),
+  vm->stats = (PolicyGuestStats){
+    .total_bytes = fuzz_stat (b, total),
+    .free_bytes = fuzz_stat (b, total),
+    .available_bytes = fuzz_stat (b, total),
+    .disk_caches_bytes = fuzz_stat (b, total),
+    .major_faults = fuzz_stat (b, 1000),
+    .minor_faults = fuzz_stat (b, 100000),
+    .swap_in_bytes = fuzz_stat (b, 1000),
+    .swap_out_bytes = fuzz_stat (b, 1000),
     .age_ms = fuzz_bytes_near (b, 2 * POLICY_STATS_STALE_MS),
   };
   if (fuzz_bool (b))
     fuzz_ws (b, &vm->ws, total);
   if (fuzz_bool (b))
-    vm->agent = (PolicyGuestAgent) {
+    vm->agent = (PolicyGuestAgent){
       .present = fuzz_bool (b),
       .psi_some_avg10_pct = fuzz_double_near (b, 10.0),
       .psi_full_avg10_pct = fuzz_double_near (b, 10.0),
@@ -134,7 +138,7 @@ fuzz_host (FuzzBytes *b, PolicySnapshot *s)
   uint64_t total = fuzz_bool (b) ? fuzz_range (b, 1, 512) * POLICY_GIB
                                  : fuzz_bytes_near (b, FUZZ_TYPICAL_HOST_BYTES);
   s->now_ms = fuzz_bytes_near (b, 1ull << 40);
-  s->host = (PolicyHost) {
+  s->host = (PolicyHost){
     .mem_total_bytes = total,
     .mem_available_bytes = fuzz_bytes_near (b, total),
     .mem_free_bytes = fuzz_bytes_near (b, total),
@@ -145,7 +149,7 @@ fuzz_host (FuzzBytes *b, PolicySnapshot *s)
     .psi_some_total_us = fuzz_bytes_near (b, 1ull << 40),
     .non_vm_used_bytes = fuzz_stat (b, total / 4),
   };
-  s->ksm = (PolicyKsm) {
+  s->ksm = (PolicyKsm){
     .present = fuzz_bool (b),
     .page_size_bytes = fuzz_bool (b) ? 4096 : fuzz_bytes_near (b, 65536),
     .pages_shared = fuzz_bytes_near (b, 1ull << 20),
@@ -159,8 +163,8 @@ fuzz_host (FuzzBytes *b, PolicySnapshot *s)
     .run = (uint32_t) fuzz_range (b, 0, 2),
     .pages_to_scan = (uint32_t) fuzz_bytes_near (b, 5000),
     .sleep_millisecs = (uint32_t) fuzz_bytes_near (b, 200),
-    .advisor_mode = (PolicyKsmAdvisor) fuzz_range (b, POLICY_KSM_ADVISOR_ABSENT,
-                                                   POLICY_KSM_ADVISOR_SCAN_TIME),
+    .advisor_mode
+    = (PolicyKsmAdvisor) fuzz_range (b, POLICY_KSM_ADVISOR_ABSENT, POLICY_KSM_ADVISOR_SCAN_TIME),
     .advisor_target_scan_time_s = (uint32_t) fuzz_bytes_near (b, 600),
     .advisor_max_cpu_pct = (uint32_t) fuzz_bytes_near (b, 100),
     .ksmd_cpu_ns = fuzz_stat (b, 1ull << 40),
@@ -176,7 +180,8 @@ fuzz_config (FuzzBytes *b, PolicyConfig *c, uint64_t host_total)
     return;
   c->tick_ms = fuzz_bytes_near (b, 10000);
   c->host_reserve = fuzz_size (b, host_total / 8);
-  c->host_mode = (PolicyHostMode) fuzz_range (b, POLICY_HOST_MODE_BALANCED, POLICY_HOST_MODE_DENSITY);
+  c->host_mode
+      = (PolicyHostMode) fuzz_range (b, POLICY_HOST_MODE_BALANCED, POLICY_HOST_MODE_DENSITY);
   c->ksm_mode = (PolicyKsmMode) fuzz_range (b, POLICY_KSM_MODE_AUTO, POLICY_KSM_MODE_OFF);
   c->ksm_cpu_steady_pct = fuzz_double_near (b, 100.0);
   c->ksm_cpu_boost_pct = fuzz_double_near (b, 100.0);
@@ -209,7 +214,7 @@ fuzz_world_moves (FuzzBytes *b, PolicySnapshot *s, PolicyVm *vms, const PolicyDe
       PolicyVm *vm = &vms[i];
       const PolicyVmDecision *v = &d->vms[i];
       if (v->set_target)
-        vm->last_target_bytes = (PolicyStat) { .present = true, .value = v->target_bytes };
+        vm->last_target_bytes = (PolicyStat){ .present = true, .value = v->target_bytes };
       if (vm->actual_bytes.present && vm->last_target_bytes.present && fuzz_bool (b))
         vm->actual_bytes.value = vm->last_target_bytes.value; /* the balloon got there */
       else if (vm->actual_bytes.present)

@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 /* Small limits so the fuzzer reaches the too-long path with short inputs. */
 static const gsize line_limits[] = { 16, 256, 4096, 0 };
 
-typedef struct {
+typedef struct
+{
   GString *seen; /* every message, serialized, one per line */
 } Trace;
 

@@ -71,8 +71,8 @@ test_guest_image_ready (void)
   g_autofree char *initrd = g_build_filename (dir, "initrd.img", NULL);
   if (g_file_test (kernel, G_FILE_TEST_EXISTS) && g_file_test (initrd, G_FILE_TEST_EXISTS))
     return TRUE;
-  g_autofree char *msg = g_strdup_printf ("guest image missing in %s: run tests/vm/build-image.sh %s",
-                                          dir, BALLAST_BUILD_ROOT);
+  g_autofree char *msg = g_strdup_printf (
+      "guest image missing in %s: run tests/vm/build-image.sh %s", dir, BALLAST_BUILD_ROOT);
   if (geteuid () == 0)
     {
       g_test_message ("%s", msg);
@@ -95,7 +95,8 @@ test_guest_start_in (const char *dir, const char *name, guint mem_mib, const cha
                      guint disk_mib, const char *accel, GError **error)
 {
   g_autoptr (TestGuest) g = g_new0 (TestGuest, 1);
-  g_autofree char *script = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "vm", "ballast-vm", NULL);
+  g_autofree char *script
+      = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "vm", "ballast-vm", NULL);
   g_autofree char *mem = g_strdup_printf ("%u", mem_mib);
   g_autofree char *disk = g_strdup_printf ("%u", disk_mib);
   g_autofree char *image = image_dir ();
@@ -117,14 +118,16 @@ test_guest_start_in (const char *dir, const char *name, guint mem_mib, const cha
   g->log_path = g_strdup_printf ("%s/%s.log", g->dir, name);
   g->link = agent_link_new (g->ram_bytes);
 
-  const char *argv[] = { script, "start", name, g->dir, mem, workload, disk_mib ? disk : NULL, NULL };
+  const char *argv[]
+      = { script, "start", name, g->dir, mem, workload, disk_mib ? disk : NULL, NULL };
   g_auto (GStrv) envp = g_get_environ ();
   envp = g_environ_setenv (envp, "BALLAST_VM_IMAGE", image, FALSE);
   if (accel)
     envp = g_environ_setenv (envp, "BALLAST_VM_ACCEL", accel, TRUE);
 
   gint64 t0 = g_get_monotonic_time ();
-  if (!g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, error))
+  if (!g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                     error))
     return NULL;
   g->boot_us = g_get_monotonic_time () - t0;
   if (err && *err)
@@ -158,10 +161,12 @@ test_guest_free (TestGuest *g)
   test_guest_disconnect_agent (g);
   if (g->pid > 0)
     {
-      g_autofree char *script = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "vm", "ballast-vm", NULL);
+      g_autofree char *script
+          = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "vm", "ballast-vm", NULL);
       g_autofree char *pid = g_strdup_printf ("%d", g->pid);
       const char *argv[] = { script, "stop", pid, NULL };
-      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL, NULL))
+      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL,
+                         NULL))
         kill (g->pid, SIGKILL);
       track_pid (g->pid, FALSE);
     }
@@ -210,8 +215,8 @@ test_guest_connect_agent (TestGuest *g, GError **error)
       int e = errno;
       if (fd >= 0)
         close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "connect %s: %s", g->agent_path,
-                   g_strerror (e));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "connect %s: %s",
+                   g->agent_path, g_strerror (e));
       return FALSE;
     }
   g->agent_fd = fd;

@@ -7,20 +7,21 @@
 
 #include "agent-proto.h"
 
-typedef struct {
+typedef struct
+{
   char *name;
   char *dir;        /* dir holding sockets, log, pid file */
   gboolean own_dir; /* a temp dir of its own, removed by test_guest_free() */
   char *qmp_path;
   char *agent_path;
-  char *mon_path;   /* second QMP monitor, free while a daemon holds qmp_path */
+  char *mon_path; /* second QMP monitor, free while a daemon holds qmp_path */
   char *log_path;
-  int pid;          /* QEMU's PID; 0 once stopped */
-  gint64 boot_us;   /* wall time of "ballast-vm start" (until BALLAST-READY) */
+  int pid;        /* QEMU's PID; 0 once stopped */
+  gint64 boot_us; /* wall time of "ballast-vm start" (until BALLAST-READY) */
   guint64 ram_bytes;
   int agent_fd;
   AgentLink *link;
-  GQueue *msgs;     /* AgentMsg *, in arrival order */
+  GQueue *msgs; /* AgentMsg *, in arrival order */
 } TestGuest;
 
 /* Returns TRUE when the guest image exists. Otherwise fails the test (as
@@ -31,8 +32,8 @@ gboolean test_guest_image_ready (void);
  * @disk_mib virtio-blk disk when non-zero). @accel is "tcg", "kvm" or NULL
  * (the helper's probe decides). Returns NULL with an error when it does not
  * come up within the helper's deadline. */
-TestGuest *test_guest_start (const char *name, guint mem_mib, const char *workload,
-                             guint disk_mib, const char *accel, GError **error);
+TestGuest *test_guest_start (const char *name, guint mem_mib, const char *workload, guint disk_mib,
+                             const char *accel, GError **error);
 /* The same in @dir (NULL: a new temp dir); the guest's files there are
  * replaced, and removed by test_guest_free(), but @dir itself stays. */
 TestGuest *test_guest_start_in (const char *dir, const char *name, guint mem_mib,

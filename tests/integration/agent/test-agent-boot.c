@@ -56,7 +56,8 @@ test_boot_balloon (void)
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_usleep (250 * 1000);
     }
-  g_test_message ("guest-stats: total %" G_GUINT64_FORMAT " MiB, free %" G_GUINT64_FORMAT " MiB, available %s",
+  g_test_message ("guest-stats: total %" G_GUINT64_FORMAT " MiB, free %" G_GUINT64_FORMAT
+                  " MiB, available %s",
                   st.total_bytes.value >> 20, st.free_bytes.value >> 20,
                   st.available_bytes.present ? "present" : "absent");
   g_assert_cmpuint (st.total_bytes.value, <=, 512ULL << 20);
@@ -89,7 +90,8 @@ test_agent_link (void)
   g_assert_nonnull (r1);
 
   /* Config: reports every 500 ms, then back to 1 s. */
-  g_assert_true (test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":500}", &error));
+  g_assert_true (
+      test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":500}", &error));
   g_autofree AgentMsg *a = NULL;
   g_autofree AgentMsg *b = NULL;
   /* Skip the report that may already be on its way at the old pace. */
@@ -103,9 +105,11 @@ test_agent_link (void)
   g_assert_cmpuint (gap, >=, 400);
   g_assert_cmpuint (gap, <=, 700);
   /* Hostile host lines are refused without harm. */
-  g_assert_true (test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":1}", &error));
+  g_assert_true (
+      test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":1}", &error));
   g_assert_true (test_guest_send_agent (g, "garbage", &error));
-  g_assert_true (test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":1000}", &error));
+  g_assert_true (
+      test_guest_send_agent (g, "{\"type\":\"config\",\"v\":1,\"interval_ms\":1000}", &error));
 
   /* Host end gone for 5 s: no crash, no busy loop (agent CPU), and on
    * reconnect a fresh hello and reports resume. */
@@ -123,7 +127,8 @@ test_agent_link (void)
   g_assert_cmpuint (after->report.seq, >, before->report.seq);
   guint64 cpu_us = after->report.agent_cpu_us - before->report.agent_cpu_us;
   guint64 wall_ms = after->report.uptime_ms - before->report.uptime_ms;
-  g_test_message ("agent while host absent: %" G_GUINT64_FORMAT " us CPU over %" G_GUINT64_FORMAT " ms",
+  g_test_message ("agent while host absent: %" G_GUINT64_FORMAT " us CPU over %" G_GUINT64_FORMAT
+                  " ms",
                   cpu_us, wall_ms);
   g_assert_cmpuint (wall_ms, >=, 5000);
   /* A busy loop would burn most of the wall time. */

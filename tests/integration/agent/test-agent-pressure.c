@@ -34,8 +34,8 @@ test_pressure (void)
   guint64 used = r0->report.mem.total_bytes - r0->report.mem.available_bytes;
   guint64 target = ((GUEST_MIB * MiB - r0->report.mem.total_bytes) + used + HEADROOM);
   target = (target + MiB - 1) & ~(MiB - 1);
-  g_test_message ("used %" G_GUINT64_FORMAT " MiB; ballooning to %" G_GUINT64_FORMAT " MiB", used / MiB,
-                  target / MiB);
+  g_test_message ("used %" G_GUINT64_FORMAT " MiB; ballooning to %" G_GUINT64_FORMAT " MiB",
+                  used / MiB, target / MiB);
   g_assert_true (qmp_sync_set_balloon (qmp, target, &error));
   g_assert_no_error (error);
 
@@ -90,7 +90,8 @@ test_pressure (void)
                   t_spike, pressure->pressure.uptime_ms, pressure->pressure.some_avg10_pct,
                   pressure->pressure.available_bytes / MiB, latency);
   if (base && base->report.has_psi && pressure->pressure.has_some_total)
-    g_test_message ("stall accumulated since the last report before the spike: %" G_GUINT64_FORMAT " us",
+    g_test_message ("stall accumulated since the last report before the spike: %" G_GUINT64_FORMAT
+                    " us",
                     pressure->pressure.some_total_us - base->report.some_total_us);
   /* The stall cannot start before the allocation does, so this bounds the
    * latency from the stall's start too. */

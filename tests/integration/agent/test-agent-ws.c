@@ -22,8 +22,8 @@ log_report (const char *what, const AgentReport *r)
         g_string_append_printf (s, " <=%" G_GUINT64_FORMAT "ms:", r->bins[i].age_ms);
       else
         g_string_append (s, " older:");
-      g_string_append_printf (s, "%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT, r->bins[i].anon_bytes / MiB,
-                              r->bins[i].file_bytes / MiB);
+      g_string_append_printf (s, "%" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT,
+                              r->bins[i].anon_bytes / MiB, r->bins[i].file_bytes / MiB);
     }
   g_test_message ("%s t=%" G_GUINT64_FORMAT "ms anon/file MiB:%s", what, r->uptime_ms, s->str);
   g_string_free (s, TRUE);

@@ -28,13 +28,13 @@ test_daemon_new (const char *extra_conf, GError **error)
   d->log_path = g_build_filename (d->dir, "ballastd.log", NULL);
   if (g_mkdir (d->qmp_dir, 0700) != 0)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "mkdir %s: %s",
-                   d->qmp_dir, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "mkdir %s: %s", d->qmp_dir,
+                   g_strerror (errno));
       return NULL;
     }
-  g_autofree char *conf = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nqmp-dir=%s\nhttp-listen=off\n%s\n",
-                                           d->sock_path, d->qmp_dir,
-                                           extra_conf ? extra_conf : "");
+  g_autofree char *conf
+      = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nqmp-dir=%s\nhttp-listen=off\n%s\n",
+                         d->sock_path, d->qmp_dir, extra_conf ? extra_conf : "");
   if (!g_file_set_contents (d->conf_path, conf, -1, error))
     return NULL;
   return g_steal_pointer (&d);
@@ -67,9 +67,9 @@ test_daemon_start (TestDaemon *d, const char *const *extra_args, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
-  gboolean ok = g_spawn_async_with_fds (NULL, (char **) argv->pdata, NULL,
-                                        G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &d->pid, -1,
-                                        log_fd, log_fd, error);
+  gboolean ok
+      = g_spawn_async_with_fds (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                child_setup, NULL, &d->pid, -1, log_fd, log_fd, error);
   close (log_fd);
   if (!ok)
     return FALSE;
@@ -88,8 +88,8 @@ test_daemon_start (TestDaemon *d, const char *const *extra_args, GError **error)
       if (g_get_monotonic_time () > deadline)
         {
           g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED,
-                       "ballastd did not open %s within 10 s%s%s", d->sock_path,
-                       local ? ": " : "", local ? local->message : "");
+                       "ballastd did not open %s within 10 s%s%s", d->sock_path, local ? ": " : "",
+                       local ? local->message : "");
           return FALSE;
         }
       if (waitpid (d->pid, NULL, WNOHANG) == d->pid)

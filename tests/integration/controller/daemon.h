@@ -10,13 +10,13 @@
 
 typedef struct
 {
-  char *dir;       /* temp dir: ballast.conf, control.sock, qmp/, ballastd.log */
+  char *dir; /* temp dir: ballast.conf, control.sock, qmp/, ballastd.log */
   char *conf_path;
   char *sock_path;
   char *qmp_dir;
   char *log_path;
-  GPid pid;        /* 0 once stopped */
-  QmpSync *ctl;    /* negotiated control connection */
+  GPid pid;     /* 0 once stopped */
+  QmpSync *ctl; /* negotiated control connection */
 } TestDaemon;
 
 /* Writes ballast.conf ([daemon] control-socket and qmp-dir pointing into the

@@ -19,7 +19,7 @@
  * rest of the fleet scenario, so it starts from its ballooned-down size. */
 #define SPIKE_AT_S 150
 #define SPIKE_MIB 400
-#define FLEET_CONF                                                                           \
+#define FLEET_CONF                                                                                 \
   "[host]\nmode=density\n[ksm]\nmode=auto\nboost-scan-time=10s\nrestore-on-exit=true\n"
 
 static gint64
@@ -108,10 +108,10 @@ test_dry_run (void)
       json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 100));
       size_t i;
       json_t *e;
-      json_array_foreach (dec, i, e)
-        if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), "dry") == 0
-            && test_json_int (e, "new_target_bytes") < 512 * MiB)
-          shrink = json_incref (e);
+      json_array_foreach (
+          dec, i, e) if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), "dry") == 0
+                         && test_json_int (e, "new_target_bytes") < 512 * MiB) shrink
+          = json_incref (e);
       json_decref (dec);
       g_usleep (200 * 1000);
     }
@@ -142,11 +142,11 @@ decisions_of (TestDaemon *d, const char *name)
   json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 512));
   size_t i;
   json_t *e;
-  json_array_foreach (dec, i, e)
-    if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
-        && json_is_integer (json_object_get (e, "new_target_bytes"))
-        && !g_str_has_prefix (json_string_value (json_object_get (e, "reason")), "kick:"))
-      g_ptr_array_add (out, json_incref (e));
+  json_array_foreach (
+      dec, i, e) if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
+                     && json_is_integer (json_object_get (e, "new_target_bytes"))
+                     && !g_str_has_prefix (json_string_value (json_object_get (e, "reason")),
+                                           "kick:")) g_ptr_array_add (out, json_incref (e));
   json_decref (dec);
   return out;
 }
@@ -224,8 +224,8 @@ check_spike (TestDaemon *d, TestGuest *a)
   g_autofree char *early = test_guest_wait_console (a, "event=spike-start", 0);
   g_assert_null (early);
 
-  gint64 t_pressure = -1, t_demand = -1, deadline = g_get_monotonic_time ()
-                                                     + (SPIKE_AT_S + 90) * G_USEC_PER_SEC;
+  gint64 t_pressure = -1, t_demand = -1,
+         deadline = g_get_monotonic_time () + (SPIKE_AT_S + 90) * G_USEC_PER_SEC;
   char *done = NULL;
   while (done == NULL && g_get_monotonic_time () < deadline)
     {
@@ -245,8 +245,8 @@ check_spike (TestDaemon *d, TestGuest *a)
   g_test_message ("%s", done);
   g_free (done);
   g_assert_true (t_pressure > 0 || t_demand > 0);
-  gint64 t_signal = t_pressure > 0 && (t_demand < 0 || t_pressure < t_demand) ? t_pressure
-                                                                               : t_demand;
+  gint64 t_signal
+      = t_pressure > 0 && (t_demand < 0 || t_pressure < t_demand) ? t_pressure : t_demand;
 
   g_autoptr (GPtrArray) dec = decisions_of (d, "a");
   gint64 t_raise = -1, raised_to = 0;
@@ -360,9 +360,8 @@ test_fleet (void)
   json_t *st = test_daemon_cmd (d, "query-status", NULL);
   json_decref (st);
   g_autoptr (GPtrArray) dec_b = decisions_of (d, "b");
-  gint64 last_b_ms = dec_b->len ? test_json_int (g_ptr_array_index (dec_b, dec_b->len - 1),
-                                                 "time_ms")
-                                : 0;
+  gint64 last_b_ms
+      = dec_b->len ? test_json_int (g_ptr_array_index (dec_b, dec_b->len - 1), "time_ms") : 0;
   g_assert_cmpint (last_b_ms, <, now_ms () - 2 * TICK_MS + 500);
   g_usleep (8 * TICK_MS * 1000);
   guint log_b1 = test_daemon_log_count (d, "b:");
@@ -385,8 +384,7 @@ test_fleet (void)
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_autoptr (GHashTable) ksm_end = test_ksm_snapshot ();
   g_autofree char *end_diff = test_ksm_diff (ksm0, ksm_end);
-  g_test_message ("KSM knobs changed during the run: %s; after exit: '%s'", run_changed,
-                  end_diff);
+  g_test_message ("KSM knobs changed during the run: %s; after exit: '%s'", run_changed, end_diff);
   g_assert_cmpstr (end_diff, ==, "");
   test_ksm_restore (ksm0);
 }

@@ -167,8 +167,8 @@ test_commands (void)
   assert_keys (st, (const char *[]){ "version", "uptime_ms", "dry_run", "vm_count", "tick_ms",
                                      "host", NULL });
   assert_keys (json_object_get (st, "host"),
-               (const char *[]){ "total_bytes", "available_bytes", "reserve_bytes",
-                                 "budget_bytes", "psi_some_avg10", NULL });
+               (const char *[]){ "total_bytes", "available_bytes", "reserve_bytes", "budget_bytes",
+                                 "psi_some_avg10", NULL });
   g_assert_cmpstr (json_string_value (json_object_get (st, "version")), ==, BALLAST_VERSION);
   g_assert_cmpstr (json_string_value (json_object_get (st, "policy")), ==, "ballast");
   g_assert_cmpint (test_json_int (st, "vm_count"), ==, 0);
@@ -182,15 +182,15 @@ test_commands (void)
 
   json_t *ksm = test_daemon_cmd (d, "query-ksm", NULL);
   assert_keys (ksm, (const char *[]){ "state", "mode", "run", "pages_to_scan", "sleep_millisecs",
-                                      "pages_sharing", "pages_shared", "full_scans",
-                                      "saved_bytes", "ksmd_cpu_pct", "last_reason", NULL });
+                                      "pages_sharing", "pages_shared", "full_scans", "saved_bytes",
+                                      "ksmd_cpu_pct", "last_reason", NULL });
   g_assert_cmpstr (json_string_value (json_object_get (ksm, "mode")), ==, "off");
   json_decref (ksm);
 
   json_decref (test_daemon_cmd (d, "kick", json_pack ("{s:s}", "event", "CREATED")));
   json_decref (test_daemon_cmd (d, "register-source", json_pack ("{s:s}", "name", "hook")));
-  json_decref (test_daemon_cmd (d, "vm-event", json_pack ("{s:s,s:s}", "vm", "web1", "type",
-                                                          "DESTROYED")));
+  json_decref (
+      test_daemon_cmd (d, "vm-event", json_pack ("{s:s,s:s}", "vm", "web1", "type", "DESTROYED")));
   json_t *dec = test_daemon_cmd (d, "query-decisions", json_pack ("{s:i}", "limit", 10));
   g_assert_cmpint (json_array_size (dec), >=, 2);
   json_t *last = json_array_get (dec, json_array_size (dec) - 1);
@@ -213,8 +213,7 @@ test_commands (void)
 
   /* Bad arguments: clear errors, and the daemon keeps answering. */
   assert_cmd_fails (d, "query-vm", json_pack ("{s:s}", "name", "nope"), "nope");
-  assert_cmd_fails (d, "set-policy", json_pack ("{s:s,s:s}", "name", "nope", "min", "1G"),
-                    "nope");
+  assert_cmd_fails (d, "set-policy", json_pack ("{s:s,s:s}", "name", "nope", "min", "1G"), "nope");
   assert_cmd_fails (d, "kick", json_pack ("{s:s}", "event", "EXPLODED"), "EXPLODED");
   assert_cmd_fails (d, "kick", json_pack ("{s:s}", "name", "nosuch"), "no VM named 'nosuch'");
   assert_cmd_fails (d, "kick", json_pack ("{s:i}", "event", 3), NULL);
@@ -258,8 +257,9 @@ test_hostile_clients (void)
       if (sent_bytes % (1024 * 1024) == 0)
         json_decref (test_daemon_cmd (d, "query-vms", NULL));
     }
-  g_test_message ("junk client: %" G_GSIZE_FORMAT " bytes accepted before the cut, %" G_GINT64_FORMAT
-                  " ms", sent_bytes, (g_get_monotonic_time () - t0) / 1000);
+  g_test_message ("junk client: %" G_GSIZE_FORMAT
+                  " bytes accepted before the cut, %" G_GINT64_FORMAT " ms",
+                  sent_bytes, (g_get_monotonic_time () - t0) / 1000);
   g_assert_true (raw_wait_eof (junk, 5000));
   close (junk);
   json_t *st = test_daemon_cmd (d, "query-status", NULL);
@@ -502,10 +502,11 @@ static char *
 run_tool (const char *const *argv, const char *input)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE
-                                                           | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                           | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                                 &error);
+  g_autoptr (GSubprocess) p
+      = g_subprocess_newv (argv,
+                           G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                               | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                           &error);
   g_assert_no_error (error);
   char *out = NULL;
   g_autofree char *err = NULL;
@@ -523,9 +524,8 @@ static void
 test_qmp_clients (void)
 {
   g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
-  g_autofree char *script
-      = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "integration", "controller", "qmp-client.py",
-                          NULL);
+  g_autofree char *script = g_build_filename (BALLAST_SOURCE_ROOT, "tests", "integration",
+                                              "controller", "qmp-client.py", NULL);
   g_autofree char *py = run_tool ((const char *[]){ "python3", script, d->sock_path, NULL }, NULL);
   g_assert_nonnull (py);
   g_assert_nonnull (strstr (py, "qmp-client: ok"));
@@ -638,8 +638,8 @@ run_ctl (TestDaemon *d, const char *const *args)
   char *out = NULL;
   g_autofree char *err = NULL;
   int status;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               &out, &err, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &err, &status, &error));
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("ballastctl %s failed: %s", args[0], err);
@@ -682,8 +682,8 @@ ctl_full (const char *sock, const char *const *args, char **out, char **err)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
   int status;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               out, err, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                               err, &status, &error));
   g_test_message ("ballastctl %s -> %d: %s%s", args[0], status, *out, *err);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
@@ -719,8 +719,8 @@ test_ballastctl_errors (void)
   g_autoptr (TestDaemon) d = start_daemon (KSM_OFF);
   g_autofree char *out = NULL, *err = NULL;
   g_assert_cmpint (ctl_full (d->sock_path, (const char *[]){ "--help", NULL }, &out, &err), ==, 0);
-  static const char *const all[] = { "status", "vms", "vm", "ksm", "decisions", "kick", "set",
-                                     "reload", "dry-run", "events", "top" };
+  static const char *const all[] = { "status", "vms",    "vm",      "ksm",    "decisions", "kick",
+                                     "set",    "reload", "dry-run", "events", "top" };
   for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
     {
       g_autofree char *line = g_strdup_printf ("\n  %s ", all[i]);
@@ -740,7 +740,8 @@ test_ballastctl_errors (void)
   assert_one_line_error (err, "decisions", "'abc'");
   g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "set", "x", "shares=abc", NULL }), ==, 1);
   assert_one_line_error (err, "set", "no VM named 'x'");
-  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-o", "NAME,BOGUS", "vms", NULL }), ==, 2);
+  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-o", "NAME,BOGUS", "vms", NULL }), ==,
+                   2);
   assert_one_line_error (err, "vms", "unknown column 'BOGUS'");
   g_assert_cmpint (AGAIN ("/nonexistent/control.sock", (const char *[]){ "status", NULL }), ==, 1);
   assert_one_line_error (err, "status", "is ballastd running?");
@@ -754,8 +755,8 @@ test_ballastctl_errors (void)
   g_assert_cmpstr (json_string_value (json_object_get (row, "reason")), ==, "kick:operator");
   g_assert_true (json_is_null (json_object_get (row, "new")));
   json_decref (j);
-  g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "-n", "-o", "REASON,NEW", "decisions",
-                                                          NULL }), ==, 0);
+  g_assert_cmpint (
+      AGAIN (d->sock_path, (const char *[]){ "-n", "-o", "REASON,NEW", "decisions", NULL }), ==, 0);
   g_assert_true (g_str_has_prefix (out, "kick:operator"));
   g_assert_null (strstr (out, "0 bytes"));
   g_assert_cmpint (AGAIN (d->sock_path, (const char *[]){ "decisions", NULL }), ==, 0);
@@ -772,8 +773,8 @@ fake_qemu_start (TestDaemon *d, const char *name, const char *ram_mib)
                                               "controller", "fake-qemu.py", NULL);
   g_autofree char *base = g_strconcat (name, ".qmp", NULL);
   g_autofree char *path = g_build_filename (d->qmp_dir, base, NULL);
-  GSubprocess *p = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "python3", script, path,
-                                     ram_mib, NULL);
+  GSubprocess *p
+      = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "python3", script, path, ram_mib, NULL);
   g_assert_no_error (error);
   return p;
 }
@@ -794,10 +795,9 @@ test_ballastctl_events (void)
   g_autoptr (TestDaemon) d = start_daemon (KSM_OFF "[vm web1]\nmode=fixed\ntarget=1G\n");
   g_autoptr (GError) error = NULL;
   g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastctl", NULL);
-  g_autoptr (GSubprocess) ev = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                                                 &error, exe,
-                                                 "--socket", d->sock_path, "events", "--json",
-                                                 NULL);
+  g_autoptr (GSubprocess) ev
+      = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                          &error, exe, "--socket", d->sock_path, "events", "--json", NULL);
   g_assert_no_error (error);
   int fd = g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (ev)));
   g_usleep (500 * 1000); /* connected and negotiated */
@@ -816,8 +816,8 @@ test_ballastctl_events (void)
       if (g_str_equal (json_string_value (json_object_get (e, "event")), "BALLAST_DECISION"))
         {
           json_t *ts = json_object_get (e, "timestamp");
-          gint64 at_us = test_json_int (ts, "seconds") * G_USEC_PER_SEC
-                         + test_json_int (ts, "microseconds");
+          gint64 at_us
+              = test_json_int (ts, "seconds") * G_USEC_PER_SEC + test_json_int (ts, "microseconds");
           g_test_message ("decision shown %" G_GINT64_FORMAT " ms after it was made: %s",
                           (now_us - at_us) / 1000, line);
           g_assert_cmpint (now_us - at_us, <, 2 * G_USEC_PER_SEC);
@@ -856,8 +856,9 @@ tmux (const char *server, const char *const *args)
   g_ptr_array_add (argv, NULL);
   char *out = NULL;
   int status;
-  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH
-                     | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status, NULL)
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                     &status, NULL)
       || !g_spawn_check_wait_status (status, NULL))
     g_clear_pointer (&out, g_free);
   return out;

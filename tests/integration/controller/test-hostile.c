@@ -85,9 +85,9 @@
  *   a final target lands anywhere in [plan, plan + step / 2) depending on
  *   tick timing; with the default step that spread alone exceeds the 16 MiB
  *   deadband. */
-#define HOSTILE_CONF                                                                      \
-  "[host]\nmode=density\ninflate-step=24M\n[defaults]\nheadroom=256M\n"                  \
-  "[ksm]\nmode=auto\nsysfs=%s\nboost-scan-time=%ds\nrestore-on-exit=false\n"             \
+#define HOSTILE_CONF                                                                               \
+  "[host]\nmode=density\ninflate-step=24M\n[defaults]\nheadroom=256M\n"                            \
+  "[ksm]\nmode=auto\nsysfs=%s\nboost-scan-time=%ds\nrestore-on-exit=false\n"                       \
   "[vm " HOSTILE_NAME "]\nmin=%dM\nmax=%dM\n"
 
 static const char *const honest_names[] = { "honest1", "honest2" };
@@ -122,8 +122,7 @@ typedef struct
 /* Failed checks, listed at the end. */
 static GString *failures;
 
-static void
-check (gboolean ok, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+static void check (gboolean ok, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 
 static void
 check (gboolean ok, const char *fmt, ...)
@@ -140,11 +139,21 @@ check (gboolean ok, const char *fmt, ...)
 /* ---- fake ksmd ---- */
 
 static const char *const ksm_files[][2] = {
-  { "run", "0" },          { "pages_to_scan", "100" },    { "sleep_millisecs", "20" },
-  { "pages_shared", "0" }, { "pages_sharing", "0" },      { "pages_unshared", "0" },
-  { "pages_volatile", "0" }, { "pages_scanned", "0" },    { "full_scans", "0" },
-  { "ksm_zero_pages", "0" }, { "merge_across_nodes", "1" }, { "use_zero_pages", "0" },
-  { "max_page_sharing", "256" }, { "stable_node_chains", "0" }, { "stable_node_dups", "0" },
+  { "run", "0" },
+  { "pages_to_scan", "100" },
+  { "sleep_millisecs", "20" },
+  { "pages_shared", "0" },
+  { "pages_sharing", "0" },
+  { "pages_unshared", "0" },
+  { "pages_volatile", "0" },
+  { "pages_scanned", "0" },
+  { "full_scans", "0" },
+  { "ksm_zero_pages", "0" },
+  { "merge_across_nodes", "1" },
+  { "use_zero_pages", "0" },
+  { "max_page_sharing", "256" },
+  { "stable_node_chains", "0" },
+  { "stable_node_dups", "0" },
 };
 
 static char *
@@ -260,8 +269,8 @@ run_init (Run *r, const char *label)
   g_autoptr (GError) error = NULL;
   r->label = label;
   r->ksm_dir = fake_ksm_new ();
-  g_autofree char *conf = g_strdup_printf (HOSTILE_CONF, r->ksm_dir, BOOST_SCAN_S,
-                                           HOSTILE_MIN_MIB, HOSTILE_MAX_MIB);
+  g_autofree char *conf
+      = g_strdup_printf (HOSTILE_CONF, r->ksm_dir, BOOST_SCAN_S, HOSTILE_MIN_MIB, HOSTILE_MAX_MIB);
   r->d = test_daemon_new (conf, &error);
   g_assert_no_error (error);
   r->boosts = g_array_new (FALSE, FALSE, sizeof (KsmBoost));
@@ -321,8 +330,7 @@ sample_ksm (Run *r)
   gint64 since = int_or (k, "state_since_ms", 0);
   gboolean boost = g_strcmp0 (json_string_value (json_object_get (k, "state")), "boost") == 0;
   json_decref (k);
-  KsmBoost *last = r->boosts->len ? &g_array_index (r->boosts, KsmBoost, r->boosts->len - 1)
-                                  : NULL;
+  KsmBoost *last = r->boosts->len ? &g_array_index (r->boosts, KsmBoost, r->boosts->len - 1) : NULL;
   if (boost && since != r->last_boost_since_ms)
     {
       r->last_boost_since_ms = since;
@@ -401,14 +409,14 @@ fastest_inflate_per_s (Run *r, const char *name)
   g_autoptr (GArray) v = g_array_new (FALSE, FALSE, sizeof (gint64));
   size_t i;
   json_t *e;
-  json_array_foreach (dec, i, e)
-    if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
-        && json_is_integer (json_object_get (e, "new_target_bytes")))
-      {
-        gint64 ti = int_or (e, "time_ms", 0), vi = int_or (e, "new_target_bytes", 0);
-        g_array_append_val (t, ti);
-        g_array_append_val (v, vi);
-      }
+  json_array_foreach (dec, i,
+                      e) if (g_strcmp0 (json_string_value (json_object_get (e, "vm")), name) == 0
+                             && json_is_integer (json_object_get (e, "new_target_bytes")))
+  {
+    gint64 ti = int_or (e, "time_ms", 0), vi = int_or (e, "new_target_bytes", 0);
+    g_array_append_val (t, ti);
+    g_array_append_val (v, vi);
+  }
   json_decref (dec);
   gint64 best = 0;
   for (guint a = 0; a < t->len; a++)
@@ -470,8 +478,8 @@ check_hostile_bounds (const HostileSamples *s)
          "hostile target in [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] MiB over %u samples: "
          "lowest %" G_GINT64_FORMAT " MiB, highest %" G_GINT64_FORMAT " MiB, %u outside "
          "(actual %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT " MiB)",
-         s->min / MiB, s->max / MiB, s->n, s->target_lo / MiB, s->target_hi / MiB,
-         s->out_of_bounds, s->actual_lo / MiB, s->actual_hi / MiB);
+         s->min / MiB, s->max / MiB, s->n, s->target_lo / MiB, s->target_hi / MiB, s->out_of_bounds,
+         s->actual_lo / MiB, s->actual_hi / MiB);
 }
 
 /* Counts of the hostile VM's log lines by kind (the text up to the first
@@ -547,8 +555,8 @@ check_ksm (Run *hostile, Run *base)
   g_autofree char *seen = boost_summary (hostile, &longest, &gap);
   g_autofree char *base_seen = boost_summary (base, &base_longest, &base_gap);
   gint64 max_len_ms = BOOST_SCAN_S * 1000 + BOOST_END_SLACK_MS;
-  g_autofree char *gap_s = gap == G_MAXINT64 ? g_strdup ("-") : g_strdup_printf ("%.1f s",
-                                                                                  gap / 1000.0);
+  g_autofree char *gap_s
+      = gap == G_MAXINT64 ? g_strdup ("-") : g_strdup_printf ("%.1f s", gap / 1000.0);
   check (longest <= max_len_ms && (gap == G_MAXINT64 || gap >= cooldown_ms - SAMPLE_SLACK_MS),
          "KSM boosts (s into the window):%s; longest %.1f s (a boost is %d s: longer means a kick "
          "restarted it), shortest gap between starts %s (cooldown %.1f s); baseline:%s",
@@ -586,7 +594,8 @@ print_hostile_guest (TestGuest *g)
     }
   sent += boot_sent;
   g_test_message ("hostile guest: %u resets, %" G_GUINT64_FORMAT " MiB written to the agent port "
-                  "(whole run, boots included)", resets, sent / MiB);
+                  "(whole run, boots included)",
+                  resets, sent / MiB);
 }
 
 static void

@@ -32,7 +32,9 @@
 
 /* Knob values of the fake KSM dir before any daemon ran. */
 static const char *const ksm_knobs[][2] = {
-  { "run", "0" }, { "pages_to_scan", "100" }, { "sleep_millisecs", "20" },
+  { "run", "0" },
+  { "pages_to_scan", "100" },
+  { "sleep_millisecs", "20" },
 };
 
 typedef struct
@@ -42,7 +44,7 @@ typedef struct
   char *ksm_dir;
   char *saved_path;
   TestGuest *g;
-  QmpSync *mon; /* the guest's second monitor: its balloon as QEMU sees it */
+  QmpSync *mon;         /* the guest's second monitor: its balloon as QEMU sees it */
   int hung_fds[N_HUNG]; /* listening, never accepting */
 } Lab;
 
@@ -218,7 +220,8 @@ balloon_reaches (Lab *lab, gint64 mib, guint timeout_s)
   g_autofree char *log = NULL;
   g_file_get_contents (lab->d->log_path, &log, NULL, NULL);
   g_test_message ("balloon at %" G_GINT64_FORMAT " MiB, wanted %" G_GINT64_FORMAT
-                  "; ballastd log:\n%s", now_mib, mib, log ? log : "");
+                  "; ballastd log:\n%s",
+                  now_mib, mib, log ? log : "");
   return FALSE;
 }
 
@@ -318,8 +321,8 @@ test_lifecycle (void)
   int status = -1;
   g_autofree char *out = NULL, *err = NULL;
   gint64 t0 = g_get_monotonic_time ();
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                               &err, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, &error));
   g_test_message ("ballastd --release (%" G_GINT64_FORMAT " ms):\n%s%s",
                   (g_get_monotonic_time () - t0) / 1000, out, err);
   g_assert_true (g_spawn_check_wait_status (status, NULL));

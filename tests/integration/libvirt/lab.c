@@ -94,11 +94,10 @@ lab_child_setup (gpointer data)
 
 /* ---- libvirtd ------------------------------------------------------------ */
 
-static const char lab_libvirtd_conf[]
-    = "unix_sock_group = \"root\"\n"
-      "unix_sock_rw_perms = \"0700\"\n"
-      "auth_unix_rw = \"none\"\n"
-      "auth_unix_ro = \"none\"\n";
+static const char lab_libvirtd_conf[] = "unix_sock_group = \"root\"\n"
+                                        "unix_sock_rw_perms = \"0700\"\n"
+                                        "auth_unix_rw = \"none\"\n"
+                                        "auth_unix_ro = \"none\"\n";
 
 /* Root QEMUs without confinement, cgroups or namespaces of their own: the
  * tests run in containers where those are not available, and stdio goes to
@@ -163,9 +162,9 @@ lab_set_hook (Lab *lab, gboolean real, GError **error)
   g_mkdir_with_parents (hooks, 0755);
   g_autofree char *exe
       = g_build_filename (BALLAST_BUILD_ROOT, "configs", "libvirt-hook", "ballast-hook", NULL);
-  g_autofree char *body = real ? g_strdup_printf ("#!/bin/sh\nexec %s --socket %s \"$@\"\n", exe,
-                                                  lab->ctl_path)
-                               : g_strdup ("#!/bin/sh\nexit 0\n");
+  g_autofree char *body
+      = real ? g_strdup_printf ("#!/bin/sh\nexec %s --socket %s \"$@\"\n", exe, lab->ctl_path)
+             : g_strdup ("#!/bin/sh\nexit 0\n");
   /* Replaced by rename so libvirt never runs a half-written file. */
   g_autofree char *tmp = g_build_filename (hooks, ".qemu.tmp", NULL);
   g_autofree char *dst = g_build_filename (hooks, "qemu", NULL);
@@ -190,8 +189,17 @@ lab_new (gboolean hook, GError **error)
   g_strlcpy (lab_dir_for_signal, lab->dir, sizeof lab_dir_for_signal);
   lab->prefix = g_strdup_printf ("ballast-it-%d", (int) getpid ());
   lab->ctl_path = g_build_filename (lab->dir, "control.sock", NULL);
-  const char *subdirs[] = { "etc", "run", "sock", "guest", "var", "var/lib", "var/lib/libvirt",
-                            "var/log", "var/log/libvirt", "var/cache", "var/cache/libvirt",
+  const char *subdirs[] = { "etc",
+                            "run",
+                            "sock",
+                            "guest",
+                            "var",
+                            "var/lib",
+                            "var/lib/libvirt",
+                            "var/log",
+                            "var/log/libvirt",
+                            "var/cache",
+                            "var/cache/libvirt",
                             "var/tmp" };
   for (gsize i = 0; i < G_N_ELEMENTS (subdirs); i++)
     {
@@ -216,9 +224,9 @@ lab_new (gboolean hook, GError **error)
   if (!lab_write (etc, "libvirtd.conf", lconf, 0, error)
       || !lab_write (etc, "qemu.conf", lab_qemu_conf, 0, error)
       || !lab_write (lab->dir, "start.sh", lab_start_script, 0755, error)
-      || !lab_write_account (lab->dir, "passwd",
-                             "libvirt-qemu:x:64055:64055:libvirt qemu:/nonexistent:/usr/sbin/nologin",
-                             error)
+      || !lab_write_account (
+          lab->dir, "passwd",
+          "libvirt-qemu:x:64055:64055:libvirt qemu:/nonexistent:/usr/sbin/nologin", error)
       || !lab_write_account (lab->dir, "group", "libvirt-qemu:x:64055:", error))
     return NULL;
   /* libvirtd looks for hooks once, at start-up. */
@@ -242,10 +250,9 @@ lab_libvirtd_start (Lab *lab, GError **error)
       return FALSE;
     }
   /* unshare and sh exec in place: the PID is libvirtd's. */
-  gboolean ok = g_spawn_async_with_fds (NULL, (char **) argv, NULL,
-                                        G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
-                                        lab_child_setup, NULL, &lab->libvirtd_pid, -1, log_fd,
-                                        log_fd, error);
+  gboolean ok = g_spawn_async_with_fds (
+      NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, lab_child_setup,
+      NULL, &lab->libvirtd_pid, -1, log_fd, log_fd, error);
   close (log_fd);
   if (!ok)
     return FALSE;

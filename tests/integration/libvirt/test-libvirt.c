@@ -117,7 +117,8 @@ wait_agent (Lab *lab, const char *name)
         {
           g_test_message ("%s: first agent report via the libvirt channel after %" G_GINT64_FORMAT
                           " ms (ws_source %s)",
-                          name, ms_since (t0), json_string_value (json_object_get (vm, "ws_source")));
+                          name, ms_since (t0),
+                          json_string_value (json_object_get (vm, "ws_source")));
           g_assert_cmpstr (json_string_value (json_object_get (vm, "ws_source")), ==, "agent");
           json_decref (vm);
           return;
@@ -189,13 +190,13 @@ test_discovery (void)
   json_t *vm;
   guint n = 0;
   json_array_foreach (vms, i, vm)
-    {
-      g_assert_cmpstr (json_string_value (json_object_get (vm, "backend")), ==, "libvirt");
-      json_t *full = lab_vm (lab, json_string_value (json_object_get (vm, "name")));
-      g_assert_cmpint (json_integer_value (json_object_get (full, "ram_bytes")), ==, 512 * MIB);
-      json_decref (full);
-      n++;
-    }
+  {
+    g_assert_cmpstr (json_string_value (json_object_get (vm, "backend")), ==, "libvirt");
+    json_t *full = lab_vm (lab, json_string_value (json_object_get (vm, "name")));
+    g_assert_cmpint (json_integer_value (json_object_get (full, "ram_bytes")), ==, 512 * MIB);
+    json_decref (full);
+    n++;
+  }
   g_assert_cmpuint (n, ==, 2);
   json_decref (vms);
 
@@ -249,14 +250,14 @@ test_balloon_agent (void)
   json_t *d;
   gboolean down = FALSE, up = FALSE;
   json_array_foreach (decisions, i, d)
-    {
-      if (g_strcmp0 (json_string_value (json_object_get (d, "vm")), a) != 0
-          || !json_is_true (json_object_get (d, "applied")))
-        continue;
-      gint64 t = json_integer_value (json_object_get (d, "new_target_bytes"));
-      down |= t == 300 * MIB;
-      up |= t == 448 * MIB;
-    }
+  {
+    if (g_strcmp0 (json_string_value (json_object_get (d, "vm")), a) != 0
+        || !json_is_true (json_object_get (d, "applied")))
+      continue;
+    gint64 t = json_integer_value (json_object_get (d, "new_target_bytes"));
+    down |= t == 300 * MIB;
+    up |= t == 448 * MIB;
+  }
   json_decref (decisions);
   g_assert_true (down && up);
 }
@@ -314,9 +315,9 @@ has_kick (Lab *lab, const char *name, const char *reason)
   gsize i;
   json_t *d;
   gboolean found = FALSE;
-  json_array_foreach (decisions, i, d)
-    found |= g_strcmp0 (json_string_value (json_object_get (d, "vm")), name) == 0
-             && g_strcmp0 (json_string_value (json_object_get (d, "reason")), reason) == 0;
+  json_array_foreach (decisions, i, d) found
+      |= g_strcmp0 (json_string_value (json_object_get (d, "vm")), name) == 0
+         && g_strcmp0 (json_string_value (json_object_get (d, "reason")), reason) == 0;
   json_decref (decisions);
   return found;
 }

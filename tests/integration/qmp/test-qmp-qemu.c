@@ -26,7 +26,8 @@
 #define RUNNING_MAX_LATENCY_MS 1000
 #define PROBE_INTERVAL_MS 100
 
-typedef struct {
+typedef struct
+{
   GPid pid;
   char *dir;
   char *socket_path;
@@ -42,8 +43,8 @@ child_setup (gpointer data)
 static gboolean
 can_connect (const char *path)
 {
-  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                                             G_SOCKET_PROTOCOL_DEFAULT, NULL);
+  g_autoptr (GSocket) socket
+      = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
   g_autoptr (GSocketAddress) address = g_unix_socket_address_new (path);
   return socket != NULL && g_socket_connect (socket, address, NULL, NULL);
 }
@@ -57,8 +58,8 @@ qemu_start (Qemu *q, const char *device)
   g_assert_no_error (error);
   q->socket_path = g_build_filename (q->dir, "qmp.sock", NULL);
   g_autofree char *qmp_arg = g_strdup_printf ("unix:%s,server=on,wait=off", q->socket_path);
-  const char *argv[] = { QEMU_BINARY, "-S", "-m", "64", "-display", "none", "-nodefaults",
-                         "-accel", "tcg", "-device", device, "-qmp", qmp_arg, NULL };
+  const char *argv[] = { QEMU_BINARY, "-S",  "-m",      "64",   "-display", "none",  "-nodefaults",
+                         "-accel",    "tcg", "-device", device, "-qmp",     qmp_arg, NULL };
   g_spawn_async (NULL, (char **) argv, NULL,
                  G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                  child_setup, NULL, &q->pid, &error);
@@ -162,10 +163,11 @@ test_sync_balloon (void)
   g_assert_no_error (error);
   /* No guest runs: QEMU reads 2^64-1 everywhere and last-update 0. */
   g_assert_cmpint (stats.last_update_s, ==, 0);
-  const QmpStatValue *all[] = { &stats.swap_in_bytes, &stats.swap_out_bytes, &stats.major_faults,
-                                &stats.minor_faults, &stats.free_bytes, &stats.total_bytes,
-                                &stats.available_bytes, &stats.disk_caches_bytes,
-                                &stats.hugetlb_allocs, &stats.hugetlb_failures };
+  const QmpStatValue *all[]
+      = { &stats.swap_in_bytes,   &stats.swap_out_bytes,    &stats.major_faults,
+          &stats.minor_faults,    &stats.free_bytes,        &stats.total_bytes,
+          &stats.available_bytes, &stats.disk_caches_bytes, &stats.hugetlb_allocs,
+          &stats.hugetlb_failures };
   for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
     g_assert_false (all[i]->present);
 
@@ -205,7 +207,8 @@ test_balloon_with_id (void)
   qemu_stop (&q);
 }
 
-typedef struct {
+typedef struct
+{
   gboolean ready;
   gboolean closed;
   GError *closed_error;
@@ -318,7 +321,8 @@ test_events (void)
   qemu_stop (&q);
 }
 
-typedef struct {
+typedef struct
+{
   QmpClient *client;
   guint answered;
   guint failed;
@@ -396,8 +400,9 @@ test_sigstop (void)
   g_source_remove (tick);
 
   /* Meanwhile the other QEMU on the same loop kept answering promptly. */
-  g_test_message ("stopped QEMU: first timeout after %" G_GINT64_FORMAT " ms, closed after %"
-                  G_GINT64_FORMAT " ms; running QEMU: %u answers, max latency %.3f ms",
+  g_test_message ("stopped QEMU: first timeout after %" G_GINT64_FORMAT
+                  " ms, closed after %" G_GINT64_FORMAT
+                  " ms; running QEMU: %u answers, max latency %.3f ms",
                   first_timeout_ms, closed_ms, prober.answered, prober.max_latency_us / 1000.0);
   g_assert_cmpuint (prober.failed, ==, 0);
   g_assert_cmpuint (prober.answered, >=, (guint) (closed_ms / PROBE_INTERVAL_MS) / 2);

@@ -13,30 +13,29 @@
 
 /* Shaped like 6.1's lru_gen: "memcg %5hu %s", " node %5d", then
  * " %10lu %10u" + " %10lu%c" per type (mark ' ' in the short file). */
-static const char lru_gen_short[] =
-  "memcg     1 /\n"
-  " node     0\n"
-  "          4       6000        100          7 \n"
-  "          5       4000         50          0 \n"
-  "          6       2000         20          0 \n"
-  "          7        500         30          3 \n"
-  "memcg     2 /system.slice\n"
-  " node     0\n"
-  "          9      12000         10          1 \n"
-  "         10       1000          5          2 \n";
+static const char lru_gen_short[] = "memcg     1 /\n"
+                                    " node     0\n"
+                                    "          4       6000        100          7 \n"
+                                    "          5       4000         50          0 \n"
+                                    "          6       2000         20          0 \n"
+                                    "          7        500         30          3 \n"
+                                    "memcg     2 /system.slice\n"
+                                    " node     0\n"
+                                    "          9      12000         10          1 \n"
+                                    "         10       1000          5          2 \n";
 
 /* The _full file: 'x' marks, tier lines (7 fields) and mm stat lines (6). */
-static const char lru_gen_full[] =
-  "memcg     1 /\n"
-  " node     0\n"
-  "          3       8000          0x         0 \n"
-  "                     0          0          0          0          0          0          0 \n"
-  "                     1          0          0          0          0          0          0 \n"
-  "                                0          0          0          0          0          0 \n"
-  "          4       6000        100          7 \n"
-  "                     0         12R        34T         0          5r         6e         0p\n"
-  "                               1L         2O         3Y         4N         5F         6A\n"
-  "          5       4000         50          0 \n";
+static const char lru_gen_full[]
+    = "memcg     1 /\n"
+      " node     0\n"
+      "          3       8000          0x         0 \n"
+      "                     0          0          0          0          0          0          0 \n"
+      "                     1          0          0          0          0          0          0 \n"
+      "                                0          0          0          0          0          0 \n"
+      "          4       6000        100          7 \n"
+      "                     0         12R        34T         0          5r         6e         0p\n"
+      "                               1L         2O         3Y         4N         5F         6A\n"
+      "          5       4000         50          0 \n";
 
 static void
 test_mglru_parse_short (void)
@@ -129,7 +128,8 @@ test_mglru_aging_format (void)
   g_assert_cmpint (agent_mglru_format_aging (&empty, buf, sizeof buf), ==, -1);
 }
 
-typedef struct {
+typedef struct
+{
   int calls;
   GPtrArray *cmds;
   int results[4];
@@ -196,7 +196,7 @@ test_ws_spread (void)
   memset (acc, 0, sizeof acc);
   agent_ws_spread (1001, 500, 60500, edges3, 3, acc);
   g_assert_cmpuint (sum (acc, 4), ==, 1001);
-  g_assert_cmpuint (acc[0], ==, 8);   /* 500 of 60000 ms */
+  g_assert_cmpuint (acc[0], ==, 8); /* 500 of 60000 ms */
   g_assert_cmpuint (acc[1], ==, 75 - 8);
   g_assert_cmpuint (acc[2], ==, 492 - 75);
   g_assert_cmpuint (acc[3], ==, 1001 - 492);
@@ -282,14 +282,16 @@ static void
 test_config_parse (void)
 {
   AgentConfig c;
-  const char *ok = "{\"type\":\"config\",\"v\":1,\"interval_ms\":500,\"bins_ms\":[1000,5000,30000]}";
+  const char *ok
+      = "{\"type\":\"config\",\"v\":1,\"interval_ms\":500,\"bins_ms\":[1000,5000,30000]}";
   g_assert_cmpint (agent_config_parse (ok, strlen (ok), &c), ==, 0);
   g_assert_true (c.has_interval);
   g_assert_cmpuint (c.interval_ms, ==, 500);
   g_assert_cmpuint (c.n_bins_ms, ==, 3);
   g_assert_cmpuint (c.bins_ms[2], ==, 30000);
 
-  const char *unknown = " { \"v\" : 1 , \"x\":{\"a\":[1,2.5e3,-3,true,null,\"s\\\"\\u00e9\"]}, \"type\":\"config\" } ";
+  const char *unknown = " { \"v\" : 1 , \"x\":{\"a\":[1,2.5e3,-3,true,null,\"s\\\"\\u00e9\"]}, "
+                        "\"type\":\"config\" } ";
   g_assert_cmpint (agent_config_parse (unknown, strlen (unknown), &c), ==, 0);
   g_assert_false (c.has_interval);
   g_assert_false (c.has_bins);
@@ -302,11 +304,11 @@ test_config_parse (void)
   static const char *bad[] = {
     "",
     "[]",
-    "{\"type\":\"config\"}",                                       /* no v */
-    "{\"type\":\"config\",\"v\":1} x",                              /* trailing */
-    "{\"type\":\"config\",\"v\":1,\"interval_ms\":50}",             /* too fast */
+    "{\"type\":\"config\"}",                            /* no v */
+    "{\"type\":\"config\",\"v\":1} x",                  /* trailing */
+    "{\"type\":\"config\",\"v\":1,\"interval_ms\":50}", /* too fast */
     "{\"type\":\"config\",\"v\":1,\"interval_ms\":60001}",
-    "{\"type\":\"config\",\"v\":1,\"interval_ms\":1000.0}",         /* not an integer */
+    "{\"type\":\"config\",\"v\":1,\"interval_ms\":1000.0}", /* not an integer */
     "{\"type\":\"config\",\"v\":1,\"interval_ms\":-1000}",
     "{\"type\":\"config\",\"v\":1,\"interval_ms\":01000}",
     "{\"type\":\"config\",\"v\":1,\"interval_ms\":\"1000\"}",
@@ -319,7 +321,7 @@ test_config_parse (void)
     "{\"type\":\"config\",\"v\":1,\"bins_ms\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}",
     "{\"type\":\"config\",\"v\":1,\"bins_ms\":[1000,]}",
     "{\"type\":\"config\",\"v\":1,\"bins_ms\":[99999999999999999999999]}",
-    "{\"type\":\"config\",\"v\":1,\"x\":[[[[[[[[[[1]]]]]]]]]]}",     /* too deep */
+    "{\"type\":\"config\",\"v\":1,\"x\":[[[[[[[[[[1]]]]]]]]]]}", /* too deep */
     "{\"type\":\"config\",\"v\":1,\"x\":tru}",
     "{\"type\":\"config\",\"v\":1,\"x\":\"\\q\"}",
     "{\"type\":\"config\",\"v\":1,\"x\":\"\x01\"}",

@@ -11,24 +11,27 @@
 #define MiB (1024ULL * 1024)
 #define RAM (512 * MiB)
 
-static const char valid_report[] =
-  "{\"type\":\"report\",\"v\":1,\"seq\":7,\"uptime_ms\":15400,"
-  "\"mem\":{\"total\":492847104,\"free\":249466880,\"available\":213000000,\"cached\":20000000,"
-  "\"anon\":210000000,\"unevictable\":19000000,\"swap_free\":0},"
-  "\"psi\":{\"some_avg10\":1.25,\"full_avg10\":0,\"some_total_us\":1234},"
-  "\"vmstat\":{\"workingset_refault_anon\":1,\"workingset_refault_file\":2,\"pswpin\":3,\"pswpout\":4,\"oom_kill\":0},"
-  "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":104857600,\"file\":0},"
-  "{\"age_ms\":5000,\"anon\":104857600,\"file\":4096},{\"age_ms\":null,\"anon\":3145728,\"file\":0}]},"
-  "\"agent\":{\"cpu_us\":138131,\"dropped\":3}}";
+static const char valid_report[]
+    = "{\"type\":\"report\",\"v\":1,\"seq\":7,\"uptime_ms\":15400,"
+      "\"mem\":{\"total\":492847104,\"free\":249466880,\"available\":213000000,\"cached\":20000000,"
+      "\"anon\":210000000,\"unevictable\":19000000,\"swap_free\":0},"
+      "\"psi\":{\"some_avg10\":1.25,\"full_avg10\":0,\"some_total_us\":1234},"
+      "\"vmstat\":{\"workingset_refault_anon\":1,\"workingset_refault_file\":2,\"pswpin\":3,"
+      "\"pswpout\":4,\"oom_kill\":0},"
+      "\"ws\":{\"source\":\"mglru\",\"bins\":[{\"age_ms\":1000,\"anon\":104857600,\"file\":0},"
+      "{\"age_ms\":5000,\"anon\":104857600,\"file\":4096},{\"age_ms\":null,\"anon\":3145728,"
+      "\"file\":0}]},"
+      "\"agent\":{\"cpu_us\":138131,\"dropped\":3}}";
 
-static const char valid_hello[] =
-  "{\"type\":\"hello\",\"v\":1,\"agent\":\"ballast-agent 0.1.0\",\"kernel\":\"6.1.0-56-cloud-amd64\","
-  "\"page_size\":4096,\"mglru\":true,\"psi\":true,\"interval_ms\":1000,\"bins_ms\":[1000,5000],"
-  "\"aging_ms\":2000,\"ws_long_bound\":\"idle-upper\"}";
+static const char valid_hello[]
+    = "{\"type\":\"hello\",\"v\":1,\"agent\":\"ballast-agent "
+      "0.1.0\",\"kernel\":\"6.1.0-56-cloud-amd64\","
+      "\"page_size\":4096,\"mglru\":true,\"psi\":true,\"interval_ms\":1000,\"bins_ms\":[1000,5000],"
+      "\"aging_ms\":2000,\"ws_long_bound\":\"idle-upper\"}";
 
-static const char valid_pressure[] =
-  "{\"type\":\"pressure\",\"v\":1,\"seq\":9,\"uptime_ms\":30123,\"some_avg10\":17.5,"
-  "\"some_total_us\":400000,\"available\":1048576}";
+static const char valid_pressure[]
+    = "{\"type\":\"pressure\",\"v\":1,\"seq\":9,\"uptime_ms\":30123,\"some_avg10\":17.5,"
+      "\"some_total_us\":400000,\"available\":1048576}";
 
 static const AgentProtoLimits limits = { .ram_bytes = RAM };
 
@@ -81,10 +84,11 @@ test_valid_messages (void)
   g_assert_cmpuint (m.pressure.uptime_ms, ==, 30123);
 
   /* Optional sections absent or null; meminfo source. */
-  const char *minimal =
-    "{\"v\":1,\"type\":\"report\",\"seq\":0,\"uptime_ms\":0,\"psi\":null,"
-    "\"mem\":{\"total\":1,\"free\":0,\"available\":0,\"cached\":0,\"anon\":0,\"unevictable\":0,\"swap_free\":0},"
-    "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":1000,\"anon\":0,\"file\":0},{\"age_ms\":null,\"anon\":0,\"file\":0}]}}";
+  const char *minimal = "{\"v\":1,\"type\":\"report\",\"seq\":0,\"uptime_ms\":0,\"psi\":null,"
+                        "\"mem\":{\"total\":1,\"free\":0,\"available\":0,\"cached\":0,\"anon\":0,"
+                        "\"unevictable\":0,\"swap_free\":0},"
+                        "\"ws\":{\"source\":\"meminfo\",\"bins\":[{\"age_ms\":1000,\"anon\":0,"
+                        "\"file\":0},{\"age_ms\":null,\"anon\":0,\"file\":0}]}}";
   g_assert_true (parse (minimal, &m, &error));
   g_assert_false (m.report.has_psi);
   g_assert_false (m.report.has_vmstat);
@@ -126,80 +130,265 @@ bin (json_t *r, size_t i)
 }
 
 /* version */
-static void e_v_missing (json_t *r) { json_object_del (r, "v"); }
-static void e_v_two (json_t *r) { json_object_set_new (r, "v", json_integer (2)); }
-static void e_v_zero (json_t *r) { json_object_set_new (r, "v", json_integer (0)); }
-static void e_v_string (json_t *r) { json_object_set_new (r, "v", json_string ("1")); }
-static void e_v_real (json_t *r) { json_object_set_new (r, "v", json_real (1.0)); }
+static void
+e_v_missing (json_t *r)
+{
+  json_object_del (r, "v");
+}
+static void
+e_v_two (json_t *r)
+{
+  json_object_set_new (r, "v", json_integer (2));
+}
+static void
+e_v_zero (json_t *r)
+{
+  json_object_set_new (r, "v", json_integer (0));
+}
+static void
+e_v_string (json_t *r)
+{
+  json_object_set_new (r, "v", json_string ("1"));
+}
+static void
+e_v_real (json_t *r)
+{
+  json_object_set_new (r, "v", json_real (1.0));
+}
 /* type */
-static void e_type_missing (json_t *r) { json_object_del (r, "type"); }
-static void e_type_number (json_t *r) { json_object_set_new (r, "type", json_integer (1)); }
-static void e_type_unknown (json_t *r) { json_object_set_new (r, "type", json_string ("reboot")); }
+static void
+e_type_missing (json_t *r)
+{
+  json_object_del (r, "type");
+}
+static void
+e_type_number (json_t *r)
+{
+  json_object_set_new (r, "type", json_integer (1));
+}
+static void
+e_type_unknown (json_t *r)
+{
+  json_object_set_new (r, "type", json_string ("reboot"));
+}
 /* fields and their types */
-static void e_seq_missing (json_t *r) { json_object_del (r, "seq"); }
-static void e_seq_string (json_t *r) { json_object_set_new (r, "seq", json_string ("7")); }
-static void e_seq_negative (json_t *r) { json_object_set_new (r, "seq", json_integer (-1)); }
-static void e_mem_missing (json_t *r) { json_object_del (r, "mem"); }
-static void e_mem_array (json_t *r) { json_object_set_new (r, "mem", json_array ()); }
-static void e_total_missing (json_t *r) { json_object_del (mem (r), "total"); }
-static void e_total_real (json_t *r) { json_object_set_new (mem (r), "total", json_real (4096.0)); }
-static void e_total_bool (json_t *r) { json_object_set_new (mem (r), "total", json_true ()); }
-static void e_psi_array (json_t *r) { json_object_set_new (r, "psi", json_array ()); }
-static void e_psi_string (json_t *r)
+static void
+e_seq_missing (json_t *r)
+{
+  json_object_del (r, "seq");
+}
+static void
+e_seq_string (json_t *r)
+{
+  json_object_set_new (r, "seq", json_string ("7"));
+}
+static void
+e_seq_negative (json_t *r)
+{
+  json_object_set_new (r, "seq", json_integer (-1));
+}
+static void
+e_mem_missing (json_t *r)
+{
+  json_object_del (r, "mem");
+}
+static void
+e_mem_array (json_t *r)
+{
+  json_object_set_new (r, "mem", json_array ());
+}
+static void
+e_total_missing (json_t *r)
+{
+  json_object_del (mem (r), "total");
+}
+static void
+e_total_real (json_t *r)
+{
+  json_object_set_new (mem (r), "total", json_real (4096.0));
+}
+static void
+e_total_bool (json_t *r)
+{
+  json_object_set_new (mem (r), "total", json_true ());
+}
+static void
+e_psi_array (json_t *r)
+{
+  json_object_set_new (r, "psi", json_array ());
+}
+static void
+e_psi_string (json_t *r)
 {
   json_object_set_new (json_object_get (r, "psi"), "some_avg10", json_string ("1.0"));
 }
-static void e_vmstat_missing_counter (json_t *r) { json_object_del (json_object_get (r, "vmstat"), "oom_kill"); }
-static void e_ws_source (json_t *r) { json_object_set_new (json_object_get (r, "ws"), "source", json_string ("magic")); }
-static void e_bins_object (json_t *r) { json_object_set_new (json_object_get (r, "ws"), "bins", json_object ()); }
-static void e_bin_not_object (json_t *r) { json_array_set_new (json_object_get (json_object_get (r, "ws"), "bins"), 0, json_integer (5)); }
-static void e_bin_age_missing (json_t *r) { json_object_del (bin (r, 0), "age_ms"); }
-static void e_bin_age_string (json_t *r) { json_object_set_new (bin (r, 0), "age_ms", json_string ("1000")); }
-static void e_bin_anon_missing (json_t *r) { json_object_del (bin (r, 1), "anon"); }
+static void
+e_vmstat_missing_counter (json_t *r)
+{
+  json_object_del (json_object_get (r, "vmstat"), "oom_kill");
+}
+static void
+e_ws_source (json_t *r)
+{
+  json_object_set_new (json_object_get (r, "ws"), "source", json_string ("magic"));
+}
+static void
+e_bins_object (json_t *r)
+{
+  json_object_set_new (json_object_get (r, "ws"), "bins", json_object ());
+}
+static void
+e_bin_not_object (json_t *r)
+{
+  json_array_set_new (json_object_get (json_object_get (r, "ws"), "bins"), 0, json_integer (5));
+}
+static void
+e_bin_age_missing (json_t *r)
+{
+  json_object_del (bin (r, 0), "age_ms");
+}
+static void
+e_bin_age_string (json_t *r)
+{
+  json_object_set_new (bin (r, 0), "age_ms", json_string ("1000"));
+}
+static void
+e_bin_anon_missing (json_t *r)
+{
+  json_object_del (bin (r, 1), "anon");
+}
 /* numeric sanity */
-static void e_total_above_ram (json_t *r) { json_object_set_new (mem (r), "total", json_integer (RAM + 1)); }
-static void e_free_above_total (json_t *r) { json_object_set_new (mem (r), "free", json_integer (492847105)); }
-static void e_anon_above_total (json_t *r) { json_object_set_new (mem (r), "anon", json_integer (492847105)); }
-static void e_negative_bytes (json_t *r) { json_object_set_new (mem (r), "cached", json_integer (-4096)); }
-static void e_huge_swap (json_t *r) { json_object_set_new (mem (r), "swap_free", json_integer (INT64_MAX)); }
-static void e_pct_above_100 (json_t *r) { json_object_set_new (json_object_get (r, "psi"), "some_avg10", json_real (100.5)); }
-static void e_pct_negative (json_t *r) { json_object_set_new (json_object_get (r, "psi"), "full_avg10", json_integer (-1)); }
-static void e_bin_above_ram (json_t *r) { json_object_set_new (bin (r, 0), "anon", json_integer (RAM + 1)); }
-static void e_bins_sum_above_ram (json_t *r)
+static void
+e_total_above_ram (json_t *r)
+{
+  json_object_set_new (mem (r), "total", json_integer (RAM + 1));
+}
+static void
+e_free_above_total (json_t *r)
+{
+  json_object_set_new (mem (r), "free", json_integer (492847105));
+}
+static void
+e_anon_above_total (json_t *r)
+{
+  json_object_set_new (mem (r), "anon", json_integer (492847105));
+}
+static void
+e_negative_bytes (json_t *r)
+{
+  json_object_set_new (mem (r), "cached", json_integer (-4096));
+}
+static void
+e_huge_swap (json_t *r)
+{
+  json_object_set_new (mem (r), "swap_free", json_integer (INT64_MAX));
+}
+static void
+e_pct_above_100 (json_t *r)
+{
+  json_object_set_new (json_object_get (r, "psi"), "some_avg10", json_real (100.5));
+}
+static void
+e_pct_negative (json_t *r)
+{
+  json_object_set_new (json_object_get (r, "psi"), "full_avg10", json_integer (-1));
+}
+static void
+e_bin_above_ram (json_t *r)
+{
+  json_object_set_new (bin (r, 0), "anon", json_integer (RAM + 1));
+}
+static void
+e_bins_sum_above_ram (json_t *r)
 {
   json_object_set_new (bin (r, 0), "anon", json_integer (RAM / 2));
   json_object_set_new (bin (r, 1), "anon", json_integer (RAM / 2));
 }
-static void e_bins_not_increasing (json_t *r) { json_object_set_new (bin (r, 1), "age_ms", json_integer (1000)); }
-static void e_bin_age_zero (json_t *r) { json_object_set_new (bin (r, 0), "age_ms", json_integer (0)); }
-static void e_bin_age_huge (json_t *r) { json_object_set_new (bin (r, 1), "age_ms", json_integer (AGENT_WIRE_MAX_BIN_MS + 1)); }
-static void e_null_not_last (json_t *r) { json_object_set_new (bin (r, 0), "age_ms", json_null ()); }
-static void e_last_not_null (json_t *r) { json_object_set_new (bin (r, 2), "age_ms", json_integer (9000)); }
-static void e_bins_empty (json_t *r) { json_object_set_new (json_object_get (r, "ws"), "bins", json_array ()); }
-static void e_bins_too_many (json_t *r)
+static void
+e_bins_not_increasing (json_t *r)
+{
+  json_object_set_new (bin (r, 1), "age_ms", json_integer (1000));
+}
+static void
+e_bin_age_zero (json_t *r)
+{
+  json_object_set_new (bin (r, 0), "age_ms", json_integer (0));
+}
+static void
+e_bin_age_huge (json_t *r)
+{
+  json_object_set_new (bin (r, 1), "age_ms", json_integer (AGENT_WIRE_MAX_BIN_MS + 1));
+}
+static void
+e_null_not_last (json_t *r)
+{
+  json_object_set_new (bin (r, 0), "age_ms", json_null ());
+}
+static void
+e_last_not_null (json_t *r)
+{
+  json_object_set_new (bin (r, 2), "age_ms", json_integer (9000));
+}
+static void
+e_bins_empty (json_t *r)
+{
+  json_object_set_new (json_object_get (r, "ws"), "bins", json_array ());
+}
+static void
+e_bins_too_many (json_t *r)
 {
   json_t *bins = json_array ();
   for (int i = 0; i < AGENT_WIRE_MAX_BINS; i++)
-    json_array_append_new (bins, json_pack ("{s:i,s:i,s:i}", "age_ms", 1000 * (i + 1), "anon", 0, "file", 0));
+    json_array_append_new (
+        bins, json_pack ("{s:i,s:i,s:i}", "age_ms", 1000 * (i + 1), "anon", 0, "file", 0));
   json_array_append_new (bins, json_pack ("{s:n,s:i,s:i}", "age_ms", "anon", 0, "file", 0));
   json_object_set_new (json_object_get (r, "ws"), "bins", bins);
 }
 /* hello */
-static void e_page_size_odd (json_t *r) { json_object_set_new (r, "page_size", json_integer (5000)); }
-static void e_page_size_small (json_t *r) { json_object_set_new (r, "page_size", json_integer (2048)); }
-static void e_mglru_int (json_t *r) { json_object_set_new (r, "mglru", json_integer (1)); }
-static void e_kernel_long (json_t *r)
+static void
+e_page_size_odd (json_t *r)
+{
+  json_object_set_new (r, "page_size", json_integer (5000));
+}
+static void
+e_page_size_small (json_t *r)
+{
+  json_object_set_new (r, "page_size", json_integer (2048));
+}
+static void
+e_mglru_int (json_t *r)
+{
+  json_object_set_new (r, "mglru", json_integer (1));
+}
+static void
+e_kernel_long (json_t *r)
 {
   char s[AGENT_PROTO_MAX_KERNEL + 1];
   memset (s, 'k', sizeof s - 1);
   s[sizeof s - 1] = '\0';
   json_object_set_new (r, "kernel", json_string (s));
 }
-static void e_agent_control_chars (json_t *r) { json_object_set_new (r, "agent", json_string ("evil\x1b[2J")); }
-static void e_interval_small (json_t *r) { json_object_set_new (r, "interval_ms", json_integer (1)); }
+static void
+e_agent_control_chars (json_t *r)
+{
+  json_object_set_new (r, "agent", json_string ("evil\x1b[2J"));
+}
+static void
+e_interval_small (json_t *r)
+{
+  json_object_set_new (r, "interval_ms", json_integer (1));
+}
 /* pressure */
-static void e_available_above_ram (json_t *r) { json_object_set_new (r, "available", json_integer (RAM + 1)); }
-static void e_pressure_pct (json_t *r) { json_object_set_new (r, "some_avg10", json_real (1e6)); }
+static void
+e_available_above_ram (json_t *r)
+{
+  json_object_set_new (r, "available", json_integer (RAM + 1));
+}
+static void
+e_pressure_pct (json_t *r)
+{
+  json_object_set_new (r, "some_avg10", json_real (1e6));
+}
 
 static void
 test_version_rules (void)
@@ -271,7 +460,8 @@ test_numeric_sanity (void)
   AgentMsg m;
   g_autoptr (GError) error = NULL;
   const AgentProtoLimits unknown = { 0 };
-  g_assert_true (agent_proto_parse_line (valid_report, strlen (valid_report), &unknown, &m, &error));
+  g_assert_true (
+      agent_proto_parse_line (valid_report, strlen (valid_report), &unknown, &m, &error));
   const AgentProtoLimits tiny = { .ram_bytes = 256 * MiB };
   g_assert_false (agent_proto_parse_line (valid_report, strlen (valid_report), &tiny, &m, &error));
   g_assert_error (error, AGENT_PROTO_ERROR, AGENT_PROTO_ERROR_RANGE);
@@ -285,9 +475,9 @@ test_syntax_rules (void)
     "not json",
     "[1,2]",
     "\"report\"",
-    "{\"type\":\"report\",\"v\":1",                         /* truncated */
-    "{\"type\":\"report\",\"v\":1,\"v\":1}",                /* duplicate key */
-    "{\"type\":\"report\",\"v\":1} {}",                     /* two objects */
+    "{\"type\":\"report\",\"v\":1",          /* truncated */
+    "{\"type\":\"report\",\"v\":1,\"v\":1}", /* duplicate key */
+    "{\"type\":\"report\",\"v\":1} {}",      /* two objects */
     "{\"type\":\"pressure\",\"v\":1,\"seq\":1,\"some_avg10\":1e400,\"available\":0}",
     "{\"type\":\"pressure\",\"v\":1,\"seq\":99999999999999999999,\"some_avg10\":1,\"available\":0}",
     "{\"type\":\"hello\",\"v\":1,\"agent\":\"a\\u0000b\"}", /* NUL in a string */
@@ -297,7 +487,8 @@ test_syntax_rules (void)
     {
       AgentMsg m;
       g_autoptr (GError) error = NULL;
-      if (parse (bad[i], &m, &error) || !g_error_matches (error, AGENT_PROTO_ERROR, AGENT_PROTO_ERROR_SYNTAX))
+      if (parse (bad[i], &m, &error)
+          || !g_error_matches (error, AGENT_PROTO_ERROR, AGENT_PROTO_ERROR_SYNTAX))
         g_error ("syntax case %zu accepted or misclassified: %s", i, error ? error->message : "ok");
     }
   /* A raw NUL byte inside the line. */
@@ -351,7 +542,8 @@ test_line_length (void)
   memcpy (line, valid_report, strlen (valid_report));
   g_assert_true (agent_proto_parse_line (line, AGENT_WIRE_MAX_LINE_BYTES, &limits, &m, &error));
   /* ...one byte more does not, before any parsing. */
-  g_assert_false (agent_proto_parse_line (line, AGENT_WIRE_MAX_LINE_BYTES + 1, &limits, &m, &error));
+  g_assert_false (
+      agent_proto_parse_line (line, AGENT_WIRE_MAX_LINE_BYTES + 1, &limits, &m, &error));
   g_assert_error (error, AGENT_PROTO_ERROR, AGENT_PROTO_ERROR_TOO_LONG);
   g_free (line);
 }

@@ -50,11 +50,19 @@ test_report (void)
 {
   char store[2048];
   AgentBuf b;
-  AgentMeminfo mi = { .total_bytes = 1, .free_bytes = 2, .available_bytes = 3, .cached_bytes = 4,
-                      .anon_bytes = 5, .unevictable_bytes = 6, .swap_free_bytes = 7 };
+  AgentMeminfo mi = { .total_bytes = 1,
+                      .free_bytes = 2,
+                      .available_bytes = 3,
+                      .cached_bytes = 4,
+                      .anon_bytes = 5,
+                      .unevictable_bytes = 6,
+                      .swap_free_bytes = 7 };
   AgentPsi psi = { .some_avg10_centi = 1234, .full_avg10_centi = 5, .some_total_us = 99 };
-  AgentVmstat vs = { .workingset_refault_anon = 10, .workingset_refault_file = 11, .pswpin = 12,
-                     .pswpout = 13, .oom_kill = 14 };
+  AgentVmstat vs = { .workingset_refault_anon = 10,
+                     .workingset_refault_file = 11,
+                     .pswpin = 12,
+                     .pswpout = 13,
+                     .oom_kill = 14 };
   AgentBin bins[] = { { 20, 21 }, { 22, 23 }, { 24, 25 } };
   AgentReport r = {
     .seq = 42,

@@ -12,7 +12,8 @@ static const char full_xml[]
       "  <memoryBacking><nosharepages/></memoryBacking>\n"
       "  <devices>\n"
       "    <channel type='unix'>\n"
-      "      <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-3-web1/org.qemu.guest_agent.0'/>\n"
+      "      <source mode='bind' "
+      "path='/var/lib/libvirt/qemu/channel/target/domain-3-web1/org.qemu.guest_agent.0'/>\n"
       "      <target type='virtio' name='org.qemu.guest_agent.0' state='connected'/>\n"
       "    </channel>\n"
       "    <channel type='pty'>\n"
@@ -51,9 +52,10 @@ test_minimal (void)
   LvDomainXml x;
   g_autoptr (GError) error = NULL;
   /* No channel, a balloon without alias (inactive XML), sharing allowed. */
-  g_assert_true (lv_parse_domain_xml ("<domain><devices><memballoon model='virtio-non-transitional'/>"
-                                      "</devices></domain>",
-                                      &x, &error));
+  g_assert_true (
+      lv_parse_domain_xml ("<domain><devices><memballoon model='virtio-non-transitional'/>"
+                           "</devices></domain>",
+                           &x, &error));
   g_assert_null (x.agent_path);
   g_assert_cmpstr (x.balloon_alias, ==, "memballoon");
   g_assert_false (x.nosharepages);

@@ -99,9 +99,9 @@ vm_entry (json_t *vms, const char *name)
 {
   size_t i;
   json_t *v;
-  json_array_foreach (vms, i, v)
-    if (g_strcmp0 (json_string_value (json_object_get (v, "name")), name) == 0)
-      return v;
+  json_array_foreach (vms, i,
+                      v) if (g_strcmp0 (json_string_value (json_object_get (v, "name")), name)
+                             == 0) return v;
   return NULL;
 }
 
@@ -137,13 +137,11 @@ capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
 static const char *
 journal_find (BallastLogKind kind, const char *vm)
 {
-  g_autofree char *prefix = g_strdup_printf ("%s %s ", ballast_log_message_id (kind),
-                                             vm ? vm : "");
+  g_autofree char *prefix = g_strdup_printf ("%s %s ", ballast_log_message_id (kind), vm ? vm : "");
   for (guint i = 0; i < journal_records->len; i++)
     {
       const char *r = g_ptr_array_index (journal_records, i);
-      if (vm ? g_str_has_prefix (r, prefix)
-             : g_str_has_prefix (r, ballast_log_message_id (kind)))
+      if (vm ? g_str_has_prefix (r, prefix) : g_str_has_prefix (r, ballast_log_message_id (kind)))
         return r;
     }
   return NULL;
@@ -227,9 +225,10 @@ static Manager *
 manager_on_fake_host (char **root_out)
 {
   char *root = fake_root_new ();
-  fake_write (root, "proc/meminfo",
-              "MemTotal:        8388608 kB\nMemFree:         6291456 kB\n"
-              "MemAvailable:    6291456 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
+  fake_write (
+      root, "proc/meminfo",
+      "MemTotal:        8388608 kB\nMemFree:         6291456 kB\n"
+      "MemAvailable:    6291456 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
   fake_write (root, "proc/pressure/memory",
               "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
               "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
@@ -238,9 +237,10 @@ manager_on_fake_host (char **root_out)
   g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
   g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
   g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
-  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n[host]\nmode=density\n"
-                                           "[ksm]\nmode=off\nsysfs=%s\n",
-                                           sock, ksm);
+  g_autofree char *text
+      = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n[host]\nmode=density\n"
+                         "[ksm]\nmode=off\nsysfs=%s\n",
+                         sock, ksm);
   g_autoptr (GError) error = NULL;
   BallastConfig *cfg = cfg_load_data (text, "test", &error);
   g_assert_no_error (error);
@@ -255,8 +255,8 @@ static json_int_t
 ticks_so_far (Manager *m)
 {
   json_t *status = run_command (m, "{\"execute\":\"query-status\"}");
-  json_int_t ticks = json_integer_value (json_object_get (json_object_get (status, "return"),
-                                                          "ticks"));
+  json_int_t ticks
+      = json_integer_value (json_object_get (json_object_get (status, "return"), "ticks"));
   json_decref (status);
   return ticks;
 }
@@ -339,17 +339,18 @@ booting_new (Manager *m, const char *name, guint64 ram_bytes)
 static Manager *
 limits_manager_new (const char *root, const char *daemon_keys)
 {
-  fake_write (root, "proc/meminfo",
-              "MemTotal:        8388608 kB\nMemFree:         7340032 kB\n"
-              "MemAvailable:    7340032 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
+  fake_write (
+      root, "proc/meminfo",
+      "MemTotal:        8388608 kB\nMemFree:         7340032 kB\n"
+      "MemAvailable:    7340032 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n");
   fake_write (root, "proc/pressure/memory",
               "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
               "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
   g_autofree char *proc = g_build_filename (root, "proc", NULL);
   g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
   g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
-  g_autofree char *text = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n%s\n[ksm]\nmode=off\n",
-                                           sock, daemon_keys);
+  g_autofree char *text = g_strdup_printf (
+      "[daemon]\ncontrol-socket=%s\nhttp-listen=off\n%s\n[ksm]\nmode=off\n", sock, daemon_keys);
   g_autoptr (GError) error = NULL;
   BallastConfig *cfg = cfg_load_data (text, "test", &error);
   g_assert_no_error (error);
@@ -407,7 +408,8 @@ static gboolean
 host_overloaded (Manager *m)
 {
   json_t *host = run_command (m, "{\"execute\":\"query-host\"}");
-  gboolean overloaded = json_is_true (json_object_get (json_object_get (host, "return"), "overloaded"));
+  gboolean overloaded
+      = json_is_true (json_object_get (json_object_get (host, "return"), "overloaded"));
   json_decref (host);
   return overloaded;
 }
@@ -428,7 +430,8 @@ test_booting_cap (void)
   root = fake_root_new ();
   m = limits_manager_new (root, "booting-max=100%\nbooting-time=300ms");
   lowest = alpha_lowest_target (m, 3);
-  g_test_message ("booting-max=100%%: alpha's lowest target %" G_GUINT64_FORMAT " MiB", lowest >> 20);
+  g_test_message ("booting-max=100%%: alpha's lowest target %" G_GUINT64_FORMAT " MiB",
+                  lowest >> 20);
   g_assert_true (host_overloaded (m));
   g_assert_nonnull (journal_find (BALLAST_LOG_OVERLOAD, NULL));
   g_assert_null (journal_find (BALLAST_LOG_OVERLOAD_CLEARED, NULL));
@@ -446,8 +449,8 @@ test_booting_cap (void)
 static void
 test_limit_keys (void)
 {
-  static const char *const bad[] = { "max-vms=0", "max-vms=lots", "booting-max=huge",
-                                     "booting-time=soon" };
+  static const char *const bad[]
+      = { "max-vms=0", "max-vms=lots", "booting-max=huge", "booting-time=soon" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) error = NULL;

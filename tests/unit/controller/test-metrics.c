@@ -137,8 +137,9 @@ test_hostile_names (void)
   g_assert_cmpstr (g_ptr_array_index (got, n), ==, "bad-\xef\xbf\xbd\xef\xbf\xbd-utf8");
 
   /* The exact text of the worst one. */
-  g_assert_nonnull (strstr (out->str, "ballast_vm_actual_bytes{vm=\"}{vm=\\\"x\\\"} 1\\nballast_fake "
-                                      "2\"} 5242880\n"));
+  g_assert_nonnull (strstr (out->str,
+                            "ballast_vm_actual_bytes{vm=\"}{vm=\\\"x\\\"} 1\\nballast_fake "
+                            "2\"} 5242880\n"));
   g_assert_null (strstr (out->str, "\nballast_fake"));
 }
 
@@ -256,9 +257,10 @@ test_listen (void)
       g_assert_cmpstr (host, ==, good[i].host);
       g_assert_cmpuint (port, ==, good[i].port);
     }
-  const char *const bad[] = { "0.0.0.0:abc", "127.0.0.1", "localhost:9781", "::1:9781",
-                              "[127.0.0.1]:9781", "[::1]", "127.0.0.1:65536", "127.0.0.1:-1",
-                              ":9781", "[::1:9781", "127.0.0.1: 9781" };
+  const char *const bad[]
+      = { "0.0.0.0:abc",    "127.0.0.1",       "localhost:9781", "::1:9781", "[127.0.0.1]:9781",
+          "[::1]",          "127.0.0.1:65536", "127.0.0.1:-1",   ":9781",    "[::1:9781",
+          "127.0.0.1: 9781" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     if (cfg_parse_listen (bad[i], NULL, NULL) == NULL)
       g_error ("accepted: %s", bad[i]);
@@ -270,8 +272,8 @@ test_listen (void)
   g_assert_null (off->http_listen);
   g_autoptr (BallastConfig) def = cfg_load_data ("[daemon]\n", "t.conf", &error);
   g_assert_cmpstr (def->http_listen, ==, "127.0.0.1:9781");
-  g_autoptr (BallastConfig) v6 = cfg_load_data ("[daemon]\nhttp-listen=[::1]:9000\n", "t.conf",
-                                                &error);
+  g_autoptr (BallastConfig) v6
+      = cfg_load_data ("[daemon]\nhttp-listen=[::1]:9000\n", "t.conf", &error);
   g_assert_no_error (error);
   g_assert_cmpstr (v6->http_listen, ==, "[::1]:9000");
   g_autoptr (BallastConfig) broken

@@ -55,8 +55,8 @@ test_meminfo_garbage (void)
     "",
     "garbage\n\x01\x02\xff",
     "MemTotal: lots kB\n",
-    "MemTotal: 123 MB\n",        /* wrong unit */
-    "MemTotal: 123 kB junk\n",   /* trailing junk */
+    "MemTotal: 123 MB\n",      /* wrong unit */
+    "MemTotal: 123 kB junk\n", /* trailing junk */
     "MemTotal: -5 kB\n",
     "MemTotal: 0 kB\n",
     "MemTotal: 99999999999999999999999 kB\n",  /* overflows u64 */
@@ -90,8 +90,8 @@ test_meminfo_partial (void)
   g_assert_cmpuint (mi.swap_total_bytes.value, ==, KiB);
 
   /* Pre-3.14 kernels: MemAvailable estimated from MemFree + Buffers + Cached. */
-  g_assert_true (parse_meminfo ("MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 20 kB\nCached: 300 kB\n",
-                                &mi, &error));
+  g_assert_true (parse_meminfo (
+      "MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 20 kB\nCached: 300 kB\n", &mi, &error));
   g_assert_true (mi.mem_available_bytes.present);
   g_assert_cmpuint (mi.mem_available_bytes.value, ==, 420 * KiB);
 
@@ -119,7 +119,8 @@ test_psi (void)
   g_assert_cmpuint (psi.full.total_us, ==, 789);
 
   /* `full` is optional; unknown fields are tolerated. */
-  static const char some_only[] = "some avg10=0.00 avg60=0.00 avg300=0.00 total=18446744073709551615 new=1\n";
+  static const char some_only[]
+      = "some avg10=0.00 avg60=0.00 avg300=0.00 total=18446744073709551615 new=1\n";
   g_assert_true (host_psi_parse (some_only, strlen (some_only), &psi, &error));
   g_assert_false (psi.full.present);
   g_assert_cmpuint (psi.some.total_us, ==, G_MAXUINT64);

@@ -99,8 +99,9 @@ test_advisor_parse (void)
   g_assert_cmpint (a, ==, POLICY_KSM_ADVISOR_SCAN_TIME);
   g_assert_true (ksm_advisor_parse ("[none] scan-time future-mode\n", &a));
   g_assert_cmpint (a, ==, POLICY_KSM_ADVISOR_NONE);
-  static const char *const bad[] = { "", "none scan-time", "[none] [scan-time]", "[future] none",
-                                     "[] none", "[none", "\x01[none]\x02" };
+  static const char *const bad[]
+      = { "",        "none scan-time", "[none] [scan-time]", "[future] none",
+          "[] none", "[none",          "\x01[none]\x02" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       a = POLICY_KSM_ADVISOR_NONE;
@@ -146,9 +147,13 @@ static void
 test_read_old_kernel (Fixture *f, gconstpointer data)
 {
   /* A 5.x kernel: no advisor, no general_profit, no ksm_zero_pages. */
-  static const char *const newer[] = { "advisor_mode", "advisor_target_scan_time", "advisor_max_cpu",
-                                       "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
-                                       "general_profit", "ksm_zero_pages" };
+  static const char *const newer[] = { "advisor_mode",
+                                       "advisor_target_scan_time",
+                                       "advisor_max_cpu",
+                                       "advisor_min_pages_to_scan",
+                                       "advisor_max_pages_to_scan",
+                                       "general_profit",
+                                       "ksm_zero_pages" };
   for (gsize i = 0; i < G_N_ELEMENTS (newer); i++)
     {
       g_autofree char *rel = g_build_filename ("ksm", newer[i], NULL);
@@ -164,8 +169,11 @@ test_read_old_kernel (Fixture *f, gconstpointer data)
   g_assert_cmpuint (k.pages_sharing, ==, 5000);
 
   /* The advisor's knobs are never written where they do not exist. */
-  PolicyKsmDecision d = { .set_advisor = TRUE, .advisor_target_scan_time_s = 10, .advisor_max_cpu_pct = 5,
-                          .set_pages_to_scan = TRUE, .pages_to_scan = 999 };
+  PolicyKsmDecision d = { .set_advisor = TRUE,
+                          .advisor_target_scan_time_s = 10,
+                          .advisor_max_cpu_pct = 5,
+                          .set_pages_to_scan = TRUE,
+                          .pages_to_scan = 999 };
   guint n = 99;
   g_assert_true (ksm_apply (f->ksm, &d, FALSE, &n, &error));
   g_assert_cmpuint (n, ==, 1);
@@ -236,9 +244,14 @@ test_apply_only_changed_and_restore (Fixture *f, gconstpointer data)
   guint n = 0;
   g_assert_true (ksm_read (f->ksm, &k, &error));
 
-  PolicyKsmDecision boost = { .state = POLICY_KSM_BOOST, .set_run = TRUE, .run = 1,
-                              .set_pages_to_scan = TRUE, .pages_to_scan = 5000,
-                              .set_sleep_millisecs = TRUE, .sleep_millisecs = 20, .reason = "kick" };
+  PolicyKsmDecision boost = { .state = POLICY_KSM_BOOST,
+                              .set_run = TRUE,
+                              .run = 1,
+                              .set_pages_to_scan = TRUE,
+                              .pages_to_scan = 5000,
+                              .set_sleep_millisecs = TRUE,
+                              .sleep_millisecs = 20,
+                              .reason = "kick" };
   g_assert_true (ksm_apply (f->ksm, &boost, FALSE, &n, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 2); /* sleep_millisecs was already 20 */
@@ -258,8 +271,10 @@ test_apply_only_changed_and_restore (Fixture *f, gconstpointer data)
   write_ksm (f, "pages_to_scan", "5000\n");
 
   /* Steady: a second change of the same knob keeps its first original. */
-  PolicyKsmDecision steady = { .state = POLICY_KSM_STEADY, .set_pages_to_scan = TRUE,
-                               .pages_to_scan = 300, .set_sleep_millisecs = TRUE,
+  PolicyKsmDecision steady = { .state = POLICY_KSM_STEADY,
+                               .set_pages_to_scan = TRUE,
+                               .pages_to_scan = 300,
+                               .set_sleep_millisecs = TRUE,
                                .sleep_millisecs = 50 };
   g_assert_true (ksm_apply (f->ksm, &steady, FALSE, &n, &error));
   g_assert_cmpuint (n, ==, 2);
@@ -292,8 +307,12 @@ test_restore_order (Fixture *f, gconstpointer data)
   PolicyKsm k;
   g_autoptr (GError) error = NULL;
   g_assert_true (ksm_read (f->ksm, &k, &error));
-  PolicyKsmDecision on = { .set_run = TRUE, .run = 1, .set_pages_to_scan = TRUE, .pages_to_scan = 4000,
-                           .set_sleep_millisecs = TRUE, .sleep_millisecs = 10 };
+  PolicyKsmDecision on = { .set_run = TRUE,
+                           .run = 1,
+                           .set_pages_to_scan = TRUE,
+                           .pages_to_scan = 4000,
+                           .set_sleep_millisecs = TRUE,
+                           .sleep_millisecs = 10 };
   g_assert_true (ksm_apply (f->ksm, &on, FALSE, NULL, &error));
 
   /* `run` as a directory makes its restore fail; the rates before it are
@@ -332,8 +351,12 @@ test_advisor_mode (Fixture *f, gconstpointer data)
   g_assert_true (ksm_read (f->ksm, &k, &error));
   g_assert_cmpint (k.advisor_mode, ==, POLICY_KSM_ADVISOR_SCAN_TIME);
 
-  PolicyKsmDecision d = { .set_run = TRUE, .run = 1, .set_pages_to_scan = TRUE, .pages_to_scan = 5000,
-                          .set_advisor = TRUE, .advisor_target_scan_time_s = 30,
+  PolicyKsmDecision d = { .set_run = TRUE,
+                          .run = 1,
+                          .set_pages_to_scan = TRUE,
+                          .pages_to_scan = 5000,
+                          .set_advisor = TRUE,
+                          .advisor_target_scan_time_s = 30,
                           .advisor_max_cpu_pct = 50 };
   g_assert_true (ksm_apply (f->ksm, &d, FALSE, &n, &error));
   g_assert_no_error (error);
@@ -370,8 +393,13 @@ test_dry_run (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   guint n = 0;
   /* Without a prior read: the actuator reads what it needs itself. */
-  PolicyKsmDecision d = { .set_run = TRUE, .run = 1, .set_pages_to_scan = TRUE, .pages_to_scan = 5000,
-                          .set_sleep_millisecs = TRUE, .sleep_millisecs = 200, .reason = "test" };
+  PolicyKsmDecision d = { .set_run = TRUE,
+                          .run = 1,
+                          .set_pages_to_scan = TRUE,
+                          .pages_to_scan = 5000,
+                          .set_sleep_millisecs = TRUE,
+                          .sleep_millisecs = 200,
+                          .reason = "test" };
   g_assert_true (ksm_apply (f->ksm, &d, TRUE, &n, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (n, ==, 3);
@@ -401,7 +429,8 @@ test_write_error (Fixture *f, gconstpointer data)
   /* /dev/full fails every write with ENOSPC, as the kernel fails a
    * rejected value with EINVAL/EBUSY: at write(), not open(). */
   fake_symlink (f->root, "ksm/pages_to_scan", "/dev/full");
-  PolicyKsmDecision d = { .set_run = TRUE, .run = 1, .set_pages_to_scan = TRUE, .pages_to_scan = 5000 };
+  PolicyKsmDecision d
+      = { .set_run = TRUE, .run = 1, .set_pages_to_scan = TRUE, .pages_to_scan = 5000 };
   g_assert_false (ksm_apply (f->ksm, &d, FALSE, &n, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_assert_nonnull (strstr (error->message, "ksm/pages_to_scan"));
@@ -469,8 +498,10 @@ test_ksmd_cpu (Fixture *f, gconstpointer data)
   g_assert_false (k.ksmd_cpu_ns.present);
 }
 
-static const PolicyKsmDecision saved_boost = { .state = POLICY_KSM_BOOST, .set_run = TRUE,
-                                               .run = 1, .set_pages_to_scan = TRUE,
+static const PolicyKsmDecision saved_boost = { .state = POLICY_KSM_BOOST,
+                                               .set_run = TRUE,
+                                               .run = 1,
+                                               .set_pages_to_scan = TRUE,
                                                .pages_to_scan = 5000 };
 
 /* A daemon killed while boosted: its originals are on disk before the first
@@ -533,14 +564,13 @@ test_saved_file_errors (Fixture *f, gconstpointer data)
   g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
   g_clear_error (&error);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  fake_write (f->root, "ksm-saved.json",
-              "{\"ksm-dir\": \"/elsewhere\", \"knobs\": {\"run\": 1}}");
+  fake_write (f->root, "ksm-saved.json", "{\"ksm-dir\": \"/elsewhere\", \"knobs\": {\"run\": 1}}");
   g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
   g_clear_error (&error);
   g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
   assert_ksm_file (f, "run", "0");
-  g_autofree char *other = g_strdup_printf ("{\"ksm-dir\": \"%s\", \"knobs\": {\"uid\": 1}}",
-                                            f->roots->ksm_dir);
+  g_autofree char *other
+      = g_strdup_printf ("{\"ksm-dir\": \"%s\", \"knobs\": {\"uid\": 1}}", f->roots->ksm_dir);
   fake_write (f->root, "ksm-saved.json", other);
   g_assert_false (ksm_recover_saved (f->ksm, &n, &error));
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));

@@ -31,8 +31,9 @@ static const char ksm_stat_valid[] = "ksm_rmap_items 10\n"
 
 static const char memory_stat_new[] = "anon 1000\nfile 2000\nkernel 3000\nkernel_stack 10\n"
                                       "pagetables 20\nslab 40\nsock 0\n";
-static const char memory_stat_old[] = "anon 1000\nfile 2000\nkernel_stack 10\npagetables 20\n"
-                                      "percpu 5\nsock 1\nslab_reclaimable 30\nslab_unreclaimable 12\n";
+static const char memory_stat_old[]
+    = "anon 1000\nfile 2000\nkernel_stack 10\npagetables 20\n"
+      "percpu 5\nsock 1\nslab_reclaimable 30\nslab_unreclaimable 12\n";
 
 static void
 test_stat_parse (void)
@@ -66,8 +67,8 @@ test_stat_parse (void)
     "",
     "37 ksmd S 2",
     "37 (ksmd S 2 0 0 0 -1 1 0 0 0 0 1 2\n",
-    "37 (ksmd) S 2 0 0 0 -1 1 0 0 0 0 1\n",        /* too few */
-    "37 (ksmd) S 2 0 0 0 -1 1 0 0 0 0 x 2\n",      /* utime junk */
+    "37 (ksmd) S 2 0 0 0 -1 1 0 0 0 0 1\n",   /* too few */
+    "37 (ksmd) S 2 0 0 0 -1 1 0 0 0 0 x 2\n", /* utime junk */
     "37 (ksmd) S 2 0 0 0 -1 1 0 0 0 0 1 99999999999999999999\n",
     "37 (ksmd) SS 2 0 0 0 -1 1 0 0 0 0 1 2\n",
     "37 )ksmd( S 2 0 0 0 -1 1 0 0 0 0 1 2\n",
@@ -90,7 +91,8 @@ test_ticks_to_ns (void)
   g_assert_cmpuint (proc_ticks_to_ns (7, 0), ==, 70000000);
   /* ticks * 1e7 ns would overflow: saturate; just below the limit is exact. */
   g_assert_cmpuint (proc_ticks_to_ns (G_MAXUINT64, 100), ==, G_MAXUINT64);
-  g_assert_cmpuint (proc_ticks_to_ns (18446744073ull * 100 + 50, 100), ==, 18446744073ull * 1000000000 + 500000000);
+  g_assert_cmpuint (proc_ticks_to_ns (18446744073ull * 100 + 50, 100), ==,
+                    18446744073ull * 1000000000 + 500000000);
 }
 
 static void
@@ -112,8 +114,12 @@ test_smaps_rollup (void)
   g_assert_true (proc_smaps_rollup_parse (old, strlen (old), &s, &error));
   g_assert_false (s.pss_anon_bytes.present);
 
-  static const char *const bad[] = { "", "garbage", "Rss: 10 kB\n", "Pss: 10 kB trailing\n",
-                                     "Pss: 99999999999999999999 kB\n", "Pss: 10\n" };
+  static const char *const bad[] = { "",
+                                     "garbage",
+                                     "Rss: 10 kB\n",
+                                     "Pss: 10 kB trailing\n",
+                                     "Pss: 99999999999999999999 kB\n",
+                                     "Pss: 10\n" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) e = NULL;
@@ -143,8 +149,9 @@ test_ksm_stat (void)
   g_assert_false (k.process_profit_present);
   g_assert_false (k.mergeable_present);
 
-  static const char *const bad[] = { "", "ksm_merging_pages\n", "ksm_merging_pages -1\n",
-                                     "ksm_merging_pages 1x\n", "ksm_merging_pages 18446744073709551616\n" };
+  static const char *const bad[]
+      = { "", "ksm_merging_pages\n", "ksm_merging_pages -1\n", "ksm_merging_pages 1x\n",
+          "ksm_merging_pages 18446744073709551616\n" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) e = NULL;
@@ -163,8 +170,8 @@ test_cgroup_path (void)
   g_autofree char *root = proc_cgroup_v2_path_parse ("0::/\n", 5, &error);
   g_assert_cmpstr (root, ==, "/");
 
-  static const char *const bad[] = { "", "1:cpu:/\n", "0::relative\n", "0::/a/../../etc\n", "0::/./x\n",
-                                     "0::\n" };
+  static const char *const bad[]
+      = { "", "1:cpu:/\n", "0::relative\n", "0::/a/../../etc\n", "0::/./x\n", "0::\n" };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) e = NULL;
@@ -374,7 +381,8 @@ main (int argc, char **argv)
   g_test_add_func ("/probes/proc/ksm-stat", test_ksm_stat);
   g_test_add_func ("/probes/proc/cgroup-path", test_cgroup_path);
   g_test_add_func ("/probes/proc/memory-stat", test_memory_stat);
-  g_test_add ("/probes/proc/cost/full", Fixture, NULL, fixture_setup, test_cost_full, fixture_teardown);
+  g_test_add ("/probes/proc/cost/full", Fixture, NULL, fixture_setup, test_cost_full,
+              fixture_teardown);
   g_test_add ("/probes/proc/cost/minimal", Fixture, NULL, fixture_setup, test_cost_minimal,
               fixture_teardown);
   g_test_add ("/probes/proc/cost/cgroup-variants", Fixture, NULL, fixture_setup,

@@ -23,7 +23,8 @@ test_real_host (void)
   g_assert_cmpfloat (host.psi_some_avg10_pct, <=, 100.0);
   host_set_non_vm_used (&host, 0);
   g_assert_true (host.non_vm_used_bytes.present);
-  g_assert_cmpuint (host.non_vm_used_bytes.value, ==, host.mem_total_bytes - host.mem_available_bytes);
+  g_assert_cmpuint (host.non_vm_used_bytes.value, ==,
+                    host.mem_total_bytes - host.mem_available_bytes);
 
   HostPsi psi;
   g_assert_true (host_psi_read (roots, &psi, &error));

@@ -21,7 +21,8 @@ bind_dgram (const char *address)
     sa.sun_path[0] = '\0';
   int fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (bind (fd, (struct sockaddr *) &sa, (socklen_t) (offsetof (struct sockaddr_un, sun_path) + len)),
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sa,
+                         (socklen_t) (offsetof (struct sockaddr_un, sun_path) + len)),
                    ==, 0);
   return fd;
 }

@@ -141,8 +141,8 @@ static CtlServer *
 server_new (const char *path, const char *group, int *changes)
 {
   g_autoptr (GError) error = NULL;
-  CtlServer *s = ctl_server_new (path, group, test_commands, G_N_ELEMENTS (test_commands),
-                                 changes, &error);
+  CtlServer *s
+      = ctl_server_new (path, group, test_commands, G_N_ELEMENTS (test_commands), changes, &error);
   g_assert_no_error (error);
   return s;
 }
@@ -376,7 +376,8 @@ users_create (void)
     }
   users_remove ();
   if (system ("groupadd " T_GROUP " >/dev/null 2>&1") != 0
-      || system ("useradd -M -N -s /usr/sbin/nologin -G " T_GROUP " " T_USER_IN " >/dev/null 2>&1") != 0
+      || system ("useradd -M -N -s /usr/sbin/nologin -G " T_GROUP " " T_USER_IN " >/dev/null 2>&1")
+             != 0
       || system ("useradd -M -N -s /usr/sbin/nologin " T_USER_OUT " >/dev/null 2>&1") != 0)
     {
       users_remove ();

@@ -33,8 +33,8 @@ fixture_setup (Fixture *f, gconstpointer unused)
   f->dir = g_dir_make_tmp ("vm-agent-XXXXXX", &error);
   g_assert_no_error (error);
   f->path = g_build_filename (f->dir, "vm.agent", NULL);
-  f->listener = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
-                              G_SOCKET_PROTOCOL_DEFAULT, &error);
+  f->listener = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                              &error);
   g_assert_no_error (error);
   g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (f->path);
   g_assert_true (g_socket_bind (f->listener, addr, FALSE, &error));
@@ -107,8 +107,9 @@ test_throttle (Fixture *f, gconstpointer unused)
   accept_guest (f);
   GString *burst = g_string_new (NULL);
   for (int i = 0; i < 64; i++)
-    g_string_append (burst, "{\"type\":\"pressure\",\"v\":1,\"seq\":43,\"uptime_ms\":22748,"
-                            "\"some_avg10\":0.00,\"some_total_us\":153467,\"available\":5242880}\n");
+    g_string_append (burst,
+                     "{\"type\":\"pressure\",\"v\":1,\"seq\":43,\"uptime_ms\":22748,"
+                     "\"some_avg10\":0.00,\"some_total_us\":153467,\"available\":5242880}\n");
   gboolean hung_up;
   guint64 written = write_for (f, burst->str, G_USEC_PER_SEC, &hung_up);
   g_test_message ("guest wrote %" G_GUINT64_FORMAT " KiB in 1 s; %u urgent notes", written >> 10,
@@ -157,9 +158,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/vm-agent/throttle", Fixture, NULL, fixture_setup, test_throttle,
+  g_test_add ("/vm-agent/throttle", Fixture, NULL, fixture_setup, test_throttle, fixture_teardown);
+  g_test_add ("/vm-agent/flood-disconnects", Fixture, NULL, fixture_setup, test_flood_disconnects,
               fixture_teardown);
-  g_test_add ("/vm-agent/flood-disconnects", Fixture, NULL, fixture_setup,
-              test_flood_disconnects, fixture_teardown);
   return g_test_run ();
 }

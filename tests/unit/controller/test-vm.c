@@ -12,13 +12,14 @@
 #define DEADLINE_US (5 * G_USEC_PER_SEC)
 
 /* Verbatim shapes of QEMU 7.2's replies (tests/unit/qmp has the recordings). */
-#define STATUS_RUNNING                                                                         \
-  "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": " \
+#define STATUS_RUNNING                                                                             \
+  "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": "     \
   "$ID1}\r\n"
 #define MEMORY_1G "{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID2}\r\n"
-#define QOM_LIST_PERIPHERAL "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], \"id\": $ID3}\r\n"
-#define QOM_LIST_ANON                                                                    \
-  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", " \
+#define QOM_LIST_PERIPHERAL                                                                        \
+  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], \"id\": $ID3}\r\n"
+#define QOM_LIST_ANON                                                                              \
+  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", "           \
   "\"type\": \"child<virtio-balloon-pci>\"}], \"id\": $ID4}\r\n"
 #define POLLING_SET "{\"return\": {}, \"id\": $ID5}\r\n"
 #define ACTUAL_1G "{\"return\": {\"actual\": 1073741824}, \"id\": $ID6}\r\n"
@@ -82,7 +83,8 @@ decide_target (const PolicyVm *pvm)
   cfg.host_mode = POLICY_HOST_MODE_DENSITY;
   PolicyCarry *carry = policy_carry_new ();
   PolicySnapshot snap = {
-    .host = { .mem_total_bytes = 8192 * MiB, .mem_available_bytes = 6144 * MiB,
+    .host = { .mem_total_bytes = 8192 * MiB,
+              .mem_available_bytes = 6144 * MiB,
               .mem_free_bytes = 6000 * MiB },
     .n_vms = 1,
     .vms = pvm,
@@ -107,14 +109,22 @@ test_sample_to_balloon (void)
   g_autofree char *stats = guest_stats_reply ();
   const PeerStep steps[] = {
     NEGOTIATE,
-    EXPECT ("query-status"), SEND (STATUS_RUNNING),
-    EXPECT ("query-memory-size-summary"), SEND (MEMORY_1G),
-    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
-    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
-    EXPECT ("qom-set"), SEND (POLLING_SET),
-    EXPECT ("query-balloon"), SEND (ACTUAL_1G),
-    EXPECT ("qom-get"), SEND (stats),
-    EXPECT ("balloon"), SEND (BALLOON_DONE),
+    EXPECT ("query-status"),
+    SEND (STATUS_RUNNING),
+    EXPECT ("query-memory-size-summary"),
+    SEND (MEMORY_1G),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"),
+    SEND (POLLING_SET),
+    EXPECT ("query-balloon"),
+    SEND (ACTUAL_1G),
+    EXPECT ("qom-get"),
+    SEND (stats),
+    EXPECT ("balloon"),
+    SEND (BALLOON_DONE),
     { 0 },
   };
   Peer *peer = peer_start (steps);
@@ -170,15 +180,22 @@ test_lost_and_back (void)
 {
   const PeerStep steps[] = {
     NEGOTIATE,
-    EXPECT ("query-status"), SEND (STATUS_RUNNING),
-    EXPECT ("query-memory-size-summary"), SEND (MEMORY_1G),
-    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
-    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
-    EXPECT ("qom-set"), SEND (POLLING_SET),
+    EXPECT ("query-status"),
+    SEND (STATUS_RUNNING),
+    EXPECT ("query-memory-size-summary"),
+    SEND (MEMORY_1G),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"),
+    SEND (POLLING_SET),
     EXPECT ("query-balloon"),
     CLOSE,
     ACCEPT,
-    SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID7}\r\n"),
+    SEND (GREETING),
+    EXPECT ("qmp_capabilities"),
+    SEND ("{\"return\": {}, \"id\": $ID7}\r\n"),
     { 0 },
   };
   Peer *peer = peer_start (steps);
@@ -219,14 +236,20 @@ test_ram_size_retried (void)
 {
   const PeerStep steps[] = {
     NEGOTIATE,
-    EXPECT ("query-status"), SEND (STATUS_RUNNING),
+    EXPECT ("query-status"),
+    SEND (STATUS_RUNNING),
     EXPECT ("query-memory-size-summary"),
     SEND ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"busy\"}, \"id\": $ID2}\r\n"),
-    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
-    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
-    EXPECT ("qom-set"), SEND (POLLING_SET),
-    EXPECT ("query-balloon"), SEND (ACTUAL_1G),
-    EXPECT ("qom-get"), SEND ("{\"return\": {\"stats\": {}, \"last-update\": 0}, \"id\": $ID7}\r\n"),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_ANON),
+    EXPECT ("qom-set"),
+    SEND (POLLING_SET),
+    EXPECT ("query-balloon"),
+    SEND (ACTUAL_1G),
+    EXPECT ("qom-get"),
+    SEND ("{\"return\": {\"stats\": {}, \"last-update\": 0}, \"id\": $ID7}\r\n"),
     EXPECT ("query-memory-size-summary"),
     SEND ("{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID8}\r\n"),
     { 0 },

@@ -17,28 +17,29 @@
 static inline bool
 vm_has_data (const PolicyVm *vm)
 {
-  bool ws = vm->ws.source != POLICY_WS_NONE && vm->ws.n_bins > 0 && vm->ws.age_ms <= POLICY_WS_STALE_MS;
+  bool ws
+      = vm->ws.source != POLICY_WS_NONE && vm->ws.n_bins > 0 && vm->ws.age_ms <= POLICY_WS_STALE_MS;
   bool stats = vm->stats.total_bytes.present && vm->stats.available_bytes.present
                && vm->stats.total_bytes.value > 0 && vm->stats.age_ms <= POLICY_STATS_STALE_MS;
   return vm->actual_bytes.present && (ws || stats);
 }
 
-#define CHECK(cond, ...)                                                                     \
-  do                                                                                         \
-    {                                                                                        \
-      if (!(cond))                                                                           \
-        {                                                                                    \
-          POLICY_INVARIANT_LOG ("invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);  \
-          POLICY_INVARIANT_LOG (__VA_ARGS__);                                                \
-          return false;                                                                      \
-        }                                                                                    \
-    }                                                                                        \
+#define CHECK(cond, ...)                                                                           \
+  do                                                                                               \
+    {                                                                                              \
+      if (!(cond))                                                                                 \
+        {                                                                                          \
+          POLICY_INVARIANT_LOG ("invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);        \
+          POLICY_INVARIANT_LOG (__VA_ARGS__);                                                      \
+          return false;                                                                            \
+        }                                                                                          \
+    }                                                                                              \
   while (0)
 
 static inline uint64_t
 invariant_vm_cur (const PolicyVm *vm)
 {
-  return vm->actual_bytes.present ? vm->actual_bytes.value
+  return vm->actual_bytes.present        ? vm->actual_bytes.value
          : vm->last_target_bytes.present ? vm->last_target_bytes.value
                                          : vm->ram_bytes;
 }
@@ -74,29 +75,35 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
       const PolicyVmDecision *v = &d->vms[i];
       CHECK (v->id == vm->id, "vm %zu: id", i);
       CHECK (v->reason != NULL, "vm %zu: no reason", i);
-      CHECK (v->min_bytes <= v->max_bytes, "vm %zu: min %" G_GUINT64_FORMAT " > max %" G_GUINT64_FORMAT, i,
-             v->min_bytes, v->max_bytes);
+      CHECK (v->min_bytes <= v->max_bytes,
+             "vm %zu: min %" G_GUINT64_FORMAT " > max %" G_GUINT64_FORMAT, i, v->min_bytes,
+             v->max_bytes);
       CHECK (v->max_bytes <= vm->ram_bytes, "vm %zu: max above RAM", i);
       sum_given += invariant_vm_gives (vm, v);
       if (vm->ram_bytes == 0 || s->host.mem_total_bytes == 0)
-        CHECK (!v->set_target, "vm %zu (%s): ballooned without its RAM size or host figures", i, v->reason);
+        CHECK (!v->set_target, "vm %zu (%s): ballooned without its RAM size or host figures", i,
+               v->reason);
       if (vm->cfg.mode == POLICY_VM_MODE_AUTO && vm->ram_bytes > 0 && !invariant_waits_for_host (v))
         CHECK (v->min_bytes <= v->target_bytes && v->target_bytes <= v->max_bytes,
-               "vm %zu (%s): target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]",
+               "vm %zu (%s): target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT
+               ", %" G_GUINT64_FORMAT "]",
                i, v->reason, v->target_bytes, v->min_bytes, v->max_bytes);
       if (vm->cfg.mode == POLICY_VM_MODE_AUTO && vm->ram_bytes > 0)
         {
           CHECK (v->min_bytes <= v->plan_bytes && v->plan_bytes <= v->max_bytes,
-                 "vm %zu (%s): plan %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]", i,
-                 v->reason, v->plan_bytes, v->min_bytes, v->max_bytes);
+                 "vm %zu (%s): plan %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT
+                 ", %" G_GUINT64_FORMAT "]",
+                 i, v->reason, v->plan_bytes, v->min_bytes, v->max_bytes);
         }
       else if (vm->cfg.mode == POLICY_VM_MODE_FIXED)
         CHECK (!v->set_target || invariant_waits_for_host (v)
                    || (v->min_bytes <= v->target_bytes && v->target_bytes <= v->max_bytes),
-               "vm %zu: fixed target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]",
+               "vm %zu: fixed target %" G_GUINT64_FORMAT " outside [%" G_GUINT64_FORMAT
+               ", %" G_GUINT64_FORMAT "]",
                i, v->target_bytes, v->min_bytes, v->max_bytes);
       else
-        CHECK (!v->set_target, "vm %zu: mode %s got a target", i, policy_vm_mode_name (vm->cfg.mode));
+        CHECK (!v->set_target, "vm %zu: mode %s got a target", i,
+               policy_vm_mode_name (vm->cfg.mode));
       if (!vm_has_data (vm))
         {
           CHECK (v->held, "vm %zu: no data but steered", i);
@@ -115,8 +122,9 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
            * by the host's free memory. */
           if (v->plan_bytes > vm->actual_bytes.value && !invariant_waits_for_host (v))
             CHECK (v->target_bytes == v->plan_bytes,
-                   "vm %zu: deflate to %" G_GUINT64_FORMAT " delayed (target %" G_GUINT64_FORMAT ", actual %"
-                   G_GUINT64_FORMAT ", %s)", i, v->plan_bytes, v->target_bytes, vm->actual_bytes.value, v->reason);
+                   "vm %zu: deflate to %" G_GUINT64_FORMAT " delayed (target %" G_GUINT64_FORMAT
+                   ", actual %" G_GUINT64_FORMAT ", %s)",
+                   i, v->plan_bytes, v->target_bytes, vm->actual_bytes.value, v->reason);
           sum_min_steered += v->min_bytes;
           sum_plan += v->plan_bytes;
         }
@@ -128,19 +136,21 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
                       : 0;
   if (s->host.mem_total_bytes == 0)
     room = 0;
-  CHECK (sum_given <= room, "deflates give %" G_GUINT64_FORMAT " > room %" G_GUINT64_FORMAT, sum_given,
-         room);
-  CHECK (sum_plan == d->sum_plan_bytes, "sum_plan %" G_GUINT64_FORMAT " != %" G_GUINT64_FORMAT, sum_plan,
-         d->sum_plan_bytes);
+  CHECK (sum_given <= room, "deflates give %" G_GUINT64_FORMAT " > room %" G_GUINT64_FORMAT,
+         sum_given, room);
+  CHECK (sum_plan == d->sum_plan_bytes, "sum_plan %" G_GUINT64_FORMAT " != %" G_GUINT64_FORMAT,
+         sum_plan, d->sum_plan_bytes);
   /* Σ targets <= B whenever Σ min <= B (held VMs count at what they hold). */
   if (d->held_bytes <= d->budget_bytes && sum_min_steered <= d->budget_bytes - d->held_bytes)
     CHECK (sum_plan <= d->budget_bytes - d->held_bytes,
-           "Σ plan %" G_GUINT64_FORMAT " + held %" G_GUINT64_FORMAT " > B %" G_GUINT64_FORMAT " with Σ min %"
-           G_GUINT64_FORMAT, sum_plan, d->held_bytes, d->budget_bytes, sum_min_steered);
+           "Σ plan %" G_GUINT64_FORMAT " + held %" G_GUINT64_FORMAT " > B %" G_GUINT64_FORMAT
+           " with Σ min %" G_GUINT64_FORMAT,
+           sum_plan, d->held_bytes, d->budget_bytes, sum_min_steered);
   /* KSM: finite outputs, flags per mode and advisor. */
   const PolicyKsmDecision *k = &d->ksm;
   CHECK (k->reason != NULL, "ksm: no reason");
-  CHECK (isfinite (k->expected_cpu_pct) && k->expected_cpu_pct >= 0.0 && k->expected_cpu_pct <= 100.0,
+  CHECK (isfinite (k->expected_cpu_pct) && k->expected_cpu_pct >= 0.0
+             && k->expected_cpu_pct <= 100.0,
          "ksm: expected cpu %g", k->expected_cpu_pct);
   CHECK (k->state <= POLICY_KSM_SETTLE, "ksm: state %d", (int) k->state);
   CHECK (k->run <= 1 || !k->set_run, "ksm: run %u", k->run);

@@ -14,18 +14,21 @@
 static inline PolicyStat
 stat_of (uint64_t v)
 {
-  return (PolicyStat) { .present = true, .value = v };
+  return (PolicyStat){ .present = true, .value = v };
 }
 
 /* A host with `total` bytes, `avail` available, nothing outside VMs, KSM present and idle. */
 static inline PolicySnapshot
 snap_host (uint64_t now_ms, uint64_t total, uint64_t avail, const PolicyVm *vms, size_t n)
 {
-  return (PolicySnapshot) {
+  return (PolicySnapshot){
     .now_ms = now_ms,
-    .host = { .mem_total_bytes = total, .mem_available_bytes = avail, .mem_free_bytes = avail,
+    .host = { .mem_total_bytes = total,
+              .mem_available_bytes = avail,
+              .mem_free_bytes = avail,
               .non_vm_used_bytes = stat_of (0) },
-    .ksm = { .present = true, .page_size_bytes = 4096, .sleep_millisecs = 20, .pages_to_scan = 100 },
+    .ksm
+    = { .present = true, .page_size_bytes = 4096, .sleep_millisecs = 20, .pages_to_scan = 100 },
     .n_vms = n,
     .vms = vms,
   };

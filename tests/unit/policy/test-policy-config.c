@@ -140,13 +140,15 @@ test_vm_keys (void)
   {
     const char *key, *value;
   } good[] = {
-    { "mode", "fixed" }, { "min", "512M" }, { "max", "75%" }, { "target", "2G" }, { "shares", "2000" },
-    { "cold-age", "2m" }, { "headroom", "128M" }, { "ksm", "no" }, { "pressure-target", "0.5%" },
+    { "mode", "fixed" },    { "min", "512M" },    { "max", "75%" },
+    { "target", "2G" },     { "shares", "2000" }, { "cold-age", "2m" },
+    { "headroom", "128M" }, { "ksm", "no" },      { "pressure-target", "0.5%" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (good); i++)
     {
       char *err = NULL;
-      g_assert_cmpint (policy_vm_config_set (&v, good[i].key, good[i].value, &err), ==, POLICY_KEY_OK);
+      g_assert_cmpint (policy_vm_config_set (&v, good[i].key, good[i].value, &err), ==,
+                       POLICY_KEY_OK);
       g_assert_null (err);
     }
   g_assert_cmpint (v.mode, ==, POLICY_VM_MODE_FIXED);
@@ -165,15 +167,18 @@ test_vm_keys (void)
   {
     const char *key, *value;
   } bad[] = {
-    { "mode", "sometimes" }, { "min", "lots" }, { "max", "150%" }, { "target", "-2G" }, { "shares", "-1" },
-    { "shares", "2000000" }, { "shares", "1.5" }, { "cold-age", "soon" }, { "cold-age", "0s" },
-    { "headroom", "12Q" }, { "ksm", "maybe" }, { "pressure-target", "200%" }, { "pressure-target", "x" },
+    { "mode", "sometimes" },    { "min", "lots" },      { "max", "150%" },
+    { "target", "-2G" },        { "shares", "-1" },     { "shares", "2000000" },
+    { "shares", "1.5" },        { "cold-age", "soon" }, { "cold-age", "0s" },
+    { "headroom", "12Q" },      { "ksm", "maybe" },     { "pressure-target", "200%" },
+    { "pressure-target", "x" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       PolicyVmConfig before = v;
       char *err = NULL;
-      g_assert_cmpint (policy_vm_config_set (&v, bad[i].key, bad[i].value, &err), ==, POLICY_KEY_INVALID);
+      g_assert_cmpint (policy_vm_config_set (&v, bad[i].key, bad[i].value, &err), ==,
+                       POLICY_KEY_INVALID);
       g_test_message ("%s=%s: %s", bad[i].key, bad[i].value, err);
       g_assert_nonnull (err);
       g_assert_true (g_str_has_prefix (err, bad[i].key));
@@ -232,8 +237,10 @@ test_host_keys (void)
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       char *err = NULL;
-      PolicyKeyResult r = policy_config_set (&c, cases[i].section, cases[i].key, cases[i].value, &err);
-      g_test_message ("[%s] %s=%s -> %d %s", cases[i].section, cases[i].key, cases[i].value, r, err ? err : "");
+      PolicyKeyResult r
+          = policy_config_set (&c, cases[i].section, cases[i].key, cases[i].value, &err);
+      g_test_message ("[%s] %s=%s -> %d %s", cases[i].section, cases[i].key, cases[i].value, r,
+                      err ? err : "");
       g_assert_cmpint (r, ==, cases[i].r);
       if (r == POLICY_KEY_INVALID)
         g_assert_true (err != NULL && g_str_has_prefix (err, cases[i].key));
@@ -275,7 +282,8 @@ test_keyfile (void)
   g_assert_true (c.vm_defaults.min.is_pct);
   g_assert_cmpuint (c.vm_defaults.headroom.bytes, ==, 96 * MIB);
   g_assert_cmpuint (c.tick_ms, ==, 250);
-  g_assert_cmpuint (warnings->len, ==, 1); /* [daemon] keys of the daemon are not ours to warn about */
+  g_assert_cmpuint (warnings->len, ==,
+                    1); /* [daemon] keys of the daemon are not ours to warn about */
   g_assert_cmpstr (g_ptr_array_index (warnings, 0), ==, "[host] frobnicate: unknown key");
 
   PolicyVmConfig v = c.vm_defaults;
@@ -286,7 +294,8 @@ test_keyfile (void)
   g_assert_cmpstr (g_ptr_array_index (warnings, 1), ==, "[vm web] wings: unknown key");
 
   /* A bad value: the group and key are named. */
-  g_assert_true (g_key_file_load_from_data (kf, "[ksm]\ncpu-boost=lots\n", -1, G_KEY_FILE_NONE, NULL));
+  g_assert_true (
+      g_key_file_load_from_data (kf, "[ksm]\ncpu-boost=lots\n", -1, G_KEY_FILE_NONE, NULL));
   g_assert_false (policy_config_apply_keyfile (&c, kf, NULL, &error));
   g_assert_error (error, POLICY_CONFIG_ERROR, POLICY_CONFIG_ERROR_INVALID);
   g_test_message ("%s", error->message);

@@ -40,13 +40,20 @@ rng_bytes (uint64_t *st, uint64_t typical)
 {
   switch (rng_below (st, 12))
     {
-    case 0: return 0;
-    case 1: return 1;
-    case 2: return UINT64_MAX;
-    case 3: return UINT64_MAX - rng_below (st, 4096);
-    case 4: return 1ull << (rng_below (st, 64));
-    case 5: return rng_next (st);
-    default: return typical > 0 ? rng_below (st, typical + 1) : 0;
+      case 0:
+        return 0;
+      case 1:
+        return 1;
+      case 2:
+        return UINT64_MAX;
+      case 3:
+        return UINT64_MAX - rng_below (st, 4096);
+      case 4:
+        return 1ull << (rng_below (st, 64));
+      case 5:
+        return rng_next (st);
+      default:
+        return typical > 0 ? rng_below (st, typical + 1) : 0;
     }
 }
 
@@ -55,20 +62,27 @@ rng_double (uint64_t *st, double typical)
 {
   switch (rng_below (st, 12))
     {
-    case 0: return NAN;
-    case 1: return INFINITY;
-    case 2: return -INFINITY;
-    case 3: return -1.0;
-    case 4: return 1e300;
-    case 5: return 0.0;
-    default: return typical * (double) rng_below (st, 1001) / 1000.0;
+      case 0:
+        return NAN;
+      case 1:
+        return INFINITY;
+      case 2:
+        return -INFINITY;
+      case 3:
+        return -1.0;
+      case 4:
+        return 1e300;
+      case 5:
+        return 0.0;
+      default:
+        return typical * (double) rng_below (st, 1001) / 1000.0;
     }
 }
 
 static PolicyStat
 rng_stat (uint64_t *st, uint64_t typical)
 {
-  return (PolicyStat) { .present = !rng_chance (st, 15), .value = rng_bytes (st, typical) };
+  return (PolicyStat){ .present = !rng_chance (st, 15), .value = rng_bytes (st, typical) };
 }
 
 static PolicySize
@@ -88,14 +102,16 @@ rng_size (uint64_t *st, uint64_t typical)
 static uint64_t
 rng_age (uint64_t *st)
 {
-  static const uint64_t ages[] = { 0, 1000, POLICY_WS_STALE_MS, POLICY_WS_STALE_MS + 1, UINT64_MAX };
+  static const uint64_t ages[]
+      = { 0, 1000, POLICY_WS_STALE_MS, POLICY_WS_STALE_MS + 1, UINT64_MAX };
   return ages[rng_below (st, G_N_ELEMENTS (ages))];
 }
 
 static void
 rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
 {
-  uint64_t ram = rng_chance (st, 80) ? (1 + rng_below (st, 32)) * 512 * MIB : rng_bytes (st, 64 * GIB);
+  uint64_t ram
+      = rng_chance (st, 80) ? (1 + rng_below (st, 32)) * 512 * MIB : rng_bytes (st, 64 * GIB);
   memset (vm, 0, sizeof *vm);
   vm->id = rng_chance (st, 95) ? id : rng_next (st);
   vm->name = "r";
@@ -124,17 +140,21 @@ rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
   if (rng_chance (st, 30))
     vm->last_target_bytes.present = false;
   uint64_t total = vm->actual_bytes.present ? vm->actual_bytes.value : ram;
-  vm->stats = (PolicyGuestStats) {
-    .total_bytes = rng_stat (st, total), .free_bytes = rng_stat (st, total),
-    .available_bytes = rng_stat (st, total), .disk_caches_bytes = rng_stat (st, total),
-    .major_faults = rng_stat (st, 1000), .minor_faults = rng_stat (st, 100000),
-    .swap_in_bytes = rng_stat (st, 1000), .swap_out_bytes = rng_stat (st, 1000),
+  vm->stats = (PolicyGuestStats){
+    .total_bytes = rng_stat (st, total),
+    .free_bytes = rng_stat (st, total),
+    .available_bytes = rng_stat (st, total),
+    .disk_caches_bytes = rng_stat (st, total),
+    .major_faults = rng_stat (st, 1000),
+    .minor_faults = rng_stat (st, 100000),
+    .swap_in_bytes = rng_stat (st, 1000),
+    .swap_out_bytes = rng_stat (st, 1000),
     .age_ms = rng_age (st),
   };
   if (rng_chance (st, 50))
     {
-      vm->stats.total_bytes = (PolicyStat) { true, total };
-      vm->stats.available_bytes = (PolicyStat) { true, rng_below (st, total + 1) };
+      vm->stats.total_bytes = (PolicyStat){ true, total };
+      vm->stats.available_bytes = (PolicyStat){ true, rng_below (st, total + 1) };
       vm->stats.age_ms = rng_below (st, 5000);
     }
   if (rng_chance (st, 50))
@@ -142,19 +162,21 @@ rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
       vm->ws.source = (PolicyWsSource) rng_below (st, 4);
       vm->ws.age_ms = rng_age (st);
       /* n_bins is a size_t from the caller: may be garbage */
-      vm->ws.n_bins = rng_chance (st, 5) ? (size_t) rng_next (st) : rng_below (st, POLICY_WS_MAX_BINS + 1);
+      vm->ws.n_bins
+          = rng_chance (st, 5) ? (size_t) rng_next (st) : rng_below (st, POLICY_WS_MAX_BINS + 1);
       uint64_t age = 0;
       for (size_t b = 0; b < POLICY_WS_MAX_BINS; b++)
         {
           age = rng_chance (st, 10) ? rng_bytes (st, 600000) : age + 1 + rng_below (st, 100000);
-          vm->ws.bins[b] = (PolicyWsBin) { .age_ms = age, .anon_bytes = rng_bytes (st, total / 4),
-                                           .file_bytes = rng_bytes (st, total / 4) };
+          vm->ws.bins[b] = (PolicyWsBin){ .age_ms = age,
+                                          .anon_bytes = rng_bytes (st, total / 4),
+                                          .file_bytes = rng_bytes (st, total / 4) };
         }
       if (rng_chance (st, 50) && vm->ws.n_bins > 0 && vm->ws.n_bins <= POLICY_WS_MAX_BINS)
         vm->ws.bins[vm->ws.n_bins - 1].age_ms = 0;
     }
   if (rng_chance (st, 50))
-    vm->agent = (PolicyGuestAgent) {
+    vm->agent = (PolicyGuestAgent){
       .present = rng_chance (st, 90),
       .psi_some_avg10_pct = rng_double (st, 10.0),
       .psi_full_avg10_pct = rng_double (st, 10.0),
@@ -175,9 +197,10 @@ rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
 static void
 rng_host (uint64_t *st, PolicySnapshot *s, PolicyConfig *c)
 {
-  uint64_t total = rng_chance (st, 80) ? (1 + rng_below (st, 512)) * GIB : rng_bytes (st, 1ull << 42);
+  uint64_t total
+      = rng_chance (st, 80) ? (1 + rng_below (st, 512)) * GIB : rng_bytes (st, 1ull << 42);
   s->now_ms = rng_chance (st, 90) ? rng_below (st, 1ull << 40) : rng_bytes (st, 1ull << 40);
-  s->host = (PolicyHost) {
+  s->host = (PolicyHost){
     .mem_total_bytes = total,
     .mem_available_bytes = rng_bytes (st, total),
     .mem_free_bytes = rng_bytes (st, total),
@@ -189,9 +212,10 @@ rng_host (uint64_t *st, PolicySnapshot *s, PolicyConfig *c)
     .non_vm_used_bytes = rng_stat (st, total / 4),
   };
   static const uint64_t page_sizes[] = { 0, 4096, 65536, 1, UINT64_MAX };
-  s->ksm = (PolicyKsm) {
+  s->ksm = (PolicyKsm){
     .present = rng_chance (st, 85),
-    .page_size_bytes = rng_chance (st, 80) ? 4096 : page_sizes[rng_below (st, G_N_ELEMENTS (page_sizes))],
+    .page_size_bytes
+    = rng_chance (st, 80) ? 4096 : page_sizes[rng_below (st, G_N_ELEMENTS (page_sizes))],
     .pages_shared = rng_bytes (st, 1ull << 20),
     .pages_sharing = rng_bytes (st, 1ull << 22),
     .pages_unshared = rng_bytes (st, 1ull << 22),
@@ -259,9 +283,13 @@ test_random_snapshots (void)
   uint64_t seed = env_u64 ("BALLAST_POLICY_SEED", DEFAULT_SEED);
   uint64_t cases = env_u64 ("BALLAST_POLICY_CASES", DEFAULT_CASES);
   g_test_message ("random snapshots: seed %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT " cases "
-                  "(BALLAST_POLICY_SEED / BALLAST_POLICY_CASES to override)", seed, cases);
+                  "(BALLAST_POLICY_SEED / BALLAST_POLICY_CASES to override)",
+                  seed, cases);
   printf ("# seed %" G_GUINT64_FORMAT " cases %" G_GUINT64_FORMAT "\n", seed, cases);
-  enum { MAX_VMS = 24 };
+  enum
+  {
+    MAX_VMS = 24
+  };
   PolicyVm vms[MAX_VMS];
   PolicyVmDecision v1[MAX_VMS], v2[MAX_VMS];
   PolicyDecision d1 = { .vms = v1 }, d2 = { .vms = v2 };
@@ -281,8 +309,10 @@ test_random_snapshots (void)
       policy_carry_free (c1);
       policy_carry_free (c2);
       if (!ok)
-        g_error ("random snapshot %" G_GUINT64_FORMAT " of seed %" G_GUINT64_FORMAT " broke an invariant "
-                 "(rerun: BALLAST_POLICY_SEED=%" G_GUINT64_FORMAT ")", i, seed, seed);
+        g_error ("random snapshot %" G_GUINT64_FORMAT " of seed %" G_GUINT64_FORMAT
+                 " broke an invariant "
+                 "(rerun: BALLAST_POLICY_SEED=%" G_GUINT64_FORMAT ")",
+                 i, seed, seed);
     }
 }
 
@@ -294,8 +324,13 @@ test_random_sequences (void)
 {
   uint64_t seed = env_u64 ("BALLAST_POLICY_SEED", DEFAULT_SEED) + 1;
   uint64_t sequences = env_u64 ("BALLAST_POLICY_CASES", DEFAULT_CASES) / 20;
-  printf ("# sequences: seed %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " x 40 ticks\n", seed, sequences);
-  enum { MAX_VMS = 12, TICKS = 40 };
+  printf ("# sequences: seed %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " x 40 ticks\n", seed,
+          sequences);
+  enum
+  {
+    MAX_VMS = 12,
+    TICKS = 40
+  };
   PolicyVm vms[MAX_VMS];
   PolicyVmDecision v1[MAX_VMS], v2[MAX_VMS];
   PolicyDecision d1 = { .vms = v1 }, d2 = { .vms = v2 };
@@ -315,8 +350,9 @@ test_random_sequences (void)
           s.vms = vms;
           s.n_vms = n;
           if (!decide_twice (&s, &c, c1, c2, &d1, &d2) || !check_invariants (&s, &c, &d1))
-            g_error ("sequence %" G_GUINT64_FORMAT " tick %d of seed %" G_GUINT64_FORMAT " broke an invariant", q, t,
-                     seed - 1);
+            g_error ("sequence %" G_GUINT64_FORMAT " tick %d of seed %" G_GUINT64_FORMAT
+                     " broke an invariant",
+                     q, t, seed - 1);
           /* The world moves. */
           s.now_ms += 1 + rng_below (&st, 2000);
           s.host.psi_some_total_us += rng_below (&st, 50000);
@@ -335,10 +371,12 @@ test_random_sequences (void)
                 {
                   uint64_t a = vm->actual_bytes.value, tgt = vm->last_target_bytes.value;
                   uint64_t move = rng_below (&st, 512 * MIB);
-                  vm->actual_bytes.value = a < tgt ? (tgt - a < move ? tgt : a + move) : (a - tgt < move ? tgt : a - move);
+                  vm->actual_bytes.value = a < tgt ? (tgt - a < move ? tgt : a + move)
+                                                   : (a - tgt < move ? tgt : a - move);
                 }
               if (rng_chance (&st, 3) && vm->actual_bytes.present)
-                vm->actual_bytes.value += rng_below (&st, 1 * GIB); /* guest pulls (deflate-on-oom) */
+                vm->actual_bytes.value
+                    += rng_below (&st, 1 * GIB); /* guest pulls (deflate-on-oom) */
               vm->agent.psi_some_total_us += rng_below (&st, 20000);
               vm->agent.refault_total_pages += rng_below (&st, 10000);
               vm->agent.urgent = rng_chance (&st, 5);
@@ -369,10 +407,14 @@ test_random_sequences (void)
 static void
 test_ten_thousand (void)
 {
-  enum { N = 10000 };
+  enum
+  {
+    N = 10000
+  };
   uint64_t seed = env_u64 ("BALLAST_POLICY_SEED", DEFAULT_SEED) + 2;
   PolicyVm *vms = g_new0 (PolicyVm, N);
-  PolicyDecision d1 = { .vms = g_new0 (PolicyVmDecision, N) }, d2 = { .vms = g_new0 (PolicyVmDecision, N) };
+  PolicyDecision d1 = { .vms = g_new0 (PolicyVmDecision, N) },
+                 d2 = { .vms = g_new0 (PolicyVmDecision, N) };
   for (int round = 0; round < 4; round++)
     {
       uint64_t st = seed ^ (uint64_t) round;
@@ -391,7 +433,8 @@ test_ten_thousand (void)
               vms[k].cfg.shares = UINT32_MAX;
             }
           else if (round == 2)
-            vms[k] = vm_stats (k, 4 * GIB, 4 * GIB, rng_below (&st, 4 * GIB)); /* a plausible fleet */
+            vms[k]
+                = vm_stats (k, 4 * GIB, 4 * GIB, rng_below (&st, 4 * GIB)); /* a plausible fleet */
           else
             rng_vm (&st, &vms[k], k);
         }
@@ -445,33 +488,49 @@ test_edges (void)
     {
       vms[k] = vm_stats ((uint64_t) k, UINT64_MAX, UINT64_MAX, 0);
       vms[k].last_target_bytes = stat_of (UINT64_MAX);
-      vms[k].cfg.min = vms[k].cfg.max = vms[k].cfg.headroom = (PolicySize) { .set = true, .bytes = UINT64_MAX };
+      vms[k].cfg.min = vms[k].cfg.max = vms[k].cfg.headroom
+          = (PolicySize){ .set = true, .bytes = UINT64_MAX };
       vms[k].cfg.cold_age_ms = UINT64_MAX;
       vms[k].cfg.shares = UINT32_MAX;
       vms[k].cfg.pressure_target_pct = NAN;
-      vms[k].ws = (PolicyWs) { .source = POLICY_WS_AGENT, .n_bins = SIZE_MAX };
+      vms[k].ws = (PolicyWs){ .source = POLICY_WS_AGENT, .n_bins = SIZE_MAX };
       for (int b = 0; b < POLICY_WS_MAX_BINS; b++)
-        vms[k].ws.bins[b] = (PolicyWsBin) { UINT64_MAX, UINT64_MAX, UINT64_MAX };
-      vms[k].agent = (PolicyGuestAgent) { .present = true, .psi_some_avg10_pct = INFINITY,
-                                          .psi_some_total_us = UINT64_MAX, .refault_total_pages = UINT64_MAX,
-                                          .unevictable_bytes = UINT64_MAX, .oom_kills = UINT64_MAX };
-      vms[k].pss_bytes = vms[k].ksm_merging_pages = vms[k].cgroup_kernel_bytes = stat_of (UINT64_MAX);
+        vms[k].ws.bins[b] = (PolicyWsBin){ UINT64_MAX, UINT64_MAX, UINT64_MAX };
+      vms[k].agent = (PolicyGuestAgent){ .present = true,
+                                         .psi_some_avg10_pct = INFINITY,
+                                         .psi_some_total_us = UINT64_MAX,
+                                         .refault_total_pages = UINT64_MAX,
+                                         .unevictable_bytes = UINT64_MAX,
+                                         .oom_kills = UINT64_MAX };
+      vms[k].pss_bytes = vms[k].ksm_merging_pages = vms[k].cgroup_kernel_bytes
+          = stat_of (UINT64_MAX);
       vms[k].kicks = UINT32_MAX;
     }
   vms[1].kicks = 0;
   s.now_ms = UINT64_MAX;
-  s.host = (PolicyHost) { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, NAN, NAN, UINT64_MAX,
-                          stat_of (UINT64_MAX) };
-  s.ksm = (PolicyKsm) { .present = true, .page_size_bytes = UINT64_MAX, .pages_shared = UINT64_MAX,
-                        .pages_sharing = UINT64_MAX, .pages_unshared = UINT64_MAX, .pages_volatile = UINT64_MAX,
-                        .pages_scanned = UINT64_MAX, .full_scans = UINT64_MAX, .ksm_zero_pages = UINT64_MAX,
-                        .general_profit_bytes = INT64_MIN, .run = UINT32_MAX, .pages_to_scan = UINT32_MAX,
-                        .sleep_millisecs = UINT32_MAX, .advisor_mode = POLICY_KSM_ADVISOR_SCAN_TIME,
-                        .advisor_target_scan_time_s = UINT32_MAX, .advisor_max_cpu_pct = UINT32_MAX,
-                        .ksmd_cpu_ns = stat_of (UINT64_MAX) };
+  s.host = (PolicyHost){ UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,          UINT64_MAX,
+                         NAN,        NAN,        UINT64_MAX, stat_of (UINT64_MAX) };
+  s.ksm = (PolicyKsm){ .present = true,
+                       .page_size_bytes = UINT64_MAX,
+                       .pages_shared = UINT64_MAX,
+                       .pages_sharing = UINT64_MAX,
+                       .pages_unshared = UINT64_MAX,
+                       .pages_volatile = UINT64_MAX,
+                       .pages_scanned = UINT64_MAX,
+                       .full_scans = UINT64_MAX,
+                       .ksm_zero_pages = UINT64_MAX,
+                       .general_profit_bytes = INT64_MIN,
+                       .run = UINT32_MAX,
+                       .pages_to_scan = UINT32_MAX,
+                       .sleep_millisecs = UINT32_MAX,
+                       .advisor_mode = POLICY_KSM_ADVISOR_SCAN_TIME,
+                       .advisor_target_scan_time_s = UINT32_MAX,
+                       .advisor_max_cpu_pct = UINT32_MAX,
+                       .ksmd_cpu_ns = stat_of (UINT64_MAX) };
   s.host_kicks = UINT32_MAX;
   c.tick_ms = UINT64_MAX;
-  c.host_reserve = c.inflate_step = c.deadband = (PolicySize) { .set = true, .is_pct = true, .pct = INFINITY };
+  c.host_reserve = c.inflate_step = c.deadband
+      = (PolicySize){ .set = true, .is_pct = true, .pct = INFINITY };
   c.ksm_cpu_boost_pct = c.ksm_cpu_steady_pct = NAN;
   c.ksm_boost_scan_time_ms = UINT64_MAX;
   for (int t = 0; t < 3; t++)

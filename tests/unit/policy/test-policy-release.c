@@ -9,9 +9,14 @@
 #define MiB POLICY_MIB
 #define GiB POLICY_GIB
 /* A VM without a known PSS: counted at its balloon. */
-#define VM(actual, max) { .actual_bytes = (actual), .max_bytes = (max) }
-#define VM_PSS(actual, pss, max)                                                                  \
-  { .actual_bytes = (actual), .pss_bytes = { true, (pss) }, .max_bytes = (max) }
+#define VM(actual, max)                                                                            \
+  {                                                                                                \
+    .actual_bytes = (actual), .max_bytes = (max)                                                   \
+  }
+#define VM_PSS(actual, pss, max)                                                                   \
+  {                                                                                                \
+    .actual_bytes = (actual), .pss_bytes = { true, (pss) }, .max_bytes = (max)                     \
+  }
 
 static void
 test_room_covers_all (void)

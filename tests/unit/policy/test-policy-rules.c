@@ -7,8 +7,8 @@
 #include "policy-test.h"
 
 /* Default VM values for RAM sizes used below (docs/policy.md, "Configuration keys"). */
-#define HEADROOM_2G 107374182ull  /* 5 % of 2 GiB */
-#define HEADROOM_8G 429496729ull  /* 5 % of 8 GiB */
+#define HEADROOM_2G 107374182ull /* 5 % of 2 GiB */
+#define HEADROOM_8G 429496729ull /* 5 % of 8 GiB */
 
 typedef struct
 {
@@ -46,37 +46,65 @@ static PolicyWs
 ws_example (uint64_t age_ms)
 {
   /* 400 MiB idle <= 10 s, 200 MiB <= 60 s, 500 MiB <= 300 s, 1 GiB older. */
-  return (PolicyWs) { .source = POLICY_WS_AGENT, .age_ms = age_ms, .n_bins = 4,
-                      .bins = { { 10000, 300 * MIB, 100 * MIB }, { 60000, 200 * MIB, 0 },
-                                { 300000, 500 * MIB, 0 }, { 0, 1 * GIB, 0 } } };
+  return (PolicyWs){ .source = POLICY_WS_AGENT,
+                     .age_ms = age_ms,
+                     .n_bins = 4,
+                     .bins = { { 10000, 300 * MIB, 100 * MIB },
+                               { 60000, 200 * MIB, 0 },
+                               { 300000, 500 * MIB, 0 },
+                               { 0, 1 * GIB, 0 } } };
 }
 
 typedef struct
 {
   const char *name;
-  uint64_t ws_age_ms;      /* UINT64_MAX: no histogram */
+  uint64_t ws_age_ms; /* UINT64_MAX: no histogram */
   bool stats;
   uint64_t cold_age_ms;
-  uint64_t expect_need;    /* 0: no data */
+  uint64_t expect_need; /* 0: no data */
   const char *expect_reason;
 } NeedCase;
 
 static const NeedCase need_cases[] = {
   /* ws(120 s) = 400 + 200 + 500 * (120-60)/(300-60) = 725 MiB */
-  { .name = "fresh-ws", .ws_age_ms = 1000, .stats = true, .cold_age_ms = 120000,
-    .expect_need = 725 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
-  { .name = "fresh-ws-at-staleness-limit", .ws_age_ms = POLICY_WS_STALE_MS, .stats = false, .cold_age_ms = 120000,
-    .expect_need = 725 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
+  { .name = "fresh-ws",
+    .ws_age_ms = 1000,
+    .stats = true,
+    .cold_age_ms = 120000,
+    .expect_need = 725 * MIB + HEADROOM_2G,
+    .expect_reason = "ws+headroom" },
+  { .name = "fresh-ws-at-staleness-limit",
+    .ws_age_ms = POLICY_WS_STALE_MS,
+    .stats = false,
+    .cold_age_ms = 120000,
+    .expect_need = 725 * MIB + HEADROOM_2G,
+    .expect_reason = "ws+headroom" },
   /* cold age 60 s: 600 MiB exactly */
-  { .name = "ws-shorter-cold-age", .ws_age_ms = 0, .stats = true, .cold_age_ms = 60000,
-    .expect_need = 600 * MIB + HEADROOM_2G, .expect_reason = "ws+headroom" },
+  { .name = "ws-shorter-cold-age",
+    .ws_age_ms = 0,
+    .stats = true,
+    .cold_age_ms = 60000,
+    .expect_need = 600 * MIB + HEADROOM_2G,
+    .expect_reason = "ws+headroom" },
   /* stale histogram: stats, total - available = 1200 MiB */
-  { .name = "stale-ws-uses-stats", .ws_age_ms = POLICY_WS_STALE_MS + 1, .stats = true, .cold_age_ms = 120000,
-    .expect_need = 1200 * MIB + HEADROOM_2G, .expect_reason = "stats+headroom" },
-  { .name = "stats-only", .ws_age_ms = UINT64_MAX, .stats = true, .cold_age_ms = 120000,
-    .expect_need = 1200 * MIB + HEADROOM_2G, .expect_reason = "stats+headroom" },
-  { .name = "no-data", .ws_age_ms = UINT64_MAX, .stats = false, .cold_age_ms = 120000,
-    .expect_need = 0, .expect_reason = "no-data:hold" },
+  { .name = "stale-ws-uses-stats",
+    .ws_age_ms = POLICY_WS_STALE_MS + 1,
+    .stats = true,
+    .cold_age_ms = 120000,
+    .expect_need = 1200 * MIB + HEADROOM_2G,
+    .expect_reason = "stats+headroom" },
+  { .name = "stats-only",
+    .ws_age_ms = UINT64_MAX,
+    .stats = true,
+    .cold_age_ms = 120000,
+    .expect_need = 1200 * MIB + HEADROOM_2G,
+    .expect_reason = "stats+headroom" },
+  { .name = "no-data",
+    .ws_age_ms = UINT64_MAX,
+    .stats = false,
+    .cold_age_ms = 120000,
+    .expect_need = 0,
+    .expect_reason = "no-data:hold" },
 };
 
 static void
@@ -131,9 +159,13 @@ typedef struct
 static const ClampCase clamp_cases[] = {
   /* default min of 2 GiB RAM: max(256 MiB, 512 MiB) */
   { .name = "below-min", .used = 100 * MIB, .expect_need = 512 * MIB },
-  { .name = "above-max", .used = 3 * GIB, .max = { .set = true, .bytes = 1536 * MIB },
+  { .name = "above-max",
+    .used = 3 * GIB,
+    .max = { .set = true, .bytes = 1536 * MIB },
     .expect_need = 1536 * MIB },
-  { .name = "pct-min", .used = 100 * MIB, .min = { .set = true, .is_pct = true, .pct = 50 },
+  { .name = "pct-min",
+    .used = 100 * MIB,
+    .min = { .set = true, .is_pct = true, .pct = 50 },
     .expect_need = 1 * GIB },
   { .name = "inside", .used = 1 * GIB, .expect_need = 1 * GIB + HEADROOM_2G },
 };
@@ -164,11 +196,11 @@ test_no_data (Fixture *fx, gconstpointer data)
 {
   PolicyVm vms[3];
   vms[0] = vm_stats (1, 2 * GIB, 2 * GIB, 100 * MIB);
-  memset (&vms[0].stats, 0, sizeof vms[0].stats);         /* driver loaded, no stats */
+  memset (&vms[0].stats, 0, sizeof vms[0].stats); /* driver loaded, no stats */
   vms[1] = vm_stats (2, 2 * GIB, 100 * MIB, 50 * MIB);
-  memset (&vms[1].stats, 0, sizeof vms[1].stats);         /* below its 512 MiB floor */
+  memset (&vms[1].stats, 0, sizeof vms[1].stats); /* below its 512 MiB floor */
   vms[2] = vm_stats (3, 2 * GIB, 2 * GIB, 100 * MIB);
-  vms[2].stats.age_ms = POLICY_STATS_STALE_MS + 1;        /* stale stats */
+  vms[2].stats.age_ms = POLICY_STATS_STALE_MS + 1; /* stale stats */
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 3);
   fx_run (fx, &s);
   g_assert_false (fx->d.vms[0].set_target);
@@ -181,7 +213,7 @@ test_no_data (Fixture *fx, gconstpointer data)
 
   /* The floor target is in flight: not re-issued every tick while the
    * guest stays below it, only after the stuck re-issue delay. */
-  vms[1].last_target_bytes = (PolicyStat) { .present = true, .value = 512 * MIB };
+  vms[1].last_target_bytes = (PolicyStat){ .present = true, .value = 512 * MIB };
   for (uint64_t t_ms = 2000; t_ms < 31000; t_ms += 1000)
     {
       s.now_ms = t_ms;
@@ -199,8 +231,8 @@ static void
 test_abs_floor (Fixture *fx, gconstpointer data)
 {
   PolicyVm vm = vm_stats (1, 2 * GIB, 2 * GIB, 100 * MIB);
-  vm.cfg.max = (PolicySize) { .set = true, .bytes = 0 };
-  vm.cfg.min = (PolicySize) { .set = true, .bytes = 0 };
+  vm.cfg.max = (PolicySize){ .set = true, .bytes = 0 };
+  vm.cfg.min = (PolicySize){ .set = true, .bytes = 0 };
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
   fx_run (fx, &s);
   g_assert_cmpuint (fx->d.vms[0].max_bytes, ==, 64 * MIB);
@@ -215,7 +247,7 @@ test_thrash_psi_total (Fixture *fx, gconstpointer data)
 {
   fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
   PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 2 * GIB);
-  vm.agent = (PolicyGuestAgent) { .present = true, .psi_some_total_us = 1000000 };
+  vm.agent = (PolicyGuestAgent){ .present = true, .psi_some_total_us = 1000000 };
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
   fx_run (fx, &s);
   uint64_t need0 = fx->d.vms[0].need_bytes;
@@ -258,7 +290,7 @@ test_thrash_refaults (Fixture *fx, gconstpointer data)
 {
   fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
   PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 2 * GIB);
-  vm.agent = (PolicyGuestAgent) { .present = true, .refault_total_pages = 100 };
+  vm.agent = (PolicyGuestAgent){ .present = true, .refault_total_pages = 100 };
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
   fx_run (fx, &s);
   uint64_t need0 = fx->d.vms[0].need_bytes;
@@ -283,7 +315,7 @@ test_budget (Fixture *fx, gconstpointer data)
   PolicySnapshot s = snap_host (1000, 16 * GIB, 8 * GIB, NULL, 0);
   s.host.non_vm_used_bytes = stat_of (2 * GIB);
   s.ksm.pages_sharing = GIB / 4096; /* KSM saves 1 GiB */
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 1 * GIB };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 1 * GIB };
   fx_run (fx, &s);
   g_assert_cmpuint (fx->d.budget_bytes, ==, 16 * GIB - 1 * GIB - 2 * GIB + 1 * GIB);
   /* Default reserve: max(512 MiB, 5 %): 5 % of 64 GiB. */
@@ -297,8 +329,8 @@ test_budget (Fixture *fx, gconstpointer data)
   PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
   vm.pss_bytes = stat_of (6 * GIB);
   s = snap_host (1000, 16 * GIB, 8 * GIB, &vm, 1);
-  s.host.non_vm_used_bytes = (PolicyStat) { 0 };
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  s.host.non_vm_used_bytes = (PolicyStat){ 0 };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 0 };
   fx_run (fx, &s);
   g_assert_cmpuint (fx->d.budget_bytes, ==, 16 * GIB - 2 * GIB);
 }
@@ -320,7 +352,7 @@ test_alloc_balanced (Fixture *fx, gconstpointer data)
 {
   PolicyVm vms[2];
   two_vms (vms, 1 * GIB);
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 0 };
   PolicySnapshot s = snap_host (1000, 7 * GIB, 6 * GIB, vms, 2);
   fx_run (fx, &s);
   /* need = 2 GiB each (floor); 3 GiB surplus split 2:1. */
@@ -361,8 +393,8 @@ test_alloc_overloaded (Fixture *fx, gconstpointer data)
   PolicyVm vms[2];
   two_vms (vms, 2 * GIB);
   for (int i = 0; i < 2; i++)
-    vms[i].cfg.min = (PolicySize) { .set = true, .bytes = 1 * GIB };
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+    vms[i].cfg.min = (PolicySize){ .set = true, .bytes = 1 * GIB };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 0 };
   PolicySnapshot s = snap_host (1000, 3 * GIB, 1 * GIB, vms, 2);
   fx_run (fx, &s);
   g_assert_true (fx->d.host_overloaded);
@@ -390,7 +422,7 @@ typedef struct
   uint64_t actual;
   bool last_present;
   uint64_t last;
-  uint64_t used;            /* need = max(2 GiB, used + headroom) */
+  uint64_t used; /* need = max(2 GiB, used + headroom) */
   bool expect_set;
   uint64_t expect_target;
   const char *expect_reason;
@@ -401,14 +433,17 @@ static const ShapeCase shape_cases[] = {
   /* inflate limited to min(10 % of 8 GiB, 256 MiB) */
   { "inflate-rate-limited", 8 * GIB, false, 0, 1 * GIB, true, 8 * GIB - 256 * MIB, "rate-limit" },
   /* already heading there and not moved yet: not re-issued */
-  { "inflate-in-flight", 8 * GIB, true, 8 * GIB - 256 * MIB, 1 * GIB, false, 8 * GIB - 256 * MIB, "in-flight" },
+  { "inflate-in-flight", 8 * GIB, true, 8 * GIB - 256 * MIB, 1 * GIB, false, 8 * GIB - 256 * MIB,
+    "in-flight" },
   /* last step reached: next step */
-  { "inflate-next-step", 8 * GIB - 256 * MIB, true, 8 * GIB - 256 * MIB, 1 * GIB, true, 8 * GIB - 512 * MIB,
-    "rate-limit" },
+  { "inflate-next-step", 8 * GIB - 256 * MIB, true, 8 * GIB - 256 * MIB, 1 * GIB, true,
+    8 * GIB - 512 * MIB, "rate-limit" },
   /* within the deadband (max(1 % of 8 GiB, 16 MiB) = 81.9 MiB): nothing */
-  { "deadband", NEED_2G + 50 * MIB, true, NEED_2G + 50 * MIB, 1 * GIB, false, NEED_2G + 50 * MIB, "deadband" },
+  { "deadband", NEED_2G + 50 * MIB, true, NEED_2G + 50 * MIB, 1 * GIB, false, NEED_2G + 50 * MIB,
+    "deadband" },
   /* last small step: to the plan exactly */
-  { "inflate-last-step", NEED_2G + 200 * MIB, true, NEED_2G + 200 * MIB, 1 * GIB, true, NEED_2G, "floor" },
+  { "inflate-last-step", NEED_2G + 200 * MIB, true, NEED_2G + 200 * MIB, 1 * GIB, true, NEED_2G,
+    "floor" },
   /* deflate: at once, all of it */
   { "deflate-at-once", 1 * GIB, true, 1 * GIB, 512 * MIB, true, NEED_2G, "floor" },
   /* deflate by less than the deadband: still at once */
@@ -416,7 +451,8 @@ static const ShapeCase shape_cases[] = {
   /* a deflate in flight to the plan: not re-issued */
   { "deflate-in-flight", 1 * GIB, true, NEED_2G, 512 * MIB, false, NEED_2G, "in-flight" },
   /* an inflate in flight below a plan that has grown: stopped at once */
-  { "stop-inflate-below-plan", 5 * GIB, true, 1 * GIB, 4 * GIB, true, 5 * GIB - 256 * MIB, "rate-limit" },
+  { "stop-inflate-below-plan", 5 * GIB, true, 1 * GIB, 4 * GIB, true, 5 * GIB - 256 * MIB,
+    "rate-limit" },
 };
 
 static void
@@ -472,7 +508,7 @@ test_urgent (Fixture *fx, gconstpointer data)
   PolicyVm vms[2];
   /* 8 GiB guest using 1 GiB: would be inflated, but it said `pressure`. */
   vms[0] = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
-  vms[0].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+  vms[0].agent = (PolicyGuestAgent){ .present = true, .urgent = true };
   /* A guest below its low watermark (max(32 MiB, 2 % of RAM)). */
   vms[1] = vm_stats (2, 8 * GIB, 3 * GIB, 3 * GIB - 100 * MIB);
   vms[1].last_target_bytes = stat_of (3 * GIB);
@@ -516,11 +552,12 @@ test_demand_floor (Fixture *fx, gconstpointer data)
 static void
 test_kicks (Fixture *fx, gconstpointer data)
 {
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 0 };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 0 };
   PolicyVm vms[2];
   vms[0] = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
-  vms[1] = (PolicyVm) { .id = 2, .state = POLICY_VM_STATE_STARTING, .ram_bytes = 8 * GIB,
-                        .kicks = POLICY_KICK_STARTED };
+  vms[1] = (PolicyVm){
+    .id = 2, .state = POLICY_VM_STATE_STARTING, .ram_bytes = 8 * GIB, .kicks = POLICY_KICK_STARTED
+  };
   policy_vm_config_defaults (&vms[1].cfg);
   PolicySnapshot s = snap_host (1000, 12 * GIB, 4 * GIB, vms, 2);
   fx_run (fx, &s);
@@ -557,15 +594,15 @@ test_modes (Fixture *fx, gconstpointer data)
   for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       PolicyVm vms[3] = {
-        vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB),       /* would inflate */
-        vm_stats (2, 8 * GIB, 1 * GIB, 1 * GIB),       /* would deflate */
-        vm_stats (3, 8 * GIB, 8 * GIB, 1 * GIB),       /* urgent */
+        vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB), /* would inflate */
+        vm_stats (2, 8 * GIB, 1 * GIB, 1 * GIB), /* would deflate */
+        vm_stats (3, 8 * GIB, 8 * GIB, 1 * GIB), /* urgent */
       };
-      vms[2].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+      vms[2].agent = (PolicyGuestAgent){ .present = true, .urgent = true };
       for (int k = 0; k < 3; k++)
         {
           vms[k].cfg.mode = modes[i];
-          vms[k].cfg.target = (PolicySize) { .set = true, .bytes = 3 * GIB };
+          vms[k].cfg.target = (PolicySize){ .set = true, .bytes = 3 * GIB };
         }
       PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 3);
       fx_run (fx, &s);
@@ -590,13 +627,13 @@ test_mode_fixed (Fixture *fx, gconstpointer data)
     vm_stats (3, 8 * GIB, 8 * GIB, 7 * GIB), /* urgent: still 3 GiB */
     vm_stats (4, 8 * GIB, 8 * GIB, 1 * GIB), /* target below min: min */
   };
-  vms[2].agent = (PolicyGuestAgent) { .present = true, .urgent = true };
+  vms[2].agent = (PolicyGuestAgent){ .present = true, .urgent = true };
   for (int k = 0; k < 4; k++)
     {
       vms[k].cfg.mode = POLICY_VM_MODE_FIXED;
-      vms[k].cfg.target = (PolicySize) { .set = true, .bytes = 3 * GIB };
+      vms[k].cfg.target = (PolicySize){ .set = true, .bytes = 3 * GIB };
     }
-  vms[3].cfg.min = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  vms[3].cfg.min = (PolicySize){ .set = true, .bytes = 4 * GIB };
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, vms, 4);
   fx_run (fx, &s);
   for (int k = 0; k < 4; k++)
@@ -614,7 +651,7 @@ test_mode_fixed (Fixture *fx, gconstpointer data)
   for (int k = 0; k < 4; k++)
     g_assert_false (fx->d.vms[k].set_target);
   /* ... unless the controller dropped it (a dry-run plan, a failed command). */
-  vms[0].last_target_bytes = (PolicyStat) { 0 };
+  vms[0].last_target_bytes = (PolicyStat){ 0 };
   s.now_ms += 1000;
   fx_run (fx, &s);
   g_assert_true (fx->d.vms[0].set_target);
@@ -634,7 +671,7 @@ test_mode_fixed (Fixture *fx, gconstpointer data)
   /* A deflate the host cannot cover now goes out only as far as it can. */
   PolicyVm low = vm_stats (5, 8 * GIB, 1 * GIB, 1 * GIB);
   low.cfg.mode = POLICY_VM_MODE_FIXED;
-  low.cfg.target = (PolicySize) { .set = true, .bytes = 6 * GIB };
+  low.cfg.target = (PolicySize){ .set = true, .bytes = 6 * GIB };
   PolicySnapshot tight = snap_host (1000, 16 * GIB, 1 * GIB, &low, 1);
   fx_run (fx, &tight);
   g_assert_cmpuint (fx->d.vms[0].target_bytes, <, 6 * GIB);
@@ -697,7 +734,8 @@ test_ksm_advisor_and_modes (Fixture *fx, gconstpointer data)
       g_free (fx->d.vms);
       g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
       const PolicyKsmDecision *k = &fx->d.ksm;
-      g_assert_false (k->set_run || k->set_pages_to_scan || k->set_sleep_millisecs || k->set_advisor);
+      g_assert_false (k->set_run || k->set_pages_to_scan || k->set_sleep_millisecs
+                      || k->set_advisor);
       if (modes[i] == POLICY_KSM_MODE_OBSERVE)
         {
           g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST); /* decided, not written */
@@ -761,7 +799,7 @@ test_ksm_lifecycle (Fixture *fx, gconstpointer data)
 static void
 test_ksm_cheaper_lever (Fixture *fx, gconstpointer data)
 {
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 4 * GIB };
   /* MemAvailable 6 GiB < 2 reserves: tight, deficit 2 GiB. A guest with
    * 6 GiB of cold memory covers it: balloon first, KSM stays idle. */
   PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB);
@@ -794,12 +832,15 @@ test_ksm_yield_threshold (Fixture *fx, gconstpointer data)
     { 60 * GIB, "settle:low-yield", POLICY_KSM_SETTLE },
     { 4 * GIB, "boost:tight", POLICY_KSM_BOOST },
   };
-  fx->cfg.host_reserve = (PolicySize) { .set = true, .bytes = 4 * GIB };
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 4 * GIB };
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       PolicyCarry *carry = policy_carry_new ();
-      carry->ksm = (PolicyKsmCarry) { .state = POLICY_KSM_STEADY, .yield_known = true, .yield = 0.01,
-                                      .ns_per_page = 1000.0, .bytes_per_cpu_s = 8.0 * MIB };
+      carry->ksm = (PolicyKsmCarry){ .state = POLICY_KSM_STEADY,
+                                     .yield_known = true,
+                                     .yield = 0.01,
+                                     .ns_per_page = 1000.0,
+                                     .bytes_per_cpu_s = 8.0 * MIB };
       PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 8 * GIB); /* nothing to balloon */
       PolicySnapshot s = snap_host (1000, 64 * GIB, cases[i].avail, &vm, 1);
       g_free (fx->d.vms);
@@ -913,9 +954,10 @@ static void
 test_no_host_data (Fixture *fx, gconstpointer data)
 {
   fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
-  PolicyVm vms[2] = { vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB), vm_stats (2, 8 * GIB, 4 * GIB, 1 * GIB) };
+  PolicyVm vms[2]
+      = { vm_stats (1, 8 * GIB, 8 * GIB, 1 * GIB), vm_stats (2, 8 * GIB, 4 * GIB, 1 * GIB) };
   PolicySnapshot s = snap_host (1000, 0, 0, vms, 2);
-  s.host.non_vm_used_bytes = (PolicyStat) { 0 };
+  s.host.non_vm_used_bytes = (PolicyStat){ 0 };
   for (int tick = 0; tick < 5; tick++)
     {
       s.now_ms = 1000 + 1000 * (uint64_t) tick;
@@ -998,7 +1040,8 @@ test_give_counts_pss (Fixture *fx, gconstpointer data)
   uint64_t given = 0;
   for (size_t i = 0; i < 2; i++)
     {
-      uint64_t held = MAX (vms[i].actual_bytes.value, vms[i].pss_bytes.present ? vms[i].pss_bytes.value : 0);
+      uint64_t held
+          = MAX (vms[i].actual_bytes.value, vms[i].pss_bytes.present ? vms[i].pss_bytes.value : 0);
       if (fx->d.vms[i].set_target && fx->d.vms[i].target_bytes > held)
         given += fx->d.vms[i].target_bytes - held;
     }

@@ -10,7 +10,8 @@
 /* Bounds every blocking peer operation so a broken client cannot hang a test. */
 #define PEER_IO_TIMEOUT_S 10
 
-struct _Peer {
+struct _Peer
+{
   const PeerStep *steps;
   char *dir;
   char *path;
@@ -92,64 +93,64 @@ run_step (Peer *peer, GSocket **connp, const PeerStep *step)
 
   switch (step->kind)
     {
-    case PEER_SEND:
-      {
-        if (step->size > 0)
-          {
-            send_all (conn, step->text, step->size);
-            return TRUE;
-          }
-        g_autofree char *text = substitute_ids (peer, step->text);
-        send_all (conn, text, strlen (text));
+      case PEER_SEND:
+        {
+          if (step->size > 0)
+            {
+              send_all (conn, step->text, step->size);
+              return TRUE;
+            }
+          g_autofree char *text = substitute_ids (peer, step->text);
+          send_all (conn, text, strlen (text));
+          return TRUE;
+        }
+      case PEER_EXPECT:
+        {
+          g_autofree char *line = NULL;
+          if (!read_line (peer, conn, &line))
+            {
+              peer->failure = g_strdup_printf ("no command while expecting %s", step->text);
+              return FALSE;
+            }
+          json_t *msg = json_loads (line, 0, NULL);
+          const char *execute = json_string_value (json_object_get (msg, "execute"));
+          json_t *id = json_object_get (msg, "id");
+          gboolean ok = execute != NULL && id != NULL && g_str_equal (execute, step->text);
+          if (ok)
+            {
+              g_ptr_array_add (peer->ids, json_dumps (id, JSON_ENCODE_ANY));
+              json_t *args = json_object_get (msg, "arguments");
+              g_ptr_array_add (peer->arguments,
+                               args ? json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS)
+                                    : strdup ("null"));
+              peer->expected++;
+            }
+          else
+            peer->failure = g_strdup_printf ("expected %s, got: %s", step->text, line);
+          json_decref (msg);
+          return ok;
+        }
+      case PEER_PAUSE:
+        g_usleep (step->size * 1000);
         return TRUE;
-      }
-    case PEER_EXPECT:
-      {
-        g_autofree char *line = NULL;
-        if (!read_line (peer, conn, &line))
-          {
-            peer->failure = g_strdup_printf ("no command while expecting %s", step->text);
-            return FALSE;
-          }
-        json_t *msg = json_loads (line, 0, NULL);
-        const char *execute = json_string_value (json_object_get (msg, "execute"));
-        json_t *id = json_object_get (msg, "id");
-        gboolean ok = execute != NULL && id != NULL && g_str_equal (execute, step->text);
-        if (ok)
-          {
-            g_ptr_array_add (peer->ids, json_dumps (id, JSON_ENCODE_ANY));
-            json_t *args = json_object_get (msg, "arguments");
-            g_ptr_array_add (peer->arguments,
-                             args ? json_dumps (args, JSON_COMPACT | JSON_SORT_KEYS)
-                                  : strdup ("null"));
-            peer->expected++;
-          }
-        else
-          peer->failure = g_strdup_printf ("expected %s, got: %s", step->text, line);
-        json_decref (msg);
-        return ok;
-      }
-    case PEER_PAUSE:
-      g_usleep (step->size * 1000);
-      return TRUE;
-    case PEER_FILL:
-      {
-        g_autofree char *junk = g_malloc (step->size);
-        memset (junk, 'x', step->size);
-        send_all (conn, junk, step->size);
+      case PEER_FILL:
+        {
+          g_autofree char *junk = g_malloc (step->size);
+          memset (junk, 'x', step->size);
+          send_all (conn, junk, step->size);
+          return TRUE;
+        }
+      case PEER_CLOSE:
+        g_socket_close (conn, NULL);
+        g_clear_object (connp);
         return TRUE;
-      }
-    case PEER_CLOSE:
-      g_socket_close (conn, NULL);
-      g_clear_object (connp);
-      return TRUE;
-    case PEER_ACCEPT:
-      g_clear_object (connp);
-      *connp = accept_one (peer);
-      return *connp != NULL;
-    case PEER_END:
-    default:
-      g_assert_not_reached ();
+      case PEER_ACCEPT:
+        g_clear_object (connp);
+        *connp = accept_one (peer);
+        return *connp != NULL;
+      case PEER_END:
+      default:
+        g_assert_not_reached ();
     }
 }
 

@@ -4,7 +4,8 @@
 
 #include <gio/gio.h>
 
-typedef enum {
+typedef enum
+{
   PEER_END = 0,
   PEER_SEND,   /* write `text`; "$IDn" is replaced by the id of the n-th EXPECT;
                 * with `size` > 0, exactly `size` raw bytes */
@@ -15,24 +16,44 @@ typedef enum {
   PEER_ACCEPT, /* accept the next connection (after a CLOSE) */
 } PeerStepKind;
 
-typedef struct {
+typedef struct
+{
   PeerStepKind kind;
   const char *text;
   gsize size;
 } PeerStep;
 
-#define SEND(t) { PEER_SEND, (t), 0 }
-#define EXPECT(c) { PEER_EXPECT, (c), 0 }
-#define PAUSE(ms) { PEER_PAUSE, NULL, (ms) }
-#define FILL(n) { PEER_FILL, NULL, (n) }
-#define CLOSE { PEER_CLOSE, NULL, 0 }
-#define ACCEPT { PEER_ACCEPT, NULL, 0 }
+#define SEND(t)                                                                                    \
+  {                                                                                                \
+    PEER_SEND, (t), 0                                                                              \
+  }
+#define EXPECT(c)                                                                                  \
+  {                                                                                                \
+    PEER_EXPECT, (c), 0                                                                            \
+  }
+#define PAUSE(ms)                                                                                  \
+  {                                                                                                \
+    PEER_PAUSE, NULL, (ms)                                                                         \
+  }
+#define FILL(n)                                                                                    \
+  {                                                                                                \
+    PEER_FILL, NULL, (n)                                                                           \
+  }
+#define CLOSE                                                                                      \
+  {                                                                                                \
+    PEER_CLOSE, NULL, 0                                                                            \
+  }
+#define ACCEPT                                                                                     \
+  {                                                                                                \
+    PEER_ACCEPT, NULL, 0                                                                           \
+  }
 
-#define GREETING \
-  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
+#define GREETING                                                                                   \
+  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "               \
   "\"package\": \"test\"}, \"capabilities\": [\"oob\"]}}\r\n"
 /* Greeting plus a successful negotiation: EXPECT #0 is qmp_capabilities. */
-#define NEGOTIATE SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID0}\r\n")
+#define NEGOTIATE                                                                                  \
+  SEND (GREETING), EXPECT ("qmp_capabilities"), SEND ("{\"return\": {}, \"id\": $ID0}\r\n")
 
 typedef struct _Peer Peer;
 

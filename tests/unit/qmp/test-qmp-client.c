@@ -15,22 +15,24 @@
 /* Short timeouts keep the timeout tests fast. */
 #define SHORT_TIMEOUT_MS 150
 
-typedef struct {
+typedef struct
+{
   gboolean done;
   json_t *ret;
   GError *error;
   guint order;
 } Reply;
 
-typedef struct {
+typedef struct
+{
   Peer *peer;
   QmpClient *client;
   gboolean ready;
   gboolean closed;
   GError *closed_error;
   guint ready_order;
-  guint counter; /* orders callbacks across replies, events, ready */
-  GPtrArray *events;   /* "NAME@order" */
+  guint counter;     /* orders callbacks across replies, events, ready */
+  GPtrArray *events; /* "NAME@order" */
   json_t *last_event_data;
   gint64 last_event_ts_us;
   guint expected;
@@ -76,17 +78,17 @@ run_until (gboolean *flag)
 }
 
 /* Iterates the default context until `cond` holds, failing on a hang. */
-#define RUN_UNTIL(cond)                                                          \
-  G_STMT_START                                                                   \
-  {                                                                              \
-    gboolean expired_ = FALSE;                                                   \
-    guint id_ = g_timeout_add (HANG_DEADLINE_MS, on_deadline, &expired_);        \
-    while (!(cond) && !expired_)                                                 \
-      g_main_context_iteration (NULL, TRUE);                                     \
-    if (!expired_)                                                               \
-      g_source_remove (id_);                                                     \
-    g_assert_false (expired_);                                                   \
-  }                                                                              \
+#define RUN_UNTIL(cond)                                                                            \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    gboolean expired_ = FALSE;                                                                     \
+    guint id_ = g_timeout_add (HANG_DEADLINE_MS, on_deadline, &expired_);                          \
+    while (!(cond) && !expired_)                                                                   \
+      g_main_context_iteration (NULL, TRUE);                                                       \
+    if (!expired_)                                                                                 \
+      g_source_remove (id_);                                                                       \
+    g_assert_false (expired_);                                                                     \
+  }                                                                                                \
   G_STMT_END
 
 static void
@@ -107,7 +109,8 @@ on_closed (QmpClient *client, const GError *error, gpointer data)
 }
 
 static void
-on_event (QmpClient *client, const char *event, json_t *data, gint64 timestamp_us, gpointer user_data)
+on_event (QmpClient *client, const char *event, json_t *data, gint64 timestamp_us,
+          gpointer user_data)
 {
   Fixture *f = user_data;
   g_ptr_array_add (f->events, g_strdup_printf ("%s@%u", event, ++f->counter));
@@ -167,12 +170,14 @@ assert_closed_with (Fixture *f, gint code, const char *fragment)
 static void
 test_negotiate_then_ready (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    SEND (GREETING), EXPECT ("qmp_capabilities"), PAUSE (50),
-    SEND ("{\"return\": {}, \"id\": $ID0}\r\n"),
-    EXPECT ("query-status"),
-    SEND ("{\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID1}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { SEND (GREETING),
+          EXPECT ("qmp_capabilities"),
+          PAUSE (50),
+          SEND ("{\"return\": {}, \"id\": $ID0}\r\n"),
+          EXPECT ("query-status"),
+          SEND ("{\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID1}\r\n"),
+          { 0 } };
   Reply r = { 0 };
 
   start (f, steps);
@@ -196,14 +201,25 @@ test_negotiate_then_ready (Fixture *f, gconstpointer data)
 static void
 test_partial_lines (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    SEND ("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\""), PAUSE (30),
-    SEND (": 2, \"major\": 7}}, \"capa"), PAUSE (30), SEND ("bilities\": []}}"), PAUSE (30),
-    SEND ("\r\n"), EXPECT ("qmp_capabilities"),
-    SEND ("{\"return\": {}, \"id\""), PAUSE (30), SEND (": $ID0}\r"), PAUSE (30), SEND ("\n"),
-    EXPECT ("query-name"),
-    SEND ("{\"return\": {\"name\": \"vm"), PAUSE (30), SEND ("1\"}, \"id\": $ID1}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { SEND ("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\""),
+          PAUSE (30),
+          SEND (": 2, \"major\": 7}}, \"capa"),
+          PAUSE (30),
+          SEND ("bilities\": []}}"),
+          PAUSE (30),
+          SEND ("\r\n"),
+          EXPECT ("qmp_capabilities"),
+          SEND ("{\"return\": {}, \"id\""),
+          PAUSE (30),
+          SEND (": $ID0}\r"),
+          PAUSE (30),
+          SEND ("\n"),
+          EXPECT ("query-name"),
+          SEND ("{\"return\": {\"name\": \"vm"),
+          PAUSE (30),
+          SEND ("1\"}, \"id\": $ID1}\r\n"),
+          { 0 } };
   Reply r = { 0 };
 
   start (f, steps);
@@ -219,13 +235,14 @@ test_partial_lines (Fixture *f, gconstpointer data)
 static void
 test_several_messages_one_read (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("cmd-a"), EXPECT ("cmd-b"),
-    SEND ("{\"event\": \"RESET\", \"data\": {\"guest\": true}}\r\n"
-          "{\"return\": \"b\", \"id\": $ID2}\r\n"
-          "{\"return\": \"a\", \"id\": $ID1}\r\n"
-          "{\"event\": \"STOP\"}\r\n"),
-    { 0 } };
+  static const PeerStep steps[] = { NEGOTIATE,
+                                    EXPECT ("cmd-a"),
+                                    EXPECT ("cmd-b"),
+                                    SEND ("{\"event\": \"RESET\", \"data\": {\"guest\": true}}\r\n"
+                                          "{\"return\": \"b\", \"id\": $ID2}\r\n"
+                                          "{\"return\": \"a\", \"id\": $ID1}\r\n"
+                                          "{\"event\": \"STOP\"}\r\n"),
+                                    { 0 } };
   Reply a = { 0 }, b = { 0 };
 
   start (f, steps);
@@ -247,12 +264,14 @@ test_several_messages_one_read (Fixture *f, gconstpointer data)
 static void
 test_event_between_command_and_reply (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("stop"),
-    SEND ("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250}, "
-          "\"event\": \"STOP\", \"data\": {\"reason\": \"x\"}}\r\n"),
-    PAUSE (20), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("stop"),
+          SEND ("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250}, "
+                "\"event\": \"STOP\", \"data\": {\"reason\": \"x\"}}\r\n"),
+          PAUSE (20),
+          SEND ("{\"return\": {}, \"id\": $ID1}\r\n"),
+          { 0 } };
   Reply r = { 0 };
 
   start (f, steps);
@@ -270,12 +289,14 @@ test_event_between_command_and_reply (Fixture *f, gconstpointer data)
 static void
 test_command_error_reply (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("foo"),
-    SEND ("{\"id\": $ID1, \"error\": {\"class\": \"CommandNotFound\", "
-          "\"desc\": \"The command foo has not been found\"}}\r\n"),
-    EXPECT ("query-name"), SEND ("{\"return\": {}, \"id\": $ID2}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("foo"),
+          SEND ("{\"id\": $ID1, \"error\": {\"class\": \"CommandNotFound\", "
+                "\"desc\": \"The command foo has not been found\"}}\r\n"),
+          EXPECT ("query-name"),
+          SEND ("{\"return\": {}, \"id\": $ID2}\r\n"),
+          { 0 } };
   Reply r = { 0 }, r2 = { 0 };
 
   start (f, steps);
@@ -307,10 +328,11 @@ test_line_too_long_default (Fixture *f, gconstpointer data)
 static void
 test_line_too_long_configured (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("query-name"),
-    SEND ("{\"return\": {\"name\": \"" N40 N40 N40 N40 N40 N40 "\"}, \"id\": $ID1}\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("query-name"),
+          SEND ("{\"return\": {\"name\": \"" N40 N40 N40 N40 N40 N40 "\"}, \"id\": $ID1}\n"),
+          { 0 } };
   QmpClientOptions options = { .max_line_bytes = 200 };
   Reply r = { 0 };
 
@@ -322,7 +344,8 @@ test_line_too_long_configured (Fixture *f, gconstpointer data)
   reply_clear (&r);
 }
 
-typedef struct {
+typedef struct
+{
   const char *name;
   const char *line;
   gint code;
@@ -337,13 +360,15 @@ static const BadLine bad_lines[] = {
   { "array", "[1, 2, 3]\r\n", QMP_ERROR_PROTOCOL, "not a JSON object", 0 },
   { "string", "\"hello\"\r\n", QMP_ERROR_PROTOCOL, "not a JSON object", 0 },
   { "number", "42\r\n", QMP_ERROR_PROTOCOL, "not a JSON object", 0 },
-  { "error-not-object", "{\"error\": \"boom\", \"id\": $ID1}\r\n", QMP_ERROR_PROTOCOL, "\"error\"", 0 },
+  { "error-not-object", "{\"error\": \"boom\", \"id\": $ID1}\r\n", QMP_ERROR_PROTOCOL, "\"error\"",
+    0 },
   { "error-class-not-string", "{\"error\": {\"class\": 1, \"desc\": \"d\"}, \"id\": $ID1}\r\n",
     QMP_ERROR_PROTOCOL, "error.class", 0 },
   { "error-without-desc", "{\"error\": {\"class\": \"GenericError\"}, \"id\": $ID1}\r\n",
     QMP_ERROR_PROTOCOL, "error.desc", 0 },
   { "event-not-string", "{\"event\": 42}\r\n", QMP_ERROR_PROTOCOL, "\"event\"", 0 },
-  { "event-data-not-object", "{\"event\": \"STOP\", \"data\": [1]}\r\n", QMP_ERROR_PROTOCOL, "\"data\"", 0 },
+  { "event-data-not-object", "{\"event\": \"STOP\", \"data\": [1]}\r\n", QMP_ERROR_PROTOCOL,
+    "\"data\"", 0 },
   { "second-greeting", GREETING, QMP_ERROR_PROTOCOL, "greeting", 0 },
   { "eof-mid-message", "{\"return\": {\"status\": \"runn", QMP_ERROR_PROTOCOL, "middle", 0 },
   { "clean-eof", "", QMP_ERROR_CLOSED, "closed the connection", 0 },
@@ -355,8 +380,8 @@ static void
 test_bad_line (Fixture *f, gconstpointer data)
 {
   const BadLine *bad = data;
-  PeerStep steps[] = { NEGOTIATE, EXPECT ("query-name"), { PEER_SEND, bad->line, bad->raw_len },
-                       CLOSE, { 0 } };
+  PeerStep steps[]
+      = { NEGOTIATE, EXPECT ("query-name"), { PEER_SEND, bad->line, bad->raw_len }, CLOSE, { 0 } };
   Reply r = { 0 };
 
   start (f, steps);
@@ -382,7 +407,8 @@ static const BadLine bad_greetings[] = {
   { "reply-first", "{\"return\": {}}\r\n", QMP_ERROR_PROTOCOL, "not a greeting", 0 },
   { "event-first", "{\"event\": \"STOP\"}\r\n", QMP_ERROR_PROTOCOL, "not a greeting", 0 },
   { "qmp-not-object", "{\"QMP\": 1}\r\n", QMP_ERROR_PROTOCOL, "\"QMP\"", 0 },
-  { "capabilities-not-array", "{\"QMP\": {\"capabilities\": 1}}\r\n", QMP_ERROR_PROTOCOL, "capabilities", 0 },
+  { "capabilities-not-array", "{\"QMP\": {\"capabilities\": 1}}\r\n", QMP_ERROR_PROTOCOL,
+    "capabilities", 0 },
   { "invalid-json", "{\"QMP\": \n", QMP_ERROR_PROTOCOL, "invalid JSON", 0 },
 };
 
@@ -425,10 +451,11 @@ test_no_capabilities_answer (Fixture *f, gconstpointer data)
 static void
 test_capabilities_refused (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    SEND (GREETING), EXPECT ("qmp_capabilities"),
-    SEND ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": $ID0}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { SEND (GREETING),
+          EXPECT ("qmp_capabilities"),
+          SEND ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": $ID0}\r\n"),
+          { 0 } };
 
   start (f, steps);
   assert_closed_with (f, QMP_ERROR_PROTOCOL, "GenericError");
@@ -438,11 +465,12 @@ test_capabilities_refused (Fixture *f, gconstpointer data)
 static void
 test_unknown_id (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("query-name"),
-    SEND ("{\"return\": {}, \"id\": 9999}\r\n{\"return\": {}, \"id\": \"str\"}\r\n"
-          "{\"return\": {}}\r\n{\"return\": {\"name\": \"ok\"}, \"id\": $ID1}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("query-name"),
+          SEND ("{\"return\": {}, \"id\": 9999}\r\n{\"return\": {}, \"id\": \"str\"}\r\n"
+                "{\"return\": {}}\r\n{\"return\": {\"name\": \"ok\"}, \"id\": $ID1}\r\n"),
+          { 0 } };
   Reply r = { 0 };
 
   g_test_expect_message ("ballast-qmp", G_LOG_LEVEL_WARNING, "*unknown id 9999*");
@@ -462,10 +490,10 @@ test_unknown_id (Fixture *f, gconstpointer data)
 static void
 test_unknown_message_kind (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("query-name"),
-    SEND ("{\"future\": 1}\r\n{\"return\": {}, \"id\": $ID1}\r\n"),
-    { 0 } };
+  static const PeerStep steps[] = { NEGOTIATE,
+                                    EXPECT ("query-name"),
+                                    SEND ("{\"future\": 1}\r\n{\"return\": {}, \"id\": $ID1}\r\n"),
+                                    { 0 } };
   Reply r = { 0 };
 
   g_test_expect_message ("ballast-qmp", G_LOG_LEVEL_WARNING, "*unknown kind*");
@@ -487,13 +515,18 @@ test_unknown_message_kind (Fixture *f, gconstpointer data)
 static void
 test_command_timeout (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("slow"), EXPECT ("fast"), SEND ("{\"return\": 1, \"id\": $ID2}\r\n"),
-    EXPECT ("slow"), PAUSE (LATE_REPLY_MS),
-    /* The late reply to a timed-out command is dropped without a warning. */
-    SEND ("{\"return\": 0, \"id\": $ID3}\r\n"), EXPECT ("fast"),
-    SEND ("{\"return\": 2, \"id\": $ID4}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("slow"),
+          EXPECT ("fast"),
+          SEND ("{\"return\": 1, \"id\": $ID2}\r\n"),
+          EXPECT ("slow"),
+          PAUSE (LATE_REPLY_MS),
+          /* The late reply to a timed-out command is dropped without a warning. */
+          SEND ("{\"return\": 0, \"id\": $ID3}\r\n"),
+          EXPECT ("fast"),
+          SEND ("{\"return\": 2, \"id\": $ID4}\r\n"),
+          { 0 } };
   QmpClientOptions options = { .command_timeout_ms = CMD_TIMEOUT_MS, .max_timeouts = 2 };
   Reply slow = { 0 }, fast = { 0 }, slow2 = { 0 }, fast2 = { 0 };
 
@@ -578,8 +611,8 @@ test_execute_when_closed (Fixture *f, gconstpointer data)
 static void
 test_execute_invalid (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("query-name"), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"), { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE, EXPECT ("query-name"), SEND ("{\"return\": {}, \"id\": $ID1}\r\n"), { 0 } };
   Reply bad_args = { 0 }, bad_name = { 0 }, good = { 0 };
 
   start (f, steps);
@@ -621,9 +654,13 @@ static void
 test_unref_in_callback (Fixture *f, gconstpointer data)
 {
   static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("a"), EXPECT ("b"),
-    SEND ("{\"return\": 1, \"id\": $ID1}\r\n{\"return\": 2, \"id\": $ID2}\r\n{\"event\": \"X\"}\r\n"),
-    { 0 } };
+    NEGOTIATE,
+    EXPECT ("a"),
+    EXPECT ("b"),
+    SEND (
+        "{\"return\": 1, \"id\": $ID1}\r\n{\"return\": 2, \"id\": $ID2}\r\n{\"event\": \"X\"}\r\n"),
+    { 0 }
+  };
   Reply b = { 0 };
 
   start (f, steps);
@@ -646,12 +683,14 @@ on_event_count (QmpClient *client, const char *event, json_t *data, gint64 ts, g
 static void
 test_subscriptions (Fixture *f, gconstpointer data)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE, EXPECT ("a"),
-    SEND ("{\"event\": \"STOP\"}\r\n{\"event\": \"RESUME\"}\r\n{\"event\": \"STOP\"}\r\n"
-          "{\"return\": {}, \"id\": $ID1}\r\n"),
-    EXPECT ("b"), SEND ("{\"event\": \"STOP\"}\r\n{\"return\": {}, \"id\": $ID2}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("a"),
+          SEND ("{\"event\": \"STOP\"}\r\n{\"event\": \"RESUME\"}\r\n{\"event\": \"STOP\"}\r\n"
+                "{\"return\": {}, \"id\": $ID1}\r\n"),
+          EXPECT ("b"),
+          SEND ("{\"event\": \"STOP\"}\r\n{\"return\": {}, \"id\": $ID2}\r\n"),
+          { 0 } };
   guint stops = 0, resumes = 0;
   Reply a = { 0 }, b = { 0 };
 
@@ -674,38 +713,47 @@ test_subscriptions (Fixture *f, gconstpointer data)
 
 /* --- blocking API and typed helpers --- */
 
-#define QOM_LIST_PERIPHERAL "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], \"id\": $ID1}\r\n"
-#define QOM_LIST_ANON                                                                         \
-  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", "      \
+#define QOM_LIST_PERIPHERAL                                                                        \
+  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}], \"id\": $ID1}\r\n"
+#define QOM_LIST_ANON                                                                              \
+  "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", "           \
   "\"type\": \"child<virtio-balloon-pci>\"}], \"id\": $ID2}\r\n"
 /* Verbatim from QEMU 7.2 with a paused guest. */
-#define GUEST_STATS_NEVER                                                                     \
-  "{\"return\": {\"stats\": {\"stat-htlb-pgalloc\": 18446744073709551615, \"stat-swap-out\": " \
-  "18446744073709551615, \"stat-available-memory\": 18446744073709551615, "                   \
-  "\"stat-htlb-pgfail\": 18446744073709551615, \"stat-free-memory\": 18446744073709551615, "   \
-  "\"stat-minor-faults\": 18446744073709551615, \"stat-major-faults\": 18446744073709551615, " \
-  "\"stat-total-memory\": 18446744073709551615, \"stat-swap-in\": 18446744073709551615, "      \
+#define GUEST_STATS_NEVER                                                                          \
+  "{\"return\": {\"stats\": {\"stat-htlb-pgalloc\": 18446744073709551615, \"stat-swap-out\": "     \
+  "18446744073709551615, \"stat-available-memory\": 18446744073709551615, "                        \
+  "\"stat-htlb-pgfail\": 18446744073709551615, \"stat-free-memory\": 18446744073709551615, "       \
+  "\"stat-minor-faults\": 18446744073709551615, \"stat-major-faults\": 18446744073709551615, "     \
+  "\"stat-total-memory\": 18446744073709551615, \"stat-swap-in\": 18446744073709551615, "          \
   "\"stat-disk-caches\": 18446744073709551615}, \"last-update\": 0}, \"id\": $ID4}\r\n"
-#define GUEST_STATS_SOME                                                                       \
-  "{\"return\": {\"stats\": {\"stat-free-memory\": 1048576, \"stat-total-memory\": 536870912, " \
-  "\"stat-available-memory\": 18446744073709551615, \"stat-major-faults\": -1, "               \
-  "\"stat-minor-faults\": 77, \"stat-swap-in\": 0}, \"last-update\": 1700000000}, \"id\": $ID5}\r\n"
+#define GUEST_STATS_SOME                                                                           \
+  "{\"return\": {\"stats\": {\"stat-free-memory\": 1048576, \"stat-total-memory\": 536870912, "    \
+  "\"stat-available-memory\": 18446744073709551615, \"stat-major-faults\": -1, "                   \
+  "\"stat-minor-faults\": 77, \"stat-swap-in\": 0}, \"last-update\": 1700000000}, \"id\": "        \
+  "$ID5}\r\n"
 
 static void
 test_sync_balloon_helpers (void)
 {
   static const PeerStep steps[] = {
     NEGOTIATE,
-    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
-    EXPECT ("qom-list"), SEND (QOM_LIST_ANON),
-    EXPECT ("query-balloon"), SEND ("{\"return\": {\"actual\": 67108864}, \"id\": $ID3}\r\n"),
-    EXPECT ("qom-get"), SEND (GUEST_STATS_NEVER),
-    EXPECT ("qom-get"), SEND (GUEST_STATS_SOME),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_PERIPHERAL),
+    EXPECT ("qom-list"),
+    SEND (QOM_LIST_ANON),
+    EXPECT ("query-balloon"),
+    SEND ("{\"return\": {\"actual\": 67108864}, \"id\": $ID3}\r\n"),
+    EXPECT ("qom-get"),
+    SEND (GUEST_STATS_NEVER),
+    EXPECT ("qom-get"),
+    SEND (GUEST_STATS_SOME),
     EXPECT ("balloon"),
     SEND ("{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has been "
           "activated\"}, \"id\": $ID6}\r\n"),
-    EXPECT ("qom-set"), SEND ("{\"return\": {}, \"id\": $ID7}\r\n"),
-    { 0 } };
+    EXPECT ("qom-set"),
+    SEND ("{\"return\": {}, \"id\": $ID7}\r\n"),
+    { 0 }
+  };
   Peer *peer = peer_start (steps);
   g_autoptr (GError) error = NULL;
   g_autoptr (QmpSync) s = qmp_sync_connect (peer_path (peer), 2000, &error);
@@ -757,13 +805,15 @@ test_sync_balloon_helpers (void)
 static void
 test_sync_no_balloon (void)
 {
-  static const PeerStep steps[] = {
-    NEGOTIATE,
-    EXPECT ("qom-list"), SEND (QOM_LIST_PERIPHERAL),
-    EXPECT ("qom-list"),
-    SEND ("{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"no\"}, \"id\": $ID2}\r\n"),
-    EXPECT ("query-name"), SEND ("{\"return\": {\"name\": \"vm\"}, \"id\": $ID3}\r\n"),
-    { 0 } };
+  static const PeerStep steps[]
+      = { NEGOTIATE,
+          EXPECT ("qom-list"),
+          SEND (QOM_LIST_PERIPHERAL),
+          EXPECT ("qom-list"),
+          SEND ("{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"no\"}, \"id\": $ID2}\r\n"),
+          EXPECT ("query-name"),
+          SEND ("{\"return\": {\"name\": \"vm\"}, \"id\": $ID3}\r\n"),
+          { 0 } };
   Peer *peer = peer_start (steps);
   g_autoptr (GError) error = NULL;
   g_autoptr (QmpSync) s = qmp_sync_connect (peer_path (peer), 2000, &error);
@@ -834,7 +884,8 @@ test_sync_connect_errors (void)
   peer_finish (peer);
 }
 
-typedef struct {
+typedef struct
+{
   QmpRetry retry;
   GArray *fired_mono_us;
   guint rearm; /* how many more times the callback schedules itself */
@@ -885,7 +936,8 @@ test_retry_timer (void)
   g_array_unref (st.fired_mono_us);
 }
 
-#define ADD(name, fn) g_test_add ("/qmp/client/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(name, fn)                                                                              \
+  g_test_add ("/qmp/client/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int
 main (int argc, char **argv)
@@ -906,8 +958,10 @@ main (int argc, char **argv)
     }
   for (gsize i = 0; i < G_N_ELEMENTS (bad_greetings); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/qmp/client/bad-greeting/%s", bad_greetings[i].name);
-      g_test_add (path, Fixture, &bad_greetings[i], fixture_setup, test_bad_greeting, fixture_teardown);
+      g_autofree char *path
+          = g_strdup_printf ("/qmp/client/bad-greeting/%s", bad_greetings[i].name);
+      g_test_add (path, Fixture, &bad_greetings[i], fixture_setup, test_bad_greeting,
+                  fixture_teardown);
     }
   ADD ("eof-before-greeting", test_eof_before_greeting);
   ADD ("no-greeting", test_no_greeting);

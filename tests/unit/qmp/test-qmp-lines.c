@@ -5,7 +5,8 @@
 #include "qmp-lines.h"
 
 /* What the splitter handed out, one entry per call: the line, or "<long>". */
-typedef struct {
+typedef struct
+{
   GPtrArray *calls;
   guint stop_after; /* return FALSE on this call (1-based); 0 never */
 } Sink;

@@ -9,7 +9,8 @@
 #include "qmp-parser.h"
 #include "qmp-replies.h"
 
-typedef struct {
+typedef struct
+{
   GPtrArray *messages; /* compact JSON of each message */
   guint stop_after;    /* 0: never stop */
 } Sink;
@@ -56,7 +57,8 @@ test_one_feed (void)
   g_autoptr (Sink) sink = sink_new ();
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (qmp_parser_feed (parser, two_messages, strlen (two_messages), collect, sink, &error));
+  g_assert_true (
+      qmp_parser_feed (parser, two_messages, strlen (two_messages), collect, sink, &error));
   g_assert_no_error (error);
   assert_two_messages (sink);
   g_assert_true (qmp_parser_finish (parser, &error));
@@ -73,7 +75,8 @@ test_every_split (void)
       g_autoptr (Sink) sink = sink_new ();
       g_autoptr (GError) error = NULL;
       g_assert_true (qmp_parser_feed (parser, two_messages, cut, collect, sink, &error));
-      g_assert_true (qmp_parser_feed (parser, two_messages + cut, len - cut, collect, sink, &error));
+      g_assert_true (
+          qmp_parser_feed (parser, two_messages + cut, len - cut, collect, sink, &error));
       g_assert_no_error (error);
       assert_two_messages (sink);
     }
@@ -113,7 +116,8 @@ test_stop (void)
   g_autoptr (GError) error = NULL;
 
   sink->stop_after = 1;
-  g_assert_true (qmp_parser_feed (parser, two_messages, strlen (two_messages), collect, sink, &error));
+  g_assert_true (
+      qmp_parser_feed (parser, two_messages, strlen (two_messages), collect, sink, &error));
   g_assert_cmpuint (sink->messages->len, ==, 1);
   g_assert_false (qmp_parser_feed (parser, "{}\n", 3, collect, sink, &error));
   g_assert_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL);
@@ -165,7 +169,8 @@ test_line_limit_across_feeds (void)
   g_assert_cmpuint (sink->messages->len, ==, 0);
 }
 
-typedef struct {
+typedef struct
+{
   const char *name;
   const char *input;
   gsize len;
@@ -225,8 +230,9 @@ test_finish_mid_message (void)
 static void
 test_big_integers (void)
 {
-  static const char input[] = "{\"a\": 18446744073709551615, \"b\": -1, \"c\": \"18446744073709551615\","
-                              " \"d\": [9223372036854775807, 1.5e3, 12345678901234567890123]}\n";
+  static const char input[]
+      = "{\"a\": 18446744073709551615, \"b\": -1, \"c\": \"18446744073709551615\","
+        " \"d\": [9223372036854775807, 1.5e3, 12345678901234567890123]}\n";
   g_autoptr (QmpParser) parser = qmp_parser_new (0);
   g_autoptr (Sink) sink = sink_new ();
   g_autoptr (GError) error = NULL;
@@ -364,7 +370,8 @@ test_guest_stats (void)
   g_autoptr (GError) error = NULL;
 
   /* Reported values, but last-update 0: nothing counts yet. */
-  json_t *ret = parse_reply ("{\"return\": {\"stats\": {\"stat-free-memory\": 5}, \"last-update\": 0}}\n");
+  json_t *ret
+      = parse_reply ("{\"return\": {\"stats\": {\"stat-free-memory\": 5}, \"last-update\": 0}}\n");
   g_assert_true (qmp_parse_guest_stats (ret, &stats, &error));
   g_assert_false (stats.free_bytes.present);
   json_decref (ret);
@@ -416,8 +423,9 @@ test_query_balloon_and_qom_list (void)
   g_clear_error (&error);
   json_decref (ret);
 
-  ret = parse_reply ("{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"bal\", "
-                     "\"type\": \"child<virtio-balloon-ccw>\"}]}\n");
+  ret = parse_reply (
+      "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"bal\", "
+      "\"type\": \"child<virtio-balloon-ccw>\"}]}\n");
   g_autofree char *path = qmp_parse_balloon_child (ret, "/machine/peripheral", &error);
   g_assert_cmpstr (path, ==, "/machine/peripheral/bal");
   json_decref (ret);
@@ -495,7 +503,8 @@ test_memory_size (void)
   json_decref (ret);
 
   /* Hot-plugged DIMMs add up; plugged-memory absent is 0. */
-  static const struct {
+  static const struct
+  {
     const char *line;
     guint64 ram_bytes;
   } sums[] = {
