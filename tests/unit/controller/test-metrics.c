@@ -227,10 +227,10 @@ test_promtool (void)
   g_autofree char *path = g_build_filename (g_get_tmp_dir (), "ballast-test-metrics.txt", NULL);
   g_assert_true (g_file_set_contents (path, out->str, out->len, NULL));
   g_autofree char *cmd = g_strdup_printf ("sh -c '%s check metrics < %s'", promtool, path);
-  g_autofree char *output = NULL;
+  g_autofree char *output = NULL, *errors = NULL;
   int status = 0;
-  g_assert_true (g_spawn_command_line_sync (cmd, &output, &output, &status, NULL));
-  g_test_message ("promtool: %s", output ? output : "");
+  g_assert_true (g_spawn_command_line_sync (cmd, &output, &errors, &status, NULL));
+  g_test_message ("promtool: %s%s", output ? output : "", errors ? errors : "");
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_unlink (path);
 }
