@@ -15,11 +15,11 @@ cd "$top"
 
 layer_of () {
     case "$1" in
-        ballastd.c|ballastctl.c) echo 5 ;;
+        ballastd.c|ballastctl.c|ctl-*.c|ctl-*.h) echo 5 ;;
         manager*.c|manager*.h|release.c|release.h) echo 4 ;;
         backends/*|vmdir.h|vm-qmp.h|libvirt.h|libvirt-private.h) echo 3 ;;
         vm.c|vm.h|vm-*.c|vm-*.h) echo 2 ;;
-        probes/*|sample.*|config.*|control.*|agent-proto.*|decision-log.*|http.*|metrics.*) echo 1 ;;
+        probes/*|sample.*|config.*|control.*|agent-proto.*|decision-log.*|http.*|metrics.*|journal.*|rate-limit.*) echo 1 ;;
         host.h|ksm.h|proc.h|roots.h|sdnotify.h) echo 1 ;;
         *) echo 0 ;;
     esac
