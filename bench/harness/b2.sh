@@ -99,7 +99,8 @@ b2_run() {
 # Median spike time per arm and its ratio to deflate-on-oom alone.
 b2_table() {
     jq -r '
-      def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+      def median: sort | length as $n
+        | if $n == 0 then null elif $n % 2 == 1 then .[($n - 1) / 2] else (.[$n / 2 - 1] + .[$n / 2]) / 2 end;
       (.arms | group_by(.arm) | map({arm: .[0].arm, ms: (map(.spike_ms | select(. != null)) | median),
                                      held: (map(.actual_at_spike_mib | select(. != null)) | median),
                                      ooms: (map(.oom_kills) | add), n: length})) as $a
