@@ -142,6 +142,8 @@ b3_arm() {
 # the last start, ksmd CPU over the run and over its last B3_TAIL seconds.
 b3_summary() {
     starts_json=$(echo "$3" | jq -Rc 'split(" ") | map(select(. != "") | tonumber / 1000)')
+    # The sharing curve (s, MiB above the start), for the common yardstick.
+    series=$(awk 'NR == 1 {b = $2} {printf "[%.1f,%.1f]\n", $1 / 1000, ($2 - b) * 4096 / 1048576}' "$2" | jq -sc .)
     awk -v tck="$CLK_TCK" -v tail="$B3_TAIL" -v last="$(echo "$3" | awk '{print $NF}')" '
         { t[NR] = $1; s[NR] = $2; c[NR] = $3; n = NR }
         END {
@@ -160,9 +162,10 @@ b3_summary() {
         read -r saved t90 cpu tail_pct
         arm_result B3 "$(jq -cn --arg arm "$1" --argjson saved "$saved" --argjson t90 "$t90" \
             --argjson cpu "$cpu" --argjson tail "$tail_pct" --argjson starts "$starts_json" --argjson ooms "$4" \
+            --argjson series "$series" \
             '{arm: $arm, saved_mib: $saved, t90_s: (if $t90 < 0 then null else $t90 end), ksmd_cpu_s: $cpu,
               mib_per_cpu_s: (if $cpu > 0 then ($saved / $cpu * 10 | round / 10) else null end),
-              ksmd_tail_cpu_pct: $tail, starts_s: $starts, oom_kills: $ooms}')"
+              ksmd_tail_cpu_pct: $tail, starts_s: $starts, oom_kills: $ooms, sharing_mib: $series}')"
         say "B3 $1: saved $saved MiB, t90 $t90 s, ksmd $cpu CPU-s, last ${B3_TAIL}s at $tail_pct %"
     }
 }
@@ -182,12 +185,16 @@ b3_run() {
 b3_table() {
     jq -r '
       (.arms | map(select(.arm == "advisor" and (.skipped | not))) | .[0]) as $adv
+      | (.arms | map(.saved_mib // 0) | max) as $best
       | def r(a; b): if a and b and b != 0 then (a / b * 100 | round / 100 | tostring) else "-" end;
+        def tbest: .starts_s[-1] as $l | [(.sharing_mib // [])[] | select(.[0] >= $l and .[1] >= 0.9 * $best)]
+          | if length > 0 then (.[0][0] - $l | . * 10 | round / 10) else "never" end;
         def col(w): tostring | . + "                    " | .[0:w];
         "B3 KSM (\(.params.guests) x \(.params.guest_mib) MiB, \(.params.identical_per_guest) identical each, \(.params.start_gap_s) s apart, \(.params.duration_s) s)",
-        "arm              saved_MiB t90_s  t90/adv  ksmd_cpu_s MiB/cpu_s  eff/adv  tail_cpu%",
+        "t90: to 90 % of the arm'"'"'s own final sharing; t90best: to 90 % of the best arm'"'"'s (\($best) MiB)",
+        "arm              saved_MiB t90_s  t90best t90/adv  ksmd_cpu_s MiB/cpu_s  eff/adv  tail_cpu%",
         (.arms[] | if .skipped then "\(.arm | col(16)) skipped: \(.skipped)" else
-          "\(.arm | col(16)) \(.saved_mib | col(9)) \(.t90_s // "-" | col(6)) \(r(.t90_s; $adv.t90_s) | col(8)) \(.ksmd_cpu_s | col(10)) \(.mib_per_cpu_s // "-" | col(10)) \(r(.mib_per_cpu_s; $adv.mib_per_cpu_s) | col(8)) \(.ksmd_tail_cpu_pct)" end)
+          "\(.arm | col(16)) \(.saved_mib | col(9)) \(.t90_s // "-" | col(6)) \(tbest | col(7)) \(r(.t90_s; $adv.t90_s) | col(8)) \(.ksmd_cpu_s | col(10)) \(.mib_per_cpu_s // "-" | col(10)) \(r(.mib_per_cpu_s; $adv.mib_per_cpu_s) | col(8)) \(.ksmd_tail_cpu_pct)" end)
     ' "$1"
 }
 
