@@ -73,18 +73,9 @@ mgr_on_vmdir (const char *name, const char *qmp_path, const char *agent_path, gb
       g_debug ("qmp-dir: %s is ballastd's own control socket, not a VM", qmp_path);
       return;
     }
+  /* vmdir names NAME.agent beside the QMP socket (it may appear later). */
   if (present)
-    {
-      g_autofree char *agent = agent_path ? g_strdup (agent_path) : NULL;
-      if (agent == NULL)
-        {
-          /* The agent socket may show up a moment after the QMP one. */
-          g_autofree char *dir = g_path_get_dirname (qmp_path);
-          g_autofree char *base = g_strconcat (name, ".agent", NULL);
-          agent = g_build_filename (dir, base, NULL);
-        }
-      mgr_add_qmp_vm (m, name, "qmp-dir", qmp_path, agent);
-    }
+    mgr_add_qmp_vm (m, name, "qmp-dir", qmp_path, agent_path);
   else
     {
       Vm *vm = g_hash_table_lookup (m->vms, name);
