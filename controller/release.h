@@ -14,12 +14,13 @@
 #define RELEASE_VM_TIMEOUT_MS 1000
 
 /* Reaches every static and qmp-dir VM of `cfg` over QMP (its monitor must
- * be free: the daemon's own links closed first), skips those in mode
- * observe or off, and deflates the others toward their max within the
- * host's free memory above the reserve (policy_release_plan), by equal
- * fractions of their shortfall when it does not cover all. libvirt domains
- * are not released (docs/safety.md). Everything is logged; TRUE when every
- * VM reached is at its max. Blocks; never call it from a running main loop. */
+ * be free: the daemon's own links closed first) and every running domain of
+ * its libvirtd, skips those in mode observe or off, and deflates the others
+ * toward their max within the host's free memory above the reserve
+ * (policy_release_plan), by equal fractions of their shortfall when it does
+ * not cover all. A libvirtd that does not answer by the deadline is left
+ * behind on its worker threads. Everything is logged; TRUE when every
+ * source was listed and every VM reached is at its max. Blocks; never call it from a running main loop. */
 gboolean release_run (const BallastConfig *cfg, SampleCtx *sample, guint deadline_ms);
 
 /* `ballastd --release` (the unit's ExecStopPost=): puts back the KSM knobs

@@ -139,8 +139,8 @@ lv_job_fail (LvJob *j)
 
 /* ---- discovery: one domain's current truth ---------------------------------- */
 
-static int
-lv_read_pid (const char *name)
+int
+lv_domain_pid (const char *name)
 {
   g_autofree char *base = g_strconcat (name, ".pid", NULL);
   g_autofree char *path = g_build_filename (LV_PID_DIR, base, NULL);
@@ -149,6 +149,23 @@ lv_read_pid (const char *name)
     return 0;
   gint64 pid = g_ascii_strtoll (text, NULL, 10);
   return pid > 0 && pid <= G_MAXINT ? (int) pid : 0;
+}
+
+GPtrArray *
+lv_list_active (virConnectPtr conn)
+{
+  virDomainPtr *doms = NULL;
+  int n = virConnectListAllDomains (conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0)
+    return NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < n; i++)
+    {
+      g_ptr_array_add (names, g_strdup (virDomainGetName (doms[i])));
+      virDomainFree (doms[i]);
+    }
+  free (doms);
+  return names;
 }
 
 /* The domain a finished job is about, or NULL when it or its backend is gone. */
@@ -206,7 +223,7 @@ lv_refresh_thread (GTask *task, gpointer src, gpointer data, GCancellable *cance
   if (j->xml.balloon_alias != NULL
       && virDomainSetMemoryStatsPeriod (j->dom, LV_STATS_PERIOD_S, VIR_DOMAIN_AFFECT_LIVE) < 0)
     g_message ("%s: cannot set the balloon stats period: %s", j->name, virGetLastErrorMessage ());
-  j->pid = lv_read_pid (j->name);
+  j->pid = lv_domain_pid (j->name);
 }
 
 static void

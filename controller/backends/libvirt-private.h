@@ -99,3 +99,11 @@ void lv_job_fail (LvJob *j);
 void lv_refresh (LvBackend *lv, const char *name);
 /* Issues a target that waited for a running set or for the connection. */
 void lv_set_issue (LvDom *d, guint64 target_bytes);
+
+/* Quiets libvirt's stderr error printer and registers its event loop: once,
+ * before the first connection. */
+void lv_init_once (void);
+/* The names of the running domains of `conn`; NULL on a libvirt error. */
+GPtrArray *lv_list_active (virConnectPtr conn);
+/* A running domain's QEMU PID from libvirtd's pid file, 0 if unknown. */
+int lv_domain_pid (const char *name);

@@ -42,8 +42,8 @@ lv_ignore_error (void *data, virErrorPtr err)
 
 /* libvirt wants its event implementation registered once, before the first
  * connection. */
-static void
-lv_event_loop_ensure (void)
+void
+lv_init_once (void)
 {
   static gsize once = 0;
   if (g_once_init_enter (&once))
@@ -220,20 +220,9 @@ lv_connect_thread (GTask *task, gpointer src, gpointer data, GCancellable *cance
     }
   /* Listed after the callbacks are in place, so a domain starting meanwhile
    * is seen by one or the other (or both: refreshes are idempotent). */
-  virDomainPtr *doms = NULL;
-  int n = virConnectListAllDomains (j->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-  if (n < 0)
-    {
-      lv_job_fail (j);
-      return;
-    }
-  j->names = g_ptr_array_new_with_free_func (g_free);
-  for (int i = 0; i < n; i++)
-    {
-      g_ptr_array_add (j->names, g_strdup (virDomainGetName (doms[i])));
-      virDomainFree (doms[i]);
-    }
-  free (doms);
+  j->names = lv_list_active (j->conn);
+  if (j->names == NULL)
+    lv_job_fail (j);
 }
 
 static void
@@ -375,7 +364,7 @@ lv_event_main (gpointer data)
 LvBackend *
 lv_backend_new (const VmOwner *owner, const char *uri)
 {
-  lv_event_loop_ensure ();
+  lv_init_once ();
   LvBackend *lv = g_new0 (LvBackend, 1);
   lv->owner = *owner;
   lv->uri = g_strdup (uri);

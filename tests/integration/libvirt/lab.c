@@ -487,6 +487,35 @@ lab_ballastd_stop (Lab *lab)
   return status;
 }
 
+void
+lab_ballastd_kill (Lab *lab)
+{
+  g_clear_pointer (&lab->ctl, qmp_sync_free);
+  if (lab->ballastd_pid <= 0)
+    return;
+  kill (lab->ballastd_pid, SIGKILL);
+  waitpid (lab->ballastd_pid, NULL, 0);
+  lab_track (lab->ballastd_pid, FALSE);
+  lab->ballastd_pid = 0;
+}
+
+int
+lab_ballastd_release (Lab *lab, char **output, gint64 *took_ms, GError **error)
+{
+  g_autofree char *conf_path = g_build_filename (lab->dir, "ballast.conf", NULL);
+  g_autofree char *exe = g_build_filename (BALLAST_BUILD_ROOT, "controller", "ballastd", NULL);
+  const char *argv[] = { exe, "--config", conf_path, "--release", NULL };
+  int status = -1;
+  g_autofree char *out = NULL, *err = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, lab_child_setup, NULL, &out, &err,
+                     &status, error))
+    return -1;
+  *took_ms = (g_get_monotonic_time () - t0) / 1000;
+  *output = g_strconcat (out, err, NULL);
+  return status;
+}
+
 json_t *
 lab_cmd (Lab *lab, const char *command, json_t *args)
 {

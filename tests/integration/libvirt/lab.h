@@ -51,6 +51,12 @@ gint64 lab_virsh_actual_kib (Lab *lab, const char *name);
 gboolean lab_ballastd_start (Lab *lab, GError **error);
 /* SIGTERM and wait; returns the exit status or -1. */
 int lab_ballastd_stop (Lab *lab);
+/* SIGKILL and wait, as a crash: nothing is released. */
+void lab_ballastd_kill (Lab *lab);
+/* Runs `ballastd --release` (the unit's ExecStopPost=) with ballastd's
+ * config; returns its wait status, its output in @output and its run time
+ * in @took_ms. */
+int lab_ballastd_release (Lab *lab, char **output, gint64 *took_ms, GError **error);
 /* Runs a control command, asserting success; @args is stolen. */
 json_t *lab_cmd (Lab *lab, const char *command, json_t *args);
 /* query-vm of @name, or NULL when ballastd does not list it. */

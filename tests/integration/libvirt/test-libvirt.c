@@ -306,6 +306,98 @@ test_libvirtd_restart (void)
   g_assert_cmpint (waitpid (ballastd, NULL, WNOHANG), ==, 0);
 }
 
+/* ---- giving memory back when ballastd stops -------------------------------- */
+
+#define GUEST_KIB (512 * 1024)
+#define SQUEEZE_KIB (256 * 1024)
+/* A release gets 5 s, a call started before then 1 s more; the rest is
+ * ballastd's start-up. */
+#define RELEASE_BOUND_MS 8000
+
+static void
+wait_virsh_actual (Lab *lab, const char *name, gint64 kib)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  gint64 seen;
+  while ((seen = lab_virsh_actual_kib (lab, name)) != kib)
+    {
+      if (g_get_monotonic_time () - t0 > BALLOON_TIMEOUT_US)
+        g_error ("%s: virsh dommemstat actual %" G_GINT64_FORMAT " KiB, expected %" G_GINT64_FORMAT,
+                 name, seen, kib);
+      g_usleep (200 * 1000);
+    }
+  g_test_message ("%s: balloon at %" G_GINT64_FORMAT " KiB after %" G_GINT64_FORMAT " ms", name,
+                  kib, ms_since (t0));
+}
+
+/* A ballastd managing @name with its balloon at SQUEEZE_KIB (a ceiling set
+ * at run time: the files still say the guest's full size). */
+static void
+start_squeezed (Lab *lab, const char *name)
+{
+  start_ballastd (lab);
+  g_assert_cmpint (wait_listed (lab, name, TRUE, g_get_monotonic_time (), 5000), >=, 0);
+  set_max (lab, name, "256M");
+  wait_actual (lab, name, SQUEEZE_KIB);
+}
+
+static char *
+run_release (Lab *lab, int *status, gint64 *took_ms)
+{
+  g_autoptr (GError) error = NULL;
+  char *out = NULL;
+  *status = lab_ballastd_release (lab, &out, took_ms, &error);
+  g_assert_no_error (error);
+  g_test_message ("ballastd --release: %" G_GINT64_FORMAT " ms, status %d:\n%s", *took_ms, *status,
+                  out);
+  return out;
+}
+
+static void
+test_release (void)
+{
+  if (!ready ())
+    return;
+  g_autoptr (Lab) lab = lab_or_fail (FALSE);
+  g_autofree char *a = start_domain (lab, "a", NULL);
+  g_autofree char *released = g_strdup_printf ("%s: released: balloon 256 -> 512 MiB", a);
+
+  /* 1. A crash leaves the balloon where it was; the unit's ExecStopPost=
+   * (`ballastd --release`) gives it back through libvirt. */
+  start_squeezed (lab, a);
+  lab_ballastd_kill (lab);
+  g_usleep (G_USEC_PER_SEC);
+  g_assert_cmpint (lab_virsh_actual_kib (lab, a), ==, SQUEEZE_KIB);
+  int status;
+  gint64 took_ms;
+  g_autofree char *out = run_release (lab, &status, &took_ms);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, released));
+  wait_virsh_actual (lab, a, GUEST_KIB);
+
+  /* 2. A clean stop gives it back before ballastd exits. */
+  start_squeezed (lab, a);
+  status = lab_ballastd_stop (lab);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_cmpuint (log_count (lab, released), ==, 1);
+  wait_virsh_actual (lab, a, GUEST_KIB);
+
+  /* 3. A hung libvirtd costs the release its deadline, not a hang; the
+   * balloon stays until a release that libvirtd answers. */
+  start_squeezed (lab, a);
+  lab_ballastd_kill (lab);
+  kill (lab->libvirtd_pid, SIGSTOP);
+  g_autofree char *hung = run_release (lab, &status, &took_ms);
+  kill (lab->libvirtd_pid, SIGCONT);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpint (took_ms, <, RELEASE_BOUND_MS);
+  g_assert_nonnull (strstr (hung, "no answer in time"));
+  g_assert_cmpint (lab_virsh_actual_kib (lab, a), ==, SQUEEZE_KIB);
+  g_autofree char *again = run_release (lab, &status, &took_ms);
+  g_assert_nonnull (strstr (again, released));
+  wait_virsh_actual (lab, a, GUEST_KIB);
+}
+
 /* ---- the hook, run by libvirt ---------------------------------------------- */
 
 static gboolean
@@ -384,14 +476,16 @@ test_hook (void)
   g_assert_cmpint (down_ms - base_ms, <, 1000);
 
   /* Wedged (accepts, never answers): bounded by the hook's own timeout,
-   * 3 calls x 250 ms per start. */
+   * 3 calls x 250 ms per start; the rest of the bound is slack for a machine
+   * busy with other work (seen: 1.96 s under ASan with both cores loaded),
+   * still short of what 3 calls at 1 s each, or a hang, would cost. */
   start_ballastd (lab);
   kill (lab->ballastd_pid, SIGSTOP);
   gint64 wedged_ms = start_time_ms (lab, "wedged", 2);
   kill (lab->ballastd_pid, SIGCONT);
   g_test_message ("domain start: %" G_GINT64_FORMAT " ms with ballastd stopped by SIGSTOP",
                   wedged_ms);
-  g_assert_cmpint (wedged_ms - base_ms, <, 1000);
+  g_assert_cmpint (wedged_ms - base_ms, <, 2500);
 }
 
 int
@@ -401,6 +495,7 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt/discovery", test_discovery);
   g_test_add_func ("/libvirt/balloon-agent", test_balloon_agent);
   g_test_add_func ("/libvirt/libvirtd-restart", test_libvirtd_restart);
+  g_test_add_func ("/libvirt/release", test_release);
   g_test_add_func ("/libvirt/hook", test_hook);
   return g_test_run ();
 }
