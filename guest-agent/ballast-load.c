@@ -197,6 +197,15 @@ run_bursty (uint64_t peak, uint64_t base, uint64_t period_ms, uint64_t burst_ms)
       uint8_t *extra = extra_bytes ? alloc_region (extra_bytes) : NULL;
       progress ("mode=bursty event=burst-start cycle=%" PRIu64 " bytes=%" PRIu64, cycle, peak);
       uint64_t b0 = now_ms ();
+      /* The first pass over the new region is the allocation: the guest
+       * finds (or waits for) the memory then, page by page. */
+      if (extra)
+        {
+          touch (extra, extra_bytes, (uint8_t) (pass + 1));
+          progress ("mode=bursty event=burst-alloc cycle=%" PRIu64 " bytes=%" PRIu64
+                    " alloc_ms=%" PRIu64,
+                    cycle, extra_bytes, now_ms () - b0);
+        }
       while (now_ms () - b0 < burst_ms)
         {
           uint64_t t0 = now_ms ();
