@@ -11,9 +11,9 @@
  * vm.c). */
 typedef struct
 {
-  guint level;          /* the gap is 2^level ticks */
-  gboolean changed;     /* something changed since the last reading */
-  gint64 last_mono_us;  /* 0: never read (due at once) */
+  guint level;         /* the gap is 2^level ticks */
+  gboolean changed;    /* something changed since the last reading */
+  gint64 last_mono_us; /* 0: never read (due at once) */
 } VmCadence;
 
 struct _Vm
