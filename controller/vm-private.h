@@ -56,7 +56,8 @@ struct _Vm
   SampleVmCost cost;
   gint64 cost_sampled_mono_us;
   VmCadence cost_cadence;
-  VmCadence sample_cadence; /* the backend's sample (QMP or libvirt stats) */
+  VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */
+  gboolean stats_wanted_now; /* asked out of cadence for urgent news: decide on arrival */
 
   /* policy state */
   gboolean has_override;

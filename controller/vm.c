@@ -68,6 +68,20 @@ vm_changed (Vm *vm)
   vm_cadence_wake (&vm->cost_cadence);
 }
 
+/* News from the guest: a quiet cadence left its stats older than a tick,
+ * so they are asked for at once and their arrival decides again. */
+static void
+vm_sample_now (Vm *vm)
+{
+  gboolean slowed = vm->sample_cadence.level > 0;
+  vm_changed (vm);
+  if (!slowed || vm->state != VM_ACTIVE)
+    return;
+  vm->sample_cadence.last_mono_us = g_get_monotonic_time ();
+  vm->stats_wanted_now = TRUE;
+  vm_sample (vm);
+}
+
 static gboolean
 vm_bytes_moved (const PolicyStat *a, const PolicyStat *b)
 {
@@ -103,7 +117,7 @@ vm_on_agent_urgent (gboolean pressure, gpointer data)
   Vm *vm = data;
   if (pressure)
     vm->urgent = TRUE;
-  vm_changed (vm);
+  vm_sample_now (vm);
   vm_note (vm, VM_NOTE_URGENT);
 }
 
@@ -392,6 +406,7 @@ vm_link_connecting (Vm *vm)
   vm->cost_sampled_mono_us = 0;
   vm->cost_cadence = (VmCadence){ 0 };
   vm->sample_cadence = (VmCadence){ 0 };
+  vm->stats_wanted_now = FALSE;
   vm->paused = FALSE;
   vm->actual_bytes.present = FALSE;
   vm->last_target_bytes.present = FALSE;
@@ -495,6 +510,11 @@ vm_update_guest_stats (Vm *vm, const VmGuestStats *stats)
   if (vm_stats_moved (&vm->stats.figures, &stats->figures))
     vm_changed (vm);
   vm->stats = *stats;
+  if (vm->stats_wanted_now)
+    {
+      vm->stats_wanted_now = FALSE;
+      vm_note (vm, VM_NOTE_URGENT);
+    }
 }
 
 void
