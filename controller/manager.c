@@ -14,10 +14,6 @@
 /* Kicks and pressure re-run the tick at once, but a storm of them must not
  * turn the daemon into a busy loop: at most one extra tick per 50 ms. */
 #define MGR_MIN_TICK_GAP_US (50 * 1000)
-/* The QEMUs' /proc figures are re-read once per regular tick (90 % of it,
- * so timer jitter does not skip one); extra ticks reuse them. */
-#define MGR_PROC_REFRESH_PCT_OF_TICK 90
-
 static void mgr_tick (Manager *m, gboolean regular);
 
 /* ---- VM bookkeeping (the owner side of VmOwner) --------------------------- */
@@ -215,7 +211,7 @@ mgr_apply_host (Manager *m, const PolicyDecision *d)
 static guint
 mgr_collect_vms (Manager *m, gboolean regular, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
 {
-  gint64 proc_gap_us = (gint64) m->cfg->policy.tick_ms * 10 * MGR_PROC_REFRESH_PCT_OF_TICK;
+  gint64 tick_us = (gint64) m->cfg->policy.tick_ms * 1000;
   uint64_t vm_bytes = 0;
   guint k = 0;
   GHashTableIter it;
@@ -225,10 +221,10 @@ mgr_collect_vms (Manager *m, gboolean regular, gint64 now_mono_us, Vm **vms, Pol
     {
       Vm *vm = value;
       if (regular)
-        vm_sample (vm);
+        vm_sample_tick (vm, now_mono_us, tick_us);
       if (vm_get_state (vm) != VM_ACTIVE)
         continue;
-      vm_refresh_process_cost (vm, m->sample, now_mono_us, proc_gap_us);
+      vm_refresh_process_cost (vm, m->sample, now_mono_us, tick_us);
       /* A VM whose PSS cannot be read still holds memory: counting it as
        * nothing would charge its guest to the host and shrink every VM. */
       vm_bytes += vm_host_usage_bytes (vm);

@@ -345,6 +345,14 @@ agent_connect (gpointer data)
   agent_stop (a);
   if (a->path == NULL)
     return;
+  /* Most VMs without an agent have no socket at all: one access(2) instead
+   * of a socket, an async connect and its main-loop sources per retry. */
+  if (!g_file_test (a->path, G_FILE_TEST_EXISTS))
+    {
+      g_debug ("%s: agent socket %s: not there", a->vm_name, a->path);
+      agent_retry_later (a);
+      return;
+    }
   a->cancel = g_cancellable_new ();
   a->token = g_new0 (AgentToken, 1);
   a->token->agent = a;

@@ -85,14 +85,24 @@ vm_agent_json (const VmAgentData *a)
                     (json_int_t) a->pressure_real_ms, "histogram", bins);
 }
 
+/* How old the QEMU's /proc figures are: a quiet VM's are read less often. */
+static json_t *
+vm_cost_age_json (const Vm *vm)
+{
+  if (vm->cost_sampled_mono_us == 0)
+    return json_null ();
+  return json_integer ((json_int_t) ((g_get_monotonic_time () - vm->cost_sampled_mono_us) / 1000));
+}
+
 json_t *
 vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg)
 {
   json_t *o = vm_to_json (vm, cfg);
   json_object_set_new (o, "stats", vm_stats_json (&vm->stats));
   json_object_set_new (o, "host",
-                       json_pack ("{s:i,s:o,s:o}", "pid", vm->pid, "pss_bytes",
-                                  vm_stat_json (&vm->cost.pss_bytes), "ksm_merging_pages",
+                       json_pack ("{s:i,s:o,s:o,s:o}", "pid", vm->pid, "pss_bytes",
+                                  vm_stat_json (&vm->cost.pss_bytes), "pss_age_ms",
+                                  vm_cost_age_json (vm), "ksm_merging_pages",
                                   vm_stat_json (&vm->cost.ksm_merging_pages)));
   json_object_set_new (o, "ram_bytes", json_integer ((json_int_t) vm->ram_bytes));
   json_object_set_new (o, "log_lines_suppressed", json_integer ((json_int_t) vm->log_suppressed));

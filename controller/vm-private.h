@@ -6,6 +6,16 @@
 #include "vm-agent.h"
 #include "vm.h"
 
+/* How often a figure is read: every regular tick while the VM changes; each
+ * reading that follows a quiet interval doubles the gap, up to a cap (see
+ * vm.c). */
+typedef struct
+{
+  guint level;         /* the gap is 2^level ticks */
+  gboolean changed;    /* something changed since the last reading */
+  gint64 last_mono_us; /* 0: never read (due at once) */
+} VmCadence;
+
 struct _Vm
 {
   VmOwner owner;
@@ -45,6 +55,9 @@ struct _Vm
   /* host cost of its QEMU, read by the owner's tick */
   SampleVmCost cost;
   gint64 cost_sampled_mono_us;
+  VmCadence cost_cadence;
+  VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */
+  gboolean stats_wanted_now; /* asked out of cadence for urgent news: decide on arrival */
 
   /* policy state */
   gboolean has_override;

@@ -19,6 +19,97 @@
 /* Log lines about one VM: enough to follow it, not enough to flood. */
 #define VM_LOG_LINES_PER_MIN 3
 #define VM_LOG_LINES_BURST 4
+/* A quiet VM is read less often: its guest stats at most every 4 regular
+ * ticks, its QEMU's /proc figures (smaps_rollup walks every page table:
+ * O(RSS) a read) at most every 8. Any change, kick, target or urgent report
+ * brings both back to every tick. */
+#define VM_SAMPLE_MAX_LEVEL 2
+#define VM_COST_MAX_LEVEL 3
+/* Moves smaller than this in a guest's free, available or cache figures,
+ * or in its QEMU's PSS, read as quiet: an idle guest's own noise. */
+#define VM_QUIET_DELTA_BYTES (8u << 20)
+/* A due reading may come this much early, so timer jitter skips none. */
+#define VM_CADENCE_EARLY_PCT 10
+
+/* ---- cadence: how often a quiet VM is read ------------------------------ */
+
+static gboolean
+vm_cadence_due (const VmCadence *c, gint64 now_mono_us, gint64 tick_us)
+{
+  if (c->last_mono_us == 0)
+    return TRUE;
+  gint64 gap_us = (tick_us << c->level) / 100 * (100 - VM_CADENCE_EARLY_PCT);
+  return now_mono_us - c->last_mono_us >= gap_us;
+}
+
+/* A reading is taken now: the gap doubles when nothing changed since the
+ * last one. */
+static void
+vm_cadence_read (VmCadence *c, gint64 now_mono_us, guint max_level)
+{
+  if (c->last_mono_us != 0 && !c->changed && c->level < max_level)
+    c->level++;
+  c->changed = FALSE;
+  c->last_mono_us = now_mono_us;
+}
+
+static void
+vm_cadence_wake (VmCadence *c)
+{
+  c->level = 0;
+  c->changed = TRUE;
+}
+
+/* Something about the VM moved: read everything at the next regular tick. */
+static void
+vm_changed (Vm *vm)
+{
+  vm_cadence_wake (&vm->sample_cadence);
+  vm_cadence_wake (&vm->cost_cadence);
+}
+
+/* News from the guest: a quiet cadence left its stats older than a tick,
+ * so they are asked for at once and their arrival decides again. */
+static void
+vm_sample_now (Vm *vm)
+{
+  gboolean slowed = vm->sample_cadence.level > 0;
+  vm_changed (vm);
+  if (!slowed || vm->state != VM_ACTIVE)
+    return;
+  vm->sample_cadence.last_mono_us = g_get_monotonic_time ();
+  vm->stats_wanted_now = TRUE;
+  vm_sample (vm);
+}
+
+static gboolean
+vm_bytes_moved (const PolicyStat *a, const PolicyStat *b)
+{
+  if (a->present != b->present)
+    return TRUE;
+  guint64 d = a->value > b->value ? a->value - b->value : b->value - a->value;
+  return a->present && d >= VM_QUIET_DELTA_BYTES;
+}
+
+static gboolean
+vm_count_moved (const PolicyStat *a, const PolicyStat *b)
+{
+  return a->present != b->present || a->value != b->value;
+}
+
+/* Minor faults tick on in any running guest; what the policy acts on is
+ * the level of free, available and cache memory, major faults and swap. */
+static gboolean
+vm_stats_moved (const PolicyGuestStats *a, const PolicyGuestStats *b)
+{
+  return vm_bytes_moved (&a->total_bytes, &b->total_bytes)
+         || vm_bytes_moved (&a->free_bytes, &b->free_bytes)
+         || vm_bytes_moved (&a->available_bytes, &b->available_bytes)
+         || vm_bytes_moved (&a->disk_caches_bytes, &b->disk_caches_bytes)
+         || vm_count_moved (&a->major_faults, &b->major_faults)
+         || vm_count_moved (&a->swap_in_bytes, &b->swap_in_bytes)
+         || vm_count_moved (&a->swap_out_bytes, &b->swap_out_bytes);
+}
 
 static void
 vm_on_agent_urgent (gboolean pressure, gpointer data)
@@ -26,6 +117,7 @@ vm_on_agent_urgent (gboolean pressure, gpointer data)
   Vm *vm = data;
   if (pressure)
     vm->urgent = TRUE;
+  vm_sample_now (vm);
   vm_note (vm, VM_NOTE_URGENT);
 }
 
@@ -130,6 +222,15 @@ vm_sample (Vm *vm)
 }
 
 void
+vm_sample_tick (Vm *vm, gint64 now_mono_us, gint64 tick_us)
+{
+  if (vm->state != VM_ACTIVE || !vm_cadence_due (&vm->sample_cadence, now_mono_us, tick_us))
+    return;
+  vm_cadence_read (&vm->sample_cadence, now_mono_us, VM_SAMPLE_MAX_LEVEL);
+  vm_sample (vm);
+}
+
+void
 vm_set_balloon (Vm *vm, guint64 target_bytes)
 {
   vm->ops->set_balloon (vm, target_bytes);
@@ -198,15 +299,20 @@ void
 vm_add_kicks (Vm *vm, uint32_t kicks)
 {
   vm->kicks |= kicks;
+  vm_changed (vm);
 }
 
 void
-vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 min_gap_us)
+vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 tick_us)
 {
-  if (now_mono_us - vm->cost_sampled_mono_us < min_gap_us)
+  if (!vm_cadence_due (&vm->cost_cadence, now_mono_us, tick_us))
     return;
+  vm_cadence_read (&vm->cost_cadence, now_mono_us, VM_COST_MAX_LEVEL);
+  PolicyStat old_pss = vm->cost.pss_bytes;
   sample_vm_process (sample, vm->pid, &vm->cost);
   vm->cost_sampled_mono_us = now_mono_us;
+  if (vm_bytes_moved (&old_pss, &vm->cost.pss_bytes))
+    vm_cadence_wake (&vm->cost_cadence);
 }
 
 gboolean
@@ -298,6 +404,9 @@ vm_link_connecting (Vm *vm)
   vm->state = VM_CONNECTING;
   vm->pid = 0;
   vm->cost_sampled_mono_us = 0;
+  vm->cost_cadence = (VmCadence){ 0 };
+  vm->sample_cadence = (VmCadence){ 0 };
+  vm->stats_wanted_now = FALSE;
   vm->paused = FALSE;
   vm->actual_bytes.present = FALSE;
   vm->last_target_bytes.present = FALSE;
@@ -350,6 +459,8 @@ vm_update_ram (Vm *vm, guint64 ram_bytes)
 void
 vm_update_paused (Vm *vm, gboolean paused)
 {
+  if (vm->paused != paused)
+    vm_changed (vm);
   vm->paused = paused;
 }
 
@@ -371,6 +482,8 @@ vm_update_balloon_device (Vm *vm, const char *device)
 void
 vm_update_actual (Vm *vm, guint64 actual_bytes)
 {
+  if (!vm->actual_bytes.present || vm->actual_bytes.value != actual_bytes)
+    vm_changed (vm);
   vm->actual_bytes.present = TRUE;
   vm->actual_bytes.value = actual_bytes;
 }
@@ -394,7 +507,14 @@ vm_update_guest_stats (Vm *vm, const VmGuestStats *stats)
       gint64 age_us = g_get_real_time () - stats->last_update_s * G_USEC_PER_SEC;
       vm->stats_seen_mono_us = now_us - CLAMP (age_us, 0, VM_STATS_FIRST_AGE_MAX_US);
     }
+  if (vm_stats_moved (&vm->stats.figures, &stats->figures))
+    vm_changed (vm);
   vm->stats = *stats;
+  if (vm->stats_wanted_now)
+    {
+      vm->stats_wanted_now = FALSE;
+      vm_note (vm, VM_NOTE_URGENT);
+    }
 }
 
 void
@@ -432,6 +552,7 @@ vm_kick (Vm *vm, uint32_t kicks)
       return;
     }
   vm->kicks |= kicks;
+  vm_changed (vm);
   vm_note (vm, VM_NOTE_KICK);
 }
 
@@ -439,6 +560,7 @@ void
 vm_target_issued (Vm *vm, guint64 target_bytes)
 {
   vm_plan_target (vm, target_bytes);
+  vm_changed (vm);
 }
 
 void

@@ -68,6 +68,9 @@ void vm_free (Vm *vm);
 /* ---- for the owner ---- */
 void vm_start (Vm *vm);
 void vm_sample (Vm *vm);
+/* The regular tick's sample of an active VM: every tick while it changes,
+ * less often while it is quiet (vm.c); the stats' age tells the policy. */
+void vm_sample_tick (Vm *vm, gint64 now_mono_us, gint64 tick_us);
 void vm_set_balloon (Vm *vm, guint64 target_bytes);
 
 const char *vm_get_name (const Vm *vm);
@@ -86,9 +89,12 @@ void vm_set_paths (Vm *vm, const char *qmp_path, const char *agent_path);
 /* Adds kicks without telling the owner (it is the one asking). */
 void vm_add_kicks (Vm *vm, uint32_t kicks);
 
-/* The process figures are re-read at most every `min_gap_us`: extra ticks
- * reuse them, so a guest cannot make the daemon walk other QEMUs at 20 Hz. */
-void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 min_gap_us);
+/* The process figures are re-read at most once a tick (`tick_us`): extra
+ * ticks reuse them, so a guest cannot make the daemon walk other QEMUs at
+ * 20 Hz. While the VM is quiet (no change in its balloon, guest stats, PSS,
+ * no kick or target) the gap doubles up to 8 ticks; query-vm shows the
+ * reading's age (host.pss_age_ms). */
+void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 tick_us);
 
 /* The policy's input record from the latest sample; `cfg` is the VM's
  * effective policy. */

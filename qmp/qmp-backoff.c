@@ -37,6 +37,17 @@ qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFunc fu
   retry->user_data = user_data;
 }
 
+/* Delays of a second or more go on GLib's whole-second timers, which fire
+ * together: a thousand VMs retrying their sockets wake the daemon once a
+ * second, not a thousand times (each wakeup polls every descriptor). */
+static guint
+retry_arm (QmpRetry *retry, guint delay_ms, GSourceFunc fire)
+{
+  if (delay_ms >= 1000)
+    return g_timeout_add_seconds (delay_ms / 1000, fire, retry);
+  return g_timeout_add (delay_ms, fire, retry);
+}
+
 static gboolean
 retry_fire (gpointer data)
 {
@@ -52,7 +63,7 @@ qmp_retry_schedule (QmpRetry *retry)
   if (retry->source_id != 0)
     return 0;
   guint delay_ms = qmp_backoff_next_ms (&retry->backoff);
-  retry->source_id = g_timeout_add (delay_ms, retry_fire, retry);
+  retry->source_id = retry_arm (retry, delay_ms, retry_fire);
   return delay_ms;
 }
 
@@ -60,7 +71,7 @@ void
 qmp_retry_schedule_in (QmpRetry *retry, guint delay_ms)
 {
   g_clear_handle_id (&retry->source_id, g_source_remove);
-  retry->source_id = g_timeout_add (delay_ms, retry_fire, retry);
+  retry->source_id = retry_arm (retry, delay_ms, retry_fire);
 }
 
 gboolean

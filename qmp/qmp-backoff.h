@@ -24,7 +24,8 @@ void qmp_backoff_reset (QmpBackoff *backoff);
 typedef void (*QmpRetryFunc) (gpointer user_data);
 
 /* A one-shot timer on the default main context that calls `func` after the
- * next backoff delay. Embed it in the object `user_data` points to. */
+ * next backoff delay (a delay of 1 s or more on a whole-second timer: up to
+ * a second late, never early). Embed it in the object `user_data` points to. */
 typedef struct
 {
   QmpBackoff backoff;

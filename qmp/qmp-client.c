@@ -72,6 +72,7 @@ struct _QmpClient
   GHashTable *subscriptions; /* GUINT_TO_POINTER(id) -> Subscription* */
   GHashTable *by_event;      /* event name or "*" -> GArray of guint ids */
   guint next_subscription_id;
+  gboolean reading; /* inside on_read */
 };
 
 static void client_fail (QmpClient *client, GError *error);
@@ -296,10 +297,25 @@ qmp_client_close (QmpClient *client)
   client_fail (client, NULL);
 }
 
+/* Sends at once when nothing is queued: a write source per command would
+ * add and remove a descriptor in the main loop's poll set, and GLib wakes
+ * its loop on every such change. Only what the socket does not take now
+ * (or an error, reported from the write source, never from inside the
+ * caller's API call) waits for the socket to be writable. */
 static void
 queue_line (QmpClient *client, const char *line)
 {
-  g_byte_array_append (client->outbuf, (const guint8 *) line, strlen (line));
+  gsize len = strlen (line);
+  gsize sent = 0;
+  if (client->write_source == NULL && client->outbuf->len == 0 && client->socket != NULL
+      && client->state != STATE_CONNECTING)
+    {
+      gssize n = g_socket_send (client->socket, line, len, NULL, NULL);
+      sent = n > 0 ? (gsize) n : 0;
+    }
+  if (sent == len)
+    return;
+  g_byte_array_append (client->outbuf, (const guint8 *) line + sent, (guint) (len - sent));
   ensure_write_source (client);
 }
 
@@ -701,10 +717,13 @@ static gboolean
 on_read (GSocket *socket, GIOCondition condition, gpointer data)
 {
   QmpClient *client = data;
-  g_autofree char *buf = g_malloc (READ_CHUNK_BYTES);
   g_autoptr (GError) error = NULL;
   GError *parse_error = NULL;
 
+  /* A callback that iterates this context: the outer read finishes first. */
+  if (client->reading)
+    return G_SOURCE_CONTINUE;
+  g_autofree char *buf = g_malloc (READ_CHUNK_BYTES);
   gssize n = g_socket_receive (socket, buf, READ_CHUNK_BYTES, NULL, &error);
   if (n < 0)
     {
@@ -716,6 +735,7 @@ on_read (GSocket *socket, GIOCondition condition, gpointer data)
     }
 
   qmp_client_ref (client);
+  client->reading = TRUE;
   if (n == 0)
     {
       if (!qmp_parser_finish (client->parser, &parse_error))
@@ -730,6 +750,7 @@ on_read (GSocket *socket, GIOCondition condition, gpointer data)
     }
   else if (!qmp_parser_feed (client->parser, buf, (gsize) n, on_message, client, &parse_error))
     client_fail (client, parse_error);
+  client->reading = FALSE;
   gboolean open = client->state != STATE_CLOSED;
   qmp_client_unref (client);
   return open ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
@@ -780,9 +801,14 @@ qmp_client_connect (QmpClient *client, const char *socket_path, GError **error)
   client->socket = g_steal_pointer (&socket);
   client->state = next;
   client->parser = qmp_parser_new (client->options.max_line_bytes);
-  client->read_source = attach (
-      client, g_socket_create_source (client->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL),
-      (GSourceFunc) (void (*) (void)) on_read, client);
+  /* GLib takes a non-recursive source's descriptor out of the poll set for
+   * each dispatch and puts it back after, waking its loop twice a reply;
+   * on_read guards against recursion itself. */
+  GSource *read_source
+      = g_socket_create_source (client->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_can_recurse (read_source, TRUE);
+  client->read_source
+      = attach (client, read_source, (GSourceFunc) (void (*) (void)) on_read, client);
   client->greeting_timeout
       = attach (client, g_timeout_source_new (client->options.greeting_timeout_ms),
                 on_greeting_timeout, client);

@@ -23,6 +23,11 @@
  * the VM is held, never ballooned. */
 #define VM_RAM_RETRY_INITIAL_MS 1000
 #define VM_RAM_RETRY_MAX_MS 30000
+/* The balloon's size comes with every change as BALLOON_CHANGE (QEMU
+ * throttles it to one a second and always sends the last): query-balloon
+ * is asked on the first sample of a link and then every 8th, a check, not
+ * the source. */
+#define VM_BALLOON_QUERY_EVERY 8
 
 typedef struct
 {
@@ -31,6 +36,7 @@ typedef struct
   QmpRetry retry;
   QmpRetry ram_retry;
   guint samples_pending; /* queries in flight; no new ones while QEMU is slow */
+  guint samples_taken;   /* on this link */
 } VmQmp;
 
 static VmQmp *
@@ -45,6 +51,7 @@ vq_drop (VmQmp *q)
   qmp_retry_cancel (&q->ram_retry);
   g_clear_pointer (&q->qmp, qmp_client_unref);
   q->samples_pending = 0;
+  q->samples_taken = 0;
 }
 
 static void
@@ -294,8 +301,12 @@ vq_sample (Vm *vm)
   const char *balloon = vm_get_balloon_device (vm);
   if (vm_get_state (vm) != VM_ACTIVE || q->qmp == NULL || q->samples_pending > 0 || balloon == NULL)
     return;
-  q->samples_pending = 2;
-  qmp_client_query_balloon (q->qmp, vq_on_query_balloon, q);
+  q->samples_pending = 1;
+  if (q->samples_taken++ % VM_BALLOON_QUERY_EVERY == 0)
+    {
+      q->samples_pending++;
+      qmp_client_query_balloon (q->qmp, vq_on_query_balloon, q);
+    }
   qmp_client_guest_stats (q->qmp, balloon, vq_on_guest_stats, q);
 }
 

@@ -313,6 +313,60 @@ test_stats_age_monotonic (void)
   vm_free (vm);
 }
 
+/* A backend whose guest reports the same figures on every sample. */
+static guint quiet_samples;
+
+static void
+quiet_sample (Vm *vm)
+{
+  quiet_samples++;
+  VmGuestStats st = {
+    .figures = { .total_bytes = { TRUE, 1024 * MiB }, .available_bytes = { TRUE, 900 * MiB } },
+    .last_update_s = g_get_real_time () / G_USEC_PER_SEC,
+  };
+  vm_update_guest_stats (vm, &st);
+  vm_update_actual (vm, 1024 * MiB);
+}
+
+static const VmOps quiet_ops
+    = { .start = nop_vm, .sample = quiet_sample, .set_balloon = nop_balloon };
+
+/* Regular ticks t0+1 .. t0+n s: how many of them sampled. */
+static guint
+samples_over (Vm *vm, gint64 *t_us, guint n)
+{
+  guint before = quiet_samples;
+  for (guint i = 0; i < n; i++)
+    {
+      *t_us += G_USEC_PER_SEC;
+      vm_sample_tick (vm, *t_us, G_USEC_PER_SEC);
+    }
+  return quiet_samples - before;
+}
+
+/* A VM whose figures do not move is sampled every 4th tick at most, not
+ * every tick; a change (here a balloon event) brings it back to every tick
+ * at once. */
+static void
+test_quiet_cadence (void)
+{
+  VmOwner owner = { 0 };
+  Vm *vm = vm_new (&owner, "quiet", "static", NULL, NULL, &quiet_ops, NULL);
+  vm_update_balloon_device (vm, "b0");
+  vm_link_up (vm, "test");
+  gint64 t_us = g_get_monotonic_time ();
+  samples_over (vm, &t_us, 10); /* the first readings: changes, then backing off */
+  guint quiet = samples_over (vm, &t_us, 40);
+  g_test_message ("quiet: %u samples in 40 ticks", quiet);
+  g_assert_cmpuint (quiet, <=, 10);
+  g_assert_cmpuint (quiet, >=, 9);
+  vm_update_actual (vm, 512 * MiB); /* BALLOON_CHANGE */
+  g_assert_cmpuint (samples_over (vm, &t_us, 1), ==, 1);
+  vm_kick (vm, POLICY_KICK_RESUMED);
+  g_assert_cmpuint (samples_over (vm, &t_us, 1), ==, 1);
+  vm_free (vm);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -321,5 +375,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vm/qmp/lost-and-back", test_lost_and_back);
   g_test_add_func ("/vm/stats-age-monotonic", test_stats_age_monotonic);
   g_test_add_func ("/vm/qmp/ram-size-retried", test_ram_size_retried);
+  g_test_add_func ("/vm/quiet-cadence", test_quiet_cadence);
   return g_test_run ();
 }
