@@ -77,9 +77,8 @@ typedef struct
   uint64_t scan_mark_full_scans;
   uint64_t scan_mark_sharing;
   uint32_t calm_scans;
-  uint64_t boost_mark_full_scans; /* full_scans when boost began */
-  bool kick_boosted;              /* a kick has started a boost ... */
-  uint64_t kick_boost_ms;         /* ... at this time */
+  uint64_t boost_mark_full_scans; /* full_scans when boost began or was last extended */
+  uint64_t boost_kick_ms;         /* when the running boost began or a kick last extended it */
 } PolicyKsmCarry;
 
 struct _PolicyCarry
