@@ -33,11 +33,17 @@ typedef struct
   uint64_t prev_psi_some_total_us;
   uint64_t prev_refault_total_pages;
   uint64_t prev_oom_kills;
+  bool prev_used_present;
+  uint64_t prev_used_bytes; /* guest stats: total - available */
 
   /* ballast: thrash feedback */
   uint64_t allowance_bytes; /* extra bytes granted above the working set */
   uint64_t cold_age_eff_ms; /* 0: not adapted yet (use the configured cold age) */
   uint32_t calm_ticks;      /* consecutive ticks without pressure */
+
+  /* ballast: urgent path (the last raise, doubled while urgency persists) */
+  uint64_t urgent_raise_bytes;
+  uint64_t urgent_ms;
 
   /* ballast: demand floor (a rise of `actual` the controller did not ask for) */
   uint64_t demand_floor_bytes;

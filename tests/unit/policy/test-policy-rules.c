@@ -523,6 +523,56 @@ test_urgent (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (fx->d.vms[1].reason, ==, "urgent");
 }
 
+/* The urgent path delivers the observed shortfall at once: twice what the
+ * guest allocated in the last tick (it ran out, so what it got bounds its
+ * rate from below), then twice the last raise while urgency persists,
+ * from the target in force; and never more than the host has room for. */
+static void
+test_urgent_shortfall (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  /* One tick later it used all but 16 MiB: 1008 MiB allocated in 1 s. */
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 2 * GIB - 16 * MIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  s.now_ms = 2000;
+  fx_run (fx, &s);
+  const PolicyVmDecision *d = &fx->d.vms[0];
+  g_assert_cmpstr (d->reason, ==, "urgent");
+  g_assert_true (d->set_target);
+  g_assert_cmpuint (d->target_bytes, >=, 2 * GIB + 2 * (1 * GIB - 16 * MIB));
+  uint64_t first = d->target_bytes;
+  /* Half a second later still urgent, the balloon still on its way: twice
+   * the last raise on top of the target in force (capped by max). */
+  vm.last_target_bytes = stat_of (first);
+  s.now_ms = 2500;
+  fx_run (fx, &s);
+  g_assert_cmpuint (d->target_bytes, ==, MIN (first + 2 * (first - 2 * GIB), 8 * GIB));
+
+  /* A host with 1 GiB of room above its reserve gives at most that. */
+  PolicyCarry *carry = policy_carry_new ();
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 4 * GIB };
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.pss_bytes = stat_of (2 * GIB);
+  PolicySnapshot t = snap_host (1000, 64 * GIB, 5 * GIB, &vm, 1);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 2 * GIB - 16 * MIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.pss_bytes = stat_of (2 * GIB);
+  t.now_ms = 2000;
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_true (fx->d.vms[0].set_target);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, <=, 2 * GIB + 1 * GIB);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "host-room");
+  policy_carry_free (carry);
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -1178,6 +1228,7 @@ main (int argc, char **argv)
   ADD ("shaping/table", test_shaping);
   ADD ("shaping/ksm-discount", test_shaping_ksm_discount);
   ADD ("urgent", test_urgent);
+  ADD ("urgent/shortfall", test_urgent_shortfall);
   ADD ("demand-floor", test_demand_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
