@@ -41,9 +41,12 @@ typedef struct
   uint64_t cold_age_eff_ms; /* 0: not adapted yet (use the configured cold age) */
   uint32_t calm_ticks;      /* consecutive ticks without pressure */
 
-  /* ballast: urgent path (the last raise, doubled while urgency persists) */
+  /* ballast: urgent path (the last raise, doubled while urgency persists,
+   * and the floor it set, held for a while) */
   uint64_t urgent_raise_bytes;
   uint64_t urgent_ms;
+  uint64_t urgent_floor_bytes;
+  uint64_t urgent_floor_until_ms;
 
   /* ballast: demand floor (a rise of `actual` the controller did not ask for) */
   uint64_t demand_floor_bytes;

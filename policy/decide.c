@@ -39,6 +39,9 @@
 /* Urgency again within this many ticks of the last urgent raise means the
  * raise was short: the next one is at least twice as large. */
 #define URGENT_REPEAT_TICKS 3u
+/* The floor an urgent raise sets holds this long: memory is given back
+ * generously and taken back slowly (after it, by rate-limited inflates). */
+#define URGENT_HOLD_MS 30000u
 
 /* A target that was issued and did not move the balloon for this long is
  * issued again (the guest may have missed it, e.g. across a driver reload). */
@@ -614,7 +617,7 @@ vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
 }
 
 /* Need of a VM with data: base + headroom + allowance within [min, max],
- * raised to the demand floor and, when urgent, to the urgent floor. */
+ * raised to the demand floor and to the urgent floor while it holds. */
 static void
 vm_need (const DecideCtx *x, VmTick *t)
 {
@@ -639,12 +642,27 @@ vm_need (const DecideCtx *x, VmTick *t)
       if (f >= w->need)
         w->reason = "demand-floor";
     }
+  /* Short of memory: the guest said so, or it is stalled while allocating
+   * (a deflate-on-oom guest that takes memory itself never runs dry). */
+  bool short_now = t->urgent || (t->pressure && t->alloc_tick_bytes >= DEMAND_RISE_MIN_BYTES);
+  if (short_now)
+    {
+      uint64_t f = urgent_floor (x, t);
+      bool held = x->now < vc->urgent_floor_until_ms;
+      vc->urgent_floor_bytes = held ? policy_max_u64 (vc->urgent_floor_bytes, f) : f;
+      vc->urgent_floor_until_ms = policy_sat_add (x->now, URGENT_HOLD_MS);
+    }
+  if (x->now < vc->urgent_floor_until_ms)
+    {
+      uint64_t f = policy_min_u64 (vc->urgent_floor_bytes, w->max);
+      if (f > w->soft_floor)
+        w->soft_floor = f;
+      if (f >= w->need)
+        w->reason = short_now ? "urgent" : "urgent-floor";
+    }
   if (t->urgent)
     {
       w->flags |= WORK_NO_INFLATE;
-      uint64_t f = urgent_floor (x, t);
-      if (f > w->soft_floor)
-        w->soft_floor = f;
       w->reason = "urgent";
     }
   if (w->soft_floor > w->need)

@@ -552,6 +552,27 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   fx_run (fx, &s);
   g_assert_cmpuint (d->target_bytes, ==, MIN (first + 2 * (first - 2 * GIB), 8 * GIB));
 
+  /* Taken back slowly: a raise is not undone by the next calm tick while
+   * the balloon is still on its way there. */
+  PolicyCarry *hold = policy_carry_new ();
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.agent = (PolicyGuestAgent){ .present = true, .urgent = true };
+  s.now_ms = 1000;
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+  uint64_t raised = fx->d.vms[0].target_bytes;
+  g_assert_cmpuint (raised, >, 2 * GIB);
+  vm.agent = (PolicyGuestAgent){ 0 };
+  vm.last_target_bytes = stat_of (raised);
+  for (s.now_ms = 1250; s.now_ms < 20000; s.now_ms += 1000)
+    {
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+      g_assert_cmpuint (fx->d.vms[0].target_bytes, >=, raised);
+    }
+  policy_carry_free (hold);
+
   /* A host with 1 GiB of room above its reserve gives at most that. */
   PolicyCarry *carry = policy_carry_new ();
   fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 4 * GIB };
@@ -592,7 +613,17 @@ test_demand_floor (Fixture *fx, gconstpointer data)
       const PolicyVmDecision *d = &fx->d.vms[0];
       g_assert_cmpuint (d->plan_bytes, >=, 3 * GIB);
       g_assert_true (!d->set_target || d->target_bytes >= 3 * GIB);
+      /* Taking 1 GiB itself in a second is a stall while allocating: the
+       * shortfall raise on top (2 x 1 GiB), held for URGENT_HOLD_MS; then
+       * the demand floor alone. */
       if (t == 1)
+        {
+          g_assert_cmpstr (d->reason, ==, "urgent");
+          g_assert_cmpuint (d->plan_bytes, >=, 5 * GIB);
+        }
+      if (t == 2)
+        g_assert_cmpstr (d->reason, ==, "urgent-floor");
+      if (t == 40)
         g_assert_cmpstr (d->reason, ==, "demand-floor");
     }
 }
