@@ -33,11 +33,20 @@ typedef struct
   uint64_t prev_psi_some_total_us;
   uint64_t prev_refault_total_pages;
   uint64_t prev_oom_kills;
+  bool prev_used_present;
+  uint64_t prev_used_bytes; /* guest stats: total - available */
 
   /* ballast: thrash feedback */
   uint64_t allowance_bytes; /* extra bytes granted above the working set */
   uint64_t cold_age_eff_ms; /* 0: not adapted yet (use the configured cold age) */
   uint32_t calm_ticks;      /* consecutive ticks without pressure */
+
+  /* ballast: urgent path (the last raise, doubled while urgency persists,
+   * and the floor it set, held for a while) */
+  uint64_t urgent_raise_bytes;
+  uint64_t urgent_ms;
+  uint64_t urgent_floor_bytes;
+  uint64_t urgent_floor_until_ms;
 
   /* ballast: demand floor (a rise of `actual` the controller did not ask for) */
   uint64_t demand_floor_bytes;
@@ -77,9 +86,8 @@ typedef struct
   uint64_t scan_mark_full_scans;
   uint64_t scan_mark_sharing;
   uint32_t calm_scans;
-  uint64_t boost_mark_full_scans; /* full_scans when boost began */
-  bool kick_boosted;              /* a kick has started a boost ... */
-  uint64_t kick_boost_ms;         /* ... at this time */
+  uint64_t boost_mark_full_scans; /* full_scans when boost began or was last extended */
+  uint64_t boost_kick_ms;         /* when the running boost began or a kick last extended it */
 } PolicyKsmCarry;
 
 struct _PolicyCarry

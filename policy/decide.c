@@ -36,6 +36,12 @@
 /* Guest available memory below max(32 MiB, 2 % of RAM) is urgent. */
 #define LOW_WATERMARK_FLOOR_BYTES (32ull * POLICY_MIB)
 #define LOW_WATERMARK_PCT 2.0
+/* Urgency again within this many ticks of the last urgent raise means the
+ * raise was short: the next one is at least twice as large. */
+#define URGENT_REPEAT_TICKS 3u
+/* The floor an urgent raise sets holds this long: memory is given back
+ * generously and taken back slowly (after it, by rate-limited inflates). */
+#define URGENT_HOLD_MS 30000u
 
 /* A target that was issued and did not move the balloon for this long is
  * issued again (the guest may have missed it, e.g. across a driver reload). */
@@ -379,6 +385,8 @@ typedef struct
   bool actual_present, destroyed, have_ws, have_stats, have_agent, has_data;
   bool pressure, urgent;
   double refault_bps;
+  uint64_t used;             /* guest stats: total - available (0 without stats) */
+  uint64_t alloc_tick_bytes; /* the guest's allocation rate over one tick */
 } VmTick;
 
 /* Checks the arguments, lays out the scratch and reads the host; false on
@@ -542,6 +550,42 @@ vm_signals (DecideCtx *x, VmTick *t)
     }
   if (t->urgent)
     t->pressure = true;
+  /* What the guest allocated since the last sample (its used memory, or a
+   * rise of actual it took itself), at that rate over one tick. */
+  if (t->have_stats)
+    t->used = policy_sat_sub (policy_cap_bytes (vm->stats.total_bytes.value),
+                              policy_cap_bytes (vm->stats.available_bytes.value));
+  if (vc->have_prev && x->now > vc->prev_ms)
+    {
+      uint64_t grown = t->have_stats && vc->prev_used_present
+                           ? policy_sat_sub (t->used, vc->prev_used_bytes)
+                           : 0;
+      if (x->now < vc->demand_floor_until_ms && t->actual_present && vc->prev_actual_present)
+        grown = policy_max_u64 (grown, policy_sat_sub (t->actual, vc->prev_actual_bytes));
+      t->alloc_tick_bytes = policy_mul_div (grown, x->tick_ms, x->now - vc->prev_ms);
+    }
+}
+
+/* The urgent raise: the shortfall at once, not a headroom a tick. At least
+ * the headroom; at least twice what the guest allocated in the last tick
+ * (an urgent guest ran out of memory: what it had capped its rate, so what
+ * it got is a lower bound of what it wants); at least twice the last raise
+ * when urgency came back soon after it (that raise was short). Raised from
+ * the target in force when the balloon is still on its way there. */
+static uint64_t
+urgent_floor (const DecideCtx *x, const VmTick *t)
+{
+  PolicyVmCarry *vc = t->vc;
+  uint64_t raise = policy_max_u64 (t->headroom, policy_sat_mul (t->alloc_tick_bytes, 2));
+  if (vc->urgent_raise_bytes > 0 && x->now >= vc->urgent_ms
+      && x->now - vc->urgent_ms <= policy_sat_mul (x->tick_ms, URGENT_REPEAT_TICKS))
+    raise = policy_max_u64 (raise, policy_sat_mul (vc->urgent_raise_bytes, 2));
+  vc->urgent_raise_bytes = policy_min_u64 (raise, t->ram);
+  vc->urgent_ms = x->now;
+  const PolicyStat *last = &t->vm->last_target_bytes;
+  uint64_t from
+      = last->present ? policy_max_u64 (t->w->cur, policy_cap_bytes (last->value)) : t->w->cur;
+  return policy_min_u64 (policy_sat_add (from, raise), t->w->max);
 }
 
 /* Thrash feedback: the allowance and the effective cold age grow at once
@@ -573,7 +617,7 @@ vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
 }
 
 /* Need of a VM with data: base + headroom + allowance within [min, max],
- * raised to the demand floor and, when urgent, to actual + headroom. */
+ * raised to the demand floor and to the urgent floor while it holds. */
 static void
 vm_need (const DecideCtx *x, VmTick *t)
 {
@@ -598,12 +642,27 @@ vm_need (const DecideCtx *x, VmTick *t)
       if (f >= w->need)
         w->reason = "demand-floor";
     }
+  /* Short of memory: the guest said so, or it is stalled while allocating
+   * (a deflate-on-oom guest that takes memory itself never runs dry). */
+  bool short_now = t->urgent || (t->pressure && t->alloc_tick_bytes >= DEMAND_RISE_MIN_BYTES);
+  if (short_now)
+    {
+      uint64_t f = urgent_floor (x, t);
+      bool held = x->now < vc->urgent_floor_until_ms;
+      vc->urgent_floor_bytes = held ? policy_max_u64 (vc->urgent_floor_bytes, f) : f;
+      vc->urgent_floor_until_ms = policy_sat_add (x->now, URGENT_HOLD_MS);
+    }
+  if (x->now < vc->urgent_floor_until_ms)
+    {
+      uint64_t f = policy_min_u64 (vc->urgent_floor_bytes, w->max);
+      if (f > w->soft_floor)
+        w->soft_floor = f;
+      if (f >= w->need)
+        w->reason = short_now ? "urgent" : "urgent-floor";
+    }
   if (t->urgent)
     {
       w->flags |= WORK_NO_INFLATE;
-      uint64_t f = policy_min_u64 (policy_sat_add (w->cur, t->headroom), w->max);
-      if (f > w->soft_floor)
-        w->soft_floor = f;
       w->reason = "urgent";
     }
   if (w->soft_floor > w->need)
@@ -750,6 +809,8 @@ vm_remember (const DecideCtx *x, const VmTick *t)
   vc->prev_actual_present = t->actual_present;
   vc->prev_actual_bytes = t->actual;
   vc->prev_agent_present = t->have_agent;
+  vc->prev_used_present = t->have_stats;
+  vc->prev_used_bytes = t->used;
   if (t->have_agent)
     {
       vc->prev_psi_some_total_us = t->vm->agent.psi_some_total_us;

@@ -28,7 +28,7 @@
 /* ksmd CPU budgets, % of one core */
 #define POLICY_DEFAULT_KSM_CPU_STEADY_PCT 10.0
 #define POLICY_DEFAULT_KSM_CPU_BOOST_PCT 50.0
-#define POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS 30000u
+#define POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS 10000u
 
 /* A working-set histogram older than this is stale: the agent reports every
  * few seconds, so 30 s means several reports were missed. */

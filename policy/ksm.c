@@ -22,9 +22,11 @@
 /* Rate corrections below this (in %) within one state are not written. */
 #define KSM_KNOB_HYSTERESIS_PCT 10.0
 #define KSM_SETTLE_MAX_MS 120000u
-/* Boost ends after a full scan and boost-scan-time, or after this many
- * boost-scan-times whatever happened (bounds the CPU a kick can cost). */
-#define KSM_BOOST_MAX_FACTOR 4u
+/* Boost ends boost-scan-time after its start (or after the last kick that
+ * extended it) once a full scan merged next to nothing, or after this many
+ * boost-scan-times from its start whatever happened (bounds the CPU kicks
+ * can cost). */
+#define KSM_BOOST_MAX_FACTOR 12u
 /* A full scan adding less than 1/KSM_SETTLE_GROWTH_DIV to pages_sharing is calm;
  * two calm scans in a row mean KSM has settled. */
 #define KSM_SETTLE_GROWTH_DIV 100u
@@ -120,7 +122,10 @@ ksm_enter (PolicyKsmCarry *kc, PolicyKsmState state, uint64_t now_ms, const Poli
   if (kc->state != state)
     kc->state_since_ms = now_ms;
   if (state == POLICY_KSM_BOOST && kc->state != POLICY_KSM_BOOST)
-    kc->boost_mark_full_scans = k->full_scans;
+    {
+      kc->boost_mark_full_scans = k->full_scans;
+      kc->boost_kick_ms = now_ms;
+    }
   kc->state = state;
 }
 
@@ -158,14 +163,22 @@ ksm_next_state (const KsmTick *t, uint64_t elapsed)
   switch (kc->state)
     {
       case POLICY_KSM_BOOST:
-        if ((elapsed >= t->boost_ms && k->full_scans > kc->boost_mark_full_scans)
-            || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
-          {
-            ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
-            kc->calm_scans = 0;
-            return "steady";
-          }
-        return "boost";
+        {
+          /* A boost outlasts the merging it was started for: it ends only
+           * after a full scan that merged next to nothing (a guest's pages
+           * appear seconds after its start kick, and ksmd merges them on a
+           * later scan). */
+          uint64_t since_kick = t->now >= kc->boost_kick_ms ? t->now - kc->boost_kick_ms : 0;
+          bool merged = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= 1;
+          if ((since_kick >= t->boost_ms && merged)
+              || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
+            {
+              ksm_enter (kc, POLICY_KSM_STEADY, t->now, k);
+              kc->calm_scans = 0;
+              return "steady";
+            }
+          return "boost";
+        }
       case POLICY_KSM_STEADY:
         if (kc->calm_scans >= KSM_SETTLE_CALM_SCANS && !t->j->tight)
           {
@@ -224,18 +237,25 @@ ksm_choose_state (KsmTick *t)
       ksm_enter (kc, POLICY_KSM_IDLE, t->now, k);
       return "idle:nothing-to-merge";
     }
-  /* A kick starts a boost, but never restarts a running one, and at most
-   * one per boost length: a guest resetting in a loop (or a balloon jumping
-   * back and forth) cannot keep ksmd boosted with nothing new to merge. */
-  bool kick_cooled = !kc->kick_boosted || t->now - kc->kick_boost_ms >= t->boost_ms
-                     || t->now < kc->kick_boost_ms;
-  if (t->j->kick && kc->state != POLICY_KSM_BOOST && kick_cooled)
+  /* A kick starts a boost. It never restarts a running one (the boost's
+   * start, and with it its hard end, stay put); it extends a running boost
+   * only while that boost is merging enough to be worth its CPU, so a guest
+   * resetting in a loop (or a balloon jumping back and forth) cannot keep
+   * ksmd boosted with nothing new to merge. Kicks from several guests
+   * started one after another each get their pages merged in one boost. */
+  if (t->j->kick && kc->state != POLICY_KSM_BOOST)
     {
       kc->calm_scans = 0;
-      kc->kick_boosted = true;
-      kc->kick_boost_ms = t->now;
       ksm_enter (kc, POLICY_KSM_BOOST, t->now, k);
       return "boost:kick";
+    }
+  if (t->j->kick && kc->state == POLICY_KSM_BOOST && t->worth
+      && elapsed < policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
+    {
+      kc->calm_scans = 0;
+      kc->boost_kick_ms = t->now;
+      kc->boost_mark_full_scans = k->full_scans;
+      return "boost:kick-extend";
     }
   if (tight_boost)
     {

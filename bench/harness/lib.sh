@@ -168,12 +168,14 @@ pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo
 
 # ---- ballastd with a generated config ----
 # daemon_start DIR QMPDIR EXTRA_CONF: starts ballastd, prints its PID. EXTRA_CONF
-# continues the [daemon] section (more keys, then other sections).
+# continues the [daemon] section (more keys, then other sections). No HTTP
+# server: another ballastd on the host may hold the default port.
 daemon_start() {
     cat > "$1/ballast.conf" <<EOF
 [daemon]
 control-socket=$1/control.sock
 qmp-dir=$2
+http-listen=off
 $3
 EOF
     "$BUILD/controller/ballastd" --config "$1/ballast.conf" >"$1/ballastd.log" 2>&1 &

@@ -7,9 +7,9 @@
  *   the honest VMs' final targets equal to the baseline's within the deadband;
  *   the hostile VM's target never above its max nor below its min;
  *   at most LOG_LINES_PER_MIN log lines a minute naming the hostile VM;
- *   KSM boosted at most once per cooldown: no two boost starts closer than
- *   the cooldown, and no boost longer than a boost (a longer one was
- *   restarted by a kick while it ran).
+ *   KSM boosted at most once per boost length: no two boost starts closer
+ *   than boost-scan-time, and no boost longer than a boost (a longer one
+ *   was restarted, or extended by a kick with nothing to merge).
  * Every figure is printed; every check is evaluated (a failed one marks the
  * test failed at the end), so one run shows which of them hold. Each
  * daemon drives a fake KSM sysfs directory of its own, whose full_scans the
@@ -56,8 +56,9 @@
 /* The default boost-scan-time: a boost lasts this long (the fake ksmd
  * completes a scan every second). A reset every ~20 s falls inside it. */
 #define BOOST_SCAN_S 30
-/* ballastd starts at most one boost per boost length, so the cooldown is
- * BOOST_SCAN_S; BALLAST_KSM_COOLDOWN_MS overrides it here. */
+/* A boost lasts at least boost-scan-time and a kick neither restarts it
+ * nor (with nothing merged) extends it, so starts are at least BOOST_SCAN_S
+ * apart; BALLAST_KSM_COOLDOWN_MS overrides that gap here. */
 #define KSM_COOLDOWN_DEFAULT_MS (BOOST_SCAN_S * 1000)
 /* A boost ends at the first tick after boost-scan-time (1 s), and its end
  * is read as the start of the state seen next, up to 1 s later. */

@@ -202,7 +202,7 @@ test_host_keys (void)
   g_assert_cmpint (c.ksm_mode, ==, POLICY_KSM_MODE_AUTO);
   g_assert_cmpfloat_with_epsilon (c.ksm_cpu_steady_pct, 10.0, 1e-12);
   g_assert_cmpfloat_with_epsilon (c.ksm_cpu_boost_pct, 50.0, 1e-12);
-  g_assert_cmpuint (c.ksm_boost_scan_time_ms, ==, 30000);
+  g_assert_cmpuint (c.ksm_boost_scan_time_ms, ==, 10000);
 
   static const struct
   {

@@ -523,6 +523,77 @@ test_urgent (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (fx->d.vms[1].reason, ==, "urgent");
 }
 
+/* The urgent path delivers the observed shortfall at once: twice what the
+ * guest allocated in the last tick (it ran out, so what it got bounds its
+ * rate from below), then twice the last raise while urgency persists,
+ * from the target in force; and never more than the host has room for. */
+static void
+test_urgent_shortfall (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyVm vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
+  fx_run (fx, &s);
+  /* One tick later it used all but 16 MiB: 1008 MiB allocated in 1 s. */
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 2 * GIB - 16 * MIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  s.now_ms = 2000;
+  fx_run (fx, &s);
+  const PolicyVmDecision *d = &fx->d.vms[0];
+  g_assert_cmpstr (d->reason, ==, "urgent");
+  g_assert_true (d->set_target);
+  g_assert_cmpuint (d->target_bytes, >=, 2 * GIB + 2 * (1 * GIB - 16 * MIB));
+  uint64_t first = d->target_bytes;
+  /* Half a second later still urgent, the balloon still on its way: twice
+   * the last raise on top of the target in force (capped by max). */
+  vm.last_target_bytes = stat_of (first);
+  s.now_ms = 2500;
+  fx_run (fx, &s);
+  g_assert_cmpuint (d->target_bytes, ==, MIN (first + 2 * (first - 2 * GIB), 8 * GIB));
+
+  /* Taken back slowly: a raise is not undone by the next calm tick while
+   * the balloon is still on its way there. */
+  PolicyCarry *hold = policy_carry_new ();
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.agent = (PolicyGuestAgent){ .present = true, .urgent = true };
+  s.now_ms = 1000;
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+  uint64_t raised = fx->d.vms[0].target_bytes;
+  g_assert_cmpuint (raised, >, 2 * GIB);
+  vm.agent = (PolicyGuestAgent){ 0 };
+  vm.last_target_bytes = stat_of (raised);
+  for (s.now_ms = 1250; s.now_ms < 20000; s.now_ms += 1000)
+    {
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+      g_assert_cmpuint (fx->d.vms[0].target_bytes, >=, raised);
+    }
+  policy_carry_free (hold);
+
+  /* A host with 1 GiB of room above its reserve gives at most that. */
+  PolicyCarry *carry = policy_carry_new ();
+  fx->cfg.host_reserve = (PolicySize){ .set = true, .bytes = 4 * GIB };
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 1 * GIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.pss_bytes = stat_of (2 * GIB);
+  PolicySnapshot t = snap_host (1000, 64 * GIB, 5 * GIB, &vm, 1);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  vm = vm_stats (1, 8 * GIB, 2 * GIB, 2 * GIB - 16 * MIB);
+  vm.last_target_bytes = stat_of (2 * GIB);
+  vm.pss_bytes = stat_of (2 * GIB);
+  t.now_ms = 2000;
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_true (fx->d.vms[0].set_target);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, <=, 2 * GIB + 1 * GIB);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "host-room");
+  policy_carry_free (carry);
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -542,7 +613,17 @@ test_demand_floor (Fixture *fx, gconstpointer data)
       const PolicyVmDecision *d = &fx->d.vms[0];
       g_assert_cmpuint (d->plan_bytes, >=, 3 * GIB);
       g_assert_true (!d->set_target || d->target_bytes >= 3 * GIB);
+      /* Taking 1 GiB itself in a second is a stall while allocating: the
+       * shortfall raise on top (2 x 1 GiB), held for URGENT_HOLD_MS; then
+       * the demand floor alone. */
       if (t == 1)
+        {
+          g_assert_cmpstr (d->reason, ==, "urgent");
+          g_assert_cmpuint (d->plan_bytes, >=, 5 * GIB);
+        }
+      if (t == 2)
+        g_assert_cmpstr (d->reason, ==, "urgent-floor");
+      if (t == 40)
         g_assert_cmpstr (d->reason, ==, "demand-floor");
     }
 }
@@ -687,13 +768,13 @@ test_ksm_boost_rate (Fixture *fx, gconstpointer data)
   vm.kicks = POLICY_KICK_MEM_HOTPLUG;
   PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
   fx_run (fx, &s);
-  /* 1 Mi pages in 30 s = 34953 pages/s, under the 50 % cap at the 2 µs/page
-   * prior (250,000 pages/s): 700 pages per 20 ms. */
+  /* 1 Mi pages in 10 s = 104858 pages/s, under the 50 % cap at the 2 µs/page
+   * prior (250,000 pages/s): 2098 pages per 20 ms. */
   const PolicyKsmDecision *k = &fx->d.ksm;
   g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST);
   g_assert_true (k->set_run);
   g_assert_cmpuint (k->run, ==, 1);
-  g_assert_cmpuint (k->pages_to_scan, ==, 700);
+  g_assert_cmpuint (k->pages_to_scan, ==, 2098);
   g_assert_true (k->set_pages_to_scan);
   g_assert_cmpuint (k->sleep_millisecs, ==, 20);
   g_assert_false (k->set_sleep_millisecs); /* already 20: only changes are written */
@@ -721,7 +802,7 @@ test_ksm_advisor_and_modes (Fixture *fx, gconstpointer data)
   fx_run (fx, &s);
   g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_BOOST);
   g_assert_true (fx->d.ksm.set_advisor);
-  g_assert_cmpuint (fx->d.ksm.advisor_target_scan_time_s, ==, 30);
+  g_assert_cmpuint (fx->d.ksm.advisor_target_scan_time_s, ==, 10);
   g_assert_cmpuint (fx->d.ksm.advisor_max_cpu_pct, ==, 50);
   g_assert_false (fx->d.ksm.set_pages_to_scan);
 
@@ -739,7 +820,7 @@ test_ksm_advisor_and_modes (Fixture *fx, gconstpointer data)
       if (modes[i] == POLICY_KSM_MODE_OBSERVE)
         {
           g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST); /* decided, not written */
-          g_assert_cmpuint (k->pages_to_scan, ==, 700);
+          g_assert_cmpuint (k->pages_to_scan, ==, 2098);
         }
       else
         {
@@ -1050,38 +1131,114 @@ test_give_counts_pss (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (fx->d.vms[1].target_bytes, >, 2 * GIB);
 }
 
-/* Kicks while ksmd is boosted do not restart the boost, and a kick within
- * one boost length of the last kick-boost starts none. */
+/* One second of a ksmd that follows the knobs: scans pages_to_scan per
+ * wake-up over `pages` mergeable pages at 1 µs a page, and merges
+ * `merge_pages` more (its share of what is new). */
+static void
+ksmd_second (PolicySnapshot *s, const PolicyKsmDecision *k, uint64_t pages, uint64_t merge_pages)
+{
+  s->ksm.run = k->run;
+  s->ksm.pages_to_scan = k->pages_to_scan;
+  s->ksm.sleep_millisecs = k->sleep_millisecs;
+  if (k->run && k->sleep_millisecs > 0)
+    {
+      uint64_t scanned = (uint64_t) k->pages_to_scan * (1000 / k->sleep_millisecs);
+      s->ksm.pages_scanned += scanned;
+      s->ksm.full_scans = s->ksm.pages_scanned / pages;
+      s->ksm.pages_sharing += merge_pages;
+      s->ksm.ksmd_cpu_ns.value += scanned * 1000;
+    }
+  s->now_ms += 1000;
+}
+
+/* Safety: a guest resetting every 2 s with nothing new to merge. Boosts are
+ * never restarted or extended by its kicks (each lasts boost-scan-time and
+ * a scan, so starts are at least boost-scan-time apart), and a guest whose
+ * resets do bring pages to merge still cannot hold one boost beyond its
+ * hard end (KSM_BOOST_MAX_FACTOR in ksm.c: 12 boost-scan-times from its
+ * start). */
+#define KSM_BOOST_HARD_END_FACTOR 12u
 static void
 test_ksm_kick_never_restarts (Fixture *fx, gconstpointer data)
 {
-  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  uint64_t boost_ms = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  uint64_t pages = 4 * GIB / 4096;
+  for (int merging = 0; merging <= 1; merging++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+      PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
+      s.ksm.ksmd_cpu_ns = stat_of (0);
+      guint kick_boosts = 0;
+      uint64_t boost_since = 0, longest_ms = 0;
+      for (uint64_t t = 0; t < 2 * KSM_BOOST_HARD_END_FACTOR * boost_ms / 1000; t++)
+        {
+          vm.kicks = t % 2 == 0 ? POLICY_KICK_STARTED : 0;
+          g_free (fx->d.vms);
+          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          const PolicyKsmDecision *k = &fx->d.ksm;
+          if (g_str_equal (k->reason, "boost:kick"))
+            {
+              kick_boosts++;
+              g_assert_true (kick_boosts == 1 || s.now_ms - boost_since >= boost_ms);
+              boost_since = s.now_ms;
+            }
+          if (k->state == POLICY_KSM_BOOST)
+            longest_ms = MAX (longest_ms, s.now_ms - boost_since);
+          ksmd_second (&s, k, pages, merging ? 4096 : 0);
+        }
+      g_assert_cmpuint (kick_boosts, >=, 1);
+      if (!merging)
+        {
+          /* At most one kick-boost per boost length, not one per kick;
+           * each ends at its first full scan after boost-scan-time. */
+          g_assert_cmpuint (kick_boosts, <=, 2 * KSM_BOOST_HARD_END_FACTOR);
+          g_assert_cmpuint (longest_ms, <=, boost_ms + 2000);
+        }
+      else
+        {
+          /* Extended by the kicks while it merges, but not past its hard end. */
+          g_assert_cmpuint (longest_ms, >, boost_ms + 2000);
+          g_assert_cmpuint (longest_ms, <, KSM_BOOST_HARD_END_FACTOR * boost_ms);
+        }
+      policy_carry_free (carry);
+    }
+}
+
+/* Guests started 20 s apart, each with pages that become mergeable some
+ * seconds after its start kick: a kick during a boost that is merging
+ * extends it (boost-scan-time after the kick, then until a full scan merged
+ * next to nothing), so the last guest's pages are merged while boosted
+ * rather than left to a slow settle. */
+static void
+test_ksm_kick_extends_merging_boost (Fixture *fx, gconstpointer data)
+{
+  uint64_t boost_ms = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  uint64_t pages = 2 * GIB / 4096;
+  PolicyVm vm = vm_stats (1, 2 * GIB, 2 * GIB, 1 * GIB);
   PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
   s.ksm.ksmd_cpu_ns = stat_of (0);
-  uint64_t boost_ms = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
-  guint kick_boosts = 0;
-  uint64_t boost_since = 0;
-  for (uint64_t t = 0; t < 4 * boost_ms / 1000; t++)
+  guint extends = 0;
+  for (uint64_t t = 0; t <= 80; t++)
     {
-      /* A guest resetting every 2 s. */
-      vm.kicks = t % 2 == 0 ? POLICY_KICK_STARTED : 0;
-      s.now_ms = t * 1000;
+      /* Starts at 0, 20, 40, 60 s; merging goes on until 75 s. */
+      vm.kicks = t % 20 == 0 && t <= 60 ? POLICY_KICK_STARTED : 0;
       fx_run (fx, &s);
       const PolicyKsmDecision *k = &fx->d.ksm;
-      if (g_str_equal (k->reason, "boost:kick"))
-        {
-          kick_boosts++;
-          g_assert_true (kick_boosts == 1 || s.now_ms - boost_since >= boost_ms);
-          boost_since = s.now_ms;
-        }
-      s.ksm.run = k->run;
-      s.ksm.pages_to_scan = k->pages_to_scan;
-      s.ksm.sleep_millisecs = k->sleep_millisecs;
-      s.ksm.full_scans += k->run;
+      if (g_str_equal (k->reason, "boost:kick-extend"))
+        extends++;
+      if (t == 60 + boost_ms / 1000 - 1)
+        g_assert_cmpint (k->state, ==, POLICY_KSM_BOOST);
+      ksmd_second (&s, k, pages, t < 75 ? 4096 : 0);
     }
-  /* Over four boost lengths at most four kick-boosts, not sixty. */
-  g_assert_cmpuint (kick_boosts, >=, 1);
-  g_assert_cmpuint (kick_boosts, <=, 4);
+  g_assert_cmpuint (extends, ==, 3);
+  /* Merging stopped: the boost ended once a full scan found nothing new. */
+  for (int t = 0; t < 6 * (int) boost_ms / 1000 && fx->d.ksm.state == POLICY_KSM_BOOST; t++)
+    {
+      fx_run (fx, &s);
+      ksmd_second (&s, &fx->d.ksm, pages, 0);
+    }
+  g_assert_cmpint (fx->d.ksm.state, !=, POLICY_KSM_BOOST);
 }
 
 int
@@ -1102,6 +1259,7 @@ main (int argc, char **argv)
   ADD ("shaping/table", test_shaping);
   ADD ("shaping/ksm-discount", test_shaping_ksm_discount);
   ADD ("urgent", test_urgent);
+  ADD ("urgent/shortfall", test_urgent_shortfall);
   ADD ("demand-floor", test_demand_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
@@ -1119,5 +1277,6 @@ main (int argc, char **argv)
   ADD ("safety/give-after-take", test_give_after_take);
   ADD ("safety/give-counts-pss", test_give_counts_pss);
   ADD ("safety/ksm-kick-never-restarts", test_ksm_kick_never_restarts);
+  ADD ("ksm/kick-extends-merging-boost", test_ksm_kick_extends_merging_boost);
   return g_test_run ();
 }
