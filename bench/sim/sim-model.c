@@ -241,9 +241,14 @@ vm_start (Sim *sim, SimVm *v, uint64_t t, bool kick)
   v->demand = sim_demand_at (&sp->demand, v->phase_ms, t, &v->cursor);
   v->touched = min_u64 (v->demand, v->actual);
   v->cache_eff = min_u64 (sp->cache_bytes, v->actual - v->touched);
-  /* A guest running from the start is already backed; a booting one is not. */
-  v->resident = kick ? 0 : v->touched + v->cache_eff;
-  sim->host_used += v->resident + sim->sc->vm_overhead_bytes;
+  /* A guest running from the start is already backed, by what the host has
+   * free (the rest it must get like any other guest, or stall); a booting
+   * one is not backed yet. */
+  uint64_t ram = sim->sc->ram_bytes;
+  sim->host_used += sim->sc->vm_overhead_bytes;
+  uint64_t free_b = ram > sim->host_used ? ram - sim->host_used : 0;
+  v->resident = kick ? 0 : min_u64 (v->touched + v->cache_eff, free_b);
+  sim->host_used += v->resident;
   v->stats_valid = v->agent_valid = false;
 }
 
@@ -507,12 +512,10 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
       pv->ws.age_ms = t - v->agent_at_ms;
       pv->agent.age_ms = pv->ws.age_ms;
     }
-  if (sc->ram_bytes < sim->host_used)
-    sim->host_used = sc->ram_bytes;
   memset (s, 0, sizeof *s);
   s->now_ms = t;
   s->host.mem_total_bytes = sc->ram_bytes;
-  s->host.mem_available_bytes = sc->ram_bytes - sim->host_used;
+  s->host.mem_available_bytes = sc->ram_bytes - min_u64 (sc->ram_bytes, sim->host_used);
   s->host.mem_free_bytes = s->host.mem_available_bytes;
   s->host.non_vm_used_bytes = (PolicyStat){ true, sc->non_vm_bytes + overhead };
   s->ksm.present = sc->ksm_present;

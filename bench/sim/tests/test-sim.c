@@ -127,6 +127,28 @@ test_ksm_model (void)
   sim_scenario_free (sc);
 }
 
+/* issue 13: 40 guests already using 3 GiB each at t = 0 on a 64 GiB host do
+ * not fit: the host backs what it has (never more than its RAM) and the
+ * guests it cannot back stall and are killed. */
+static void
+test_backing_at_start (void)
+{
+  SimScenario *sc = load ("{\"duration_s\": 120, \"host\": {\"ram\": \"64G\"},"
+                          " \"vms\": [{\"name\": \"g\", \"count\": 40, \"ram\": \"4G\","
+                          "            \"demand\": {\"steady\": {\"bytes\": \"3G\"}}}]}");
+  SimResult res;
+  run (sc, "none", "none", &res);
+  g_test_message ("oom %" G_GUINT64_FORMAT " (host %" G_GUINT64_FORMAT
+                  "), stall %.2f %%, peak %" G_GUINT64_FORMAT,
+                  res.oom_kills, res.host_oom_kills, res.stall_pct, res.peak_host_used_bytes);
+  g_assert_cmpuint (res.peak_host_used_bytes, <=, 64 * GIB);
+  /* 64 GiB backs 21 guests at 3 GiB (+ 1 GiB of a 22nd): 19 are short. */
+  g_assert_cmpuint (res.host_oom_kills, >=, 18);
+  g_assert_cmpfloat (res.stall_pct, >, 1.0);
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+}
+
 /* Demand generators: a bursty phase, interpolated points. */
 static void
 test_demand (void)
@@ -281,6 +303,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sim/idle-balloon", test_idle_balloon);
   g_test_add_func ("/sim/stall-and-oom", test_stall_and_oom);
   g_test_add_func ("/sim/ksm-model", test_ksm_model);
+  g_test_add_func ("/sim/backing-at-start", test_backing_at_start);
   g_test_add_func ("/sim/spike", test_spike);
   g_test_add_func ("/sim/examples", test_examples);
   return g_test_run ();
