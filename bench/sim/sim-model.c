@@ -43,6 +43,12 @@ typedef struct
   /* reports */
   uint64_t stats_at_ms, agent_at_ms;
   bool stats_valid, agent_valid;
+  /* The last reports, as the daemon keeps them between reports (a snapshot
+   * rebuilt for a start or a stop carries them over). */
+  PolicyGuestStats stats;
+  PolicyWs ws_report;
+  uint64_t psi_reported_us;
+  double psi_avg10_pct;
   uint64_t ws[SIM_WS_BUCKETS];
   /* KSM */
   double merged_bytes;
@@ -75,6 +81,7 @@ typedef struct
   uint32_t ksm_run, ksm_pages, ksm_sleep;
   double ksm_saved, ksm_cursor, ksm_cpu_ns, ksm_scanned;
   uint64_t ksm_full_scans;
+  uint64_t blind_vm_ticks;
   double sum_resident, sum_mergeable;
   const char *ksm_reason;
   PolicyKsmState ksm_state;
@@ -483,17 +490,22 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
         {
           v->stats_valid = true;
           v->stats_at_ms = t;
-          pv->stats.total_bytes = (PolicyStat){ true, v->actual };
-          pv->stats.available_bytes = (PolicyStat){ true, v->actual - v->touched };
-          pv->stats.free_bytes = (PolicyStat){ true, v->actual - v->touched - v->cache_eff };
-          pv->stats.disk_caches_bytes = (PolicyStat){ true, v->cache_eff };
+          memset (&v->stats, 0, sizeof v->stats);
+          v->stats.total_bytes = (PolicyStat){ true, v->actual };
+          v->stats.available_bytes = (PolicyStat){ true, v->actual - v->touched };
+          v->stats.free_bytes = (PolicyStat){ true, v->actual - v->touched - v->cache_eff };
+          v->stats.disk_caches_bytes = (PolicyStat){ true, v->cache_eff };
           if (v->spike_on && !v->spike_visible
               && v->touched >= min_u64 (v->spike_demand, v->actual))
             v->spike_visible = true;
         }
+      pv->stats = v->stats;
       pv->stats.age_ms = t - v->stats_at_ms;
       if (!sp->agent)
-        continue;
+        {
+          sim->blind_vm_ticks += !pv->stats.total_bytes.present;
+          continue;
+        }
       pv->agent.present = true;
       pv->agent.urgent = v->stalled;
       pv->agent.oom_kills = v->oom_kills;
@@ -503,14 +515,19 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
         {
           v->agent_valid = true;
           v->agent_at_ms = t;
-          vm_fill_ws (v, bucket, &pv->ws);
-          pv->agent.psi_some_total_us = v->psi_total_us;
-          pv->agent.psi_some_avg10_pct = v->stalled ? 100.0 : 0.0;
+          vm_fill_ws (v, bucket, &v->ws_report);
+          v->psi_reported_us = v->psi_total_us;
+          v->psi_avg10_pct = v->stalled ? 100.0 : 0.0;
           if (v->spike_on && v->touched >= min_u64 (v->spike_demand, v->actual))
             v->spike_visible = true;
         }
+      pv->ws = v->ws_report;
+      pv->agent.psi_some_total_us = v->psi_reported_us;
+      pv->agent.psi_some_avg10_pct = v->psi_avg10_pct;
       pv->ws.age_ms = t - v->agent_at_ms;
       pv->agent.age_ms = pv->ws.age_ms;
+      if (!pv->stats.total_bytes.present || (sp->agent && pv->ws.n_bins == 0))
+        sim->blind_vm_ticks++;
     }
   memset (s, 0, sizeof *s);
   s->now_ms = t;
@@ -889,6 +906,7 @@ sim_summarize (const Sim *sim, SimResult *res)
   res->mean_ksm_saved_bytes = sim->tot_saved / nt;
   res->ksm_cpu_s = sim->ksm_cpu_ns / 1e9;
   res->ksm_saved_bytes = (uint64_t) sim->ksm_saved;
+  res->blind_vm_ticks = sim->blind_vm_ticks;
 }
 
 int
@@ -960,6 +978,7 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
   json_object_set_new (o, "mean_ksm_saved_bytes",
                        json_integer ((json_int_t) res->mean_ksm_saved_bytes));
   json_object_set_new (o, "targets_issued", json_integer ((json_int_t) res->targets_issued));
+  json_object_set_new (o, "blind_vm_ticks", json_integer ((json_int_t) res->blind_vm_ticks));
   if (res->wall_s > 0.0)
     json_object_set_new (o, "wall_s", json_real (res->wall_s));
   json_t *arr = json_array ();

@@ -130,6 +130,9 @@ typedef struct
   uint64_t ksm_saved_bytes; /* at the end */
   double mean_ksm_saved_bytes;
   uint64_t targets_issued;
+  /* VM-ticks a running, booted VM went into the policy's snapshot without its
+   * guest stats (or, with an agent, without its working set) */
+  uint64_t blind_vm_ticks;
   double wall_s; /* filled by the caller if wanted */
   size_t n_vms;
   SimVmResult *vms;

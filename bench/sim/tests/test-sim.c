@@ -149,6 +149,29 @@ test_backing_at_start (void)
   sim_scenario_free (sc);
 }
 
+/* issue 13: a VM that starts or stops does not wipe the other VMs' reports.
+ * "a" runs throughout with stats and agent every 5 s; "b" starts at 100 s and
+ * stops at 200 s. Every running, booted VM has data in every snapshot (the
+ * last report, with its age), before and after either event. */
+static void
+test_reports_survive_lifecycle (void)
+{
+  SimScenario *sc
+      = load ("{\"duration_s\": 300, \"host\": {\"ram\": \"16G\"},"
+              " \"vms\": [{\"name\": \"a\", \"ram\": \"4G\", \"demand\": {\"steady\": {\"bytes\": "
+              "\"1G\"}}},"
+              "           {\"name\": \"b\", \"ram\": \"2G\", \"start_s\": 100, \"stop_s\": 200,"
+              "            \"demand\": {\"steady\": {\"bytes\": \"512M\"}}},"
+              "           {\"name\": \"c\", \"ram\": \"2G\", \"agent\": false, \"start_s\": 150,"
+              "            \"demand\": {\"steady\": {\"bytes\": \"512M\"}}}]}");
+  SimResult res;
+  run (sc, "ballast", "ballast", &res);
+  g_test_message ("blind VM-ticks: %" G_GUINT64_FORMAT, res.blind_vm_ticks);
+  g_assert_cmpuint (res.blind_vm_ticks, ==, 0);
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+}
+
 /* Demand generators: a bursty phase, interpolated points. */
 static void
 test_demand (void)
@@ -304,6 +327,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sim/stall-and-oom", test_stall_and_oom);
   g_test_add_func ("/sim/ksm-model", test_ksm_model);
   g_test_add_func ("/sim/backing-at-start", test_backing_at_start);
+  g_test_add_func ("/sim/reports-survive-lifecycle", test_reports_survive_lifecycle);
   g_test_add_func ("/sim/spike", test_spike);
   g_test_add_func ("/sim/examples", test_examples);
   return g_test_run ();
