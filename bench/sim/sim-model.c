@@ -270,13 +270,18 @@ vm_stop (Sim *sim, SimVm *v)
   v->resident = 0;
 }
 
-/* The balloon over dt toward its target: deflating is free; inflating takes
- * only what the guest can give (free memory and page cache, above its
- * watermarks). `d` is the guest's demand, `move` the most the balloon moves. */
-static void
-vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t move)
+/* The balloon over dt_ms toward its target: deflating is free; inflating
+ * takes only what the guest can give (free memory and page cache, above its
+ * watermarks). `d` is the guest's demand. Returns the ms of the interval the
+ * guest waited for memory (dt_ms if the balloon did not cover `d`). */
+static uint64_t
+vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t dt_ms)
 {
   const SimVmSpec *sp = v->spec;
+  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
+  double doo_per_ms
+      = (double) (sc->free_page_reporting ? sc->doo_rate_fpr_bps : sc->doo_rate_bps) / 1000.0;
+  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
   uint64_t before = v->actual;
   if (v->target > v->actual)
     v->actual = min_u64 (v->target, v->actual + move);
@@ -288,9 +293,34 @@ vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t move)
       if (v->actual > before)
         v->actual = before;
     }
-  /* deflate-on-oom: the guest takes pages back from the balloon itself. */
+  uint64_t by_target = v->actual > before ? v->actual - before : 0;
+  /* deflate-on-oom: the guest takes pages back from the balloon itself, at
+   * its own (measured) rate, through the same device: together with the
+   * controller's deflation never faster than the faster of the two. */
+  uint64_t by_doo = 0;
   if (sp->deflate_on_oom && d > v->actual && v->actual < sp->ram_bytes)
-    v->actual = min_u64 (sp->ram_bytes, min_u64 (d + sc->guest_keep_free_bytes, v->actual + move));
+    {
+      uint64_t moved = v->actual > before ? v->actual - before : before - v->actual;
+      uint64_t device = (uint64_t) (fmax (rate_per_ms, doo_per_ms) * (double) dt_ms);
+      uint64_t room = device > moved ? device - moved : 0;
+      uint64_t step = min_u64 (room, (uint64_t) (doo_per_ms * (double) dt_ms));
+      uint64_t to
+          = min_u64 (sp->ram_bytes, min_u64 (d + sc->guest_keep_free_bytes, v->actual + step));
+      by_doo = to - v->actual;
+      v->actual = to;
+    }
+  if (d > v->actual)
+    return dt_ms;
+  if (d <= before)
+    return 0;
+  /* The gap filled by the controller's deflation first, then by
+   * deflate-on-oom, each at its rate. */
+  double gap = (double) (d - before);
+  double from_target = fmin (gap, (double) by_target);
+  double from_doo = fmin (gap - from_target, (double) by_doo);
+  double wait_ms = (rate_per_ms > 0.0 ? from_target / rate_per_ms : 0.0)
+                   + (doo_per_ms > 0.0 ? from_doo / doo_per_ms : 0.0);
+  return min_u64 (dt_ms, (uint64_t) wait_ms);
 }
 
 /* The host pages backing the guest after it touched min(d, actual) and filled
@@ -391,22 +421,13 @@ static void
 vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
 {
   const SimScenario *sc = sim->sc;
-  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
-  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
   uint64_t raw = sim_demand_at (&v->spec->demand, v->phase_ms, t, &v->cursor);
   if (v->capped && raw <= v->cap)
     v->capped = false;
   uint64_t d = v->capped ? min_u64 (raw, v->cap) : raw;
   v->demand = raw;
-  uint64_t before = v->actual;
-  vm_balloon_step (sc, v, d, move);
-
   /* Stall: the part of the interval the guest wanted more than it had. */
-  uint64_t stall = 0;
-  if (d > v->actual)
-    stall = dt_ms;
-  else if (d > before && rate_per_ms > 0.0)
-    stall = min_u64 (dt_ms, (uint64_t) ((double) (d - before) / rate_per_ms));
+  uint64_t stall = vm_balloon_step (sc, v, d, dt_ms);
 
   bool host_short = vm_back (sim, v, d);
   if (host_short)

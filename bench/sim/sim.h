@@ -70,6 +70,8 @@ typedef struct
   uint64_t non_vm_bytes;          /* host memory used by everything but the guests */
   uint64_t vm_overhead_bytes;     /* per running VM (QEMU itself) */
   uint64_t balloon_rate_bps;      /* balloon speed, both ways, bytes per second */
+  uint64_t doo_rate_bps;          /* deflate-on-oom's speed */
+  uint64_t doo_rate_fpr_bps;      /* the same with free page reporting (refaults) */
   uint64_t oom_grace_ms;          /* a guest stalled this long in a row is OOM-killed */
   uint64_t guest_keep_free_bytes; /* an inflating balloon leaves the guest this much free */
   bool free_page_reporting;       /* guests return freed pages to the host */
