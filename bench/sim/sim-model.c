@@ -896,6 +896,11 @@ sim_tick (Sim *sim, uint64_t t, uint64_t dt, const SimOptions *opt, SimResult *r
     sim_write_tick (sim, t, opt->ticks);
 
   res->ticks++;
+  res->sim_ms += dt;
+  uint64_t free_b = sim->sc->ram_bytes - min_u64 (sim->sc->ram_bytes, sim->host_used);
+  res->min_host_free_bytes = min_u64 (res->min_host_free_bytes, free_b);
+  if (free_b < res->reserve_bytes)
+    res->reserve_breach_ms += dt;
   sim->tot_used += (double) sim->host_used;
   res->peak_host_used_bytes = max_u64 (res->peak_host_used_bytes, sim->host_used);
   sim->tot_actual += (double) sim->sum_actual;
@@ -926,6 +931,7 @@ sim_summarize (const Sim *sim, SimResult *res)
   res->mean_sum_resident_bytes = sim->tot_resident / nt;
   res->mean_ksm_saved_bytes = sim->tot_saved / nt;
   res->ksm_cpu_s = sim->ksm_cpu_ns / 1e9;
+  res->ksm_cpu_pct = res->sim_ms > 0 ? res->ksm_cpu_s * 1e5 / (double) res->sim_ms : 0.0;
   res->ksm_saved_bytes = (uint64_t) sim->ksm_saved;
   res->blind_vm_ticks = sim->blind_vm_ticks;
 }
@@ -947,6 +953,8 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
   sim.ksm_pages = sc->ksm_pages_to_scan;
   sim.ksm_sleep = sc->ksm_sleep_ms;
   sim.host_used = sc->non_vm_bytes;
+  res->reserve_bytes = policy_host_reserve_bytes (&sc->config, sc->ram_bytes);
+  res->min_host_free_bytes = sc->ram_bytes;
   sim_layout_vms (&sim, res);
 
   uint64_t tick = sc->tick_ms > 0 ? sc->tick_ms : 1000;
@@ -972,6 +980,13 @@ sim_result_clear (SimResult *res)
   memset (res, 0, sizeof *res);
 }
 
+bool
+sim_result_fits (const SimResult *res, double stall_pct)
+{
+  return res->oom_kills == 0 && res->stall_pct < stall_pct
+         && res->min_host_free_bytes >= res->reserve_bytes;
+}
+
 void
 sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE *f)
 {
@@ -995,11 +1010,16 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
   json_object_set_new (o, "mean_sum_resident_bytes",
                        json_integer ((json_int_t) res->mean_sum_resident_bytes));
   json_object_set_new (o, "ksm_cpu_s", json_real (res->ksm_cpu_s));
+  json_object_set_new (o, "ksm_cpu_pct", json_real (res->ksm_cpu_pct));
   json_object_set_new (o, "ksm_saved_bytes", json_integer ((json_int_t) res->ksm_saved_bytes));
   json_object_set_new (o, "mean_ksm_saved_bytes",
                        json_integer ((json_int_t) res->mean_ksm_saved_bytes));
   json_object_set_new (o, "targets_issued", json_integer ((json_int_t) res->targets_issued));
   json_object_set_new (o, "blind_vm_ticks", json_integer ((json_int_t) res->blind_vm_ticks));
+  json_object_set_new (o, "reserve_bytes", json_integer ((json_int_t) res->reserve_bytes));
+  json_object_set_new (o, "min_host_free_bytes",
+                       json_integer ((json_int_t) res->min_host_free_bytes));
+  json_object_set_new (o, "reserve_breach_ms", json_integer ((json_int_t) res->reserve_breach_ms));
   if (res->wall_s > 0.0)
     json_object_set_new (o, "wall_s", json_real (res->wall_s));
   json_t *arr = json_array ();

@@ -263,6 +263,49 @@ test_doo_shares_the_balloon (void)
   g_assert_cmpfloat ((double) both, >=, want_ms - 1.0);
 }
 
+/* issue 13: the fit requires the host reserve to hold. Four guests using
+ * 3.5 GiB each on a 16 GiB host with 1 GiB non-VM leave 1 GiB free: no stall,
+ * no OOM kill, but below the 4 GiB reserve set here, so it does not fit; three
+ * leave 4.5 GiB free and fit. The summary reports the reserve, the least free
+ * memory and ksmd's CPU beside it. */
+static void
+test_fit_keeps_reserve (void)
+{
+#define RESERVE_TMPL                                                                               \
+  "{\"duration_s\": 120, \"config\": {\"host\": {\"reserve\": \"4G\"}},"                           \
+  " \"host\": {\"ram\": \"16G\", \"non_vm\": \"1G\", \"ksm\": {\"run\": 1}},"                      \
+  " \"vms\": [{\"name\": \"g\", \"count\": %d, \"ram\": \"4G\", \"ksm_fraction\": 0.1,"            \
+  "            \"demand\": {\"steady\": {\"bytes\": \"3584M\"}}}]}"
+  g_autofree char *four = g_strdup_printf (RESERVE_TMPL, 4);
+  g_autofree char *three = g_strdup_printf (RESERVE_TMPL, 3);
+  SimScenario *sc = load (four);
+  SimResult res;
+  run (sc, "none", "none", &res);
+  g_test_message ("4 guests: oom %" G_GUINT64_FORMAT
+                  ", stall %.2f %%, least free %" G_GUINT64_FORMAT
+                  " MiB, reserve %" G_GUINT64_FORMAT " MiB, ksmd %.3f %% of a core",
+                  res.oom_kills, res.stall_pct, (uint64_t) (res.min_host_free_bytes / MIB),
+                  (uint64_t) (res.reserve_bytes / MIB), res.ksm_cpu_pct);
+  g_assert_cmpuint (res.oom_kills, ==, 0);
+  g_assert_cmpuint (res.stall_ms, ==, 0);
+  g_assert_cmpuint (res.reserve_bytes, ==, 4 * GIB);
+  g_assert_cmpuint (res.min_host_free_bytes, <, 2 * GIB);
+  g_assert_cmpuint (res.reserve_breach_ms, >, 0);
+  g_assert_false (sim_result_fits (&res, 1.0));
+  /* ksmd at the kernel defaults (100 pages per 20 ms, 1 us each): 100 /
+   * 0.0201 s x 1 us = 0.4975 % of a core. */
+  g_assert_cmpfloat (fabs (res.ksm_cpu_pct - 100.0 / 0.0201 * 1e-6 * 100.0), <, 1e-6);
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+
+  sc = load (three);
+  run (sc, "none", "none", &res);
+  g_assert_cmpuint (res.min_host_free_bytes, >=, 4 * GIB);
+  g_assert_true (sim_result_fits (&res, 1.0));
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+}
+
 /* Demand generators: a bursty phase, interpolated points. */
 static void
 test_demand (void)
@@ -423,6 +466,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sim/reports-survive-lifecycle", test_reports_survive_lifecycle);
   g_test_add_func ("/sim/balloon-calibrated", test_balloon_calibrated);
   g_test_add_func ("/sim/doo-shares-the-balloon", test_doo_shares_the_balloon);
+  g_test_add_func ("/sim/fit-keeps-reserve", test_fit_keeps_reserve);
   g_test_add_func ("/sim/spike", test_spike);
   g_test_add_func ("/sim/examples", test_examples);
   return g_test_run ();
