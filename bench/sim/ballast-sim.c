@@ -52,24 +52,41 @@ run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *o
   return TRUE;
 }
 
-/* Keeps the figures of the largest fitting count so far. */
-static void
-keep_best (Trial *t, SimResult *best, gboolean *have_best)
+/* The figures of the largest count that fitted and of the smallest that did
+ * not (what broke it). */
+typedef struct
 {
+  SimResult ok, fail;
+  gboolean have_ok, have_fail;
+  uint32_t fail_count;
+} FitFigures;
+
+static void
+keep_trial (Trial *t, uint32_t count, FitFigures *ff)
+{
+  gboolean *have = t->ok ? &ff->have_ok : &ff->have_fail;
+  SimResult *slot = t->ok ? &ff->ok : &ff->fail;
+  /* The bisection moves the fitting count up and the failing one down. */
+  if (*have)
+    sim_result_clear (slot);
+  *slot = t->res;
+  *have = TRUE;
   if (!t->ok)
-    {
-      sim_result_clear (&t->res);
-      return;
-    }
-  if (*have_best)
-    sim_result_clear (best);
-  *best = t->res;
-  *have_best = TRUE;
+    ff->fail_count = count;
+}
+
+static void
+fit_figures_clear (FitFigures *ff)
+{
+  if (ff->have_ok)
+    sim_result_clear (&ff->ok);
+  if (ff->have_fail)
+    sim_result_clear (&ff->fail);
 }
 
 /* The largest count of the fit group that fits (sim_result_fits): doubling,
  * then bisection. The answer carries that run's figures (stall, OOM, the
- * reserve, ksmd CPU). */
+ * reserve, ksmd CPU) and those of the smallest count that failed. */
 static int
 fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t max_count)
 {
@@ -82,14 +99,13 @@ fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t m
   char *error = NULL;
   uint32_t lo = 0, hi = spec->count > 0 ? spec->count : 1;
   Trial t;
-  SimResult best;
-  gboolean have_best = FALSE;
+  FitFigures ff = { 0 };
   for (;;)
     {
       if (!run_count (sc, spec, hi, opt, stall_pct, stderr, &t, &error))
         goto fail;
       gboolean ok = t.ok;
-      keep_best (&t, &best, &have_best);
+      keep_trial (&t, hi, &ff);
       if (!ok)
         break;
       lo = hi;
@@ -109,24 +125,29 @@ fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t m
         lo = mid;
       else
         hi = mid;
-      keep_best (&t, &best, &have_best);
+      keep_trial (&t, mid, &ff);
     }
   printf ("{\"fit\":%u,\"group\":\"%s\",\"policy\":\"%s\",\"ksm_policy\":\"%s\","
           "\"free_page_reporting\":%s,\"stall_pct_limit\":%.3f,\"capped\":%s",
           lo, spec->name, opt->policy, opt->ksm_policy != NULL ? opt->ksm_policy : "auto",
           sc->free_page_reporting ? "true" : "false", stall_pct,
           lo >= max_count ? "true" : "false");
-  if (have_best)
+  if (ff.have_ok)
     {
       fputc (',', stdout);
-      write_figures (&best, stdout);
-      sim_result_clear (&best);
+      write_figures (&ff.ok, stdout);
+    }
+  if (ff.have_fail)
+    {
+      printf (",\"fails_at\":{\"count\":%u,", ff.fail_count);
+      write_figures (&ff.fail, stdout);
+      fputc ('}', stdout);
     }
   printf ("}\n");
+  fit_figures_clear (&ff);
   return 0;
 fail:
-  if (have_best)
-    sim_result_clear (&best);
+  fit_figures_clear (&ff);
   fprintf (stderr, "ballast-sim: %s\n", error != NULL ? error : "failed");
   free (error);
   return 1;
