@@ -37,6 +37,7 @@ typedef struct
   bool capped; /* after an OOM kill the workload is held at cap until demand falls */
   uint64_t cap;
   uint64_t resident; /* host memory backing the guest */
+  uint64_t fpr_kept; /* freed memory free page reporting did not return */
   bool stalled;
   uint64_t stall_ms, stall_run_ms, oom_kills, host_oom_kills, alive_ms;
   uint64_t psi_total_us;
@@ -339,7 +340,19 @@ vm_back (Sim *sim, SimVm *v, uint64_t d)
   if (res > v->actual)
     res = v->actual;
   if (sc->free_page_reporting && res > want)
-    res = want;
+    {
+      /* Reporting returns `fpr_return` of what the guest frees; the rest
+       * (fragments below the reporting order, pages freed and reused between
+       * reports) stays until the guest uses it again. */
+      uint64_t excess = res - want;
+      uint64_t fresh = excess - min_u64 (excess, v->fpr_kept);
+      uint64_t keep
+          = min_u64 (excess, v->fpr_kept + (uint64_t) ((double) fresh * (1.0 - sc->fpr_return)));
+      v->fpr_kept = keep;
+      res = want + keep;
+    }
+  else
+    v->fpr_kept = 0;
   bool host_short = false;
   if (want > res)
     {

@@ -24,6 +24,12 @@
 #define SIM_DEFAULT_BALLOON_RATE_BPS (123ull * POLICY_MIB)
 #define SIM_DEFAULT_DOO_RATE_BPS (163ull * POLICY_MIB)
 #define SIM_DEFAULT_DOO_RATE_FPR_BPS (132ull * POLICY_MIB)
+/* Free page reporting, calibrated on B1 (bench/results/B1-20261202T103135Z.json,
+ * docs/simulator.md "Calibration"): the bursty guest (600 MiB for 15 s every
+ * 60 s on 50 MiB) under reporting alone kept 442.1 MiB of PSS, 245.3 MiB above
+ * the idle guest's 196.8; its working set averages 187.5 MiB, so 57.8 MiB of
+ * the 550 MiB it freed stayed for the 45 s between bursts: 14 %. */
+#define SIM_DEFAULT_FPR_RETURN 0.86
 /* The kernel kills within seconds once reclaim fails; 10 s is generous. */
 #define SIM_DEFAULT_OOM_GRACE_MS 10000u
 /* An inflating balloon allocates with __GFP_NORETRY: it takes free memory and
@@ -388,6 +394,7 @@ load_host (json_t *hj, SimScenario *sc, char **error)
   sc->balloon_rate_bps = SIM_DEFAULT_BALLOON_RATE_BPS;
   sc->doo_rate_bps = SIM_DEFAULT_DOO_RATE_BPS;
   sc->doo_rate_fpr_bps = SIM_DEFAULT_DOO_RATE_FPR_BPS;
+  sc->fpr_return = SIM_DEFAULT_FPR_RETURN;
   sc->oom_grace_ms = SIM_DEFAULT_OOM_GRACE_MS;
   sc->guest_keep_free_bytes = SIM_DEFAULT_GUEST_KEEP_FREE_BYTES;
   sc->ksm_present = true;
@@ -404,6 +411,16 @@ load_host (json_t *hj, SimScenario *sc, char **error)
       || !get_seconds (hj, "oom_grace_s", &sc->oom_grace_ms, NULL, where, error)
       || !get_bool (hj, "free_page_reporting", &sc->free_page_reporting, where, error))
     return false;
+  json_t *fr = json_object_get (hj, "fpr_return");
+  if (fr != NULL)
+    {
+      if (!json_is_number (fr) || !(json_number_value (fr) >= 0.0 && json_number_value (fr) <= 1.0))
+        {
+          sim_set_error (error, "host: \"fpr_return\" must be in [0, 1]");
+          return false;
+        }
+      sc->fpr_return = json_number_value (fr);
+    }
   json_t *kj = json_object_get (hj, "ksm");
   if (kj != NULL)
     {
