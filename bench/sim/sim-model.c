@@ -37,7 +37,6 @@ typedef struct
   bool capped; /* after an OOM kill the workload is held at cap until demand falls */
   uint64_t cap;
   uint64_t resident; /* host memory backing the guest */
-  uint64_t fpr_kept; /* freed memory free page reporting did not return */
   bool stalled;
   uint64_t stall_ms, stall_run_ms, oom_kills, host_oom_kills, alive_ms;
   uint64_t psi_total_us;
@@ -328,7 +327,7 @@ vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t dt_ms)
  * its cache; returns whether the host ran out before the guest's anon pages
  * were backed. */
 static bool
-vm_back (Sim *sim, SimVm *v, uint64_t d)
+vm_back (Sim *sim, SimVm *v, uint64_t d, uint64_t dt_ms)
 {
   const SimScenario *sc = sim->sc;
   v->touched = min_u64 (d, v->actual);
@@ -341,18 +340,14 @@ vm_back (Sim *sim, SimVm *v, uint64_t d)
     res = v->actual;
   if (sc->free_page_reporting && res > want)
     {
-      /* Reporting returns `fpr_return` of what the guest frees; the rest
-       * (fragments below the reporting order, pages freed and reused between
-       * reports) stays until the guest uses it again. */
-      uint64_t excess = res - want;
-      uint64_t fresh = excess - min_u64 (excess, v->fpr_kept);
-      uint64_t keep
-          = min_u64 (excess, v->fpr_kept + (uint64_t) ((double) fresh * (1.0 - sc->fpr_return)));
-      v->fpr_kept = keep;
-      res = want + keep;
+      /* Reporting hands freed pages back in passes (2 s apart, each taking a
+       * share of the free lists), so the guest's free memory above what it
+       * uses drains with a half-life, not at once. */
+      double keep = sc->fpr_half_life_ms > 0
+                        ? pow (0.5, (double) dt_ms / (double) sc->fpr_half_life_ms)
+                        : 0.0;
+      res = want + (uint64_t) ((double) (res - want) * keep);
     }
-  else
-    v->fpr_kept = 0;
   bool host_short = false;
   if (want > res)
     {
@@ -442,7 +437,7 @@ vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
   /* Stall: the part of the interval the guest wanted more than it had. */
   uint64_t stall = vm_balloon_step (sc, v, d, dt_ms);
 
-  bool host_short = vm_back (sim, v, d);
+  bool host_short = vm_back (sim, v, d, dt_ms);
   if (host_short)
     stall = dt_ms;
   vm_account_stall (sc, v, stall, d, host_short, dt_ms);

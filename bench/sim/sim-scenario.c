@@ -27,9 +27,11 @@
 /* Free page reporting, calibrated on B1 (bench/results/B1-20261202T103135Z.json,
  * docs/simulator.md "Calibration"): the bursty guest (600 MiB for 15 s every
  * 60 s on 50 MiB) under reporting alone kept 442.1 MiB of PSS, 245.3 MiB above
- * the idle guest's 196.8; its working set averages 187.5 MiB, so 57.8 MiB of
- * the 550 MiB it freed stayed for the 45 s between bursts: 14 %. */
-#define SIM_DEFAULT_FPR_RETURN 0.86
+ * the idle guest's 196.8; its working set averages 187.5 MiB, so the 550 MiB
+ * it freed after each burst left at a mean of 57.8 MiB over the minute: a
+ * half-life of 4.7 s (the kernel reports in passes 2 s apart, each taking a
+ * share of the free lists). */
+#define SIM_DEFAULT_FPR_HALF_LIFE_MS 4700u
 /* The kernel kills within seconds once reclaim fails; 10 s is generous. */
 #define SIM_DEFAULT_OOM_GRACE_MS 10000u
 /* An inflating balloon allocates with __GFP_NORETRY: it takes free memory and
@@ -394,7 +396,7 @@ load_host (json_t *hj, SimScenario *sc, char **error)
   sc->balloon_rate_bps = SIM_DEFAULT_BALLOON_RATE_BPS;
   sc->doo_rate_bps = SIM_DEFAULT_DOO_RATE_BPS;
   sc->doo_rate_fpr_bps = SIM_DEFAULT_DOO_RATE_FPR_BPS;
-  sc->fpr_return = SIM_DEFAULT_FPR_RETURN;
+  sc->fpr_half_life_ms = SIM_DEFAULT_FPR_HALF_LIFE_MS;
   sc->oom_grace_ms = SIM_DEFAULT_OOM_GRACE_MS;
   sc->guest_keep_free_bytes = SIM_DEFAULT_GUEST_KEEP_FREE_BYTES;
   sc->ksm_present = true;
@@ -409,18 +411,9 @@ load_host (json_t *hj, SimScenario *sc, char **error)
       || !get_size (hj, "doo_rate_fpr", &sc->doo_rate_fpr_bps, false, where, error)
       || !get_size (hj, "guest_keep_free", &sc->guest_keep_free_bytes, false, where, error)
       || !get_seconds (hj, "oom_grace_s", &sc->oom_grace_ms, NULL, where, error)
+      || !get_seconds (hj, "fpr_half_life_s", &sc->fpr_half_life_ms, NULL, where, error)
       || !get_bool (hj, "free_page_reporting", &sc->free_page_reporting, where, error))
     return false;
-  json_t *fr = json_object_get (hj, "fpr_return");
-  if (fr != NULL)
-    {
-      if (!json_is_number (fr) || !(json_number_value (fr) >= 0.0 && json_number_value (fr) <= 1.0))
-        {
-          sim_set_error (error, "host: \"fpr_return\" must be in [0, 1]");
-          return false;
-        }
-      sc->fpr_return = json_number_value (fr);
-    }
   json_t *kj = json_object_get (hj, "ksm");
   if (kj != NULL)
     {

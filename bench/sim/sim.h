@@ -75,7 +75,7 @@ typedef struct
   uint64_t oom_grace_ms;          /* a guest stalled this long in a row is OOM-killed */
   uint64_t guest_keep_free_bytes; /* an inflating balloon leaves the guest this much free */
   bool free_page_reporting;       /* guests return freed pages to the host */
-  double fpr_return;              /* the share of freed memory reporting returns */
+  uint64_t fpr_half_life_ms;      /* free page reporting: freed memory's half-life */
   bool ksm_present;
   uint32_t ksm_run, ksm_pages_to_scan, ksm_sleep_ms; /* initial knobs */
   double ksm_ns_per_page;                            /* ksmd CPU per scanned page */
