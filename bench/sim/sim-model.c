@@ -82,6 +82,10 @@ typedef struct
   double ksm_saved, ksm_cursor, ksm_cpu_ns, ksm_scanned;
   uint64_t ksm_full_scans;
   uint64_t blind_vm_ticks;
+  /* free page reporting: the share of a guest's free memory a tick of
+   * fpr_keep_dt_ms leaves on the host */
+  double fpr_keep;
+  uint64_t fpr_keep_dt_ms;
   double sum_resident, sum_mergeable;
   const char *ksm_reason;
   PolicyKsmState ksm_state;
@@ -343,10 +347,14 @@ vm_back (Sim *sim, SimVm *v, uint64_t d, uint64_t dt_ms)
       /* Reporting hands freed pages back in passes (2 s apart, each taking a
        * share of the free lists), so the guest's free memory above what it
        * uses drains with a half-life, not at once. */
-      double keep = sc->fpr_half_life_ms > 0
-                        ? pow (0.5, (double) dt_ms / (double) sc->fpr_half_life_ms)
-                        : 0.0;
-      res = want + (uint64_t) ((double) (res - want) * keep);
+      if (sim->fpr_keep_dt_ms != dt_ms)
+        {
+          sim->fpr_keep_dt_ms = dt_ms;
+          sim->fpr_keep = sc->fpr_half_life_ms > 0
+                              ? pow (0.5, (double) dt_ms / (double) sc->fpr_half_life_ms)
+                              : 0.0;
+        }
+      res = want + (uint64_t) ((double) (res - want) * sim->fpr_keep);
     }
   bool host_short = false;
   if (want > res)
@@ -948,7 +956,7 @@ int
 sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **error)
 {
   memset (res, 0, sizeof *res);
-  Sim sim = { .sc = sc };
+  Sim sim = { .sc = sc, .fpr_keep_dt_ms = UINT64_MAX };
   if (sim_resolve_policies (&sim, opt, error) != 0)
     return -1;
   if (sim_alloc (&sim, res) != 0)
