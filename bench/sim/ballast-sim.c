@@ -7,8 +7,9 @@
 
 #include "sim.h"
 
-/* A count is "fitting" with no OOM kill and total stall under this share of
- * VM time (B5: "no guest OOM and bounded stall"). */
+/* A count is "fitting" with no OOM kill, total stall under this share of
+ * VM time and the host reserve kept (sim_result_fits; B5: "no guest OOM and
+ * bounded stall"). */
 #define FIT_DEFAULT_STALL_PCT 1.0
 #define FIT_DEFAULT_MAX 4096
 
@@ -17,6 +18,22 @@ typedef struct
   gboolean ok;
   SimResult res;
 } Trial;
+
+/* The figures of one run the fit reports: per trial, and beside the answer. */
+static void
+write_figures (const SimResult *r, FILE *f)
+{
+  fprintf (f,
+           "\"oom_kills\":%llu,\"stall_pct\":%.4f,\"mean_host_used_bytes\":%.0f,"
+           "\"peak_host_used_bytes\":%llu,\"min_host_free_bytes\":%llu,\"reserve_bytes\":%llu,"
+           "\"reserve_breach_ms\":%llu,\"ksm_saved_bytes\":%llu,\"ksm_cpu_s\":%.3f,"
+           "\"ksm_cpu_pct\":%.4f,\"blind_vm_ticks\":%llu",
+           (unsigned long long) r->oom_kills, r->stall_pct, r->mean_host_used_bytes,
+           (unsigned long long) r->peak_host_used_bytes,
+           (unsigned long long) r->min_host_free_bytes, (unsigned long long) r->reserve_bytes,
+           (unsigned long long) r->reserve_breach_ms, (unsigned long long) r->ksm_saved_bytes,
+           r->ksm_cpu_s, r->ksm_cpu_pct, (unsigned long long) r->blind_vm_ticks);
+}
 
 static gboolean
 run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *opt,
@@ -27,21 +44,49 @@ run_count (SimScenario *sc, SimVmSpec *spec, uint32_t count, const SimOptions *o
   if (sim_run (sc, opt, &trial->res, error) != 0)
     return FALSE;
   trial->res.wall_s = (double) (g_get_monotonic_time () - t0) / 1e6;
-  trial->ok = trial->res.oom_kills == 0 && trial->res.stall_pct < stall_pct;
-  fprintf (log,
-           "{\"fit_trial\":%u,\"ok\":%s,\"oom_kills\":%llu,\"stall_pct\":%.4f,\"mean_host_used_"
-           "bytes\":%.0f,"
-           "\"peak_host_used_bytes\":%llu,\"ksm_saved_bytes\":%llu,\"wall_s\":%.2f}\n",
-           count, trial->ok ? "true" : "false", (unsigned long long) trial->res.oom_kills,
-           trial->res.stall_pct, trial->res.mean_host_used_bytes,
-           (unsigned long long) trial->res.peak_host_used_bytes,
-           (unsigned long long) trial->res.ksm_saved_bytes, trial->res.wall_s);
+  trial->ok = sim_result_fits (&trial->res, stall_pct);
+  fprintf (log, "{\"fit_trial\":%u,\"ok\":%s,", count, trial->ok ? "true" : "false");
+  write_figures (&trial->res, log);
+  fprintf (log, ",\"wall_s\":%.2f}\n", trial->res.wall_s);
   fflush (log);
   return TRUE;
 }
 
-/* The largest count of the fit group that runs with zero OOM kills and
- * stall under `stall_pct`: doubling, then bisection. */
+/* The figures of the largest count that fitted and of the smallest that did
+ * not (what broke it). */
+typedef struct
+{
+  SimResult ok, fail;
+  gboolean have_ok, have_fail;
+  uint32_t fail_count;
+} FitFigures;
+
+static void
+keep_trial (Trial *t, uint32_t count, FitFigures *ff)
+{
+  gboolean *have = t->ok ? &ff->have_ok : &ff->have_fail;
+  SimResult *slot = t->ok ? &ff->ok : &ff->fail;
+  /* The bisection moves the fitting count up and the failing one down. */
+  if (*have)
+    sim_result_clear (slot);
+  *slot = t->res;
+  *have = TRUE;
+  if (!t->ok)
+    ff->fail_count = count;
+}
+
+static void
+fit_figures_clear (FitFigures *ff)
+{
+  if (ff->have_ok)
+    sim_result_clear (&ff->ok);
+  if (ff->have_fail)
+    sim_result_clear (&ff->fail);
+}
+
+/* The largest count of the fit group that fits (sim_result_fits): doubling,
+ * then bisection. The answer carries that run's figures (stall, OOM, the
+ * reserve, ksmd CPU) and those of the smallest count that failed. */
 static int
 fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t max_count)
 {
@@ -54,12 +99,13 @@ fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t m
   char *error = NULL;
   uint32_t lo = 0, hi = spec->count > 0 ? spec->count : 1;
   Trial t;
+  FitFigures ff = { 0 };
   for (;;)
     {
       if (!run_count (sc, spec, hi, opt, stall_pct, stderr, &t, &error))
         goto fail;
       gboolean ok = t.ok;
-      sim_result_clear (&t.res);
+      keep_trial (&t, hi, &ff);
       if (!ok)
         break;
       lo = hi;
@@ -79,15 +125,29 @@ fit_search (SimScenario *sc, const SimOptions *opt, double stall_pct, uint32_t m
         lo = mid;
       else
         hi = mid;
-      sim_result_clear (&t.res);
+      keep_trial (&t, mid, &ff);
     }
-  printf ("{\"fit\":%u,\"group\":\"%s\",\"policy\":\"%s\",\"ksm_policy\":\"%s\",\"stall_pct_"
-          "limit\":%.3f,"
-          "\"capped\":%s}\n",
+  printf ("{\"fit\":%u,\"group\":\"%s\",\"policy\":\"%s\",\"ksm_policy\":\"%s\","
+          "\"free_page_reporting\":%s,\"stall_pct_limit\":%.3f,\"capped\":%s",
           lo, spec->name, opt->policy, opt->ksm_policy != NULL ? opt->ksm_policy : "auto",
-          stall_pct, lo >= max_count ? "true" : "false");
+          sc->free_page_reporting ? "true" : "false", stall_pct,
+          lo >= max_count ? "true" : "false");
+  if (ff.have_ok)
+    {
+      fputc (',', stdout);
+      write_figures (&ff.ok, stdout);
+    }
+  if (ff.have_fail)
+    {
+      printf (",\"fails_at\":{\"count\":%u,", ff.fail_count);
+      write_figures (&ff.fail, stdout);
+      fputc ('}', stdout);
+    }
+  printf ("}\n");
+  fit_figures_clear (&ff);
   return 0;
 fail:
+  fit_figures_clear (&ff);
   fprintf (stderr, "ballast-sim: %s\n", error != NULL ? error : "failed");
   free (error);
   return 1;
@@ -98,7 +158,7 @@ main (int argc, char **argv)
 {
   g_autofree char *policy = NULL;
   g_autofree char *ksm_policy = NULL;
-  gboolean summary_only = FALSE, per_vm = FALSE, fit = FALSE;
+  gboolean summary_only = FALSE, per_vm = FALSE, fit = FALSE, fpr = FALSE;
   gint64 seed = -1;
   double duration_s = -1.0, fit_stall_pct = FIT_DEFAULT_STALL_PCT;
   int tick_ms = 0, every = 1, count = -1, fit_max = FIT_DEFAULT_MAX;
@@ -125,6 +185,8 @@ main (int argc, char **argv)
     { "fit-stall-pct", 0, 0, G_OPTION_ARG_DOUBLE, &fit_stall_pct,
       "Stall limit for --fit, % of VM time (1)", "PCT" },
     { "fit-max", 0, 0, G_OPTION_ARG_INT, &fit_max, "Upper bound of the --fit search (4096)", "N" },
+    { "fpr", 0, 0, G_OPTION_ARG_NONE, &fpr,
+      "Free page reporting on every guest (overrides the scenario)", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("SCENARIO.json - ballast fleet simulator");
@@ -152,6 +214,8 @@ main (int argc, char **argv)
     sc->seed = (uint64_t) seed;
   if (duration_s >= 0.0)
     sc->duration_ms = (uint64_t) (duration_s * 1000.0);
+  if (fpr)
+    sc->free_page_reporting = true;
   if (tick_ms > 0)
     sc->tick_ms = sc->config.tick_ms = (uint64_t) tick_ms;
   if (count >= 0 && sim_scenario_fit_spec (sc) != NULL)

@@ -43,6 +43,12 @@ typedef struct
   /* reports */
   uint64_t stats_at_ms, agent_at_ms;
   bool stats_valid, agent_valid;
+  /* The last reports, as the daemon keeps them between reports (a snapshot
+   * rebuilt for a start or a stop carries them over). */
+  PolicyGuestStats stats;
+  PolicyWs ws_report;
+  uint64_t psi_reported_us;
+  double psi_avg10_pct;
   uint64_t ws[SIM_WS_BUCKETS];
   /* KSM */
   double merged_bytes;
@@ -75,6 +81,11 @@ typedef struct
   uint32_t ksm_run, ksm_pages, ksm_sleep;
   double ksm_saved, ksm_cursor, ksm_cpu_ns, ksm_scanned;
   uint64_t ksm_full_scans;
+  uint64_t blind_vm_ticks;
+  /* free page reporting: the share of a guest's free memory a tick of
+   * fpr_keep_dt_ms leaves on the host */
+  double fpr_keep;
+  uint64_t fpr_keep_dt_ms;
   double sum_resident, sum_mergeable;
   const char *ksm_reason;
   PolicyKsmState ksm_state;
@@ -241,9 +252,14 @@ vm_start (Sim *sim, SimVm *v, uint64_t t, bool kick)
   v->demand = sim_demand_at (&sp->demand, v->phase_ms, t, &v->cursor);
   v->touched = min_u64 (v->demand, v->actual);
   v->cache_eff = min_u64 (sp->cache_bytes, v->actual - v->touched);
-  /* A guest running from the start is already backed; a booting one is not. */
-  v->resident = kick ? 0 : v->touched + v->cache_eff;
-  sim->host_used += v->resident + sim->sc->vm_overhead_bytes;
+  /* A guest running from the start is already backed, by what the host has
+   * free (the rest it must get like any other guest, or stall); a booting
+   * one is not backed yet. */
+  uint64_t ram = sim->sc->ram_bytes;
+  sim->host_used += sim->sc->vm_overhead_bytes;
+  uint64_t free_b = ram > sim->host_used ? ram - sim->host_used : 0;
+  v->resident = kick ? 0 : min_u64 (v->touched + v->cache_eff, free_b);
+  sim->host_used += v->resident;
   v->stats_valid = v->agent_valid = false;
 }
 
@@ -258,13 +274,18 @@ vm_stop (Sim *sim, SimVm *v)
   v->resident = 0;
 }
 
-/* The balloon over dt toward its target: deflating is free; inflating takes
- * only what the guest can give (free memory and page cache, above its
- * watermarks). `d` is the guest's demand, `move` the most the balloon moves. */
-static void
-vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t move)
+/* The balloon over dt_ms toward its target: deflating is free; inflating
+ * takes only what the guest can give (free memory and page cache, above its
+ * watermarks). `d` is the guest's demand. Returns the ms of the interval the
+ * guest waited for memory (dt_ms if the balloon did not cover `d`). */
+static uint64_t
+vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t dt_ms)
 {
   const SimVmSpec *sp = v->spec;
+  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
+  double doo_per_ms
+      = (double) (sc->free_page_reporting ? sc->doo_rate_fpr_bps : sc->doo_rate_bps) / 1000.0;
+  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
   uint64_t before = v->actual;
   if (v->target > v->actual)
     v->actual = min_u64 (v->target, v->actual + move);
@@ -276,16 +297,41 @@ vm_balloon_step (const SimScenario *sc, SimVm *v, uint64_t d, uint64_t move)
       if (v->actual > before)
         v->actual = before;
     }
-  /* deflate-on-oom: the guest takes pages back from the balloon itself. */
+  uint64_t by_target = v->actual > before ? v->actual - before : 0;
+  /* deflate-on-oom: the guest takes pages back from the balloon itself, at
+   * its own (measured) rate, through the same device: together with the
+   * controller's deflation never faster than the faster of the two. */
+  uint64_t by_doo = 0;
   if (sp->deflate_on_oom && d > v->actual && v->actual < sp->ram_bytes)
-    v->actual = min_u64 (sp->ram_bytes, min_u64 (d + sc->guest_keep_free_bytes, v->actual + move));
+    {
+      uint64_t moved = v->actual > before ? v->actual - before : before - v->actual;
+      uint64_t device = (uint64_t) (fmax (rate_per_ms, doo_per_ms) * (double) dt_ms);
+      uint64_t room = device > moved ? device - moved : 0;
+      uint64_t step = min_u64 (room, (uint64_t) (doo_per_ms * (double) dt_ms));
+      uint64_t to
+          = min_u64 (sp->ram_bytes, min_u64 (d + sc->guest_keep_free_bytes, v->actual + step));
+      by_doo = to - v->actual;
+      v->actual = to;
+    }
+  if (d > v->actual)
+    return dt_ms;
+  if (d <= before)
+    return 0;
+  /* The gap filled by the controller's deflation first, then by
+   * deflate-on-oom, each at its rate. */
+  double gap = (double) (d - before);
+  double from_target = fmin (gap, (double) by_target);
+  double from_doo = fmin (gap - from_target, (double) by_doo);
+  double wait_ms = (rate_per_ms > 0.0 ? from_target / rate_per_ms : 0.0)
+                   + (doo_per_ms > 0.0 ? from_doo / doo_per_ms : 0.0);
+  return min_u64 (dt_ms, (uint64_t) wait_ms);
 }
 
 /* The host pages backing the guest after it touched min(d, actual) and filled
  * its cache; returns whether the host ran out before the guest's anon pages
  * were backed. */
 static bool
-vm_back (Sim *sim, SimVm *v, uint64_t d)
+vm_back (Sim *sim, SimVm *v, uint64_t d, uint64_t dt_ms)
 {
   const SimScenario *sc = sim->sc;
   v->touched = min_u64 (d, v->actual);
@@ -297,7 +343,19 @@ vm_back (Sim *sim, SimVm *v, uint64_t d)
   if (res > v->actual)
     res = v->actual;
   if (sc->free_page_reporting && res > want)
-    res = want;
+    {
+      /* Reporting hands freed pages back in passes (2 s apart, each taking a
+       * share of the free lists), so the guest's free memory above what it
+       * uses drains with a half-life, not at once. */
+      if (sim->fpr_keep_dt_ms != dt_ms)
+        {
+          sim->fpr_keep_dt_ms = dt_ms;
+          sim->fpr_keep = sc->fpr_half_life_ms > 0
+                              ? pow (0.5, (double) dt_ms / (double) sc->fpr_half_life_ms)
+                              : 0.0;
+        }
+      res = want + (uint64_t) ((double) (res - want) * sim->fpr_keep);
+    }
   bool host_short = false;
   if (want > res)
     {
@@ -379,24 +437,15 @@ static void
 vm_step (Sim *sim, SimVm *v, uint64_t t, uint64_t dt_ms)
 {
   const SimScenario *sc = sim->sc;
-  double rate_per_ms = (double) sc->balloon_rate_bps / 1000.0;
-  uint64_t move = (uint64_t) (rate_per_ms * (double) dt_ms);
   uint64_t raw = sim_demand_at (&v->spec->demand, v->phase_ms, t, &v->cursor);
   if (v->capped && raw <= v->cap)
     v->capped = false;
   uint64_t d = v->capped ? min_u64 (raw, v->cap) : raw;
   v->demand = raw;
-  uint64_t before = v->actual;
-  vm_balloon_step (sc, v, d, move);
-
   /* Stall: the part of the interval the guest wanted more than it had. */
-  uint64_t stall = 0;
-  if (d > v->actual)
-    stall = dt_ms;
-  else if (d > before && rate_per_ms > 0.0)
-    stall = min_u64 (dt_ms, (uint64_t) ((double) (d - before) / rate_per_ms));
+  uint64_t stall = vm_balloon_step (sc, v, d, dt_ms);
 
-  bool host_short = vm_back (sim, v, d);
+  bool host_short = vm_back (sim, v, d, dt_ms);
   if (host_short)
     stall = dt_ms;
   vm_account_stall (sc, v, stall, d, host_short, dt_ms);
@@ -478,17 +527,22 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
         {
           v->stats_valid = true;
           v->stats_at_ms = t;
-          pv->stats.total_bytes = (PolicyStat){ true, v->actual };
-          pv->stats.available_bytes = (PolicyStat){ true, v->actual - v->touched };
-          pv->stats.free_bytes = (PolicyStat){ true, v->actual - v->touched - v->cache_eff };
-          pv->stats.disk_caches_bytes = (PolicyStat){ true, v->cache_eff };
+          memset (&v->stats, 0, sizeof v->stats);
+          v->stats.total_bytes = (PolicyStat){ true, v->actual };
+          v->stats.available_bytes = (PolicyStat){ true, v->actual - v->touched };
+          v->stats.free_bytes = (PolicyStat){ true, v->actual - v->touched - v->cache_eff };
+          v->stats.disk_caches_bytes = (PolicyStat){ true, v->cache_eff };
           if (v->spike_on && !v->spike_visible
               && v->touched >= min_u64 (v->spike_demand, v->actual))
             v->spike_visible = true;
         }
+      pv->stats = v->stats;
       pv->stats.age_ms = t - v->stats_at_ms;
       if (!sp->agent)
-        continue;
+        {
+          sim->blind_vm_ticks += !pv->stats.total_bytes.present;
+          continue;
+        }
       pv->agent.present = true;
       pv->agent.urgent = v->stalled;
       pv->agent.oom_kills = v->oom_kills;
@@ -498,21 +552,24 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
         {
           v->agent_valid = true;
           v->agent_at_ms = t;
-          vm_fill_ws (v, bucket, &pv->ws);
-          pv->agent.psi_some_total_us = v->psi_total_us;
-          pv->agent.psi_some_avg10_pct = v->stalled ? 100.0 : 0.0;
+          vm_fill_ws (v, bucket, &v->ws_report);
+          v->psi_reported_us = v->psi_total_us;
+          v->psi_avg10_pct = v->stalled ? 100.0 : 0.0;
           if (v->spike_on && v->touched >= min_u64 (v->spike_demand, v->actual))
             v->spike_visible = true;
         }
+      pv->ws = v->ws_report;
+      pv->agent.psi_some_total_us = v->psi_reported_us;
+      pv->agent.psi_some_avg10_pct = v->psi_avg10_pct;
       pv->ws.age_ms = t - v->agent_at_ms;
       pv->agent.age_ms = pv->ws.age_ms;
+      if (!pv->stats.total_bytes.present || (sp->agent && pv->ws.n_bins == 0))
+        sim->blind_vm_ticks++;
     }
-  if (sc->ram_bytes < sim->host_used)
-    sim->host_used = sc->ram_bytes;
   memset (s, 0, sizeof *s);
   s->now_ms = t;
   s->host.mem_total_bytes = sc->ram_bytes;
-  s->host.mem_available_bytes = sc->ram_bytes - sim->host_used;
+  s->host.mem_available_bytes = sc->ram_bytes - min_u64 (sc->ram_bytes, sim->host_used);
   s->host.mem_free_bytes = s->host.mem_available_bytes;
   s->host.non_vm_used_bytes = (PolicyStat){ true, sc->non_vm_bytes + overhead };
   s->ksm.present = sc->ksm_present;
@@ -855,6 +912,11 @@ sim_tick (Sim *sim, uint64_t t, uint64_t dt, const SimOptions *opt, SimResult *r
     sim_write_tick (sim, t, opt->ticks);
 
   res->ticks++;
+  res->sim_ms += dt;
+  uint64_t free_b = sim->sc->ram_bytes - min_u64 (sim->sc->ram_bytes, sim->host_used);
+  res->min_host_free_bytes = min_u64 (res->min_host_free_bytes, free_b);
+  if (free_b < res->reserve_bytes)
+    res->reserve_breach_ms += dt;
   sim->tot_used += (double) sim->host_used;
   res->peak_host_used_bytes = max_u64 (res->peak_host_used_bytes, sim->host_used);
   sim->tot_actual += (double) sim->sum_actual;
@@ -885,14 +947,16 @@ sim_summarize (const Sim *sim, SimResult *res)
   res->mean_sum_resident_bytes = sim->tot_resident / nt;
   res->mean_ksm_saved_bytes = sim->tot_saved / nt;
   res->ksm_cpu_s = sim->ksm_cpu_ns / 1e9;
+  res->ksm_cpu_pct = res->sim_ms > 0 ? res->ksm_cpu_s * 1e5 / (double) res->sim_ms : 0.0;
   res->ksm_saved_bytes = (uint64_t) sim->ksm_saved;
+  res->blind_vm_ticks = sim->blind_vm_ticks;
 }
 
 int
 sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **error)
 {
   memset (res, 0, sizeof *res);
-  Sim sim = { .sc = sc };
+  Sim sim = { .sc = sc, .fpr_keep_dt_ms = UINT64_MAX };
   if (sim_resolve_policies (&sim, opt, error) != 0)
     return -1;
   if (sim_alloc (&sim, res) != 0)
@@ -905,6 +969,8 @@ sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **er
   sim.ksm_pages = sc->ksm_pages_to_scan;
   sim.ksm_sleep = sc->ksm_sleep_ms;
   sim.host_used = sc->non_vm_bytes;
+  res->reserve_bytes = policy_host_reserve_bytes (&sc->config, sc->ram_bytes);
+  res->min_host_free_bytes = sc->ram_bytes;
   sim_layout_vms (&sim, res);
 
   uint64_t tick = sc->tick_ms > 0 ? sc->tick_ms : 1000;
@@ -930,6 +996,13 @@ sim_result_clear (SimResult *res)
   memset (res, 0, sizeof *res);
 }
 
+bool
+sim_result_fits (const SimResult *res, double stall_pct)
+{
+  return res->oom_kills == 0 && res->stall_pct < stall_pct
+         && res->min_host_free_bytes >= res->reserve_bytes;
+}
+
 void
 sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE *f)
 {
@@ -953,10 +1026,16 @@ sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE
   json_object_set_new (o, "mean_sum_resident_bytes",
                        json_integer ((json_int_t) res->mean_sum_resident_bytes));
   json_object_set_new (o, "ksm_cpu_s", json_real (res->ksm_cpu_s));
+  json_object_set_new (o, "ksm_cpu_pct", json_real (res->ksm_cpu_pct));
   json_object_set_new (o, "ksm_saved_bytes", json_integer ((json_int_t) res->ksm_saved_bytes));
   json_object_set_new (o, "mean_ksm_saved_bytes",
                        json_integer ((json_int_t) res->mean_ksm_saved_bytes));
   json_object_set_new (o, "targets_issued", json_integer ((json_int_t) res->targets_issued));
+  json_object_set_new (o, "blind_vm_ticks", json_integer ((json_int_t) res->blind_vm_ticks));
+  json_object_set_new (o, "reserve_bytes", json_integer ((json_int_t) res->reserve_bytes));
+  json_object_set_new (o, "min_host_free_bytes",
+                       json_integer ((json_int_t) res->min_host_free_bytes));
+  json_object_set_new (o, "reserve_breach_ms", json_integer ((json_int_t) res->reserve_breach_ms));
   if (res->wall_s > 0.0)
     json_object_set_new (o, "wall_s", json_real (res->wall_s));
   json_t *arr = json_array ();

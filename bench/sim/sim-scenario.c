@@ -13,10 +13,25 @@
 /* Defaults of the model; docs/simulator.md explains each choice. */
 #define SIM_DEFAULT_DURATION_MS (3600u * 1000u)
 #define SIM_DEFAULT_TICK_MS 1000u
-/* Balloon speed: KVM guests inflate/deflate at a few hundred MiB/s to GiB/s;
- * deflate-on-oom on TCG measured 166 MiB/s (a guest pulled its balloon from
- * 200 to 482 MiB in 1.7 s), KVM is faster. */
-#define SIM_DEFAULT_BALLOON_RATE_BPS (512ull * POLICY_MIB)
+/* Balloon speeds, calibrated on this machine (TCG; docs/simulator.md,
+ * "Calibration") from bench/results/B2-20261202T100154Z.json, memory moved
+ * into the guest per ms of its spike: the controller's balloon (a QMP target,
+ * then the guest deflates; free page reporting on): ballast's arm, 285 + 229
+ * MiB in 1,828 + 2,345 ms = 123 MiB/s, its reaction included; deflate-on-oom
+ * alone, 277 MiB in 1,699 ms (median) = 163 MiB/s (an earlier run: 200 -> 482
+ * MiB in 1.7 s, 166 MiB/s); deflate-on-oom with free page reporting (pages
+ * reported to the host fault back in), 278 MiB in 2,112 ms = 132 MiB/s. */
+#define SIM_DEFAULT_BALLOON_RATE_BPS (123ull * POLICY_MIB)
+#define SIM_DEFAULT_DOO_RATE_BPS (163ull * POLICY_MIB)
+#define SIM_DEFAULT_DOO_RATE_FPR_BPS (132ull * POLICY_MIB)
+/* Free page reporting, calibrated on B1 (bench/results/B1-20261202T103135Z.json,
+ * docs/simulator.md "Calibration"): the bursty guest (600 MiB for 15 s every
+ * 60 s on 50 MiB) under reporting alone kept 442.1 MiB of PSS, 245.3 MiB above
+ * the idle guest's 196.8; its working set averages 187.5 MiB, so the 550 MiB
+ * it freed after each burst left at a mean of 57.8 MiB over the minute: a
+ * half-life of 4.7 s (the kernel reports in passes 2 s apart, each taking a
+ * share of the free lists). */
+#define SIM_DEFAULT_FPR_HALF_LIFE_MS 4700u
 /* The kernel kills within seconds once reclaim fails; 10 s is generous. */
 #define SIM_DEFAULT_OOM_GRACE_MS 10000u
 /* An inflating balloon allocates with __GFP_NORETRY: it takes free memory and
@@ -379,6 +394,9 @@ load_host (json_t *hj, SimScenario *sc, char **error)
       return false;
     }
   sc->balloon_rate_bps = SIM_DEFAULT_BALLOON_RATE_BPS;
+  sc->doo_rate_bps = SIM_DEFAULT_DOO_RATE_BPS;
+  sc->doo_rate_fpr_bps = SIM_DEFAULT_DOO_RATE_FPR_BPS;
+  sc->fpr_half_life_ms = SIM_DEFAULT_FPR_HALF_LIFE_MS;
   sc->oom_grace_ms = SIM_DEFAULT_OOM_GRACE_MS;
   sc->guest_keep_free_bytes = SIM_DEFAULT_GUEST_KEEP_FREE_BYTES;
   sc->ksm_present = true;
@@ -389,8 +407,11 @@ load_host (json_t *hj, SimScenario *sc, char **error)
       || !get_size (hj, "non_vm", &sc->non_vm_bytes, false, where, error)
       || !get_size (hj, "vm_overhead", &sc->vm_overhead_bytes, false, where, error)
       || !get_size (hj, "balloon_rate", &sc->balloon_rate_bps, false, where, error)
+      || !get_size (hj, "doo_rate", &sc->doo_rate_bps, false, where, error)
+      || !get_size (hj, "doo_rate_fpr", &sc->doo_rate_fpr_bps, false, where, error)
       || !get_size (hj, "guest_keep_free", &sc->guest_keep_free_bytes, false, where, error)
       || !get_seconds (hj, "oom_grace_s", &sc->oom_grace_ms, NULL, where, error)
+      || !get_seconds (hj, "fpr_half_life_s", &sc->fpr_half_life_ms, NULL, where, error)
       || !get_bool (hj, "free_page_reporting", &sc->free_page_reporting, where, error))
     return false;
   json_t *kj = json_object_get (hj, "ksm");

@@ -70,9 +70,12 @@ typedef struct
   uint64_t non_vm_bytes;          /* host memory used by everything but the guests */
   uint64_t vm_overhead_bytes;     /* per running VM (QEMU itself) */
   uint64_t balloon_rate_bps;      /* balloon speed, both ways, bytes per second */
+  uint64_t doo_rate_bps;          /* deflate-on-oom's speed */
+  uint64_t doo_rate_fpr_bps;      /* the same with free page reporting (refaults) */
   uint64_t oom_grace_ms;          /* a guest stalled this long in a row is OOM-killed */
   uint64_t guest_keep_free_bytes; /* an inflating balloon leaves the guest this much free */
   bool free_page_reporting;       /* guests return freed pages to the host */
+  uint64_t fpr_half_life_ms;      /* free page reporting: freed memory's half-life */
   bool ksm_present;
   uint32_t ksm_run, ksm_pages_to_scan, ksm_sleep_ms; /* initial knobs */
   double ksm_ns_per_page;                            /* ksmd CPU per scanned page */
@@ -127,10 +130,21 @@ typedef struct
   double mean_sum_actual_bytes;
   double mean_sum_resident_bytes;
   double ksm_cpu_s;
+  double ksm_cpu_pct;       /* ksm_cpu_s over the simulated time, % of one core */
   uint64_t ksm_saved_bytes; /* at the end */
   double mean_ksm_saved_bytes;
   uint64_t targets_issued;
-  double wall_s; /* filled by the caller if wanted */
+  /* VM-ticks a running, booted VM went into the policy's snapshot without its
+   * guest stats (or, with an agent, without its working set) */
+  uint64_t blind_vm_ticks;
+  /* The host reserve (config host.reserve against MemTotal) and how the host
+   * kept it: the least free memory at the end of a tick, and the simulated
+   * time spent below the reserve. */
+  uint64_t reserve_bytes;
+  uint64_t min_host_free_bytes;
+  uint64_t reserve_breach_ms;
+  uint64_t sim_ms; /* simulated time */
+  double wall_s;   /* filled by the caller if wanted */
   size_t n_vms;
   SimVmResult *vms;
 } SimResult;
@@ -139,6 +153,9 @@ typedef struct
  * policy failure). `res` is filled (free with sim_result_clear). */
 int sim_run (const SimScenario *sc, const SimOptions *opt, SimResult *res, char **error);
 void sim_result_clear (SimResult *res);
+/* The fit criterion (--fit, B5): no guest OOM kill, total stall under
+ * `stall_pct` % of VM time, and the host never below its reserve. */
+bool sim_result_fits (const SimResult *res, double stall_pct);
 /* Writes the summary as one JSON object (per-VM arrays included if per_vm). */
 void sim_result_write (const SimResult *res, const SimOptions *opt, bool per_vm, FILE *f);
 
