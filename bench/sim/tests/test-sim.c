@@ -275,7 +275,7 @@ static void
 test_fit_keeps_reserve (void)
 {
 #define RESERVE_TMPL                                                                               \
-  "{\"duration_s\": %d, \"config\": {\"host\": {\"reserve\": \"4G\"}},"                            \
+  "{\"duration_s\": 120, \"config\": {\"host\": {\"reserve\": \"4G\"}},"                            \
   " \"host\": {\"ram\": \"16G\", \"non_vm\": \"1G\", \"ksm\": {\"run\": 1}},"                      \
   " \"vms\": [{\"name\": \"g\", \"count\": %d, \"ram\": \"4G\", \"ksm_fraction\": 0.1,"            \
   "            \"demand\": {\"steady\": {\"bytes\": \"3584M\"}}}]}"
