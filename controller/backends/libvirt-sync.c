@@ -76,7 +76,8 @@ lv_sync_query (LvSync *s, const char *name, guint64 *actual_bytes, guint64 *max_
   if (dom == NULL)
     return FALSE;
   /* libvirt keeps the balloon's size from QEMU's BALLOON_CHANGE events: no
-   * guest round trip, so a guest that stopped answering costs nothing. */
+   * guest round trip, so a guest that stopped answering costs nothing; QEMU
+   * sends at most one a second, so the size may trail by that much. */
   virDomainInfo info;
   gboolean ok = virDomainGetInfo (dom, &info) == 0;
   virDomainFree (dom);

@@ -550,6 +550,7 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   vm.last_target_bytes = stat_of (first);
   s.now_ms = 2500;
   fx_run (fx, &s);
+  d = &fx->d.vms[0]; /* fx_run replaced the decisions */
   g_assert_cmpuint (d->target_bytes, ==, MIN (first + 2 * (first - 2 * GIB), 8 * GIB));
 
   /* Taken back slowly: a raise is not undone by the next calm tick while
