@@ -57,8 +57,7 @@ b1_arm() {
     B1_Q=$q
     sampler_start "$d/samples" b1_sample >/dev/null
     sleep "$B1_DUR"
-    while read -r p; do kill_pid "$p"; done < "$W/pids.other"
-    : > "$W/pids.other"
+    stop_others
     ooms=0
     for n in $B1_NAMES; do ooms=$((ooms + $(guest_oom_kills "$q/$n.log"))); done
     steady_ms=$(sed -n 's/.*mode=steady event=pass .*pass_ms=\([0-9]*\).*/\1/p' "$q/steady.log" 2>/dev/null \

@@ -115,7 +115,7 @@ b3_arm() {
     B3_KSMD=$(ksmd_pid)
     b3_arm_setup "$arm" "$d" "$q"
     sampler_start "$d/samples" b3_sample >/dev/null
-    spid=$(tail -n 1 "$W/pids.other")
+    spid=$(tail -n 1 "$W/pids.other" | cut -d" " -f1)
     t0=$(now_ms)
     starts=
     k=0
@@ -131,8 +131,7 @@ b3_arm() {
     kill "$spid" 2>/dev/null || true
     ooms=0
     for k in $(seq 0 $((B3_K - 1))); do ooms=$((ooms + $(guest_oom_kills "$q/g$k.log"))); done
-    while read -r p; do kill_pid "$p"; done < "$W/pids.other"
-    : > "$W/pids.other"
+    stop_others
     stop_qemus
     ksm_flush
     b3_summary "$arm" "$d/samples" "$starts" "$ooms"

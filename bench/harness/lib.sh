@@ -15,35 +15,69 @@ die() { echo "bench: error: $*" >&2; exit 1; }
 now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
 
 # ---- cleanup: everything started here is recorded and undone by PID ----
-# $W/pids.qemu, $W/pids.other: one PID per line.
+# $W/pids.qemu, $W/pids.other: "PID START" per line, START the process's start
+# time (field 22 of /proc/PID/stat): PIDs wrap at pid_max during a long run,
+# and a recycled PID must never be signalled or waited for.
+# proc_stat PID: /proc/PID/stat after the command name (state first, start 20th).
+proc_stat() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null; }
+proc_start() { proc_stat "$1" | awk '{print $20}'; }
+
+# pid_ours PID: it runs with the start time it was tracked with. A zombie is
+# not ours any more: kill -0 still succeeds on it, and the QEMUs here
+# (-daemonize) are reaped by PID 1, which may do so late or never.
+pid_ours() {
+    set -- "$1" "$(cat "$W"/pids.* 2>/dev/null | awk -v p="$1" '$1 == p {s = $2} END {print s}')" \
+        "$(proc_stat "$1")"
+    case "$3" in ''|Z*|X*) return 1 ;; esac
+    [ -z "$2" ] || [ "$(echo "$3" | awk '{print $20}')" = "$2" ]
+}
+
+# tracked_pids KIND: the PIDs of $W/pids.KIND.
+tracked_pids() { [ -f "$W/pids.$1" ] && awk '{print $1}' "$W/pids.$1"; }
+
 bench_cleanup() {
     [ -n "${W:-}" ] || return 0
-    if [ -f "$W/pids.other" ]; then
-        while read -r p; do kill -TERM "$p" 2>/dev/null || true; done < "$W/pids.other"
-    fi
-    if [ -f "$W/pids.qemu" ]; then
-        while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$W/pids.qemu"
-    fi
+    for p in $(tracked_pids other); do signal_ours TERM "$p"; done
+    for p in $(tracked_pids qemu); do signal_ours KILL "$p"; done
     ksm_restore
     if [ "${BENCH_KEEP:-0}" = 1 ]; then say "work dir kept: $W"; else rm -rf "$W"; fi
 }
 
-track_qemu() { echo "$1" >> "$W/pids.qemu"; }
-track_other() { echo "$1" >> "$W/pids.other"; }
+track() { echo "$2 $(proc_start "$2")" >> "$W/pids.$1"; }
+track_qemu() { track qemu "$1"; }
+track_other() { track other "$1"; }
 
-# Kills one recorded PID (QEMUs by SIGKILL: their guests are throw-away).
-kill_pid() {
-    p=$1
-    kill -TERM "$p" 2>/dev/null || return 0
-    i=0
-    while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$p" 2>/dev/null || true
+# signal_ours SIG PID: signals PID if it is still ours.
+signal_ours() {
+    if pid_ours "$2"; then kill -"$1" "$2" 2>/dev/null || true; fi
 }
 
+# wait_gone PID SECS: waits until PID is no longer ours; 1 if it still is.
+wait_gone() {
+    i=0
+    while pid_ours "$1"; do
+        [ $i -lt $(($2 * 10)) ] || return 1
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
+# Stops one recorded PID: SIGTERM, SIGKILL after 5 s.
+kill_pid() {
+    signal_ours TERM "$1"
+    wait_gone "$1" 5 || signal_ours KILL "$1"
+}
+
+# Stops every other process recorded (daemons, samplers, load) and forgets them.
+stop_others() {
+    for p in $(tracked_pids other); do kill_pid "$p"; done
+    : > "$W/pids.other"
+}
+
+# QEMUs by SIGKILL at once (their guests are throw-away); waits for each.
 stop_qemus() {
     [ -f "$W/pids.qemu" ] || return 0
-    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$W/pids.qemu"
-    while read -r p; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done < "$W/pids.qemu"
+    for p in $(tracked_pids qemu); do signal_ours KILL "$p"; done
+    for p in $(tracked_pids qemu); do wait_gone "$p" 30 || say "QEMU $p still runs 30 s after SIGKILL"; done
     : > "$W/pids.qemu"
 }
 
