@@ -52,6 +52,10 @@ typedef struct
   uint64_t demand_floor_bytes;
   uint64_t demand_floor_until_ms;
 
+  /* ballast: the balloon's speed, measured while it moved toward a target it
+   * did not reach within the interval (0: never seen limited by the device) */
+  double balloon_bps;
+
   /* ballast: booting reservation (kick seen, driver not reporting yet) */
   bool booting;
 

@@ -43,6 +43,12 @@
  * generously and taken back slowly (after it, by rate-limited inflates). */
 #define URGENT_HOLD_MS 30000u
 
+/* The balloon's speed is measured over intervals it moved at least this much
+ * toward a target it was still short of by more than DEMAND_SLACK_BYTES, and
+ * smoothed with this weight for the newest interval. */
+#define BALLOON_SPEED_MIN_MOVE_BYTES (8ull * POLICY_MIB)
+#define BALLOON_SPEED_WEIGHT 0.3
+
 /* A target that was issued and did not move the balloon for this long is
  * issued again (the guest may have missed it, e.g. across a driver reload). */
 #define REISSUE_STUCK_MS 30000u
@@ -75,6 +81,7 @@ enum
 typedef struct
 {
   uint64_t min, max, soft_floor, need, plan, cur;
+  uint64_t refill; /* need raised to the refill bound (docs/policy.md, "Refill bound") */
   uint64_t lo, hi; /* the current water-fill level */
   uint32_t weight;
   uint32_t flags;
@@ -566,6 +573,42 @@ vm_signals (DecideCtx *x, VmTick *t)
     }
 }
 
+/* The balloon's speed: only intervals in which it moved toward the target in
+ * force and did not reach it tell how fast the device is (one that reached
+ * it may be faster; inflates are also rate-limited by the policy). */
+static void
+vm_balloon_speed (const DecideCtx *x, const VmTick *t)
+{
+  PolicyVmCarry *vc = t->vc;
+  const PolicyStat *last = &t->vm->last_target_bytes;
+  if (!t->actual_present || !last->present || !vc->have_prev || !vc->prev_actual_present
+      || x->now <= vc->prev_ms)
+    return;
+  uint64_t to = policy_cap_bytes (last->value), from = vc->prev_actual_bytes, at = t->actual;
+  bool toward = to > from ? at > from && at < policy_sat_sub (to, DEMAND_SLACK_BYTES)
+                          : at < from && at > policy_sat_add (to, DEMAND_SLACK_BYTES);
+  uint64_t moved = at > from ? at - from : from - at;
+  if (!toward || moved < BALLOON_SPEED_MIN_MOVE_BYTES)
+    return;
+  double bps = (double) moved * 1000.0 / (double) (x->now - vc->prev_ms);
+  vc->balloon_bps = vc->balloon_bps > 0.0
+                        ? vc->balloon_bps + BALLOON_SPEED_WEIGHT * (bps - vc->balloon_bps)
+                        : bps;
+}
+
+/* The refill bound: a guest gets all of its memory back within `refill` at
+ * the balloon's measured speed, so the balloon never holds more than that
+ * (nothing is bounded while the device was never seen to be the limit). */
+static uint64_t
+refill_floor (const VmTick *t)
+{
+  uint64_t refill_ms = t->vm->cfg.refill_ms;
+  if (refill_ms == 0 || t->vc->balloon_bps <= 0.0)
+    return 0;
+  double reach = t->vc->balloon_bps * (double) refill_ms / 1000.0;
+  return policy_sat_sub (t->w->max, policy_u64_from_double (reach));
+}
+
 /* The urgent raise: the shortfall at once, not a headroom a tick. At least
  * the headroom; at least twice what the guest allocated in the last tick
  * (an urgent guest ran out of memory: what it had capped its rate, so what
@@ -667,6 +710,7 @@ vm_need (const DecideCtx *x, VmTick *t)
     }
   if (w->soft_floor > w->need)
     w->need = w->soft_floor;
+  w->refill = policy_max_u64 (w->need, refill_floor (t));
 }
 
 /* Booting (the configured RAM is reserved until the driver reports) and
@@ -828,6 +872,7 @@ vm_pass1 (DecideCtx *x, size_t i)
     return false;
   vm_base (&t);
   vm_signals (x, &t);
+  vm_balloon_speed (x, &t);
   if (t.has_data && t.vm->cfg.mode != POLICY_VM_MODE_OFF)
     vm_need (x, &t);
   t.w->weight = t.vm->cfg.shares;
@@ -860,19 +905,22 @@ host_budget (DecideCtx *x)
   x->out->held_bytes = x->held;
 }
 
-/* Allocation: min -> soft floor -> need -> max, water-filled by shares. */
+/* Allocation: min -> soft floor -> need -> refill -> max, water-filled by
+ * shares. The refill bound is kept only while every need fits and the host
+ * is not tight: under host pressure the host comes first. */
 static void
 allocate (DecideCtx *x)
 {
   VmWork *work = x->work;
   uint64_t room = policy_sat_sub (x->budget, x->held);
-  uint64_t sum_min = 0, sum_floor = 0, sum_need = 0;
+  uint64_t sum_min = 0, sum_floor = 0, sum_need = 0, sum_refill = 0;
   for (size_t k = 0; k < x->n_steered; k++)
     {
       VmWork *w = &work[x->steered[k]];
       sum_min = policy_sat_add (sum_min, w->min);
       sum_floor = policy_sat_add (sum_floor, w->soft_floor);
       sum_need = policy_sat_add (sum_need, w->need);
+      sum_refill = policy_sat_add (sum_refill, policy_max_u64 (w->need, w->refill));
     }
   uint64_t sum_need_all = sum_need;
   for (size_t i = 0; i < x->s->n_vms; i++)
@@ -891,10 +939,21 @@ allocate (DecideCtx *x)
   for (size_t k = 0; k < x->n_steered; k++)
     {
       VmWork *w = &work[x->steered[k]];
-      if (!overloaded)
+      uint64_t refill = policy_max_u64 (w->need, w->refill);
+      if (!overloaded && x->tight)
         {
           w->lo = w->need;
-          w->hi = x->c->host_mode == POLICY_HOST_MODE_DENSITY || x->tight ? w->need : w->max;
+          w->hi = w->need;
+        }
+      else if (!overloaded && sum_refill <= room)
+        {
+          w->lo = refill;
+          w->hi = x->c->host_mode == POLICY_HOST_MODE_DENSITY ? refill : w->max;
+        }
+      else if (!overloaded)
+        {
+          w->lo = w->need;
+          w->hi = refill;
         }
       else if (sum_floor <= room)
         {
@@ -923,7 +982,7 @@ shape_steered (DecideCtx *x)
       VmWork *w = &x->work[i];
       PolicyVmDecision *d = &x->out->vms[i];
       if (w->plan > w->need)
-        w->reason = "surplus";
+        w->reason = w->plan <= w->refill ? "refill" : "surplus";
       else if (w->plan < w->need)
         w->reason = "overloaded";
       d->plan_bytes = w->plan;

@@ -445,6 +445,14 @@ policy_vm_config_set (PolicyVmConfig *v, const char *key, const char *value, cha
       v->cold_age_ms = ms;
       return POLICY_KEY_OK;
     }
+  else if (strcmp (key, "refill") == 0)
+    {
+      uint64_t ms;
+      if (!policy_parse_duration_ms (value, 1000, &ms, error))
+        return conf_invalid (error, key);
+      v->refill_ms = ms;
+      return POLICY_KEY_OK;
+    }
   else if (strcmp (key, "ksm") == 0)
     {
       bool b;

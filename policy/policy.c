@@ -18,6 +18,7 @@ policy_vm_config_defaults (PolicyVmConfig *v)
   v->cold_age_ms = POLICY_DEFAULT_COLD_AGE_MS;
   v->ksm = true;
   v->pressure_target_pct = POLICY_DEFAULT_PRESSURE_TARGET_PCT;
+  v->refill_ms = POLICY_DEFAULT_REFILL_MS;
 }
 
 void

@@ -29,7 +29,8 @@ run (const SimScenario *sc, const char *policy, const char *ksm, SimResult *res)
     g_error ("sim_run: %s", error);
 }
 
-/* One idle 4 GiB guest touching 100 MiB: ballast plans ws + headroom =
+/* One idle 4 GiB guest touching 100 MiB, without the refill bound (see
+ * test_refill): ballast plans ws + headroom =
  * 100 MiB + 5 % of 4 GiB (204.8 MiB), above the 256 MiB floor. Where its
  * 256 MiB inflate steps end depends on the balloon's speed: at the model's
  * 123 MiB/s 91 MiB above the plan, which ballast leaves as "in-flight" (up to
@@ -37,11 +38,11 @@ run (const SimScenario *sc, const char *policy, const char *ksm, SimResult *res)
 static void
 test_idle_balloon (void)
 {
-  SimScenario *sc
-      = load ("{\"duration_s\": 300, \"config\": {\"host\": {\"mode\": \"density\"}},"
-              " \"host\": {\"ram\": \"16G\"},"
-              " \"vms\": [{\"name\": \"idle\", \"ram\": \"4G\", \"policy\": {\"min\": \"256M\"},"
-              "            \"demand\": {\"idle\": {\"bytes\": \"100M\"}}}]}");
+  SimScenario *sc = load ("{\"duration_s\": 300, \"config\": {\"host\": {\"mode\": \"density\"}},"
+                          " \"host\": {\"ram\": \"16G\"},"
+                          " \"vms\": [{\"name\": \"idle\", \"ram\": \"4G\","
+                          "            \"policy\": {\"min\": \"256M\", \"refill\": \"0\"},"
+                          "            \"demand\": {\"idle\": {\"bytes\": \"100M\"}}}]}");
   SimOptions opt = { .policy = "ballast", .ksm_policy = "none" };
   char *buf = NULL;
   size_t len = 0;
@@ -275,7 +276,7 @@ static void
 test_fit_keeps_reserve (void)
 {
 #define RESERVE_TMPL                                                                               \
-  "{\"duration_s\": 120, \"config\": {\"host\": {\"reserve\": \"4G\"}},"                            \
+  "{\"duration_s\": 120, \"config\": {\"host\": {\"reserve\": \"4G\"}},"                           \
   " \"host\": {\"ram\": \"16G\", \"non_vm\": \"1G\", \"ksm\": {\"run\": 1}},"                      \
   " \"vms\": [{\"name\": \"g\", \"count\": %d, \"ram\": \"4G\", \"ksm_fraction\": 0.1,"            \
   "            \"demand\": {\"steady\": {\"bytes\": \"3584M\"}}}]}"
@@ -455,6 +456,48 @@ test_spike (void)
   sim_scenario_free (sc);
 }
 
+/* The refill bound. A 4 GiB guest idle at 50 MiB jumps to 3 GiB at once at
+ * t = 300 s (B5's bursty guests, ramp 0) with the balloon at the measured
+ * 123 MiB/s and deflate-on-oom: squeezed to its working set, the 2.7 GiB
+ * gap takes ~22 s, past the 10 s grace, and the workload is killed. With the
+ * default refill (10 s) ballast measures the balloon's speed on its first
+ * inflate and never holds more than 10 s of it (~1.2 GiB): the jump is met
+ * within the grace. */
+static void
+test_refill (void)
+{
+#define REFILL_TMPL                                                                                \
+  "{\"duration_s\": 400, \"config\": {\"host\": {\"mode\": \"density\"}},"                         \
+  " \"host\": {\"ram\": \"16G\", \"oom_grace_s\": 10},"                                            \
+  " \"vms\": [{\"name\": \"b\", \"ram\": \"4G\", \"deflate_on_oom\": true,"                        \
+  "            \"policy\": {\"min\": \"256M\"%s},"                                                 \
+  "            \"demand\": {\"spike\": {\"base\": \"50M\", \"bytes\": \"2950M\","                  \
+  "                                     \"at_s\": 300, \"duration_s\": 60}}}]}"
+  g_autofree char *off_json = g_strdup_printf (REFILL_TMPL, ", \"refill\": \"0\"");
+  g_autofree char *on_json = g_strdup_printf (REFILL_TMPL, "");
+  SimScenario *sc = load (off_json);
+  SimResult res;
+  run (sc, "ballast", "none", &res);
+  g_test_message ("refill 0: %" G_GUINT64_FORMAT " OOM kills, stall %" G_GUINT64_FORMAT " ms",
+                  res.oom_kills, res.stall_ms);
+  g_assert_cmpuint (res.oom_kills, ==, 1);
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+
+  sc = load (on_json);
+  run (sc, "ballast", "none", &res);
+  g_test_message ("refill 10 s: %" G_GUINT64_FORMAT " OOM kills, stall %" G_GUINT64_FORMAT
+                  " ms, mean balloon size %.0f MiB",
+                  res.oom_kills, res.stall_ms, res.mean_sum_actual_bytes / (double) MIB);
+  g_assert_cmpuint (res.oom_kills, ==, 0);
+  g_assert_cmpuint (res.stall_ms, <, 10000);
+  /* The balloon still holds most of its reach (123 MiB/s × 10 s = 1.2 GiB)
+   * outside the 60 s burst. */
+  g_assert_cmpfloat (res.mean_sum_actual_bytes, <, 4.0 * GIB - 0.75 * GIB);
+  sim_result_clear (&res);
+  sim_scenario_free (sc);
+}
+
 /* The example scenarios load and run under every policy pair. */
 static void
 test_examples (void)
@@ -500,6 +543,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sim/fit-keeps-reserve", test_fit_keeps_reserve);
   g_test_add_func ("/sim/fpr-calibrated", test_fpr_calibrated);
   g_test_add_func ("/sim/spike", test_spike);
+  g_test_add_func ("/sim/refill", test_refill);
   g_test_add_func ("/sim/examples", test_examples);
   return g_test_run ();
 }

@@ -595,6 +595,56 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   policy_carry_free (carry);
 }
 
+/* Ticks an 8 GiB guest using 512 MiB whose balloon moves at most
+ * `speed_mib_s` a second toward each target issued (0: reaches it at once);
+ * returns the lowest target and the last reason. */
+static uint64_t
+refill_run (Fixture *fx, uint64_t refill_ms, uint64_t speed_mib_s, const char **reason)
+{
+  PolicyCarry *carry = policy_carry_new ();
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 512 * MIB);
+  vm.cfg.refill_ms = refill_ms;
+  vm.cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
+  uint64_t actual = 8 * GIB, lowest = 8 * GIB;
+  for (uint64_t t = 1000; t <= 120000; t += 1000)
+    {
+      PolicyVm v = vm_stats (1, 8 * GIB, actual, 512 * MIB);
+      v.cfg = vm.cfg;
+      v.last_target_bytes = vm.last_target_bytes;
+      PolicySnapshot s = snap_host (t, 64 * GIB, 60 * GIB, &v, 1);
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      uint64_t target = fx->d.vms[0].target_bytes;
+      *reason = fx->d.vms[0].reason;
+      lowest = MIN (lowest, target);
+      vm.last_target_bytes = stat_of (target);
+      uint64_t step = speed_mib_s > 0 ? speed_mib_s * MIB : UINT64_MAX;
+      actual = target < actual ? MAX (target, actual > step ? actual - step : 0)
+                               : MIN (target, actual + step);
+    }
+  policy_carry_free (carry);
+  return lowest;
+}
+
+/* The refill bound: a balloon seen moving at 100 MiB/s short of its target
+ * never holds more than 100 MiB/s × refill; one that always reaches its
+ * (rate-limited) targets is never seen to be the limit and is not bounded;
+ * refill 0 turns the bound off. */
+static void
+test_refill_bound (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  const char *reason = NULL;
+  uint64_t need = 512 * MIB + HEADROOM_8G;
+  uint64_t slow = refill_run (fx, 10000, 100, &reason);
+  g_assert_cmpuint (slow, >=, 8 * GIB - 1000 * MIB);
+  g_assert_cmpuint (slow, <=, 8 * GIB - 900 * MIB);
+  g_assert_cmpstr (reason, ==, "refill");
+  /* Half an inflate step (128 MiB) above the need may stay in flight. */
+  g_assert_cmpuint (refill_run (fx, 0, 100, &reason), <=, need + 128 * MIB);
+  g_assert_cmpuint (refill_run (fx, 10000, 0, &reason), <=, need + 128 * MIB);
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -1261,6 +1311,7 @@ main (int argc, char **argv)
   ADD ("shaping/ksm-discount", test_shaping_ksm_discount);
   ADD ("urgent", test_urgent);
   ADD ("urgent/shortfall", test_urgent_shortfall);
+  ADD ("refill/bound", test_refill_bound);
   ADD ("demand-floor", test_demand_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
