@@ -157,6 +157,7 @@ parse_hello (json_t *root, const Ctx *c, AgentHello *h)
   json_t *bound = json_object_get (root, "ws_long_bound");
   h->ws_long_is_upper_bound
       = json_is_string (bound) && g_strcmp0 (json_string_value (bound), "idle-upper") == 0;
+  h->reclaim = json_is_true (json_object_get (root, "reclaim"));
   return TRUE;
 }
 

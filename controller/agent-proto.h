@@ -58,6 +58,7 @@ typedef struct
   uint32_t interval_ms;            /* 0 when not announced */
   uint64_t aging_ms;               /* 0 when not announced */
   gboolean ws_long_is_upper_bound; /* "ws_long_bound":"idle-upper" */
+  gboolean reclaim;                /* extension: takes host `reclaim` requests */
 } AgentHello;
 
 typedef struct

@@ -142,6 +142,8 @@ mgr_apply_vms (Manager *m, Vm **vms, const PolicyDecision *d)
       const PolicyVmDecision *vd = &d->vms[i];
       guint64 old_target_bytes;
       gboolean had_old = vm_record_decision (vm, vd, &old_target_bytes);
+      if (vd->reclaim_bytes > 0 && !m->dry_run)
+        vm_request_reclaim (vm, vd->reclaim_bytes);
       if (!vd->set_target)
         continue;
       gboolean apply = !m->dry_run && vm_get_state (vm) == VM_ACTIVE;

@@ -6,7 +6,11 @@
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "agent-wire.h"
 
 #include "qmp-backoff.h"
 
@@ -197,6 +201,38 @@ agent_on_msg (const AgentMsg *msg, gpointer data)
 }
 
 static void agent_read (VmAgent *a);
+
+gboolean
+vm_agent_send_reclaim (VmAgent *a, guint64 bytes)
+{
+  if (a->conn == NULL || !a->data.hello_seen || !a->data.hello.reclaim || bytes == 0)
+    return FALSE;
+  json_t *msg
+      = json_pack ("{s:s,s:i,s:I}", "type", AGENT_WIRE_MSG_RECLAIM, "v", AGENT_WIRE_VERSION,
+                   "bytes", (json_int_t) MIN (bytes, AGENT_WIRE_RECLAIM_MAX_BYTES));
+  char *text = msg ? json_dumps (msg, JSON_COMPACT) : NULL;
+  json_decref (msg);
+  if (text == NULL)
+    return FALSE;
+  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  free (text);
+  gsize len = strlen (line);
+  GSocket *sock = g_socket_connection_get_socket (a->conn);
+  gssize n = g_socket_send_with_blocking (sock, line, len, FALSE, NULL, NULL);
+  if (n == (gssize) len)
+    {
+      a->data.reclaim_requests++;
+      a->data.reclaim_bytes += MIN (bytes, AGENT_WIRE_RECLAIM_MAX_BYTES);
+      return TRUE;
+    }
+  if (n > 0)
+    {
+      /* Half a line would corrupt the next one: start the link over. */
+      agent_stop (a);
+      qmp_retry_schedule (&a->retry);
+    }
+  return FALSE;
+}
 
 static gboolean
 agent_throttle_done (gpointer data)

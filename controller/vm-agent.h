@@ -19,6 +19,8 @@ typedef struct
   gint64 report_real_ms;   /* wall clock, for query-vm */
   guint64 pressure_count;  /* pressure messages so far */
   gint64 pressure_real_ms; /* wall clock of the latest one, 0 if none */
+  guint64 reclaim_requests; /* `reclaim` lines sent */
+  guint64 reclaim_bytes;    /* what they asked for */
 } VmAgentData;
 
 /* Called for a pressure message (`pressure` TRUE) or a report whose demand
@@ -48,3 +50,8 @@ void vm_agent_connect_to (VmAgent *a, const char *path);
 /* Bounds the sizes the guest may report. */
 void vm_agent_set_ram (VmAgent *a, guint64 ram_bytes);
 const VmAgentData *vm_agent_get_data (const VmAgent *a);
+/* Asks the guest's agent to reclaim `bytes` of page cache (a `reclaim` line),
+ * if the link is up and the agent said it takes requests. Never blocks: a
+ * request the socket cannot take at once is dropped (the next tick asks
+ * again). Returns whether the line went out. */
+gboolean vm_agent_send_reclaim (VmAgent *a, guint64 bytes);

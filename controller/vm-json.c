@@ -75,14 +75,17 @@ vm_agent_json (const VmAgentData *a)
                    r->bins[i].age_ms ? json_integer ((json_int_t) r->bins[i].age_ms) : json_null (),
                    "anon", (json_int_t) r->bins[i].anon_bytes, "file",
                    (json_int_t) r->bins[i].file_bytes));
-  return json_pack ("{s:I,s:I,s:f,s:o,s:I,s:I,s:I,s:I,s:o}", "seq", (json_int_t) r->seq,
+  return json_pack ("{s:I,s:I,s:f,s:o,s:I,s:I,s:I,s:I,s:o,s:b,s:I,s:I}", "seq", (json_int_t) r->seq,
                     "report_time_ms", (json_int_t) a->report_real_ms, "psi_some_avg10",
                     r->has_psi ? r->some_avg10_pct : 0.0, "psi_some_total_us",
                     ctl_json_bytes (r->has_psi, r->some_total_us), "available_bytes",
                     (json_int_t) r->mem.available_bytes, "oom_kills",
                     (json_int_t) (r->has_vmstat ? r->oom_kill : 0), "pressure_count",
                     (json_int_t) a->pressure_count, "pressure_time_ms",
-                    (json_int_t) a->pressure_real_ms, "histogram", bins);
+                    (json_int_t) a->pressure_real_ms, "histogram", bins, "reclaim",
+                    a->hello_seen && a->hello.reclaim, "reclaim_requests",
+                    (json_int_t) a->reclaim_requests, "reclaim_requested_bytes",
+                    (json_int_t) a->reclaim_bytes);
 }
 
 /* How old the QEMU's /proc figures are: a quiet VM's are read less often. */

@@ -236,6 +236,13 @@ vm_set_balloon (Vm *vm, guint64 target_bytes)
   vm->ops->set_balloon (vm, target_bytes);
 }
 
+void
+vm_request_reclaim (Vm *vm, guint64 bytes)
+{
+  if (vm->agent != NULL)
+    vm_agent_send_reclaim (vm->agent, bytes);
+}
+
 const char *
 vm_get_name (const Vm *vm)
 {
@@ -619,6 +626,7 @@ vm_agent_to_policy (const VmAgentData *a, gint64 now_mono_us, PolicyVm *out)
       = r->has_vmstat ? r->workingset_refault_anon + r->workingset_refault_file : 0;
   out->agent.unevictable_bytes = r->mem.unevictable_bytes;
   out->agent.oom_kills = r->has_vmstat ? r->oom_kill : 0;
+  out->agent.can_reclaim = a->hello_seen && a->hello.reclaim;
 }
 
 void

@@ -72,6 +72,8 @@ void vm_sample (Vm *vm);
  * less often while it is quiet (vm.c); the stats' age tells the policy. */
 void vm_sample_tick (Vm *vm, gint64 now_mono_us, gint64 tick_us);
 void vm_set_balloon (Vm *vm, guint64 target_bytes);
+/* Asks the VM's agent to reclaim `bytes` of cold page cache (if it can). */
+void vm_request_reclaim (Vm *vm, guint64 bytes);
 
 const char *vm_get_name (const Vm *vm);
 const char *vm_get_backend (const Vm *vm);

@@ -27,3 +27,8 @@
 #define AGENT_WIRE_MAX_INTERVAL_MS 60000
 /* Longest bin edge: one day. */
 #define AGENT_WIRE_MAX_BIN_MS (24ULL * 3600 * 1000)
+
+/* Host -> agent: drop this much cold page cache ("bytes"); one request asks
+ * for at most AGENT_WIRE_RECLAIM_MAX_BYTES. */
+#define AGENT_WIRE_MSG_RECLAIM "reclaim"
+#define AGENT_WIRE_RECLAIM_MAX_BYTES (1024ULL * 1024 * 1024)

@@ -56,6 +56,10 @@ typedef struct
    * did not reach within the interval (0: never seen limited by the device) */
   double balloon_bps;
 
+  /* ballast: the last guest reclaim request */
+  bool reclaim_asked;
+  uint64_t reclaim_ms;
+
   /* ballast: booting reservation (kick seen, driver not reporting yet) */
   bool booting;
 

@@ -49,6 +49,15 @@
 #define BALLOON_SPEED_MIN_MOVE_BYTES (8ull * POLICY_MIB)
 #define BALLOON_SPEED_WEIGHT 0.3
 
+/* Guest reclaim: cold page cache below this is not worth a request; one
+ * request per VM per period, so that the histogram shows its effect (MGLRU
+ * aging every 2 s, a report a second) before the next is sized; at most this
+ * much per request (the agent's own cap): dropping clean cold cache costs the
+ * guest little, and a refault shows as pressure, which stops the requests. */
+#define RECLAIM_MIN_BYTES (16ull * POLICY_MIB)
+#define RECLAIM_PERIOD_MS 5000u
+#define RECLAIM_MAX_BYTES POLICY_GIB
+
 /* A target that was issued and did not move the balloon for this long is
  * issued again (the guest may have missed it, e.g. across a driver reload). */
 #define REISSUE_STUCK_MS 30000u
@@ -82,6 +91,7 @@ typedef struct
 {
   uint64_t min, max, soft_floor, need, plan, cur;
   uint64_t refill; /* need raised to the refill bound (docs/policy.md, "Refill bound") */
+  uint64_t cold_file; /* cold page cache the guest's agent may be asked to reclaim */
   uint64_t lo, hi; /* the current water-fill level */
   uint32_t weight;
   uint32_t flags;
@@ -175,18 +185,19 @@ water_fill (VmWork *w, const uint32_t *steered, size_t n, uint64_t budget, FillI
     }
 }
 
-/* Bytes idle for at most `cold_ms`, interpolating inside the bin that
- * straddles it; the open-ended last bin (age 0 after the first) is cold. */
+/* Bytes (page cache only if `file_only`) idle for at most `cold_ms`,
+ * interpolating inside the bin that straddles it; the open-ended last bin
+ * (age 0 after the first) is cold. */
 static uint64_t
-ws_bytes (const PolicyWs *ws, uint64_t cold_ms)
+ws_bytes (const PolicyWs *ws, uint64_t cold_ms, bool file_only)
 {
   size_t n = ws->n_bins < POLICY_WS_MAX_BINS ? ws->n_bins : POLICY_WS_MAX_BINS;
   uint64_t total = 0, prev_age = 0;
   for (size_t i = 0; i < n; i++)
     {
       const PolicyWsBin *b = &ws->bins[i];
-      uint64_t bytes
-          = policy_sat_add (policy_cap_bytes (b->anon_bytes), policy_cap_bytes (b->file_bytes));
+      uint64_t bytes = policy_sat_add (file_only ? 0 : policy_cap_bytes (b->anon_bytes),
+                                       policy_cap_bytes (b->file_bytes));
       if (b->age_ms == 0 && i > 0)
         break; /* open-ended: older than everything else */
       if (b->age_ms <= prev_age && i > 0)
@@ -203,6 +214,17 @@ ws_bytes (const PolicyWs *ws, uint64_t cold_ms)
       prev_age = b->age_ms;
     }
   return policy_cap_bytes (total);
+}
+
+/* Page cache in every bin, the coldest included. */
+static uint64_t
+ws_file_total (const PolicyWs *ws)
+{
+  size_t n = ws->n_bins < POLICY_WS_MAX_BINS ? ws->n_bins : POLICY_WS_MAX_BINS;
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total = policy_sat_add (total, policy_cap_bytes (ws->bins[i].file_bytes));
+  return total;
 }
 
 static bool
@@ -262,6 +284,15 @@ vm_pressure (const PolicyVm *vm, const PolicyVmCarry *vc, uint64_t now_ms, uint6
   return pressure;
 }
 
+/* The most a VM's balloon inflates in one tick. */
+static uint64_t
+inflate_step_bytes (const PolicyConfig *c, uint64_t ram)
+{
+  return policy_size_resolve (&c->inflate_step, ram,
+                              policy_min_u64 (policy_pct_of (ram, POLICY_DEFAULT_INFLATE_STEP_PCT),
+                                              POLICY_DEFAULT_INFLATE_STEP_CAP_BYTES));
+}
+
 /* Shapes the plan into this tick's target (rate limit, deadband, in-flight,
  * stuck re-issue) and decides whether to issue it. */
 static void
@@ -270,10 +301,7 @@ vm_shape (const PolicyVm *vm, const PolicyConfig *c, VmWork *w, PolicyVmCarry *v
 {
   uint64_t ram = policy_cap_bytes (vm->ram_bytes);
   uint64_t cur = w->cur, plan = w->plan;
-  uint64_t step
-      = policy_size_resolve (&c->inflate_step, ram,
-                             policy_min_u64 (policy_pct_of (ram, POLICY_DEFAULT_INFLATE_STEP_PCT),
-                                             POLICY_DEFAULT_INFLATE_STEP_CAP_BYTES));
+  uint64_t step = inflate_step_bytes (c, ram);
   uint64_t deadband
       = policy_size_resolve (&c->deadband, ram,
                              policy_max_u64 (policy_pct_of (ram, POLICY_DEFAULT_DEADBAND_PCT),
@@ -518,7 +546,7 @@ vm_base (VmTick *t)
     }
   if (t->have_ws)
     {
-      t->base = ws_bytes (&vm->ws, vc->cold_age_eff_ms);
+      t->base = ws_bytes (&vm->ws, vc->cold_age_eff_ms, false);
       if (t->have_agent)
         t->base = policy_sat_add (t->base, policy_cap_bytes (vm->agent.unevictable_bytes));
       t->w->reason = "ws+headroom";
@@ -710,7 +738,37 @@ vm_need (const DecideCtx *x, VmTick *t)
     }
   if (w->soft_floor > w->need)
     w->need = w->soft_floor;
-  w->refill = policy_max_u64 (w->need, refill_floor (t));
+  t->d->refill_bytes = refill_floor (t);
+  w->refill = policy_max_u64 (w->need, t->d->refill_bytes);
+}
+
+/* Cold page cache the guest may drop itself: only from a fresh MGLRU
+ * histogram of an agent that takes requests, and never from a guest under
+ * pressure or still repaying a thrash allowance. */
+static void
+vm_cold_file (VmTick *t)
+{
+  if (!t->has_data || !t->have_ws || !t->have_agent || !t->vm->agent.can_reclaim || t->pressure
+      || t->urgent || t->vc->allowance_bytes > 0)
+    return;
+  t->w->cold_file = policy_sat_sub (ws_file_total (&t->vm->ws),
+                                    ws_bytes (&t->vm->ws, t->vc->cold_age_eff_ms, true));
+}
+
+/* Guest reclaim (docs/policy.md): where the memory is worth more on the host
+ * than as the guest's cold cache (density mode, or a tight host), one
+ * request per period. */
+static uint64_t
+vm_reclaim (const DecideCtx *x, const VmWork *w, PolicyVmCarry *vc)
+{
+  if (w->cold_file < RECLAIM_MIN_BYTES || !x->host_known
+      || (x->c->host_mode != POLICY_HOST_MODE_DENSITY && !x->tight))
+    return 0;
+  if (vc->reclaim_asked && x->now >= vc->reclaim_ms && x->now - vc->reclaim_ms < RECLAIM_PERIOD_MS)
+    return 0;
+  vc->reclaim_asked = true;
+  vc->reclaim_ms = x->now;
+  return policy_min_u64 (w->cold_file, RECLAIM_MAX_BYTES);
 }
 
 /* Booting (the configured RAM is reserved until the driver reports) and
@@ -875,6 +933,7 @@ vm_pass1 (DecideCtx *x, size_t i)
   vm_balloon_speed (x, &t);
   if (t.has_data && t.vm->cfg.mode != POLICY_VM_MODE_OFF)
     vm_need (x, &t);
+  vm_cold_file (&t);
   t.w->weight = t.vm->cfg.shares;
   t.d->need_bytes = t.w->need;
   vm_boot (x, &t);
@@ -905,22 +964,24 @@ host_budget (DecideCtx *x)
   x->out->held_bytes = x->held;
 }
 
-/* Allocation: min -> soft floor -> need -> refill -> max, water-filled by
- * shares. The refill bound is kept only while every need fits and the host
- * is not tight: under host pressure the host comes first. */
+/* Allocation: min -> soft floor -> need -> max, water-filled by shares
+ * within the budget; then, while every need fits and the host is not tight,
+ * each VM is raised to its refill bound. That raise is not taken from the
+ * budget: it keeps the guest's memory within reach (a target never above
+ * max, so never more than no controller gives), and the memory is backed
+ * only once the guest uses it, which the give rule and a tight host see. */
 static void
 allocate (DecideCtx *x)
 {
   VmWork *work = x->work;
   uint64_t room = policy_sat_sub (x->budget, x->held);
-  uint64_t sum_min = 0, sum_floor = 0, sum_need = 0, sum_refill = 0;
+  uint64_t sum_min = 0, sum_floor = 0, sum_need = 0;
   for (size_t k = 0; k < x->n_steered; k++)
     {
       VmWork *w = &work[x->steered[k]];
       sum_min = policy_sat_add (sum_min, w->min);
       sum_floor = policy_sat_add (sum_floor, w->soft_floor);
       sum_need = policy_sat_add (sum_need, w->need);
-      sum_refill = policy_sat_add (sum_refill, policy_max_u64 (w->need, w->refill));
     }
   uint64_t sum_need_all = sum_need;
   for (size_t i = 0; i < x->s->n_vms; i++)
@@ -939,21 +1000,10 @@ allocate (DecideCtx *x)
   for (size_t k = 0; k < x->n_steered; k++)
     {
       VmWork *w = &work[x->steered[k]];
-      uint64_t refill = policy_max_u64 (w->need, w->refill);
-      if (!overloaded && x->tight)
+      if (!overloaded)
         {
           w->lo = w->need;
-          w->hi = w->need;
-        }
-      else if (!overloaded && sum_refill <= room)
-        {
-          w->lo = refill;
-          w->hi = x->c->host_mode == POLICY_HOST_MODE_DENSITY ? refill : w->max;
-        }
-      else if (!overloaded)
-        {
-          w->lo = w->need;
-          w->hi = refill;
+          w->hi = x->c->host_mode == POLICY_HOST_MODE_DENSITY || x->tight ? w->need : w->max;
         }
       else if (sum_floor <= room)
         {
@@ -967,6 +1017,14 @@ allocate (DecideCtx *x)
         }
     }
   water_fill (work, x->steered, x->n_steered, room, x->items);
+  if (overloaded || x->tight)
+    return;
+  for (size_t k = 0; k < x->n_steered; k++)
+    {
+      VmWork *w = &work[x->steered[k]];
+      if (w->plan < w->refill)
+        w->plan = w->refill;
+    }
 }
 
 /* Pass 2: shape the steered VMs. Returns the memory their inflates would
@@ -999,6 +1057,7 @@ shape_steered (DecideCtx *x)
           d->set_target = false;
           d->reason = "no-host-data:hold";
         }
+      d->reclaim_bytes = vm_reclaim (x, w, vc);
     }
   x->out->sum_plan_bytes = sum_plan;
   return reclaimable;

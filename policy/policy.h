@@ -130,6 +130,7 @@ typedef struct
   uint64_t unevictable_bytes;
   uint64_t oom_kills; /* cumulative */
   bool urgent;        /* a `pressure` message arrived since the last tick */
+  bool can_reclaim;   /* the agent takes `reclaim` requests (cgroup v2 memory.reclaim) */
   uint64_t age_ms;
 } PolicyGuestAgent;
 
@@ -245,6 +246,9 @@ typedef struct
                           * deadband); within [min_bytes, max_bytes] */
   bool held;           /* not steered this tick (no data, booting, paused, stopping,
                           * destroyed, or mode fixed/observe/off): counted in held_bytes */
+  uint64_t refill_bytes;  /* the refill bound (0: none; docs/policy.md, "Refill bound") */
+  uint64_t reclaim_bytes; /* ask the guest's agent to reclaim this much cold page cache
+                           * now (0: no request; docs/policy.md, "Guest reclaim") */
 } PolicyVmDecision;
 
 typedef struct

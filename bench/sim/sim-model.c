@@ -34,6 +34,7 @@ typedef struct
   bool target_issued;
   /* guest */
   uint64_t demand, touched, cache_eff;
+  uint64_t cache_dropped; /* cache the guest dropped at the controller's request */
   bool capped; /* after an OOM kill the workload is held at cap until demand falls */
   uint64_t cap;
   uint64_t resident; /* host memory backing the guest */
@@ -238,6 +239,15 @@ sim_rebuild_snapshot (Sim *sim)
   return true;
 }
 
+/* The page cache the guest holds: what it fills (read once, so what it was
+ * asked to drop stays dropped) within what its balloon leaves it. */
+static uint64_t
+vm_cache_fill (const SimVm *v)
+{
+  uint64_t cache = v->spec->cache_bytes - min_u64 (v->cache_dropped, v->spec->cache_bytes);
+  return min_u64 (cache, v->actual - v->touched);
+}
+
 static void
 vm_start (Sim *sim, SimVm *v, uint64_t t, bool kick)
 {
@@ -251,7 +261,8 @@ vm_start (Sim *sim, SimVm *v, uint64_t t, bool kick)
   v->target_issued = false;
   v->demand = sim_demand_at (&sp->demand, v->phase_ms, t, &v->cursor);
   v->touched = min_u64 (v->demand, v->actual);
-  v->cache_eff = min_u64 (sp->cache_bytes, v->actual - v->touched);
+  v->cache_dropped = 0;
+  v->cache_eff = vm_cache_fill (v);
   /* A guest running from the start is already backed, by what the host has
    * free (the rest it must get like any other guest, or stall); a booting
    * one is not backed yet. */
@@ -335,7 +346,7 @@ vm_back (Sim *sim, SimVm *v, uint64_t d, uint64_t dt_ms)
 {
   const SimScenario *sc = sim->sc;
   v->touched = min_u64 (d, v->actual);
-  v->cache_eff = min_u64 (v->spec->cache_bytes, v->actual - v->touched);
+  v->cache_eff = vm_cache_fill (v);
   uint64_t want = v->touched + v->cache_eff;
   /* The balloon returned pages to the host; free page reporting returns the
    * guest's free pages too. */
@@ -544,6 +555,7 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
           continue;
         }
       pv->agent.present = true;
+      pv->agent.can_reclaim = sp->agent_reclaim;
       pv->agent.urgent = v->stalled;
       pv->agent.oom_kills = v->oom_kills;
       if (v->stalled && v->spike_on)
@@ -878,6 +890,10 @@ sim_apply_vms (Sim *sim, uint64_t t, SimResult *res)
         v->spike_visible = true;
       if (v->spike_on && v->spike_visible && v->res->spike_visible_ms < 0)
         v->res->spike_visible_ms = (int64_t) (t - v->spike_at_ms);
+      if (d->reclaim_bytes > 0 && !v->stopping)
+        v->cache_dropped
+            = min_u64 (v->spec->cache_bytes,
+                       v->cache_dropped + min_u64 (d->reclaim_bytes, v->cache_eff));
       if (!d->set_target || v->stopping)
         continue;
       if (v->spike_on && !v->spike_met && d->target_bytes > v->target)

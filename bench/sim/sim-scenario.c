@@ -342,6 +342,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
   v->cfg = host_cfg->vm_defaults;
   v->boot_ms = SIM_DEFAULT_BOOT_MS;
   v->agent = true;
+  v->agent_reclaim = true;
   v->stats_period_ms = SIM_DEFAULT_STATS_PERIOD_MS;
   v->agent_period_ms = SIM_DEFAULT_AGENT_PERIOD_MS;
   json_t *frac = json_object_get (vj, "ksm_fraction");
@@ -365,6 +366,7 @@ load_vm (json_t *vj, const PolicyConfig *host_cfg, SimVmSpec *v, size_t idx, cha
       || !get_seconds (vj, "agent_period_s", &v->agent_period_ms, NULL, where, error)
       || !get_bool (vj, "deflate_on_oom", &v->deflate_on_oom, where, error)
       || !get_bool (vj, "agent", &v->agent, where, error)
+      || !get_bool (vj, "agent_reclaim", &v->agent_reclaim, where, error)
       || !get_bool (vj, "fit", &v->fit, where, error)
       || !load_vm_policy (json_object_get (vj, "policy"), &v->cfg, where, error)
       || !load_demand (json_object_get (vj, "demand"), &v->demand, where, error))

@@ -54,6 +54,7 @@ typedef struct
   uint64_t boot_ms; /* after a start: no stats/agent for this long */
   bool deflate_on_oom;
   bool agent;               /* in-guest agent: working set, PSI, urgent messages */
+  bool agent_reclaim;       /* the agent takes reclaim requests (memory.reclaim) */
   uint64_t stats_period_ms; /* guest stats polling */
   uint64_t agent_period_ms; /* agent reports */
   bool has_initial_actual;

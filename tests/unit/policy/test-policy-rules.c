@@ -645,6 +645,48 @@ test_refill_bound (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (refill_run (fx, 10000, 0, &reason), <=, need + 128 * MIB);
 }
 
+/* One tick of a 4 GiB guest with 300 MiB of page cache idle <= 10 s and
+ * 600 MiB idle > 300 s (cold at the default 120 s cold age); returns what the
+ * decision asks its agent to reclaim. */
+static uint64_t
+reclaim_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_ms, bool can, bool urgent)
+{
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  vm.ws
+      = (PolicyWs){ .source = POLICY_WS_AGENT,
+                    .age_ms = 1000,
+                    .n_bins = 3,
+                    .bins
+                    = { { 10000, 100 * MIB, 300 * MIB }, { 300000, 0, 0 }, { 0, 0, 600 * MIB } } };
+  vm.agent = (PolicyGuestAgent){ .present = true, .can_reclaim = can, .urgent = urgent };
+  PolicySnapshot s = snap_host (now_ms, 64 * GIB, 60 * GIB, &vm, 1);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  return fx->d.vms[0].reclaim_bytes;
+}
+
+/* Guest reclaim: the cold page cache, in density mode (or on a tight host),
+ * from an agent that takes requests, once per 5 s; never from a guest in
+ * trouble, nor while a roomy balanced host hands its surplus to guests. */
+static void
+test_reclaim (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyCarry *carry = policy_carry_new ();
+  g_assert_cmpuint (reclaim_tick (fx, carry, 1000, true, false), ==, 600 * MIB);
+  g_assert_cmpuint (reclaim_tick (fx, carry, 3000, true, false), ==, 0);
+  g_assert_cmpuint (reclaim_tick (fx, carry, 6000, true, false), ==, 600 * MIB);
+  policy_carry_free (carry);
+  carry = policy_carry_new ();
+  g_assert_cmpuint (reclaim_tick (fx, carry, 1000, false, false), ==, 0);
+  g_assert_cmpuint (reclaim_tick (fx, carry, 2000, true, true), ==, 0);
+  policy_carry_free (carry);
+  carry = policy_carry_new ();
+  fx->cfg.host_mode = POLICY_HOST_MODE_BALANCED;
+  g_assert_cmpuint (reclaim_tick (fx, carry, 1000, true, false), ==, 0);
+  policy_carry_free (carry);
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -1312,6 +1354,7 @@ main (int argc, char **argv)
   ADD ("urgent", test_urgent);
   ADD ("urgent/shortfall", test_urgent_shortfall);
   ADD ("refill/bound", test_refill_bound);
+  ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
