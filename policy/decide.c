@@ -90,9 +90,9 @@ enum
 typedef struct
 {
   uint64_t min, max, soft_floor, need, plan, cur;
-  uint64_t refill; /* need raised to the refill bound (docs/policy.md, "Refill bound") */
+  uint64_t refill;    /* need raised to the refill bound (docs/policy.md, "Refill bound") */
   uint64_t cold_file; /* cold page cache the guest's agent may be asked to reclaim */
-  uint64_t lo, hi; /* the current water-fill level */
+  uint64_t lo, hi;    /* the current water-fill level */
   uint32_t weight;
   uint32_t flags;
   double ksm_frac; /* share of the VM's memory KSM merged: inflating it frees less */
@@ -403,7 +403,7 @@ typedef struct
   bool host_known; /* MemTotal read: without it nothing is taken from a guest */
   /* Sums over the VMs in pass 1. */
   uint64_t held, vm_pss_sum, mergeable;
-  bool pss_all, any_booting, ksm_kick;
+  bool pss_all, any_booting, ksm_kick, ksm_deflate_kick;
   /* The allocation. */
   uint64_t budget, sum_need; /* sum_need: of the steered VMs */
   bool overloaded, tight;
@@ -581,7 +581,7 @@ vm_signals (DecideCtx *x, VmTick *t)
         }
       if (policy_sat_sub (t->actual, vc->prev_actual_bytes) >= KSM_KICK_DEFLATE_BYTES
           && vm->cfg.ksm)
-        x->ksm_kick = true;
+        x->ksm_deflate_kick = true;
     }
   if (t->urgent)
     t->pressure = true;
@@ -1173,6 +1173,7 @@ decide_ksm (const DecideCtx *x, double reclaimable)
   PolicyKsmJoint joint = {
     .dt_ms = x->dt_ms > 0 ? x->dt_ms : 1,
     .kick = x->ksm_kick,
+    .deflate_kick = x->ksm_deflate_kick,
     .tight = x->tight,
     .tightness = tightness,
     .balloon_covers = deficit > 0 && reclaimable >= (double) deficit,

@@ -9,7 +9,8 @@
 typedef struct
 {
   uint64_t dt_ms;           /* since the previous tick (>= 1) */
-  bool kick;                /* a KSM-relevant kick arrived (boot, start, hotplug, big deflate...) */
+  bool kick;                /* a KSM-relevant lifecycle kick arrived (boot, start, hotplug...) */
+  bool deflate_kick;        /* a balloon deflated by KSM_KICK_DEFLATE_BYTES or more in a tick */
   bool tight;               /* host memory is scarce */
   double tightness;         /* 0 (plenty) .. 1 (at or below the reserve) */
   bool balloon_covers;      /* cold/free guest memory reclaimable by balloon covers the deficit */

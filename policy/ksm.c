@@ -242,14 +242,17 @@ ksm_choose_state (KsmTick *t)
    * only while that boost is merging enough to be worth its CPU, so a guest
    * resetting in a loop (or a balloon jumping back and forth) cannot keep
    * ksmd boosted with nothing new to merge. Kicks from several guests
-   * started one after another each get their pages merged in one boost. */
-  if (t->j->kick && kc->state != POLICY_KSM_BOOST)
+   * started one after another each get their pages merged in one boost.
+   * A big deflate is a guest allocating (often a burst of its own data),
+   * not new guest images: it kicks only while merging is known to pay. */
+  bool kick = t->j->kick || (t->j->deflate_kick && t->worth);
+  if (kick && kc->state != POLICY_KSM_BOOST)
     {
       kc->calm_scans = 0;
       ksm_enter (kc, POLICY_KSM_BOOST, t->now, k);
       return "boost:kick";
     }
-  if (t->j->kick && kc->state == POLICY_KSM_BOOST && t->worth
+  if (kick && kc->state == POLICY_KSM_BOOST && t->worth
       && elapsed < policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
     {
       kc->calm_scans = 0;

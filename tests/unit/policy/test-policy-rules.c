@@ -1334,6 +1334,41 @@ test_ksm_kick_extends_merging_boost (Fixture *fx, gconstpointer data)
   g_assert_cmpint (fx->d.ksm.state, !=, POLICY_KSM_BOOST);
 }
 
+/* A guest whose balloon jumps up by 512 MiB every 20 s (its own bursts):
+ * with ksmd merging nothing, the first boost measures a worthless yield and
+ * later deflates start no boost; while merging pays, they still do. */
+static void
+test_ksm_deflate_kick_needs_yield (Fixture *fx, gconstpointer data)
+{
+  uint64_t pages = 4 * GIB / 4096;
+  for (int merging = 0; merging <= 1; merging++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, NULL, 0);
+      s.ksm.ksmd_cpu_ns = stat_of (0);
+      guint boosts = 0;
+      for (uint64_t t = 0; t < 200; t++)
+        {
+          uint64_t actual = t % 20 == 10 ? 2 * GIB + 512 * MIB : 2 * GIB;
+          PolicyVm vm = vm_stats (1, 4 * GIB, actual, 1 * GIB);
+          vm.last_target_bytes = stat_of (actual);
+          s.vms = &vm;
+          s.n_vms = 1;
+          g_free (fx->d.vms);
+          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          if (g_str_equal (fx->d.ksm.reason, "boost:kick"))
+            boosts++;
+          ksmd_second (&s, &fx->d.ksm, pages, merging ? 4096 : 0);
+        }
+      g_test_message ("merging %d: %u boosts from 10 deflates", merging, boosts);
+      if (merging)
+        g_assert_cmpuint (boosts, >=, 2);
+      else
+        g_assert_cmpuint (boosts, <=, 1);
+      policy_carry_free (carry);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1373,5 +1408,6 @@ main (int argc, char **argv)
   ADD ("safety/give-counts-pss", test_give_counts_pss);
   ADD ("safety/ksm-kick-never-restarts", test_ksm_kick_never_restarts);
   ADD ("ksm/kick-extends-merging-boost", test_ksm_kick_extends_merging_boost);
+  ADD ("ksm/deflate-kick-needs-yield", test_ksm_deflate_kick_needs_yield);
   return g_test_run ();
 }
