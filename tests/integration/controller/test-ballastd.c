@@ -267,7 +267,10 @@ check_spike (TestDaemon *d, TestGuest *a)
                   t_demand > 0 ? t_demand - t_signal : -1, target0 / MiB, raised_to / MiB,
                   t_raise - t_signal);
   g_assert_cmpint (t_raise, >, 0);
-  g_assert_cmpint (t_raise - t_signal, <=, 1000);
+  /* Within a tick or two, not at a periodic evaluation (MoM: 10 s); the
+   * slack is for the ASan build on two loaded cores (1,831 ms seen there),
+   * where a tick itself can take longer. */
+  g_assert_cmpint (t_raise - t_signal, <=, 2500);
 
   /* No OOM kill: neither in the agent's counters nor on the console. */
   vm = test_daemon_vm (d, "a");
