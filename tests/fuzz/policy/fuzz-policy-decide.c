@@ -69,6 +69,8 @@ fuzz_vm_config (FuzzBytes *b, PolicyVmConfig *v, uint64_t ram)
   v->ksm = fuzz_bool (b);
   if (fuzz_bool (b))
     v->pressure_target_pct = fuzz_double_near (b, 5.0);
+  if (fuzz_bool (b))
+    v->refill_ms = fuzz_bytes_near (b, 60000);
 }
 
 static void
@@ -124,6 +126,7 @@ fuzz_vm (FuzzBytes *b, PolicyVm *vm, uint64_t id)
       .unevictable_bytes = fuzz_bytes_near (b, total / 8),
       .oom_kills = fuzz_bytes_near (b, 3),
       .urgent = fuzz_bool (b),
+      .can_reclaim = fuzz_bool (b),
       .age_ms = fuzz_bytes_near (b, 60000),
     };
   vm->pss_bytes = fuzz_stat (b, total);

@@ -3,7 +3,10 @@
  *   /ballastd/dry-run: decisions are made and logged, nothing is written;
  *   /ballastd/fleet: discovery and adoption, balloon-down of an idle guest,
  *   the reaction to a 400 MiB spike, KSM boost on a new guest and settle,
- *   kill -9 of a QEMU and re-adoption, KSM knobs restored on exit. */
+ *   kill -9 of a QEMU and re-adoption, KSM knobs restored on exit;
+ *   /ballastd/reclaim: a guest's cold page cache leaves at ballastd's
+ *   request (the agent's memory.reclaim), with the balloon held at max, and
+ *   free page reporting hands it to the host. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -392,11 +395,81 @@ test_fleet (void)
   test_ksm_restore (ksm0);
 }
 
+/* Page cache in the guest's last histogram (query-vm), MiB. */
+static gint64
+histogram_file_mib (json_t *vm)
+{
+  json_t *bins = json_object_get (json_object_get (vm, "agent"), "histogram");
+  gint64 file = 0;
+  size_t i;
+  json_t *b;
+  json_array_foreach (bins, i, b) file += test_json_int (b, "file");
+  return file / MiB;
+}
+
+#define RECLAIM_CACHE_MIB 300
+/* min = 100 % holds the balloon at max: only the reclaim request can take
+ * the cache; a 3 s cold age makes the read-once cache cold at once. */
+#define RECLAIM_CONF "[host]\nmode=density\n[ksm]\nmode=off\n[defaults]\nmin=100%\ncold-age=3s\n"
+
+static void
+test_reclaim (void)
+{
+  g_autoptr (GError) error = NULL;
+  if (!test_guest_image_ready ())
+    return;
+  g_autoptr (TestDaemon) d = test_daemon_new (RECLAIM_CONF, &error);
+  g_assert_no_error (error);
+  g_autofree char *wl = g_strdup_printf ("cache:%dM", RECLAIM_CACHE_MIB);
+  g_autoptr (TestGuest) g
+      = test_guest_start_in (d->qmp_dir, "c", 768, wl, RECLAIM_CACHE_MIB + 16, "tcg", &error);
+  g_assert_no_error (error);
+  g_assert_true (test_daemon_start (d, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (wait_vm_state (d, "c", "active", 10000), >=, 0);
+
+  /* The cache is read and reported, then asked for and dropped. */
+  gint64 t0 = g_get_monotonic_time (), file_max = 0, pss_max = 0, requests = 0;
+  gint64 file_now = 0, pss_now = 0;
+  gboolean can = FALSE;
+  while (g_get_monotonic_time () - t0 < 120 * G_USEC_PER_SEC)
+    {
+      json_t *vm = test_daemon_vm (d, "c");
+      json_t *agent = json_object_get (vm, "agent");
+      can = json_is_true (json_object_get (agent, "reclaim"));
+      requests = test_json_int (agent, "reclaim_requests");
+      file_now = histogram_file_mib (vm);
+      pss_now = test_json_int (json_object_get (vm, "host"), "pss_bytes") / MiB;
+      file_max = MAX (file_max, file_now);
+      pss_max = MAX (pss_max, pss_now);
+      json_decref (vm);
+      if (requests > 0 && file_max - file_now >= RECLAIM_CACHE_MIB / 2
+          && pss_max - pss_now >= RECLAIM_CACHE_MIB / 3)
+        break;
+      g_usleep (500 * 1000);
+    }
+  g_test_message ("agent reclaim %s, %" G_GINT64_FORMAT " requests; page cache %" G_GINT64_FORMAT
+                  " -> %" G_GINT64_FORMAT " MiB; QEMU PSS %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                  " MiB",
+                  can ? "yes" : "no", requests, file_max, file_now, pss_max, pss_now);
+  g_assert_true (can);
+  g_assert_cmpint (requests, >=, 1);
+  g_assert_cmpint (file_max, >=, RECLAIM_CACHE_MIB * 3 / 4);
+  g_assert_cmpint (file_max - file_now, >=, RECLAIM_CACHE_MIB / 2);
+  /* Free page reporting returned the dropped cache to the host. */
+  g_assert_cmpint (pss_max - pss_now, >=, RECLAIM_CACHE_MIB / 3);
+  /* The balloon never moved: the drop is the guest's own. */
+  json_t *vm = test_daemon_vm (d, "c");
+  g_assert_cmpint (test_json_int (vm, "actual_bytes"), ==, 768 * MiB);
+  json_decref (vm);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ballastd/dry-run", test_dry_run);
   g_test_add_func ("/ballastd/fleet", test_fleet);
+  g_test_add_func ("/ballastd/reclaim", test_reclaim);
   return g_test_run ();
 }

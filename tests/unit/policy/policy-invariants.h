@@ -115,6 +115,13 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
       if (v->set_target)
         CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO || vm->cfg.mode == POLICY_VM_MODE_FIXED,
                "vm %zu: target outside auto and fixed", i);
+      /* Reclaim: only steered VMs whose agent takes it, at most 1 GiB. */
+      CHECK (v->reclaim_bytes == 0
+                 || (!v->held && vm->agent.can_reclaim && v->reclaim_bytes <= POLICY_GIB),
+             "vm %zu: reclaim %" G_GUINT64_FORMAT " (held %d, can %d)", i, v->reclaim_bytes,
+             (int) v->held, (int) vm->agent.can_reclaim);
+      CHECK (v->refill_bytes <= v->max_bytes, "vm %zu: refill bound %" G_GUINT64_FORMAT " > max", i,
+             v->refill_bytes);
       if (!v->held)
         {
           CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: steered outside auto", i);
@@ -128,10 +135,9 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
           sum_min_steered += v->min_bytes;
           sum_plan += v->plan_bytes;
           /* Above the need only the refill bound may go past the budget. */
-          sum_plan_budgeted
-              += v->plan_bytes > v->need_bytes && v->plan_bytes <= v->refill_bytes
-                     ? v->need_bytes
-                     : v->plan_bytes;
+          sum_plan_budgeted += v->plan_bytes > v->need_bytes && v->plan_bytes <= v->refill_bytes
+                                   ? v->need_bytes
+                                   : v->plan_bytes;
         }
     }
   /* Memory is taken back before it is given: one tick's deflates fit in
