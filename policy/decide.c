@@ -57,6 +57,11 @@
 #define RECLAIM_MIN_BYTES (16ull * POLICY_MIB)
 #define RECLAIM_PERIOD_MS 5000u
 #define RECLAIM_MAX_BYTES POLICY_GIB
+/* Page cache counts as cold for a reclaim request at this fraction of the
+ * effective cold age (30 s by default): a dropped clean page costs one read
+ * if it is wanted again, and refaults raise the cold age (thrash feedback),
+ * which raises this with it. */
+#define RECLAIM_COLD_AGE_DIV 4u
 
 /* A target that was issued and did not move the balloon for this long is
  * issued again (the guest may have missed it, e.g. across a driver reload). */
@@ -751,8 +756,9 @@ vm_cold_file (VmTick *t)
   if (!t->has_data || !t->have_ws || !t->have_agent || !t->vm->agent.can_reclaim || t->pressure
       || t->urgent || t->vc->allowance_bytes > 0)
     return;
-  t->w->cold_file = policy_sat_sub (ws_file_total (&t->vm->ws),
-                                    ws_bytes (&t->vm->ws, t->vc->cold_age_eff_ms, true));
+  t->w->cold_file
+      = policy_sat_sub (ws_file_total (&t->vm->ws),
+                        ws_bytes (&t->vm->ws, t->vc->cold_age_eff_ms / RECLAIM_COLD_AGE_DIV, true));
 }
 
 /* Guest reclaim (docs/policy.md): where the memory is worth more on the host
