@@ -645,19 +645,21 @@ test_refill_bound (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (refill_run (fx, 10000, 0, &reason), <=, need + 128 * MIB);
 }
 
-/* One tick of a 4 GiB guest with 300 MiB of page cache idle <= 10 s and
- * 600 MiB idle > 300 s (cold at the default 120 s cold age); returns what the
- * decision asks its agent to reclaim. */
+/* One tick of a 4 GiB guest with 300 MiB of page cache idle <= 10 s, 200 MiB
+ * idle 10-60 s and 600 MiB idle > 300 s; page cache is cold for reclaim at a
+ * quarter of the 120 s cold age, 30 s: 600 MiB + 200 × (60-30)/(60-10) =
+ * 720 MiB. Returns what the decision asks its agent to reclaim. */
 static uint64_t
 reclaim_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_ms, bool can, bool urgent)
 {
   PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
-  vm.ws
-      = (PolicyWs){ .source = POLICY_WS_AGENT,
-                    .age_ms = 1000,
-                    .n_bins = 3,
-                    .bins
-                    = { { 10000, 100 * MIB, 300 * MIB }, { 300000, 0, 0 }, { 0, 0, 600 * MIB } } };
+  vm.ws = (PolicyWs){ .source = POLICY_WS_AGENT,
+                      .age_ms = 1000,
+                      .n_bins = 4,
+                      .bins = { { 10000, 100 * MIB, 300 * MIB },
+                                { 60000, 0, 200 * MIB },
+                                { 300000, 0, 0 },
+                                { 0, 0, 600 * MIB } } };
   vm.agent = (PolicyGuestAgent){ .present = true, .can_reclaim = can, .urgent = urgent };
   PolicySnapshot s = snap_host (now_ms, 64 * GIB, 60 * GIB, &vm, 1);
   g_free (fx->d.vms);
@@ -673,9 +675,9 @@ test_reclaim (Fixture *fx, gconstpointer data)
 {
   fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
   PolicyCarry *carry = policy_carry_new ();
-  g_assert_cmpuint (reclaim_tick (fx, carry, 1000, true, false), ==, 600 * MIB);
+  g_assert_cmpuint (reclaim_tick (fx, carry, 1000, true, false), ==, 720 * MIB);
   g_assert_cmpuint (reclaim_tick (fx, carry, 3000, true, false), ==, 0);
-  g_assert_cmpuint (reclaim_tick (fx, carry, 6000, true, false), ==, 600 * MIB);
+  g_assert_cmpuint (reclaim_tick (fx, carry, 6000, true, false), ==, 720 * MIB);
   policy_carry_free (carry);
   carry = policy_carry_new ();
   g_assert_cmpuint (reclaim_tick (fx, carry, 1000, false, false), ==, 0);
