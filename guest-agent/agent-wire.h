@@ -27,3 +27,13 @@
 #define AGENT_WIRE_MAX_INTERVAL_MS 60000
 /* Longest bin edge: one day. */
 #define AGENT_WIRE_MAX_BIN_MS (24ULL * 3600 * 1000)
+
+/* Host → agent "reclaim": ask the guest to reclaim memory itself (cgroup v2
+ * memory.reclaim), so that free page reporting hands it to the host without
+ * the balloon. "bytes" must be within 1..MAX_REQUEST_BYTES or the message is
+ * refused; the agent asks the kernel for at most MAX_BYTES per message and
+ * executes at most one per MIN_GAP_MS (later ones are dropped). */
+#define AGENT_WIRE_TYPE_RECLAIM "reclaim"
+#define AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES (1ULL << 40)
+#define AGENT_WIRE_RECLAIM_MAX_BYTES (1ULL << 30)
+#define AGENT_WIRE_RECLAIM_MIN_GAP_MS 1000
