@@ -248,17 +248,14 @@ run_reclaim (Agent *a, uint64_t bytes)
   if (ask == 0)
     return;
   int r = agent_reclaim_write (AGENT_RECLAIM_PATH, ask);
+  uint64_t t1 = now_ms ();
+  agent_reclaim_finish (&a->reclaim, ask, r, t1);
   if (r < 0)
-    {
-      a->reclaim.errors++;
-      agent_log ("reclaim of %llu bytes: %s: %s", (unsigned long long) ask, AGENT_RECLAIM_PATH,
-                 strerror (-r));
-      return;
-    }
-  a->reclaim.done++;
-  a->reclaim.asked_bytes += ask;
-  agent_log ("reclaim: asked for %llu bytes, %s, %llu ms", (unsigned long long) ask,
-             r == 1 ? "kernel reclaimed less" : "done", (unsigned long long) (now_ms () - t0));
+    agent_log ("reclaim of %llu bytes: %s: %s", (unsigned long long) ask, AGENT_RECLAIM_PATH,
+               strerror (-r));
+  else
+    agent_log ("reclaim: asked for %llu bytes, %s, %llu ms", (unsigned long long) ask,
+               r == 1 ? "kernel reclaimed less" : "done", (unsigned long long) (t1 - t0));
 }
 
 /* A line from the host: a config is applied, a reclaim run, other message

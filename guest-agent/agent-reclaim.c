@@ -12,16 +12,28 @@
 uint64_t
 agent_reclaim_admit (AgentReclaim *r, uint64_t bytes, uint64_t now_ms)
 {
-  /* A host that repeats itself faster than the kernel can answer would
-   * only keep the guest in direct reclaim. */
+  /* Counted from the end of the last run: a host that repeats itself
+   * faster than the kernel answers would keep the guest in reclaim. */
   if (r->has_run && now_ms < r->last_run_ms + AGENT_WIRE_RECLAIM_MIN_GAP_MS)
     {
       r->dropped++;
       return 0;
     }
+  return bytes < AGENT_WIRE_RECLAIM_MAX_BYTES ? bytes : AGENT_WIRE_RECLAIM_MAX_BYTES;
+}
+
+void
+agent_reclaim_finish (AgentReclaim *r, uint64_t asked_bytes, int result, uint64_t now_ms)
+{
   r->has_run = true;
   r->last_run_ms = now_ms;
-  return bytes < AGENT_WIRE_RECLAIM_MAX_BYTES ? bytes : AGENT_WIRE_RECLAIM_MAX_BYTES;
+  if (result < 0)
+    {
+      r->errors++;
+      return;
+    }
+  r->done++;
+  r->asked_bytes += asked_bytes;
 }
 
 int

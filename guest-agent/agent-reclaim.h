@@ -21,10 +21,13 @@ typedef struct
 } AgentReclaim;
 
 /* Decides on a valid request for @bytes arriving at @now_ms: returns what to
- * ask the kernel for (at most AGENT_WIRE_RECLAIM_MAX_BYTES) and records the
- * run, or returns 0 and counts it dropped when it comes less than
- * AGENT_WIRE_RECLAIM_MIN_GAP_MS after the last run. */
+ * ask the kernel for (at most AGENT_WIRE_RECLAIM_MAX_BYTES), or returns 0 and
+ * counts it dropped when it comes less than AGENT_WIRE_RECLAIM_MIN_GAP_MS
+ * after the end of the last run. */
 uint64_t agent_reclaim_admit (AgentReclaim *r, uint64_t bytes, uint64_t now_ms);
+/* Records a run that asked for @asked_bytes and ended at @now_ms with
+ * @result, agent_reclaim_write()'s return value. */
+void agent_reclaim_finish (AgentReclaim *r, uint64_t asked_bytes, int result, uint64_t now_ms);
 
 /* Writes @bytes in decimal to @path (memory.reclaim) in one write. Returns
  * 0 when the kernel reclaimed all of it, 1 when it reclaimed less (EAGAIN:

@@ -426,18 +426,26 @@ test_reclaim_admit (void)
   AgentReclaim r = { 0 };
 
   /* The first request runs at any time; the cap is 1 GiB. */
-  g_assert_cmpuint (agent_reclaim_admit (&r, 4ULL << 30, 0), ==, AGENT_WIRE_RECLAIM_MAX_BYTES);
   g_assert_cmpuint (AGENT_WIRE_RECLAIM_MAX_BYTES, ==, 1ULL << 30);
-  /* Less than 1000 ms after the last run: dropped. */
-  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 999), ==, 0);
-  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 500), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4ULL << 30, 0), ==, AGENT_WIRE_RECLAIM_MAX_BYTES);
+  agent_reclaim_finish (&r, AGENT_WIRE_RECLAIM_MAX_BYTES, 1, 300); /* partial: not an error */
+  /* Less than 1000 ms after the end of that run: dropped. */
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 300), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 1299), ==, 0);
   g_assert_cmpuint (r.dropped, ==, 2);
   /* At 1000 ms it runs; a dropped request does not move the gap. */
-  g_assert_cmpuint (agent_reclaim_admit (&r, 268435456, 1000), ==, 268435456);
-  g_assert_cmpuint (agent_reclaim_admit (&r, 1ULL << 30, 1999), ==, 0);
-  g_assert_cmpuint (agent_reclaim_admit (&r, (1ULL << 30) + 1, 2000), ==, 1ULL << 30);
-  g_assert_cmpuint (agent_reclaim_admit (&r, 1, 3000), ==, 1);
-  g_assert_cmpuint (r.dropped, ==, 3);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 268435456, 1300), ==, 268435456);
+  agent_reclaim_finish (&r, 268435456, 0, 1400);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1ULL << 30, 2399), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, (1ULL << 30) + 1, 2400), ==, 1ULL << 30);
+  /* A failed write counts as an error and spaces the next one too. */
+  agent_reclaim_finish (&r, 1ULL << 30, -ENOENT, 2400);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1, 3399), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1, 3400), ==, 1);
+  g_assert_cmpuint (r.done, ==, 2);
+  g_assert_cmpuint (r.asked_bytes, ==, AGENT_WIRE_RECLAIM_MAX_BYTES + 268435456);
+  g_assert_cmpuint (r.errors, ==, 1);
+  g_assert_cmpuint (r.dropped, ==, 4);
 }
 
 static void
