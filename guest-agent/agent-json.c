@@ -408,7 +408,7 @@ agent_host_parse (const char *line, size_t len, AgentHostMsg *out)
   /* Known even when the line is refused, so refusals can be told apart. */
   if (h.have_type && strcmp (h.type, "config") == 0)
     out->type = AGENT_HOST_CONFIG;
-  else if (h.have_type && strcmp (h.type, AGENT_WIRE_TYPE_RECLAIM) == 0)
+  else if (h.have_type && strcmp (h.type, AGENT_WIRE_MSG_RECLAIM) == 0)
     out->type = AGENT_HOST_RECLAIM;
   if (!ok || !h.have_type || !h.have_v)
     return -EINVAL;

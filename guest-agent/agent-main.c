@@ -275,7 +275,7 @@ handle_line (const char *line, size_t len, void *user_data)
       else
         a->config_rejected++;
       agent_log ("rejected a host %smessage (%s)",
-                 m.type == AGENT_HOST_RECLAIM  ? AGENT_WIRE_TYPE_RECLAIM " "
+                 m.type == AGENT_HOST_RECLAIM  ? AGENT_WIRE_MSG_RECLAIM " "
                  : m.type == AGENT_HOST_CONFIG ? "config "
                                                : "",
                  r == -EPROTONOSUPPORT ? "version" : "malformed");

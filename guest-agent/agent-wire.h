@@ -28,12 +28,12 @@
 /* Longest bin edge: one day. */
 #define AGENT_WIRE_MAX_BIN_MS (24ULL * 3600 * 1000)
 
-/* Host → agent "reclaim": ask the guest to reclaim memory itself (cgroup v2
- * memory.reclaim), so that free page reporting hands it to the host without
- * the balloon. "bytes" must be within 1..MAX_REQUEST_BYTES or the message is
- * refused; the agent asks the kernel for at most MAX_BYTES per message and
- * executes at most one per MIN_GAP_MS (later ones are dropped). */
-#define AGENT_WIRE_TYPE_RECLAIM "reclaim"
+/* Host -> agent: drop this much cold page cache ("bytes"); one request asks
+ * for at most AGENT_WIRE_RECLAIM_MAX_BYTES. */
+#define AGENT_WIRE_MSG_RECLAIM "reclaim"
+#define AGENT_WIRE_RECLAIM_MAX_BYTES (1024ULL * 1024 * 1024)
+/* The agent refuses a request whose "bytes" is outside 1..MAX_REQUEST_BYTES
+ * (a larger valid one is cut to MAX_BYTES) and drops one that comes less
+ * than MIN_GAP_MS after the end of the last it ran. */
 #define AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES (1ULL << 40)
-#define AGENT_WIRE_RECLAIM_MAX_BYTES (1ULL << 30)
 #define AGENT_WIRE_RECLAIM_MIN_GAP_MS 1000

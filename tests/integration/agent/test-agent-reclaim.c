@@ -47,7 +47,7 @@ static void
 test_reclaim (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *request = g_strdup_printf ("{\"type\":\"" AGENT_WIRE_TYPE_RECLAIM
+  g_autofree char *request = g_strdup_printf ("{\"type\":\"" AGENT_WIRE_MSG_RECLAIM
                                               "\",\"v\":1,\"bytes\":%" G_GUINT64_FORMAT "}",
                                               RECLAIM_BYTES);
   g_autofree char *workload = g_strdup_printf ("cache:%uM", CACHE_MIB);
