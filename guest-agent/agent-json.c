@@ -1,6 +1,6 @@
 /* agent-json.c: append-only writer for the agent's messages and a strict
- * recursive-descent reader for the host's config line (the static agent
- * cannot link a JSON library). */
+ * recursive-descent reader for the host's lines, config and reclaim (the
+ * static agent cannot link a JSON library). */
 #include "agent-json.h"
 
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Bounds of the config reader: config is small and flat. */
+/* Bounds of the host-line reader: host messages are small and flat. */
 #define CFG_MAX_DEPTH 8
 #define CFG_MAX_TOKEN 256
 
@@ -100,7 +100,7 @@ agent_buf_pct (AgentBuf *b, uint32_t pct_centi)
   agent_buf_mem (b, frac, 3);
 }
 
-/* ---- config reader ---- */
+/* ---- host-line reader ---- */
 
 typedef struct
 {
@@ -274,94 +274,166 @@ skip_value (Cur *c, int depth)
   return digits > 0 && c->pos - start < CFG_MAX_TOKEN;
 }
 
-int
-agent_config_parse (const char *line, size_t len, AgentConfig *out)
+/* Called for each key of the top-level object with the cursor on its value;
+ * consumes the value, or returns false to refuse the whole line. */
+typedef bool (*KeyFn) (Cur *c, const char *key, void *ctx);
+
+/* Walks the one object the line must be, key by key, and requires nothing
+ * but whitespace after it. */
+static bool
+walk_object (const char *line, size_t len, KeyFn fn, void *ctx)
 {
   Cur c = { .s = line, .len = len, .pos = 0 };
   char key[CFG_MAX_TOKEN];
-  char type[CFG_MAX_TOKEN] = "";
-  bool have_type = false, have_v = false;
-  uint64_t v = 0;
-  AgentConfig cfg = { 0 };
 
+  if (!eat (&c, '{'))
+    return false;
+  if (!eat (&c, '}'))
+    for (;;)
+      {
+        if (!read_string (&c, key, sizeof key) || !eat (&c, ':') || !fn (&c, key, ctx))
+          return false;
+        if (eat (&c, ','))
+          continue;
+        if (!eat (&c, '}'))
+          return false;
+        break;
+      }
+  skip_ws (&c);
+  return c.pos == c.len;
+}
+
+typedef struct
+{
+  char type[CFG_MAX_TOKEN];
+  bool have_type;
+  bool have_v;
+  uint64_t v;
+} Header;
+
+/* First pass: the type and version, wherever they are in the object. */
+static bool
+header_key (Cur *c, const char *key, void *ctx)
+{
+  Header *h = ctx;
+  if (strcmp (key, "type") == 0)
+    {
+      if (h->have_type || !read_string (c, h->type, sizeof h->type))
+        return false;
+      h->have_type = true;
+      return true;
+    }
+  if (strcmp (key, "v") == 0)
+    {
+      if (h->have_v || !read_uint (c, &h->v))
+        return false;
+      h->have_v = true;
+      return true;
+    }
+  return skip_value (c, 1);
+}
+
+static bool
+read_bins (Cur *c, AgentConfig *cfg)
+{
+  if (cfg->has_bins || !eat (c, '['))
+    return false;
+  cfg->has_bins = true;
+  if (eat (c, ']'))
+    return false; /* an empty list */
+  for (;;)
+    {
+      uint64_t ms;
+      if (!read_uint (c, &ms))
+        return false;
+      if (cfg->n_bins_ms == AGENT_WIRE_MAX_BINS - 1 || ms == 0 || ms > AGENT_WIRE_MAX_BIN_MS
+          || (cfg->n_bins_ms > 0 && ms <= cfg->bins_ms[cfg->n_bins_ms - 1]))
+        return false;
+      cfg->bins_ms[cfg->n_bins_ms++] = ms;
+      if (eat (c, ','))
+        continue;
+      return eat (c, ']');
+    }
+}
+
+static bool
+config_key (Cur *c, const char *key, void *ctx)
+{
+  AgentConfig *cfg = ctx;
+  if (strcmp (key, "interval_ms") == 0)
+    {
+      uint64_t ms;
+      if (cfg->has_interval || !read_uint (c, &ms) || ms < AGENT_WIRE_MIN_INTERVAL_MS
+          || ms > AGENT_WIRE_MAX_INTERVAL_MS)
+        return false;
+      cfg->has_interval = true;
+      cfg->interval_ms = (uint32_t) ms;
+      return true;
+    }
+  if (strcmp (key, "bins_ms") == 0)
+    return read_bins (c, cfg);
+  return skip_value (c, 1);
+}
+
+typedef struct
+{
+  bool have_bytes;
+  uint64_t bytes;
+} ReclaimFields;
+
+static bool
+reclaim_key (Cur *c, const char *key, void *ctx)
+{
+  ReclaimFields *f = ctx;
+  if (strcmp (key, "bytes") == 0)
+    {
+      if (f->have_bytes || !read_uint (c, &f->bytes) || f->bytes == 0
+          || f->bytes > AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES)
+        return false;
+      f->have_bytes = true;
+      return true;
+    }
+  return skip_value (c, 1);
+}
+
+int
+agent_host_parse (const char *line, size_t len, AgentHostMsg *out)
+{
+  Header h = { .type = "" };
+
+  *out = (AgentHostMsg){ .type = AGENT_HOST_OTHER };
   if (len > AGENT_WIRE_MAX_LINE_BYTES)
     return -EINVAL;
-  if (!eat (&c, '{'))
+  bool ok = walk_object (line, len, header_key, &h);
+  /* Known even when the line is refused, so refusals can be told apart. */
+  if (h.have_type && strcmp (h.type, "config") == 0)
+    out->type = AGENT_HOST_CONFIG;
+  else if (h.have_type && strcmp (h.type, AGENT_WIRE_MSG_RECLAIM) == 0)
+    out->type = AGENT_HOST_RECLAIM;
+  if (!ok || !h.have_type || !h.have_v)
     return -EINVAL;
-  if (!eat (&c, '}'))
-    {
-      for (;;)
-        {
-          if (!read_string (&c, key, sizeof key) || !eat (&c, ':'))
-            return -EINVAL;
-          if (strcmp (key, "type") == 0)
-            {
-              if (have_type || !read_string (&c, type, sizeof type))
-                return -EINVAL;
-              have_type = true;
-            }
-          else if (strcmp (key, "v") == 0)
-            {
-              if (have_v || !read_uint (&c, &v))
-                return -EINVAL;
-              have_v = true;
-            }
-          else if (strcmp (key, "interval_ms") == 0)
-            {
-              uint64_t ms;
-              if (cfg.has_interval || !read_uint (&c, &ms))
-                return -EINVAL;
-              if (ms < AGENT_WIRE_MIN_INTERVAL_MS || ms > AGENT_WIRE_MAX_INTERVAL_MS)
-                return -EINVAL;
-              cfg.has_interval = true;
-              cfg.interval_ms = (uint32_t) ms;
-            }
-          else if (strcmp (key, "bins_ms") == 0)
-            {
-              if (cfg.has_bins || !eat (&c, '['))
-                return -EINVAL;
-              cfg.has_bins = true;
-              if (!eat (&c, ']'))
-                {
-                  for (;;)
-                    {
-                      uint64_t ms;
-                      if (!read_uint (&c, &ms))
-                        return -EINVAL;
-                      if (cfg.n_bins_ms == AGENT_WIRE_MAX_BINS - 1 || ms == 0
-                          || ms > AGENT_WIRE_MAX_BIN_MS
-                          || (cfg.n_bins_ms > 0 && ms <= cfg.bins_ms[cfg.n_bins_ms - 1]))
-                        return -EINVAL;
-                      cfg.bins_ms[cfg.n_bins_ms++] = ms;
-                      if (eat (&c, ','))
-                        continue;
-                      if (!eat (&c, ']'))
-                        return -EINVAL;
-                      break;
-                    }
-                }
-              if (cfg.n_bins_ms == 0)
-                return -EINVAL;
-            }
-          else if (!skip_value (&c, 1))
-            return -EINVAL;
-
-          if (eat (&c, ','))
-            continue;
-          if (!eat (&c, '}'))
-            return -EINVAL;
-          break;
-        }
-    }
-  skip_ws (&c);
-  if (c.pos != c.len)
-    return -EINVAL;
-  if (!have_type || !have_v)
-    return -EINVAL;
-  if (strcmp (type, "config") != 0)
+  if (out->type == AGENT_HOST_OTHER)
     return -ENOMSG;
-  if (v != AGENT_WIRE_VERSION)
+  if (h.v != AGENT_WIRE_VERSION)
     return -EPROTONOSUPPORT;
-  *out = cfg;
+  if (out->type == AGENT_HOST_CONFIG)
+    return walk_object (line, len, config_key, &out->config) ? 0 : -EINVAL;
+
+  ReclaimFields f = { 0 };
+  if (!walk_object (line, len, reclaim_key, &f) || !f.have_bytes)
+    return -EINVAL;
+  out->reclaim_bytes = f.bytes;
   return 0;
+}
+
+int
+agent_config_parse (const char *line, size_t len, AgentConfig *out)
+{
+  AgentHostMsg m;
+  int r = agent_host_parse (line, len, &m);
+  if (r == 0 && m.type != AGENT_HOST_CONFIG)
+    return -ENOMSG;
+  if (r == 0)
+    *out = m.config;
+  return r;
 }

@@ -1,5 +1,5 @@
 /* agent-json.h: the agent's tiny JSON side: an append-only writer for its
- * fixed-shape messages and a strict, bounded reader for the host's config. */
+ * fixed-shape messages and a strict, bounded reader for the host's lines. */
 #pragma once
 
 #include <stdbool.h>
@@ -39,12 +39,31 @@ typedef struct
   uint64_t bins_ms[AGENT_WIRE_MAX_BINS - 1];
 } AgentConfig;
 
+typedef enum
+{
+  AGENT_HOST_OTHER = 0, /* a type the agent does not act on */
+  AGENT_HOST_CONFIG,
+  AGENT_HOST_RECLAIM,
+} AgentHostType;
+
+typedef struct
+{
+  AgentHostType type;
+  AgentConfig config;     /* AGENT_HOST_CONFIG */
+  uint64_t reclaim_bytes; /* AGENT_HOST_RECLAIM: 1..AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES */
+} AgentHostMsg;
+
 /* Parses one line from the host. Accepts only a JSON object; nesting deeper
  * than a few levels, strings or numbers longer than a few hundred bytes,
  * duplicate known keys and trailing bytes are rejected.
- * Returns 0 with @out filled for a valid {"type":"config","v":1,...},
- * -ENOMSG for a well-formed object of another type (to be ignored),
- * -EPROTONOSUPPORT for a config of another version, -EINVAL for anything
- * malformed or out of bounds (interval outside [MIN, MAX]_INTERVAL_MS, bins
- * not strictly increasing, zero, above MAX_BIN_MS or too many). */
+ * Returns 0 with @out filled for a valid {"type":"config","v":1,...} or
+ * {"type":"reclaim","v":1,"bytes":N}; -ENOMSG for a well-formed object of
+ * another type (to be ignored); -EPROTONOSUPPORT for another version; -EINVAL
+ * for anything malformed or out of bounds (config: interval outside
+ * [MIN, MAX]_INTERVAL_MS, bins not strictly increasing, zero, above
+ * MAX_BIN_MS or too many; reclaim: bytes missing, not an integer, 0 or above
+ * AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES). @out->type names the type read even
+ * when the line is refused (AGENT_HOST_OTHER if none was). */
+int agent_host_parse (const char *line, size_t len, AgentHostMsg *out);
+/* agent_host_parse() for config alone: a valid reclaim gives -ENOMSG. */
 int agent_config_parse (const char *line, size_t len, AgentConfig *out);

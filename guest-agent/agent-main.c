@@ -16,6 +16,7 @@
 #include "agent-json.h"
 #include "agent-log.h"
 #include "agent-port.h"
+#include "agent-reclaim.h"
 #include "agent-report.h"
 #include "agent-sources.h"
 #include "agent-wire.h"
@@ -58,6 +59,7 @@ typedef struct
   uint64_t dropped;
   uint64_t aging_errors;
   uint64_t config_rejected;
+  AgentReclaim reclaim;
 } Agent;
 
 /* Set by the SIGTERM/SIGINT handler, which cannot be handed the Agent: the
@@ -110,6 +112,7 @@ send_hello (Agent *a)
     .page_size = a->sources.page_size,
     .mglru = a->sources.mglru,
     .psi = a->sources.psi,
+    .reclaim = agent_reclaim_available (AGENT_RECLAIM_PATH),
     .interval_ms = a->interval_ms,
     .edges_ms = a->edges_ms,
     .n_edges = a->n_edges,
@@ -184,6 +187,7 @@ send_report (Agent *a, uint64_t now)
   r.cpu_us = self_cpu_us ();
   r.dropped = a->dropped;
   r.aging_errors = a->aging_errors;
+  r.reclaim = &a->reclaim;
   agent_buf_init (&b, a->report_text, sizeof a->report_text);
   agent_format_report (&b, &r);
   send_line (a, &b);
@@ -210,31 +214,19 @@ send_pressure (Agent *a, uint64_t now)
   send_line (a, &b);
 }
 
-/* A line from the host: a config is applied, other message types ignored. */
 static void
-handle_line (const char *line, size_t len, void *user_data)
+apply_config (Agent *a, const AgentConfig *cfg)
 {
-  Agent *a = user_data;
-  AgentConfig cfg;
-  int r = agent_config_parse (line, len, &cfg);
-  if (r == -ENOMSG)
-    return;
-  if (r < 0)
-    {
-      a->config_rejected++;
-      agent_log ("rejected a host message (%s)", r == -EPROTONOSUPPORT ? "version" : "malformed");
-      return;
-    }
   bool bins_changed = false;
-  if (cfg.has_interval)
-    a->interval_ms = cfg.interval_ms;
-  if (cfg.has_bins)
+  if (cfg->has_interval)
+    a->interval_ms = cfg->interval_ms;
+  if (cfg->has_bins)
     {
       bins_changed
-          = cfg.n_bins_ms != a->n_edges
-            || memcmp (cfg.bins_ms, a->edges_ms, cfg.n_bins_ms * sizeof cfg.bins_ms[0]) != 0;
-      a->n_edges = cfg.n_bins_ms;
-      memcpy (a->edges_ms, cfg.bins_ms, cfg.n_bins_ms * sizeof cfg.bins_ms[0]);
+          = cfg->n_bins_ms != a->n_edges
+            || memcmp (cfg->bins_ms, a->edges_ms, cfg->n_bins_ms * sizeof cfg->bins_ms[0]) != 0;
+      a->n_edges = cfg->n_bins_ms;
+      memcpy (a->edges_ms, cfg->bins_ms, cfg->n_bins_ms * sizeof cfg->bins_ms[0]);
       if (!a->aging_fixed)
         a->aging_ms = default_aging_ms (a);
     }
@@ -244,6 +236,55 @@ handle_line (const char *line, size_t len, void *user_data)
   uint64_t now = now_ms ();
   if (a->next_report_ms > now + a->interval_ms)
     a->next_report_ms = now + a->interval_ms;
+}
+
+/* Runs a valid reclaim request unless it comes too soon after the last. The
+ * write blocks the loop while the kernel reclaims (bounded by the cap). */
+static void
+run_reclaim (Agent *a, uint64_t bytes)
+{
+  uint64_t t0 = now_ms ();
+  uint64_t ask = agent_reclaim_admit (&a->reclaim, bytes, t0);
+  if (ask == 0)
+    return;
+  int r = agent_reclaim_write (AGENT_RECLAIM_PATH, ask);
+  uint64_t t1 = now_ms ();
+  agent_reclaim_finish (&a->reclaim, ask, r, t1);
+  if (r < 0)
+    agent_log ("reclaim of %llu bytes: %s: %s", (unsigned long long) ask, AGENT_RECLAIM_PATH,
+               strerror (-r));
+  else
+    agent_log ("reclaim: asked for %llu bytes, %s, %llu ms", (unsigned long long) ask,
+               r == 1 ? "kernel reclaimed less" : "done", (unsigned long long) (t1 - t0));
+}
+
+/* A line from the host: a config is applied, a reclaim run, other message
+ * types ignored. */
+static void
+handle_line (const char *line, size_t len, void *user_data)
+{
+  Agent *a = user_data;
+  AgentHostMsg m;
+  int r = agent_host_parse (line, len, &m);
+  if (r == -ENOMSG)
+    return;
+  if (r < 0)
+    {
+      if (m.type == AGENT_HOST_RECLAIM)
+        a->reclaim.refused++;
+      else
+        a->config_rejected++;
+      agent_log ("rejected a host %smessage (%s)",
+                 m.type == AGENT_HOST_RECLAIM  ? AGENT_WIRE_MSG_RECLAIM " "
+                 : m.type == AGENT_HOST_CONFIG ? "config "
+                                               : "",
+                 r == -EPROTONOSUPPORT ? "version" : "malformed");
+      return;
+    }
+  if (m.type == AGENT_HOST_CONFIG)
+    apply_config (a, &m.config);
+  else
+    run_reclaim (a, m.reclaim_bytes);
 }
 
 /* ---- setup ---- */

@@ -12,8 +12,10 @@ agent_format_hello (AgentBuf *b, const AgentHello *h)
   agent_buf_printf (b, ",\"kernel\":");
   agent_buf_json_string (b, h->kernel);
   agent_buf_printf (
-      b, ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"interval_ms\":%u,\"bins_ms\":[",
-      h->page_size, h->mglru ? "true" : "false", h->psi ? "true" : "false", h->interval_ms);
+      b,
+      ",\"page_size\":%ld,\"mglru\":%s,\"psi\":%s,\"reclaim\":%s,\"interval_ms\":%u,\"bins_ms\":[",
+      h->page_size, h->mglru ? "true" : "false", h->psi ? "true" : "false",
+      h->reclaim ? "true" : "false", h->interval_ms);
   for (unsigned i = 0; i < h->n_edges; i++)
     agent_buf_printf (b, "%s%llu", i ? "," : "", (unsigned long long) h->edges_ms[i]);
   agent_buf_printf (b, "]");
@@ -107,6 +109,14 @@ agent_format_report (AgentBuf *b, const AgentReport *r)
   put_u64 (b, ",\"agent\":{\"cpu_us\":", r->cpu_us);
   put_u64 (b, ",\"dropped\":", r->dropped);
   put_u64 (b, ",\"aging_errors\":", r->aging_errors);
+  if (r->reclaim)
+    {
+      put_u64 (b, ",\"reclaims\":", r->reclaim->done);
+      put_u64 (b, ",\"reclaim_bytes\":", r->reclaim->asked_bytes);
+      put_u64 (b, ",\"reclaim_refused\":", r->reclaim->refused);
+      put_u64 (b, ",\"reclaim_dropped\":", r->reclaim->dropped);
+      put_u64 (b, ",\"reclaim_errors\":", r->reclaim->errors);
+    }
   agent_buf_str (b, "}}");
 }
 

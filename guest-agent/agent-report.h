@@ -8,6 +8,7 @@
 #include "agent-json.h"
 #include "agent-mglru.h"
 #include "agent-proc.h"
+#include "agent-reclaim.h"
 
 typedef struct
 {
@@ -16,6 +17,7 @@ typedef struct
   long page_size;
   bool mglru;
   bool psi;
+  bool reclaim; /* memory.reclaim is there and writable */
   uint32_t interval_ms;
   const uint64_t *edges_ms;
   unsigned n_edges;
@@ -36,6 +38,7 @@ typedef struct
   uint64_t cpu_us;
   uint64_t dropped;
   uint64_t aging_errors;
+  const AgentReclaim *reclaim; /* its counters; NULL: left out */
 } AgentReport;
 
 typedef struct

@@ -22,6 +22,13 @@
   }
 #define AGENT_WIRE_DEFAULT_NR_BINS_MS 5
 
+/* Bounds of a host "reclaim" (below): the agent refuses a request whose
+ * "bytes" is outside 1..MAX_REQUEST_BYTES (a larger valid one is cut to
+ * AGENT_WIRE_RECLAIM_MAX_BYTES) and drops one that comes less than
+ * MIN_GAP_MS after the end of the last it ran. */
+#define AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES (1ULL << 40)
+#define AGENT_WIRE_RECLAIM_MIN_GAP_MS 1000
+
 /* Bounds the agent accepts for a host "config" (and the host enforces). */
 #define AGENT_WIRE_MIN_INTERVAL_MS 100
 #define AGENT_WIRE_MAX_INTERVAL_MS 60000

@@ -106,6 +106,7 @@ test_guest_start_in (const char *dir, const char *name, guint mem_mib, const cha
 
   g->agent_fd = -1;
   g->msgs = g_queue_new ();
+  g->raw_pending = g_string_new (NULL);
   g->name = g_strdup (name);
   g->ram_bytes = (guint64) mem_mib << 20;
   g->own_dir = dir == NULL;
@@ -190,6 +191,10 @@ test_guest_free (TestGuest *g)
   agent_link_free (g->link);
   if (g->msgs)
     g_queue_free_full (g->msgs, free_msg);
+  if (g->raw_pending)
+    g_string_free (g->raw_pending, TRUE);
+  g_free (g->last_hello_line);
+  g_free (g->last_report_line);
   g_free (g->name);
   g_free (g->dir);
   g_free (g->qmp_path);
@@ -221,6 +226,7 @@ test_guest_connect_agent (TestGuest *g, GError **error)
     }
   g->agent_fd = fd;
   agent_link_reset (g->link);
+  g_string_truncate (g->raw_pending, 0);
   return TRUE;
 }
 
@@ -252,6 +258,44 @@ on_msg (const AgentMsg *msg, gpointer user_data)
   g_queue_push_tail (g->msgs, g_memdup2 (msg, sizeof *msg));
 }
 
+/* Keeps the newest raw hello and report lines out of @n bytes read. */
+static void
+keep_raw_lines (TestGuest *g, const char *buf, gsize n)
+{
+  g_string_append_len (g->raw_pending, buf, (gssize) n);
+  char *nl;
+  while ((nl = memchr (g->raw_pending->str, '\n', g->raw_pending->len)))
+    {
+      gsize len = (gsize) (nl - g->raw_pending->str);
+      char **slot = NULL;
+      if (g_str_has_prefix (g->raw_pending->str, "{\"type\":\"hello\""))
+        slot = &g->last_hello_line;
+      else if (g_str_has_prefix (g->raw_pending->str, "{\"type\":\"report\""))
+        slot = &g->last_report_line;
+      if (slot)
+        {
+          g_free (*slot);
+          *slot = g_strndup (g->raw_pending->str, len);
+        }
+      g_string_erase (g->raw_pending, 0, (gssize) len + 1);
+    }
+  /* An over-long line is of no use here: drop it. */
+  if (g->raw_pending->len > AGENT_WIRE_MAX_LINE_BYTES)
+    g_string_truncate (g->raw_pending, 0);
+}
+
+const char *
+test_guest_raw_hello (TestGuest *g)
+{
+  return g->last_hello_line;
+}
+
+const char *
+test_guest_raw_report (TestGuest *g)
+{
+  return g->last_report_line;
+}
+
 AgentMsg *
 test_guest_next_msg (TestGuest *g, AgentMsgType type, guint timeout_ms)
 {
@@ -279,6 +323,7 @@ test_guest_next_msg (TestGuest *g, AgentMsgType type, guint timeout_ms)
           test_guest_disconnect_agent (g);
           return NULL;
         }
+      keep_raw_lines (g, buf, (gsize) n);
       agent_link_feed (g->link, buf, (gsize) n, g_get_monotonic_time (), on_msg, g);
       const char *e = agent_link_get_last_error (g->link);
       if (e)

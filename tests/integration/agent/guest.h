@@ -22,6 +22,11 @@ typedef struct
   int agent_fd;
   AgentLink *link;
   GQueue *msgs; /* AgentMsg *, in arrival order */
+  /* The raw text of the newest hello and report read so far, for fields
+   * agent-proto does not carry (extensions); NULL before the first. */
+  GString *raw_pending; /* bytes after the last newline */
+  char *last_hello_line;
+  char *last_report_line;
 } TestGuest;
 
 /* Returns TRUE when the guest image exists. Otherwise fails the test (as
@@ -53,6 +58,11 @@ gboolean test_guest_send_agent (TestGuest *g, const char *line, GError **error);
  * dropping messages of other types. Returns a newly allocated copy, or NULL
  * on timeout/EOF. */
 AgentMsg *test_guest_next_msg (TestGuest *g, AgentMsgType type, guint timeout_ms);
+
+/* The newest raw hello / report line read by test_guest_next_msg() (owned
+ * by @g), or NULL. It may be newer than the message last returned. */
+const char *test_guest_raw_hello (TestGuest *g);
+const char *test_guest_raw_report (TestGuest *g);
 
 /* Waits until the serial console shows a line containing @needle; returns
  * that line (newly allocated) or NULL after @timeout_ms. */

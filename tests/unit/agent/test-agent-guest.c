@@ -1,5 +1,6 @@
 /* test-agent-guest.c: unit tests of ballast-agent's parsers (lru_gen,
- * /proc files, the host's config line), aging commands and histogram math. */
+ * /proc files, the host's config and reclaim lines), aging commands,
+ * histogram math and the reclaim decision and write. */
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -8,6 +9,7 @@
 #include "agent-json.h"
 #include "agent-mglru.h"
 #include "agent-proc.h"
+#include "agent-reclaim.h"
 
 #define PAGE 4096
 
@@ -350,6 +352,125 @@ test_config_parse (void)
   g_free (huge);
 }
 
+static int
+host_parse (const char *line, AgentHostMsg *m)
+{
+  return agent_host_parse (line, strlen (line), m);
+}
+
+static void
+test_reclaim_parse (void)
+{
+  AgentHostMsg m;
+
+  g_assert_cmpint (host_parse ("{\"type\":\"reclaim\",\"v\":1,\"bytes\":268435456}", &m), ==, 0);
+  g_assert_cmpint (m.type, ==, AGENT_HOST_RECLAIM);
+  g_assert_cmpuint (m.reclaim_bytes, ==, 268435456);
+  /* Key order is free, unknown keys are skipped, the bounds are inclusive. */
+  g_assert_cmpint (host_parse (" {\"bytes\":1, \"x\":[1,{\"y\":null}], \"v\":1,"
+                               "\"type\":\"reclaim\",\"interval_ms\":1} ",
+                               &m),
+                   ==, 0);
+  g_assert_cmpuint (m.reclaim_bytes, ==, 1);
+  g_assert_cmpint (host_parse ("{\"type\":\"reclaim\",\"v\":1,\"bytes\":1099511627776}", &m), ==,
+                   0);
+  g_assert_cmpuint (m.reclaim_bytes, ==, AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES);
+  /* The config-only view ignores a reclaim; a config is still a config. */
+  AgentConfig c;
+  const char *ok = "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096}";
+  g_assert_cmpint (agent_config_parse (ok, strlen (ok), &c), ==, -ENOMSG);
+  g_assert_cmpint (host_parse ("{\"type\":\"config\",\"v\":1,\"bytes\":\"x\"}", &m), ==, 0);
+  g_assert_cmpint (m.type, ==, AGENT_HOST_CONFIG);
+  g_assert_cmpint (host_parse ("{\"type\":\"reclaim\",\"v\":2,\"bytes\":4096}", &m), ==,
+                   -EPROTONOSUPPORT);
+  g_assert_cmpint (m.type, ==, AGENT_HOST_RECLAIM);
+
+  static const char *bad[] = {
+    "{\"type\":\"reclaim\",\"v\":1}",                                /* no bytes */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":0}",                    /* zero */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":-4096}",                /* negative */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":1099511627777}",        /* over 1 TiB */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":99999999999999999999}", /* over uint64 */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096.0}",               /* not an integer */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4e3}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":04096}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":\"4096\"}", /* a string */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":null}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":[4096]}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096,\"bytes\":4096}", /* duplicate key */
+    "{\"type\":\"reclaim\",\"type\":\"reclaim\",\"v\":1,\"bytes\":4096}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096} x", /* trailing garbage */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096}}",
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096", /* unterminated */
+    "{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096,}",
+    "{\"type\":\"reclaim\",\"bytes\":4096}", /* no v */
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      int r = host_parse (bad[i], &m);
+      if (r != -EINVAL || m.type != AGENT_HOST_RECLAIM)
+        g_error ("reclaim case %zu (%s) gave %d, type %d", i, bad[i], r, m.type);
+    }
+
+  /* A line over the limit is refused whatever it holds. */
+  GString *s = g_string_new ("{\"type\":\"reclaim\",\"v\":1,\"bytes\":4096}");
+  while (s->len <= AGENT_WIRE_MAX_LINE_BYTES)
+    g_string_append_c (s, ' ');
+  g_assert_cmpint (agent_host_parse (s->str, s->len, &m), ==, -EINVAL);
+  g_string_free (s, TRUE);
+}
+
+static void
+test_reclaim_admit (void)
+{
+  AgentReclaim r = { 0 };
+
+  /* The first request runs at any time; the cap is 1 GiB. */
+  g_assert_cmpuint (AGENT_WIRE_RECLAIM_MAX_BYTES, ==, 1ULL << 30);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4ULL << 30, 0), ==, AGENT_WIRE_RECLAIM_MAX_BYTES);
+  agent_reclaim_finish (&r, AGENT_WIRE_RECLAIM_MAX_BYTES, 1, 300); /* partial: not an error */
+  /* Less than 1000 ms after the end of that run: dropped. */
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 300), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 4096, 1299), ==, 0);
+  g_assert_cmpuint (r.dropped, ==, 2);
+  /* At 1000 ms it runs; a dropped request does not move the gap. */
+  g_assert_cmpuint (agent_reclaim_admit (&r, 268435456, 1300), ==, 268435456);
+  agent_reclaim_finish (&r, 268435456, 0, 1400);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1ULL << 30, 2399), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, (1ULL << 30) + 1, 2400), ==, 1ULL << 30);
+  /* A failed write counts as an error and spaces the next one too. */
+  agent_reclaim_finish (&r, 1ULL << 30, -ENOENT, 2400);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1, 3399), ==, 0);
+  g_assert_cmpuint (agent_reclaim_admit (&r, 1, 3400), ==, 1);
+  g_assert_cmpuint (r.done, ==, 2);
+  g_assert_cmpuint (r.asked_bytes, ==, AGENT_WIRE_RECLAIM_MAX_BYTES + 268435456);
+  g_assert_cmpuint (r.errors, ==, 1);
+  g_assert_cmpuint (r.dropped, ==, 4);
+}
+
+static void
+test_reclaim_write (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("agent-reclaim-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *path = g_build_filename (dir, "memory.reclaim", NULL);
+  g_autofree char *text = NULL;
+
+  /* Missing: not available, the write fails with the errno. */
+  g_assert_false (agent_reclaim_available (path));
+  g_assert_cmpint (agent_reclaim_write (path, 4096), ==, -ENOENT);
+
+  g_assert_true (g_file_set_contents (path, "", 0, &error));
+  g_assert_true (agent_reclaim_available (path));
+  g_assert_cmpint (agent_reclaim_write (path, 268435456), ==, 0);
+  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
+  g_assert_cmpstr (text, ==, "268435456");
+
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_json_writer (void)
 {
@@ -491,6 +612,9 @@ main (int argc, char **argv)
   g_test_add_func ("/agent/ws/histogram-long-horizon", test_ws_histogram_long_horizon);
   g_test_add_func ("/agent/ws/histogram-steady", test_ws_histogram_steady_hot_set);
   g_test_add_func ("/agent/config/parse", test_config_parse);
+  g_test_add_func ("/agent/reclaim/parse", test_reclaim_parse);
+  g_test_add_func ("/agent/reclaim/admit", test_reclaim_admit);
+  g_test_add_func ("/agent/reclaim/write", test_reclaim_write);
   g_test_add_func ("/agent/json/writer", test_json_writer);
   g_test_add_func ("/agent/proc/parsers", test_proc_parsers);
   g_test_add_func ("/agent/proc/file-reopen", test_file_reopen);

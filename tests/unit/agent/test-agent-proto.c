@@ -531,6 +531,40 @@ test_unknown_fields_ignored (void)
   free (text);
 }
 
+/* The agent's reclaim extensions (hello's "reclaim", the counters in the
+ * report's "agent") pass a parser that does not know them. */
+static void
+test_reclaim_extensions_ignored (void)
+{
+  json_error_t jerr;
+  AgentMsg m;
+  g_autoptr (GError) error = NULL;
+
+  json_t *hello = json_loads (valid_hello, 0, &jerr);
+  json_object_set_new (hello, "reclaim", json_true ());
+  char *text = json_dumps (hello, JSON_COMPACT);
+  json_decref (hello);
+  g_assert_true (parse (text, &m, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (m.type, ==, AGENT_MSG_HELLO);
+  free (text);
+
+  json_t *report = json_loads (valid_report, 0, &jerr);
+  json_t *agent = json_object_get (report, "agent");
+  json_object_set_new (agent, "reclaims", json_integer (2));
+  json_object_set_new (agent, "reclaim_bytes", json_integer (536870912));
+  json_object_set_new (agent, "reclaim_refused", json_integer (0));
+  json_object_set_new (agent, "reclaim_dropped", json_integer (1));
+  json_object_set_new (agent, "reclaim_errors", json_integer (0));
+  text = json_dumps (report, JSON_COMPACT);
+  json_decref (report);
+  g_assert_true (parse (text, &m, &error));
+  g_assert_no_error (error);
+  g_assert_true (m.report.has_agent_cpu);
+  g_assert_cmpuint (m.report.agent_cpu_us, ==, 138131);
+  free (text);
+}
+
 static void
 test_line_length (void)
 {
@@ -651,6 +685,7 @@ main (int argc, char **argv)
   g_test_add_func ("/agent-proto/numeric-sanity", test_numeric_sanity);
   g_test_add_func ("/agent-proto/syntax", test_syntax_rules);
   g_test_add_func ("/agent-proto/unknown-fields", test_unknown_fields_ignored);
+  g_test_add_func ("/agent-proto/reclaim-extensions", test_reclaim_extensions_ignored);
   g_test_add_func ("/agent-proto/line-length", test_line_length);
   g_test_add_func ("/agent-proto/rate-limit", test_rate_limit);
   g_test_add_func ("/agent-proto/link", test_link);

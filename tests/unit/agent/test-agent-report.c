@@ -18,6 +18,7 @@ test_hello (void)
     .page_size = 4096,
     .mglru = true,
     .psi = false,
+    .reclaim = true,
     .interval_ms = 1000,
     .edges_ms = edges_ms,
     .n_edges = 2,
@@ -25,23 +26,25 @@ test_hello (void)
   };
   agent_buf_init (&b, store, sizeof store);
   agent_format_hello (&b, &h);
-  g_assert_cmpstr (store, ==,
-                   "{\"type\":\"hello\",\"v\":1,\"agent\":\"ballast-agent 0.1.0\","
-                   "\"kernel\":\"6.1.0-\\\"x\\\"\",\"page_size\":4096,\"mglru\":true,\"psi\":false,"
-                   "\"interval_ms\":1000,\"bins_ms\":[1000,5000],\"aging_ms\":2000,"
-                   "\"ws_short\":\"generation-spread\",\"ws_long\":\"oldest-generation-min\","
-                   "\"ws_long_bound\":\"idle-upper\"}");
+  g_assert_cmpstr (
+      store, ==,
+      "{\"type\":\"hello\",\"v\":1,\"agent\":\"ballast-agent 0.1.0\","
+      "\"kernel\":\"6.1.0-\\\"x\\\"\",\"page_size\":4096,\"mglru\":true,\"psi\":false,"
+      "\"reclaim\":true,\"interval_ms\":1000,\"bins_ms\":[1000,5000],\"aging_ms\":2000,"
+      "\"ws_short\":\"generation-spread\",\"ws_long\":\"oldest-generation-min\","
+      "\"ws_long_bound\":\"idle-upper\"}");
 
   /* Without MGLRU the aging and method fields are left out. */
   h.mglru = false;
   h.psi = true;
+  h.reclaim = false;
   h.n_edges = 1;
   agent_buf_init (&b, store, sizeof store);
   agent_format_hello (&b, &h);
   g_assert_cmpstr (store, ==,
                    "{\"type\":\"hello\",\"v\":1,\"agent\":\"ballast-agent 0.1.0\","
                    "\"kernel\":\"6.1.0-\\\"x\\\"\",\"page_size\":4096,\"mglru\":false,\"psi\":true,"
-                   "\"interval_ms\":1000,\"bins_ms\":[1000]}");
+                   "\"reclaim\":false,\"interval_ms\":1000,\"bins_ms\":[1000]}");
   g_assert_false (b.overflow);
 }
 
@@ -64,6 +67,8 @@ test_report (void)
                      .pswpout = 13,
                      .oom_kill = 14 };
   AgentBin bins[] = { { 20, 21 }, { 22, 23 }, { 24, 25 } };
+  AgentReclaim rc
+      = { .done = 2, .asked_bytes = 536870912, .refused = 3, .dropped = 4, .errors = 5 };
   AgentReport r = {
     .seq = 42,
     .uptime_ms = 45056,
@@ -77,6 +82,7 @@ test_report (void)
     .cpu_us = 375380,
     .dropped = 3,
     .aging_errors = 0,
+    .reclaim = &rc,
   };
   agent_buf_init (&b, store, sizeof store);
   agent_format_report (&b, &r);
@@ -92,11 +98,14 @@ test_report (void)
                    "{\"age_ms\":1000,\"anon\":20,\"file\":21},"
                    "{\"age_ms\":5000,\"anon\":22,\"file\":23},"
                    "{\"age_ms\":null,\"anon\":24,\"file\":25}]},"
-                   "\"agent\":{\"cpu_us\":375380,\"dropped\":3,\"aging_errors\":0}}");
+                   "\"agent\":{\"cpu_us\":375380,\"dropped\":3,\"aging_errors\":0,"
+                   "\"reclaims\":2,\"reclaim_bytes\":536870912,\"reclaim_refused\":3,"
+                   "\"reclaim_dropped\":4,\"reclaim_errors\":5}}");
   g_assert_false (b.overflow);
 
-  /* No PSI, the two-bin meminfo picture. */
+  /* No PSI, the two-bin meminfo picture, no reclaim counters. */
   r.psi = NULL;
+  r.reclaim = NULL;
   r.ws_source = "meminfo";
   r.n_edges = 1;
   agent_buf_init (&b, store, sizeof store);
