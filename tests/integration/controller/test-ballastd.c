@@ -436,10 +436,18 @@ test_reclaim (void)
     {
       json_t *vm = test_daemon_vm (d, "c");
       json_t *agent = json_object_get (vm, "agent");
+      json_t *pss = json_object_get (json_object_get (vm, "host"), "pss_bytes");
+      if (!json_is_object (agent) || !json_is_integer (pss))
+        {
+          /* No report or no /proc figures yet. */
+          json_decref (vm);
+          g_usleep (500 * 1000);
+          continue;
+        }
       can = json_is_true (json_object_get (agent, "reclaim"));
       requests = test_json_int (agent, "reclaim_requests");
       file_now = histogram_file_mib (vm);
-      pss_now = test_json_int (json_object_get (vm, "host"), "pss_bytes") / MiB;
+      pss_now = json_integer_value (pss) / MiB;
       file_max = MAX (file_max, file_now);
       pss_max = MAX (pss_max, pss_now);
       json_decref (vm);
@@ -454,7 +462,7 @@ test_reclaim (void)
                   can ? "yes" : "no", requests, file_max, file_now, pss_max, pss_now);
   g_assert_true (can);
   g_assert_cmpint (requests, >=, 1);
-  g_assert_cmpint (file_max, >=, RECLAIM_CACHE_MIB * 3 / 4);
+  g_assert_cmpint (file_max, >=, RECLAIM_CACHE_MIB / 2);
   g_assert_cmpint (file_max - file_now, >=, RECLAIM_CACHE_MIB / 2);
   /* Free page reporting returned the dropped cache to the host. */
   g_assert_cmpint (pss_max - pss_now, >=, RECLAIM_CACHE_MIB / 3);
