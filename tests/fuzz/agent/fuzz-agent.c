@@ -1,6 +1,7 @@
 /* fuzz-agent.c: libFuzzer target for every parser of untrusted bytes in the
  * agent area: the host's agent line validator and splitter (guest bytes),
  * and the agent's own readers (host config line, lru_gen and /proc text). */
+#include <assert.h>
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
@@ -46,9 +47,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   agent_link_feed (link, text + cut, size - cut, 1100000, on_msg, &sink);
   agent_link_free (link);
 
-  /* Guest side. */
-  AgentConfig cfg;
-  agent_config_parse (text, size, &cfg);
+  /* Guest side: every host line the agent reads (config and reclaim). */
+  AgentHostMsg host;
+  if (agent_host_parse (text, size, &host) == 0 && host.type == AGENT_HOST_RECLAIM)
+    assert (host.reclaim_bytes >= 1 && host.reclaim_bytes <= AGENT_WIRE_RECLAIM_MAX_REQUEST_BYTES);
 
   static AgentMglruSnapshot snap;
   if (agent_mglru_parse (text, size, &snap) == 0)

@@ -424,6 +424,7 @@ test_reclaim (void)
   g_autoptr (TestGuest) g
       = test_guest_start_in (d->qmp_dir, "c", 768, wl, RECLAIM_CACHE_MIB + 16, "tcg", &error);
   g_assert_no_error (error);
+  g_test_message ("guest c up (pid %d)", g->pid);
   g_assert_true (test_daemon_start (d, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (wait_vm_state (d, "c", "active", 10000), >=, 0);
