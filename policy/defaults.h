@@ -8,8 +8,9 @@
 #define POLICY_DEFAULT_SHARES 1000u
 #define POLICY_DEFAULT_COLD_AGE_MS 120000u
 #define POLICY_DEFAULT_PRESSURE_TARGET_PCT 0.1
-/* refill: the balloon holds at most what it was seen to give back in 10 s */
-#define POLICY_DEFAULT_REFILL_MS 10000u
+/* refill: off by default (docs/policy.md, "Refill bound": a conservative
+ * bound costs density where the balloon inflates slowly) */
+#define POLICY_DEFAULT_REFILL_MS 0u
 /* min: max(256 MiB, 25 % of RAM) */
 #define POLICY_DEFAULT_MIN_FLOOR_BYTES (256ull * POLICY_MIB)
 /* min and max never go below this (or the VM's RAM when smaller). */

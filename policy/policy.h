@@ -145,7 +145,7 @@ typedef struct
   uint64_t cold_age_ms;       /* default 120 s */
   bool ksm;                   /* default true */
   double pressure_target_pct; /* default 0.1 */
-  uint64_t refill_ms;         /* default 10 s; 0: no bound (docs/policy.md, "Refill bound") */
+  uint64_t refill_ms;         /* default 0: no bound (docs/policy.md, "Refill bound") */
 } PolicyVmConfig;
 
 typedef struct

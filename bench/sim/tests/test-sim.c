@@ -460,7 +460,7 @@ test_spike (void)
  * t = 300 s (B5's bursty guests, ramp 0) with the balloon at the measured
  * 123 MiB/s and deflate-on-oom: squeezed to its working set, the 2.7 GiB
  * gap takes ~22 s, past the 10 s grace, and the workload is killed. With the
- * default refill (10 s) ballast measures the balloon's speed on its first
+ * refill at 10 s ballast measures the balloon's speed on its first
  * inflate and never holds more than 10 s of it (~1.2 GiB): the jump is met
  * within the grace. */
 static void
@@ -473,8 +473,8 @@ test_refill (void)
   "            \"policy\": {\"min\": \"256M\"%s},"                                                 \
   "            \"demand\": {\"spike\": {\"base\": \"50M\", \"bytes\": \"2950M\","                  \
   "                                     \"at_s\": 300, \"duration_s\": 60}}}]}"
-  g_autofree char *off_json = g_strdup_printf (REFILL_TMPL, ", \"refill\": \"0\"");
-  g_autofree char *on_json = g_strdup_printf (REFILL_TMPL, "");
+  g_autofree char *off_json = g_strdup_printf (REFILL_TMPL, "");
+  g_autofree char *on_json = g_strdup_printf (REFILL_TMPL, ", \"refill\": \"10s\"");
   SimScenario *sc = load (off_json);
   SimResult res;
   run (sc, "ballast", "none", &res);
@@ -500,7 +500,7 @@ test_refill (void)
 
 /* Guest reclaim. A 4 GiB guest using 50 MiB with 768 MiB of cold page cache,
  * free page reporting on, density mode: the refill bound keeps the balloon
- * within ~1.2 GiB of max, so the cache fits beside it and the balloon never
+ * (refill=10s, as B5's scenario sets it) within ~1.2 GiB of max, so the cache fits beside it and the balloon never
  * touches it. Asked to drop it (the agent's memory.reclaim), the guest frees
  * it and reporting hands it to the host: the host backs ~50 MiB instead of
  * ~818. Without reclaim (an agent that cannot) the cache stays backed. */
@@ -511,7 +511,7 @@ test_reclaim (void)
   "{\"duration_s\": 120, \"config\": {\"host\": {\"mode\": \"density\"}},"                         \
   " \"host\": {\"ram\": \"16G\", \"free_page_reporting\": true},"                                  \
   " \"vms\": [{\"name\": \"c\", \"ram\": \"4G\", \"cache\": \"768M\", \"agent_reclaim\": %s,"      \
-  "            \"policy\": {\"min\": \"256M\"},"                                                   \
+  "            \"policy\": {\"min\": \"256M\", \"refill\": \"10s\"},"                              \
   "            \"demand\": {\"idle\": {\"bytes\": \"50M\"}}}]}"
   g_autofree char *off_json = g_strdup_printf (RECLAIM_TMPL, "false");
   g_autofree char *on_json = g_strdup_printf (RECLAIM_TMPL, "true");
