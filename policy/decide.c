@@ -749,12 +749,14 @@ vm_need (const DecideCtx *x, VmTick *t)
 
 /* Cold page cache the guest may drop itself: only from a fresh MGLRU
  * histogram of an agent that takes requests, and never from a guest under
- * pressure or still repaying a thrash allowance. */
+ * pressure this tick. A thrash allowance (the balloon's business) does not
+ * stop it: the refaults that grew it also raised the cold age it is sized
+ * at. */
 static void
 vm_cold_file (VmTick *t)
 {
   if (!t->has_data || !t->have_ws || !t->have_agent || !t->vm->agent.can_reclaim || t->pressure
-      || t->urgent || t->vc->allowance_bytes > 0)
+      || t->urgent)
     return;
   t->w->cold_file
       = policy_sat_sub (ws_file_total (&t->vm->ws),
