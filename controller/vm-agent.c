@@ -98,6 +98,9 @@ agent_stop (VmAgent *a)
   qmp_retry_cancel (&a->retry);
   g_clear_handle_id (&a->throttle_id, g_source_remove);
   a->bytes_since_valid = 0;
+  /* The next agent on this socket (after a guest reboot, say) may not take
+   * reclaim requests: it says so in its own hello. */
+  a->data.hello.reclaim = FALSE;
   if (a->token)
     {
       a->token->agent = NULL;
@@ -207,9 +210,8 @@ vm_agent_send_reclaim (VmAgent *a, guint64 bytes)
 {
   if (a->conn == NULL || !a->data.hello_seen || !a->data.hello.reclaim || bytes == 0)
     return FALSE;
-  json_t *msg
-      = json_pack ("{s:s,s:i,s:I}", "type", AGENT_WIRE_MSG_RECLAIM, "v", AGENT_WIRE_VERSION,
-                   "bytes", (json_int_t) MIN (bytes, AGENT_WIRE_RECLAIM_MAX_BYTES));
+  json_t *msg = json_pack ("{s:s,s:i,s:I}", "type", AGENT_WIRE_MSG_RECLAIM, "v", AGENT_WIRE_VERSION,
+                           "bytes", (json_int_t) MIN (bytes, AGENT_WIRE_RECLAIM_MAX_BYTES));
   char *text = msg ? json_dumps (msg, JSON_COMPACT) : NULL;
   json_decref (msg);
   if (text == NULL)
@@ -229,7 +231,7 @@ vm_agent_send_reclaim (VmAgent *a, guint64 bytes)
     {
       /* Half a line would corrupt the next one: start the link over. */
       agent_stop (a);
-      qmp_retry_schedule (&a->retry);
+      agent_retry_later (a);
     }
   return FALSE;
 }

@@ -52,6 +52,6 @@ void vm_agent_set_ram (VmAgent *a, guint64 ram_bytes);
 const VmAgentData *vm_agent_get_data (const VmAgent *a);
 /* Asks the guest's agent to reclaim `bytes` of page cache (a `reclaim` line),
  * if the link is up and the agent said it takes requests. Never blocks: a
- * request the socket cannot take at once is dropped (the next tick asks
- * again). Returns whether the line went out. */
+ * request the socket cannot take at once is dropped (the policy asks again
+ * after its period). Returns whether the line went out. */
 gboolean vm_agent_send_reclaim (VmAgent *a, guint64 bytes);

@@ -748,15 +748,16 @@ vm_need (const DecideCtx *x, VmTick *t)
 }
 
 /* Cold page cache the guest may drop itself: only from a fresh MGLRU
- * histogram of an agent that takes requests, and never from a guest under
+ * histogram (the meminfo fallback's bins are active/inactive, not ages: it
+ * would name every recent read cold) of an agent that takes requests, and never from a guest under
  * pressure this tick. A thrash allowance (the balloon's business) does not
  * stop it: the refaults that grew it also raised the cold age it is sized
  * at. */
 static void
 vm_cold_file (VmTick *t)
 {
-  if (!t->has_data || !t->have_ws || !t->have_agent || !t->vm->agent.can_reclaim || t->pressure
-      || t->urgent)
+  if (!t->has_data || !t->have_ws || t->vm->ws.source != POLICY_WS_AGENT || !t->have_agent
+      || !t->vm->agent.can_reclaim || t->pressure || t->urgent)
     return;
   t->w->cold_file
       = policy_sat_sub (ws_file_total (&t->vm->ws),

@@ -22,14 +22,15 @@ now_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
 proc_stat() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null; }
 proc_start() { proc_stat "$1" | awk '{print $20}'; }
 
-# pid_ours PID: it runs with the start time it was tracked with. A zombie is
+# pid_ours PID: it runs with the start time it was tracked with (an untracked
+# PID is never ours). A zombie is
 # not ours any more: kill -0 still succeeds on it, and the QEMUs here
 # (-daemonize) are reaped by PID 1, which may do so late or never.
 pid_ours() {
     set -- "$1" "$(cat "$W"/pids.* 2>/dev/null | awk -v p="$1" '$1 == p {s = $2} END {print s}')" \
         "$(proc_stat "$1")"
     case "$3" in ''|Z*|X*) return 1 ;; esac
-    [ -z "$2" ] || [ "$(echo "$3" | awk '{print $20}')" = "$2" ]
+    [ -n "$2" ] && [ "$(echo "$3" | awk '{print $20}')" = "$2" ]
 }
 
 # tracked_pids KIND: the PIDs of $W/pids.KIND.

@@ -117,7 +117,9 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
                "vm %zu: target outside auto and fixed", i);
       /* Reclaim: only steered VMs whose agent takes it, at most 1 GiB. */
       CHECK (v->reclaim_bytes == 0
-                 || (!v->held && vm->agent.can_reclaim && v->reclaim_bytes <= POLICY_GIB),
+                 || (!v->held && vm->agent.can_reclaim && v->reclaim_bytes <= POLICY_GIB
+                     && vm->ws.source == POLICY_WS_AGENT && !vm->agent.urgent
+                     && (c->host_mode == POLICY_HOST_MODE_DENSITY || d->host_tight)),
              "vm %zu: reclaim %" G_GUINT64_FORMAT " (held %d, can %d)", i, v->reclaim_bytes,
              (int) v->held, (int) vm->agent.can_reclaim);
       CHECK (v->refill_bytes <= v->max_bytes, "vm %zu: refill bound %" G_GUINT64_FORMAT " > max", i,
