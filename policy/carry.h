@@ -52,6 +52,15 @@ typedef struct
   uint64_t demand_floor_bytes;
   uint64_t demand_floor_until_ms;
 
+  /* ballast: burst floor (docs/policy.md, "Burst floor"): the need's low
+   * since the last burst, the peak of the burst under way, and the floor a
+   * finished burst left, held until `burst_until_ms` */
+  bool in_burst;
+  uint64_t burst_low_bytes;
+  uint64_t burst_peak_bytes;
+  uint64_t burst_floor_bytes;
+  uint64_t burst_until_ms;
+
   /* ballast: the balloon's speed, measured while it moved toward a target it
    * did not reach within the interval (0: never seen limited by the device) */
   double balloon_bps;

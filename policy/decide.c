@@ -33,6 +33,12 @@
 /* ... and is kept as a floor this long: the guest just showed it needs it. */
 #define DEMAND_FLOOR_MS 300000u
 
+/* A rise of the need by at least max(64 MiB, 10 % of RAM) above its low
+ * since the last burst is a burst; it ends when the need is back within half
+ * of that of the low. */
+#define BURST_MIN_FLOOR_BYTES (64ull * POLICY_MIB)
+#define BURST_MIN_PCT 10.0
+
 /* Guest available memory below max(32 MiB, 2 % of RAM) is urgent. */
 #define LOW_WATERMARK_FLOOR_BYTES (32ull * POLICY_MIB)
 #define LOW_WATERMARK_PCT 2.0
@@ -95,7 +101,9 @@ enum
 typedef struct
 {
   uint64_t min, max, soft_floor, need, plan, cur;
-  uint64_t refill;    /* need raised to the refill bound (docs/policy.md, "Refill bound") */
+  uint64_t refill; /* need raised to the refill bound or the burst floor (docs/policy.md,
+                    * "Refill bound", "Burst floor"), for `raise_reason` */
+  const char *raise_reason;
   uint64_t cold_file; /* cold page cache the guest's agent may be asked to reclaim */
   uint64_t lo, hi;    /* the current water-fill level */
   uint32_t weight;
@@ -422,6 +430,7 @@ typedef struct
   PolicyVmDecision *d;
   VmWork *w;
   uint64_t ram, actual, headroom, cold, cold_max, base;
+  uint64_t base_anon; /* base without page cache (a burst is the guest's own memory) */
   bool actual_present, destroyed, have_ws, have_stats, have_agent, has_data;
   bool pressure, urgent;
   double refault_bps;
@@ -549,11 +558,18 @@ vm_base (VmTick *t)
                                 policy_cap_bytes (vm->stats.available_bytes.value));
       t->w->reason = "stats+headroom";
     }
+  t->base_anon = t->base;
   if (t->have_ws)
     {
       t->base = ws_bytes (&vm->ws, vc->cold_age_eff_ms, false);
+      t->base_anon
+          = policy_sat_sub (t->base, ws_bytes (&vm->ws, vc->cold_age_eff_ms, true));
       if (t->have_agent)
-        t->base = policy_sat_add (t->base, policy_cap_bytes (vm->agent.unevictable_bytes));
+        {
+          uint64_t unevictable = policy_cap_bytes (vm->agent.unevictable_bytes);
+          t->base = policy_sat_add (t->base, unevictable);
+          t->base_anon = policy_sat_add (t->base_anon, unevictable);
+        }
       t->w->reason = "ws+headroom";
     }
 }
@@ -692,8 +708,46 @@ vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
     }
 }
 
+/* Burst floor: a burst's peak (the guest's own memory, page cache left out:
+ * a read-once file is no burst, and cache can be read again) plus headroom
+ * is kept as a floor for `burst-hold` after the burst ends, renewed by the next burst, so a guest that bursts
+ * periodically finds its memory where it left it; when the bursts stop, the
+ * floor goes and rate-limited inflates take the memory back. Free page
+ * reporting returns what the guest freed in between either way. Like the
+ * refill bound it is a raise outside the budget, dropped on a tight host: a
+ * floor for memory not in use never outranks another guest's need. */
+static void
+vm_burst (const DecideCtx *x, const VmTick *t)
+{
+  PolicyVmCarry *vc = t->vc;
+  uint64_t need0 = policy_sat_add (t->base_anon, t->headroom);
+  uint64_t rise
+      = policy_max_u64 (BURST_MIN_FLOOR_BYTES, policy_pct_of (t->ram, BURST_MIN_PCT));
+  if (!vc->in_burst)
+    {
+      if (vc->burst_low_bytes == 0 || need0 < vc->burst_low_bytes)
+        vc->burst_low_bytes = need0;
+      if (need0 < policy_sat_add (vc->burst_low_bytes, rise))
+        return;
+      vc->in_burst = true;
+      vc->burst_peak_bytes = need0;
+    }
+  vc->burst_peak_bytes = policy_max_u64 (vc->burst_peak_bytes, need0);
+  if (need0 > policy_sat_add (vc->burst_low_bytes, rise / 2))
+    return;
+  vc->in_burst = false;
+  vc->burst_low_bytes = need0;
+  if (t->vm->cfg.burst_hold_ms == 0)
+    return;
+  vc->burst_floor_bytes = x->now < vc->burst_until_ms
+                              ? policy_max_u64 (vc->burst_floor_bytes, vc->burst_peak_bytes)
+                              : vc->burst_peak_bytes;
+  vc->burst_until_ms = policy_sat_add (x->now, t->vm->cfg.burst_hold_ms);
+}
+
 /* Need of a VM with data: base + headroom + allowance within [min, max],
- * raised to the demand floor and to the urgent floor while it holds. */
+ * raised to the demand and urgent floors while they hold; the raise the
+ * refill bound and the burst floor ask for, granted outside the budget. */
 static void
 vm_need (const DecideCtx *x, VmTick *t)
 {
@@ -701,6 +755,7 @@ vm_need (const DecideCtx *x, VmTick *t)
   VmWork *w = t->w;
   uint64_t need0 = policy_sat_add (t->base, t->headroom);
   vm_feedback (x, t, need0);
+  vm_burst (x, t);
   uint64_t raw = policy_sat_add (need0, vc->allowance_bytes);
   w->need = policy_clamp_u64 (raw, w->min, w->max);
   if (vc->allowance_bytes > 0)
@@ -744,7 +799,15 @@ vm_need (const DecideCtx *x, VmTick *t)
   if (w->soft_floor > w->need)
     w->need = w->soft_floor;
   t->d->refill_bytes = refill_floor (t);
+  t->d->burst_floor_bytes
+      = x->now < vc->burst_until_ms ? policy_min_u64 (vc->burst_floor_bytes, w->max) : 0;
   w->refill = policy_max_u64 (w->need, t->d->refill_bytes);
+  w->raise_reason = "refill";
+  if (t->d->burst_floor_bytes > w->refill)
+    {
+      w->refill = t->d->burst_floor_bytes;
+      w->raise_reason = "burst-floor";
+    }
 }
 
 /* Cold page cache the guest may drop itself: only from a fresh MGLRU
@@ -975,7 +1038,7 @@ host_budget (DecideCtx *x)
 
 /* Allocation: min -> soft floor -> need -> max, water-filled by shares
  * within the budget; then, while every need fits and the host is not tight,
- * each VM is raised to its refill bound. That raise is not taken from the
+ * each VM is raised to its refill bound and its burst floor. That raise is not taken from the
  * budget: it keeps the guest's memory within reach (a target never above
  * max, so never more than no controller gives), and the memory is backed
  * only once the guest uses it, which the give rule and a tight host see. */
@@ -1049,7 +1112,7 @@ shape_steered (DecideCtx *x)
       VmWork *w = &x->work[i];
       PolicyVmDecision *d = &x->out->vms[i];
       if (w->plan > w->need)
-        w->reason = w->plan <= w->refill ? "refill" : "surplus";
+        w->reason = w->plan <= w->refill ? w->raise_reason : "surplus";
       else if (w->plan < w->need)
         w->reason = "overloaded";
       d->plan_bytes = w->plan;

@@ -11,6 +11,9 @@
 /* refill: off by default (docs/policy.md, "Refill bound": a conservative
  * bound costs density where the balloon inflates slowly) */
 #define POLICY_DEFAULT_REFILL_MS 0u
+/* burst-hold: a burst that comes back within this of the last one's end
+ * finds the memory still there (docs/policy.md, "Burst floor") */
+#define POLICY_DEFAULT_BURST_HOLD_MS 120000u
 /* min: max(256 MiB, 25 % of RAM) */
 #define POLICY_DEFAULT_MIN_FLOOR_BYTES (256ull * POLICY_MIB)
 /* min and max never go below this (or the VM's RAM when smaller). */

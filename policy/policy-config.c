@@ -453,6 +453,14 @@ policy_vm_config_set (PolicyVmConfig *v, const char *key, const char *value, cha
       v->refill_ms = ms;
       return POLICY_KEY_OK;
     }
+  else if (strcmp (key, "burst-hold") == 0)
+    {
+      uint64_t ms;
+      if (!policy_parse_duration_ms (value, 1000, &ms, error))
+        return conf_invalid (error, key);
+      v->burst_hold_ms = ms;
+      return POLICY_KEY_OK;
+    }
   else if (strcmp (key, "ksm") == 0)
     {
       bool b;

@@ -146,6 +146,7 @@ typedef struct
   bool ksm;                   /* default true */
   double pressure_target_pct; /* default 0.1 */
   uint64_t refill_ms;         /* default 0: no bound (docs/policy.md, "Refill bound") */
+  uint64_t burst_hold_ms;     /* default 120 s (docs/policy.md, "Burst floor"); 0: off */
 } PolicyVmConfig;
 
 typedef struct
@@ -247,6 +248,8 @@ typedef struct
   bool held;           /* not steered this tick (no data, booting, paused, stopping,
                           * destroyed, or mode fixed/observe/off): counted in held_bytes */
   uint64_t refill_bytes;  /* the refill bound (0: none; docs/policy.md, "Refill bound") */
+  uint64_t burst_floor_bytes; /* the burst floor in force (0: none; docs/policy.md,
+                               * "Burst floor") */
   uint64_t reclaim_bytes; /* ask the guest's agent to reclaim this much cold page cache
                            * now (0: no request; docs/policy.md, "Guest reclaim") */
 } PolicyVmDecision;

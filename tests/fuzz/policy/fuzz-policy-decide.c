@@ -71,6 +71,8 @@ fuzz_vm_config (FuzzBytes *b, PolicyVmConfig *v, uint64_t ram)
     v->pressure_target_pct = fuzz_double_near (b, 5.0);
   if (fuzz_bool (b))
     v->refill_ms = fuzz_bytes_near (b, 60000);
+  if (fuzz_bool (b))
+    v->burst_hold_ms = fuzz_bytes_near (b, 240000);
 }
 
 static void

@@ -124,6 +124,8 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
              (int) v->held, (int) vm->agent.can_reclaim);
       CHECK (v->refill_bytes <= v->max_bytes, "vm %zu: refill bound %" G_GUINT64_FORMAT " > max", i,
              v->refill_bytes);
+      CHECK (v->burst_floor_bytes <= v->max_bytes,
+             "vm %zu: burst floor %" G_GUINT64_FORMAT " > max", i, v->burst_floor_bytes);
       if (!v->held)
         {
           CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: steered outside auto", i);
@@ -136,8 +138,11 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
                    i, v->plan_bytes, v->target_bytes, vm->actual_bytes.value, v->reason);
           sum_min_steered += v->min_bytes;
           sum_plan += v->plan_bytes;
-          /* Above the need only the refill bound may go past the budget. */
-          sum_plan_budgeted += v->plan_bytes > v->need_bytes && v->plan_bytes <= v->refill_bytes
+          /* Above the need only the refill bound and the burst floor may go
+           * past the budget. */
+          sum_plan_budgeted += v->plan_bytes > v->need_bytes
+                                       && v->plan_bytes
+                                              <= MAX (v->refill_bytes, v->burst_floor_bytes)
                                    ? v->need_bytes
                                    : v->plan_bytes;
         }
@@ -154,8 +159,8 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
   CHECK (sum_plan == d->sum_plan_bytes, "sum_plan %" G_GUINT64_FORMAT " != %" G_GUINT64_FORMAT,
          sum_plan, d->sum_plan_bytes);
   /* Σ targets <= B whenever Σ min <= B (held VMs count at what they hold),
-   * the refill raise above a need apart: it is granted only while the host
-   * is not tight (docs/policy.md, "Refill bound"). */
+   * the refill and burst-floor raise above a need apart: it is granted only
+   * while the host is not tight (docs/policy.md, "Refill bound"). */
   if (d->held_bytes <= d->budget_bytes && sum_min_steered <= d->budget_bytes - d->held_bytes)
     CHECK (sum_plan_budgeted <= d->budget_bytes - d->held_bytes,
            "Σ plan %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " budgeted) + held %" G_GUINT64_FORMAT

@@ -689,6 +689,57 @@ test_reclaim (Fixture *fx, gconstpointer data)
   policy_carry_free (carry);
 }
 
+/* One tick at `now_s` of an 8 GiB guest (balloon at max) using `used`, on
+ * a 64 GiB host with `avail` available; returns its plan. */
+static uint64_t
+burst_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_s, uint64_t used, uint64_t hold_ms,
+            uint64_t avail)
+{
+  PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, used);
+  vm.cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
+  vm.cfg.burst_hold_ms = hold_ms;
+  PolicySnapshot s = snap_host (now_s * 1000, 64 * GIB, avail, &vm, 1);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  return fx->d.vms[0].plan_bytes;
+}
+
+/* The burst floor: a guest using 512 MiB that bursts to 3 GiB for 15 s is
+ * planned at its burst's peak for `burst-hold` after the burst ends; a
+ * second burst within it renews it; then it lapses. With burst-hold=0 the
+ * plan falls back to the need at once. A tight host (MemAvailable under two
+ * reserves) does not grant it. */
+static void
+test_burst_floor (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  const uint64_t quiet = 512 * MIB + HEADROOM_8G, peak = 3 * GIB + HEADROOM_8G;
+  const uint64_t bursts[][2] = { { 20, 35 }, { 80, 95 } };
+  for (int hold = 0; hold < 2; hold++)
+    {
+      uint64_t hold_ms = hold ? 120000 : 0;
+      PolicyCarry *carry = policy_carry_new ();
+      for (uint64_t t = 1; t <= 240; t++)
+        {
+          bool in_burst = (t >= bursts[0][0] && t < bursts[0][1])
+                          || (t >= bursts[1][0] && t < bursts[1][1]);
+          bool tight = t == 60;
+          uint64_t plan = burst_tick (fx, carry, t, in_burst ? 3 * GIB : 512 * MIB, hold_ms,
+                                      tight ? 4 * GIB : 60 * GIB);
+          bool held = hold && !tight && t >= bursts[0][0] && t < bursts[1][1] + 120;
+          if (in_burst)
+            g_assert_cmpuint (plan, ==, peak);
+          else if (held)
+            g_assert_cmpuint (plan, ==, peak);
+          else if (tight)
+            g_assert_cmpuint (plan, <=, quiet);
+          else
+            g_assert_cmpuint (plan, ==, quiet);
+        }
+      policy_carry_free (carry);
+    }
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -1393,6 +1444,7 @@ main (int argc, char **argv)
   ADD ("refill/bound", test_refill_bound);
   ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
+  ADD ("burst-floor", test_burst_floor);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
   ADD ("mode-fixed", test_mode_fixed);
