@@ -228,6 +228,16 @@ sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, 
   return TRUE;
 }
 
+gboolean
+sample_vm_rss (SampleCtx *ctx, int pid, guint64 *out_bytes)
+{
+  uint64_t rss = 0;
+  if (pid <= 0 || !proc_rss_read (ctx->proc, pid, &rss, NULL))
+    return FALSE;
+  *out_bytes = rss;
+  return TRUE;
+}
+
 void
 sample_vm_process (SampleCtx *ctx, int pid, SampleVmCost *out)
 {

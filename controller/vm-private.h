@@ -55,6 +55,7 @@ struct _Vm
   /* host cost of its QEMU, read by the owner's tick */
   SampleVmCost cost;
   gint64 cost_sampled_mono_us;
+  guint64 cost_rss_bytes; /* the QEMU's resident size at that reading */
   VmCadence cost_cadence;
   VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */
   gboolean stats_wanted_now; /* asked out of cadence for urgent news: decide on arrival */

@@ -25,6 +25,11 @@
  * brings both back to every tick. */
 #define VM_SAMPLE_MAX_LEVEL 2
 #define VM_COST_MAX_LEVEL 3
+/* A due /proc reading of a QEMU whose resident size (statm, O(1)) moved
+ * less than VM_QUIET_DELTA_BYTES since the last full one is skipped while
+ * that one is younger than this: PSS follows RSS but for KSM merging, which
+ * converges over tens of seconds. */
+#define VM_COST_FULL_MAX_US (30 * G_USEC_PER_SEC)
 /* Moves smaller than this in a guest's free, available or cache figures,
  * or in its QEMU's PSS, read as quiet: an idle guest's own noise. */
 #define VM_QUIET_DELTA_BYTES (8u << 20)
@@ -315,9 +320,17 @@ vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 t
   if (!vm_cadence_due (&vm->cost_cadence, now_mono_us, tick_us))
     return;
   vm_cadence_read (&vm->cost_cadence, now_mono_us, VM_COST_MAX_LEVEL);
+  guint64 rss = 0;
+  gboolean have_rss = sample_vm_rss (sample, vm->pid, &rss);
+  if (have_rss && vm->cost.pss_bytes.present && vm->cost_sampled_mono_us != 0
+      && now_mono_us - vm->cost_sampled_mono_us < VM_COST_FULL_MAX_US
+      && (rss > vm->cost_rss_bytes ? rss - vm->cost_rss_bytes : vm->cost_rss_bytes - rss)
+             < VM_QUIET_DELTA_BYTES)
+    return;
   PolicyStat old_pss = vm->cost.pss_bytes;
   sample_vm_process (sample, vm->pid, &vm->cost);
   vm->cost_sampled_mono_us = now_mono_us;
+  vm->cost_rss_bytes = rss;
   if (vm_bytes_moved (&old_pss, &vm->cost.pss_bytes))
     vm_cadence_wake (&vm->cost_cadence);
 }

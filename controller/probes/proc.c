@@ -162,6 +162,24 @@ proc_smaps_rollup_parse (const char *text, gsize len, ProcSmapsRollup *out, GErr
   return TRUE;
 }
 
+gboolean
+proc_statm_rss_parse (const char *text, gsize len, uint64_t page_bytes, uint64_t *out_bytes,
+                      GError **error)
+{
+  /* "size resident shared text lib data dt": the second field. */
+  g_autofree char *line = g_strndup (text, MIN (len, (gsize) 256));
+  g_auto (GStrv) fields = g_strsplit_set (g_strstrip (line), " ", 3);
+  uint64_t pages;
+  if (g_strv_length (fields) < 3 || !host_parse_u64 (fields[1], &pages) || page_bytes == 0
+      || pages > UINT64_MAX / page_bytes)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "statm: no valid resident");
+      return FALSE;
+    }
+  *out_bytes = pages * page_bytes;
+  return TRUE;
+}
+
 static void
 proc_ksm_stat_kv (const char *key, const char *value, gpointer user_data)
 {
@@ -445,6 +463,23 @@ proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error)
     }
   proc_read_ksm_stat (ctx, pid, &out->ksm);
   out->in_cgroup = proc_read_cgroup (ctx, pid, &out->cgroup);
+  return TRUE;
+}
+
+gboolean
+proc_rss_read (ProcCtx *ctx, pid_t pid, uint64_t *out_bytes, GError **error)
+{
+  g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  long page = sysconf (_SC_PAGESIZE);
+  if (!host_read_text (path, &text, &len, error))
+    return FALSE;
+  if (!proc_statm_rss_parse (text, len, page > 0 ? (uint64_t) page : 4096u, out_bytes, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
   return TRUE;
 }
 

@@ -66,6 +66,10 @@ pid_t proc_find_kthread (const HostRoots *roots, const char *comm);
 /* smaps_rollup: TRUE when a Pss line is present and valid. */
 gboolean proc_smaps_rollup_parse (const char *text, gsize len, ProcSmapsRollup *out,
                                   GError **error);
+/* /proc/PID/statm: the resident size (its second field, in pages of
+ * `page_bytes`) in bytes; FALSE with an error on junk or overflow. */
+gboolean proc_statm_rss_parse (const char *text, gsize len, uint64_t page_bytes,
+                               uint64_t *out_bytes, GError **error);
 /* ksm_stat: TRUE when ksm_merging_pages is present and valid. */
 gboolean proc_ksm_stat_parse (const char *text, gsize len, ProcKsmStat *out, GError **error);
 /* /proc/PID/cgroup: returns the cgroup v2 path ("0::/path" line), newly
@@ -97,6 +101,9 @@ typedef struct
  * when missing. A process in the root cgroup has no cgroup data: the root's
  * counters are the whole host's. */
 gboolean proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error);
+/* A process's resident size from /proc/PID/statm: O(1), where smaps_rollup
+ * walks every page table. FALSE with an error when it cannot be read. */
+gboolean proc_rss_read (ProcCtx *ctx, pid_t pid, uint64_t *out_bytes, GError **error);
 
 /* The PID of the process at the other end of a connected AF_UNIX socket
  * (SO_PEERCRED: for a socket we connected, the process that called

@@ -41,6 +41,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     sink += smaps.pss_bytes.value;
   g_clear_error (&error);
 
+  uint64_t rss;
+  if (proc_statm_rss_parse (text, size, 4096, &rss, &error))
+    sink += rss;
+  g_clear_error (&error);
+
   ProcKsmStat ks;
   if (proc_ksm_stat_parse (text, size, &ks, &error))
     sink += ks.merging_pages.value + (uint64_t) ks.process_profit_bytes;

@@ -95,6 +95,32 @@ test_ticks_to_ns (void)
                     18446744073ull * 1000000000 + 500000000);
 }
 
+/* statm: the second field in pages; junk, missing fields and overflow are errors. */
+static void
+test_statm (void)
+{
+  static const char valid[] = "1148921 265340 2218 1783 0 296457 0\n";
+  guint64 rss = 0;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (proc_statm_rss_parse (valid, strlen (valid), 4096, &rss, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (rss, ==, 265340ull * 4096);
+  static const char *const bad[] = { "", "1148921", "1148921 x 2218 0 0 0 0",
+                                     "1 -5 2 0 0 0 0", "1 18446744073709551615 2 0 0 0 0" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_assert_false (proc_statm_rss_parse (bad[i], strlen (bad[i]), 4096, &rss, &e));
+      g_assert_error (e, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    }
+  /* The real file of this process. */
+  HostRoots *roots = host_roots_new (NULL, NULL, NULL);
+  g_autoptr (ProcCtx) ctx = proc_ctx_new (roots);
+  host_roots_free (roots);
+  g_assert_true (proc_rss_read (ctx, getpid (), &rss, &error));
+  g_assert_cmpuint (rss, >, 0);
+}
+
 static void
 test_smaps_rollup (void)
 {
@@ -378,6 +404,7 @@ main (int argc, char **argv)
   g_test_add_func ("/probes/proc/stat", test_stat_parse);
   g_test_add_func ("/probes/proc/ticks-to-ns", test_ticks_to_ns);
   g_test_add_func ("/probes/proc/smaps-rollup", test_smaps_rollup);
+  g_test_add_func ("/probes/proc/statm", test_statm);
   g_test_add_func ("/probes/proc/ksm-stat", test_ksm_stat);
   g_test_add_func ("/probes/proc/cgroup-path", test_cgroup_path);
   g_test_add_func ("/probes/proc/memory-stat", test_memory_stat);

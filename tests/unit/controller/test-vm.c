@@ -2,8 +2,13 @@
  * one sample followed from the replies to the PolicyVm, the decision and the
  * `balloon` command it causes. */
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "sample.h"
 
 #include "qmp-test-peer.h"
 #include "vm-qmp.h"
@@ -367,6 +372,67 @@ test_quiet_cadence (void)
   vm_free (vm);
 }
 
+static void
+write_proc_file (const char *dir, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, "4242", name, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+}
+
+/* The PSS the policy sees after regular ticks up to `until_s`. */
+static guint64
+pss_after (Vm *vm, SampleCtx *sample, gint64 t0_us, guint from_s, guint until_s)
+{
+  for (guint s = from_s; s <= until_s; s++)
+    vm_refresh_process_cost (vm, sample, t0_us + (gint64) s * G_USEC_PER_SEC, G_USEC_PER_SEC);
+  PolicyVmConfig cfg;
+  policy_vm_config_defaults (&cfg);
+  PolicyVm out;
+  vm_to_policy (vm, &cfg, t0_us + (gint64) until_s * G_USEC_PER_SEC, &out);
+  return out.pss_bytes.value;
+}
+
+/* A due /proc reading whose QEMU's resident size (statm) did not move is
+ * skipped while the last full one (smaps_rollup) is under 30 s old; a move
+ * of RSS, or that age, reads it again. */
+static void
+test_rss_gate (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("ballast-proc-XXXXXX", NULL);
+  g_autofree char *pid_dir = g_build_filename (root, "4242", NULL);
+  g_assert_cmpint (g_mkdir (pid_dir, 0700), ==, 0);
+  g_setenv ("BALLAST_PROC_ROOT", root, TRUE);
+  g_setenv ("BALLAST_SYS_ROOT", root, TRUE);
+  g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
+  SampleCtx *sample = sample_new (ksm, FALSE, NULL, TRUE);
+  long page = sysconf (_SC_PAGESIZE);
+  g_autofree char *statm_a = g_strdup_printf ("9000 %llu 10 1 0 100 0\n", (unsigned long long) (100 * MiB / page));
+  g_autofree char *statm_b = g_strdup_printf ("9000 %llu 10 1 0 100 0\n", (unsigned long long) (120 * MiB / page));
+  write_proc_file (root, "statm", statm_a);
+  write_proc_file (root, "smaps_rollup", "Rss: 102400 kB\nPss: 102400 kB\n");
+
+  VmOwner owner = { 0 };
+  Vm *vm = vm_new (&owner, "gated", "static", NULL, NULL, &quiet_ops, NULL);
+  vm_update_pid (vm, 4242);
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_cmpuint (pss_after (vm, sample, t0, 0, 0), ==, 100 * MiB);
+  /* KSM merged: PSS moved, RSS did not. */
+  write_proc_file (root, "smaps_rollup", "Rss: 102400 kB\nPss: 51200 kB\n");
+  g_assert_cmpuint (pss_after (vm, sample, t0, 1, 25), ==, 100 * MiB);
+  g_assert_cmpuint (pss_after (vm, sample, t0, 26, 40), ==, 50 * MiB);
+  /* The guest grew: RSS moved, read at the next due reading (<= 8 ticks). */
+  write_proc_file (root, "statm", statm_b);
+  write_proc_file (root, "smaps_rollup", "Rss: 122880 kB\nPss: 71680 kB\n");
+  g_assert_cmpuint (pss_after (vm, sample, t0, 41, 49), ==, 70 * MiB);
+
+  vm_free (vm);
+  sample_free (sample);
+  g_unsetenv ("BALLAST_PROC_ROOT");
+  g_unsetenv ("BALLAST_SYS_ROOT");
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", root);
+  g_assert_cmpint (system (cmd), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -376,5 +442,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vm/stats-age-monotonic", test_stats_age_monotonic);
   g_test_add_func ("/vm/qmp/ram-size-retried", test_ram_size_retried);
   g_test_add_func ("/vm/quiet-cadence", test_quiet_cadence);
+  g_test_add_func ("/vm/rss-gate", test_rss_gate);
   return g_test_run ();
 }
