@@ -166,10 +166,12 @@ cmd_query_metrics (gpointer data, json_t *args, GError **error)
 static json_t *
 mgr_policy_json (const PolicyVmConfig *c)
 {
-  json_t *o = json_pack ("{s:s,s:i,s:I,s:b,s:f,s:I,s:I}", "mode", policy_vm_mode_name (c->mode),
-                         "shares", (int) c->shares, "cold_age_ms", (json_int_t) c->cold_age_ms,
-                         "ksm", c->ksm, "pressure_target_pct", c->pressure_target_pct, "refill_ms",
-                         (json_int_t) c->refill_ms, "burst_hold_ms", (json_int_t) c->burst_hold_ms);
+  json_t *o = json_pack ("{s:s,s:i,s:I,s:b,s:f,s:I,s:I,s:I}", "mode",
+                         policy_vm_mode_name (c->mode), "shares", (int) c->shares, "cold_age_ms",
+                         (json_int_t) c->cold_age_ms, "ksm", c->ksm, "pressure_target_pct",
+                         c->pressure_target_pct, "refill_ms", (json_int_t) c->refill_ms,
+                         "burst_hold_ms", (json_int_t) c->burst_hold_ms, "boot_grace_ms",
+                         (json_int_t) c->boot_grace_ms);
   const struct
   {
     const char *key;

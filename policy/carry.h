@@ -69,8 +69,10 @@ typedef struct
   bool reclaim_asked;
   uint64_t reclaim_ms;
 
-  /* ballast: booting reservation (kick seen, driver not reporting yet) */
+  /* ballast: booting reservation (kick seen, driver not reporting yet),
+   * then the boot grace (no inflate until this time) */
   bool booting;
+  uint64_t boot_grace_until_ms;
 
   /* ballast: what was last issued */
   bool issued;

@@ -747,7 +747,8 @@ vm_burst (const DecideCtx *x, const VmTick *t)
 
 /* Need of a VM with data: base + headroom + allowance within [min, max],
  * raised to the demand and urgent floors while they hold; the raise the
- * refill bound and the burst floor ask for, granted outside the budget. */
+ * refill bound, the burst floor and the boot grace ask for, granted outside
+ * the budget. */
 static void
 vm_need (const DecideCtx *x, VmTick *t)
 {
@@ -808,6 +809,15 @@ vm_need (const DecideCtx *x, VmTick *t)
       w->refill = t->d->burst_floor_bytes;
       w->raise_reason = "burst-floor";
     }
+  /* Boot grace: boot and the workload it starts are when a guest allocates
+   * most, and pages it has not touched cost the host nothing. */
+  bool grace = vc->booting ? t->vm->cfg.boot_grace_ms > 0 : x->now < vc->boot_grace_until_ms;
+  if (grace && w->cur > w->refill)
+    {
+      w->refill = policy_min_u64 (w->cur, w->max);
+      w->raise_reason = "boot-grace";
+    }
+  t->d->raise_bytes = w->refill;
 }
 
 /* Cold page cache the guest may drop itself: only from a fresh MGLRU
@@ -850,10 +860,11 @@ vm_boot (DecideCtx *x, const VmTick *t)
 {
   const PolicyVm *vm = t->vm;
   PolicyVmCarry *vc = t->vc;
-  if (vm->state == POLICY_VM_STATE_STARTING || (vm->kicks & BOOT_KICKS))
-    vc->booting = true;
-  if (t->has_data)
-    vc->booting = false;
+  if (t->has_data && vc->booting)
+    {
+      vc->booting = false;
+      vc->boot_grace_until_ms = policy_sat_add (x->now, vm->cfg.boot_grace_ms);
+    }
   if (vm->cfg.ksm && (vm->kicks & KSM_KICKS))
     x->ksm_kick = true;
   if (vm->cfg.ksm && vm->cfg.mode != POLICY_VM_MODE_OFF && !t->destroyed)
@@ -1001,6 +1012,8 @@ vm_pass1 (DecideCtx *x, size_t i)
   if (!vm_observe (x, i, &t))
     return false;
   vm_base (&t);
+  if (t.vm->state == POLICY_VM_STATE_STARTING || (t.vm->kicks & BOOT_KICKS))
+    t.vc->booting = true;
   vm_signals (x, &t);
   vm_balloon_speed (x, &t);
   if (t.has_data && t.vm->cfg.mode != POLICY_VM_MODE_OFF)
@@ -1038,7 +1051,8 @@ host_budget (DecideCtx *x)
 
 /* Allocation: min -> soft floor -> need -> max, water-filled by shares
  * within the budget; then, while every need fits and the host is not tight,
- * each VM is raised to its refill bound and its burst floor. That raise is not taken from the
+ * each VM is raised to its refill bound, its burst floor and, in its boot
+ * grace, where its balloon is. That raise is not taken from the
  * budget: it keeps the guest's memory within reach (a target never above
  * max, so never more than no controller gives), and the memory is backed
  * only once the guest uses it, which the give rule and a tight host see. */

@@ -14,6 +14,9 @@
 /* burst-hold: a burst that comes back within this of the last one's end
  * finds the memory still there (docs/policy.md, "Burst floor") */
 #define POLICY_DEFAULT_BURST_HOLD_MS 120000u
+/* boot-grace: no inflate this long after a starting guest's first report
+ * (docs/policy.md, "Boot grace") */
+#define POLICY_DEFAULT_BOOT_GRACE_MS 30000u
 /* min: max(256 MiB, 25 % of RAM) */
 #define POLICY_DEFAULT_MIN_FLOOR_BYTES (256ull * POLICY_MIB)
 /* min and max never go below this (or the VM's RAM when smaller). */

@@ -461,6 +461,14 @@ policy_vm_config_set (PolicyVmConfig *v, const char *key, const char *value, cha
       v->burst_hold_ms = ms;
       return POLICY_KEY_OK;
     }
+  else if (strcmp (key, "boot-grace") == 0)
+    {
+      uint64_t ms;
+      if (!policy_parse_duration_ms (value, 1000, &ms, error))
+        return conf_invalid (error, key);
+      v->boot_grace_ms = ms;
+      return POLICY_KEY_OK;
+    }
   else if (strcmp (key, "ksm") == 0)
     {
       bool b;

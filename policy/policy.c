@@ -20,6 +20,7 @@ policy_vm_config_defaults (PolicyVmConfig *v)
   v->pressure_target_pct = POLICY_DEFAULT_PRESSURE_TARGET_PCT;
   v->refill_ms = POLICY_DEFAULT_REFILL_MS;
   v->burst_hold_ms = POLICY_DEFAULT_BURST_HOLD_MS;
+  v->boot_grace_ms = POLICY_DEFAULT_BOOT_GRACE_MS;
 }
 
 void

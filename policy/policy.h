@@ -147,6 +147,7 @@ typedef struct
   double pressure_target_pct; /* default 0.1 */
   uint64_t refill_ms;         /* default 0: no bound (docs/policy.md, "Refill bound") */
   uint64_t burst_hold_ms;     /* default 120 s (docs/policy.md, "Burst floor"); 0: off */
+  uint64_t boot_grace_ms;     /* default 30 s (docs/policy.md, "Boot grace"); 0: off */
 } PolicyVmConfig;
 
 typedef struct
@@ -250,6 +251,9 @@ typedef struct
   uint64_t refill_bytes;  /* the refill bound (0: none; docs/policy.md, "Refill bound") */
   uint64_t burst_floor_bytes; /* the burst floor in force (0: none; docs/policy.md,
                                * "Burst floor") */
+  uint64_t raise_bytes; /* what the plan may be raised to outside the budget while the
+                         * host has room: the need, refill bound, burst floor or, in
+                         * the boot grace, the balloon's size (0: no data) */
   uint64_t reclaim_bytes; /* ask the guest's agent to reclaim this much cold page cache
                            * now (0: no request; docs/policy.md, "Guest reclaim") */
 } PolicyVmDecision;

@@ -8,7 +8,9 @@ b2_params() {
     if [ "$SMOKE" = 1 ]; then
         B2_MEM=256 B2_HOLD=96 B2_SPIKE=96M B2_AT=8 B2_TRIALS=1 B2_ARMS="ballast"
     else
-        B2_MEM=1024 B2_HOLD=200 B2_SPIKE=300M B2_AT=40 B2_TRIALS=${BENCH_TRIALS:-3}
+        # The spike at 60 s of uptime: ballast's boot grace (30 s) and its
+        # squeeze to the hold are over by then, as the harness's own hold is.
+        B2_MEM=1024 B2_HOLD=200 B2_SPIKE=300M B2_AT=60 B2_TRIALS=${BENCH_TRIALS:-3}
         B2_ARMS="raw doo doo-fpr ballast mom proxmox"
     fi
 }

@@ -73,6 +73,8 @@ fuzz_vm_config (FuzzBytes *b, PolicyVmConfig *v, uint64_t ram)
     v->refill_ms = fuzz_bytes_near (b, 60000);
   if (fuzz_bool (b))
     v->burst_hold_ms = fuzz_bytes_near (b, 240000);
+  if (fuzz_bool (b))
+    v->boot_grace_ms = fuzz_bytes_near (b, 60000);
 }
 
 static void

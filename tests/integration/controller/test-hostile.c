@@ -73,7 +73,7 @@
 #define ADOPT_SETTLE_S 15
 
 /* The same config for both daemons. Density mode: spare memory stays on the
- * host, so an honest VM's target is its need whatever the other VMs do. Two
+ * host, so an honest VM's target is its need whatever the other VMs do. Three
  * defaults are changed so that the baseline itself is reproducible within
  * the deadband:
  * - headroom 256M (default 64M): the need the policy derives for a
@@ -81,13 +81,14 @@
  *   so at 64 or 128 MiB the honest guests fall into the urgent path in the
  *   baseline too, and then demand floors and decaying pressure allowances
  *   decide their final targets, not the hostile guest;
+ * - boot-grace 0 (default 30 s): every VM settles within ADOPT_SETTLE_S;
  * - inflate-step 24M (default 77 MiB here): a target short of the plan by
  *   less than half a step counts as in flight and is not moved further, so
  *   a final target lands anywhere in [plan, plan + step / 2) depending on
  *   tick timing; with the default step that spread alone exceeds the 16 MiB
  *   deadband. */
 #define HOSTILE_CONF                                                                               \
-  "[host]\nmode=density\ninflate-step=24M\n[defaults]\nheadroom=256M\n"                            \
+  "[host]\nmode=density\ninflate-step=24M\n[defaults]\nheadroom=256M\nboot-grace=0\n"             \
   "[ksm]\nmode=auto\nsysfs=%s\nboost-scan-time=%ds\nrestore-on-exit=false\n"                       \
   "[vm " HOSTILE_NAME "]\nmin=%dM\nmax=%dM\n"
 

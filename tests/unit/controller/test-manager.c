@@ -237,9 +237,11 @@ manager_on_fake_host (char **root_out)
   g_autofree char *ksm = g_build_filename (root, "ksm", NULL);
   g_autofree char *sock = g_build_filename (root, "control.sock", NULL);
   g_setenv ("BALLAST_PROC_ROOT", proc, TRUE);
+  /* Ticks here come milliseconds apart: a boot grace would hide every
+   * decision. */
   g_autofree char *text
       = g_strdup_printf ("[daemon]\ncontrol-socket=%s\nhttp-listen=off\n[host]\nmode=density\n"
-                         "[ksm]\nmode=off\nsysfs=%s\n",
+                         "[ksm]\nmode=off\nsysfs=%s\n[defaults]\nboot-grace=0\n",
                          sock, ksm);
   g_autoptr (GError) error = NULL;
   BallastConfig *cfg = cfg_load_data (text, "test", &error);

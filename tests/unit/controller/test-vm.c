@@ -94,6 +94,10 @@ decide_target (const PolicyVm *pvm)
     .n_vms = 1,
     .vms = pvm,
   };
+  /* The path, not the policy: no boot grace before the first target. */
+  PolicyVm vm = *pvm;
+  vm.cfg.boot_grace_ms = 0;
+  snap.vms = &vm;
   PolicyVmDecision dv;
   PolicyDecision d = { .vms = &dv };
   guint64 target = 0;

@@ -124,8 +124,11 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
              (int) v->held, (int) vm->agent.can_reclaim);
       CHECK (v->refill_bytes <= v->max_bytes, "vm %zu: refill bound %" G_GUINT64_FORMAT " > max", i,
              v->refill_bytes);
-      CHECK (v->burst_floor_bytes <= v->max_bytes,
-             "vm %zu: burst floor %" G_GUINT64_FORMAT " > max", i, v->burst_floor_bytes);
+      CHECK (v->burst_floor_bytes <= v->max_bytes && v->raise_bytes <= v->max_bytes,
+             "vm %zu: burst floor %" G_GUINT64_FORMAT " or raise %" G_GUINT64_FORMAT " > max", i,
+             v->burst_floor_bytes, v->raise_bytes);
+      CHECK (v->raise_bytes >= MAX (v->refill_bytes, v->burst_floor_bytes) || v->raise_bytes == 0,
+             "vm %zu: raise %" G_GUINT64_FORMAT " below its parts", i, v->raise_bytes);
       if (!v->held)
         {
           CHECK (vm->cfg.mode == POLICY_VM_MODE_AUTO, "vm %zu: steered outside auto", i);
@@ -138,11 +141,9 @@ check_invariants (const PolicySnapshot *s, const PolicyConfig *c, const PolicyDe
                    i, v->plan_bytes, v->target_bytes, vm->actual_bytes.value, v->reason);
           sum_min_steered += v->min_bytes;
           sum_plan += v->plan_bytes;
-          /* Above the need only the refill bound and the burst floor may go
-           * past the budget. */
-          sum_plan_budgeted += v->plan_bytes > v->need_bytes
-                                       && v->plan_bytes
-                                              <= MAX (v->refill_bytes, v->burst_floor_bytes)
+          /* Above the need only the raise (refill bound, burst floor, boot
+           * grace) may go past the budget. */
+          sum_plan_budgeted += v->plan_bytes > v->need_bytes && v->plan_bytes <= v->raise_bytes
                                    ? v->need_bytes
                                    : v->plan_bytes;
         }

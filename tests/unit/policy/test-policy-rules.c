@@ -740,6 +740,42 @@ test_burst_floor (Fixture *fx, gconstpointer data)
     }
 }
 
+/* The boot grace: a guest seen starting is not inflated for 30 s after its
+ * first report while the host has room (its plan stays where the balloon
+ * is), then follows its need; a tight host squeezes it at once. */
+static void
+test_boot_grace (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  const uint64_t need = 512 * MIB + HEADROOM_8G;
+  for (int tight = 0; tight < 2; tight++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      for (uint64_t t = 1; t <= 40; t++)
+        {
+          PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 512 * MIB);
+          vm.cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
+          if (t == 1)
+            vm.kicks = POLICY_KICK_STARTED;
+          PolicySnapshot s = snap_host (t * 1000, 64 * GIB, tight ? 4 * GIB : 60 * GIB, &vm, 1);
+          g_free (fx->d.vms);
+          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          const PolicyVmDecision *d = &fx->d.vms[0];
+          if (!tight && t < 31)
+            {
+              g_assert_cmpuint (d->plan_bytes, ==, 8 * GIB);
+              g_assert_cmpstr (d->reason, ==, "boot-grace");
+              g_assert_false (d->set_target);
+            }
+          else if (!tight)
+            g_assert_cmpuint (d->plan_bytes, ==, need);
+          else
+            g_assert_cmpuint (d->plan_bytes, <=, need);
+        }
+      policy_carry_free (carry);
+    }
+}
+
 static void
 test_demand_floor (Fixture *fx, gconstpointer data)
 {
@@ -1445,6 +1481,7 @@ main (int argc, char **argv)
   ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
   ADD ("burst-floor", test_burst_floor);
+  ADD ("boot-grace", test_boot_grace);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
   ADD ("mode-fixed", test_mode_fixed);
