@@ -155,7 +155,7 @@ test_hold (void)
   gint64 t_moved = -1;
   guint64 moved_bytes = 0;
   gboolean during_touch_checked = FALSE;
-  HostSample host_first;
+  HostSample host_start; /* at the start of the CPU window */
 
   /* Read reports for at least 60 s of agent time (the CPU measurement), and
    * until the held set has moved. */
@@ -166,7 +166,7 @@ test_hold (void)
       if (!first)
         {
           first = g_memdup2 (m, sizeof *m);
-          host_sample (g->pid, 0, &host_first);
+          host_sample (g->pid, 0, &host_start);
         }
       g_free (last);
       last = m;
@@ -214,7 +214,7 @@ test_hold (void)
    * logged). */
   double best = 100.0;
   AgentMsg *start = g_memdup2 (first, sizeof *first);
-  HostSample host_start = host_first, host_end;
+  HostSample host_end;
   for (int w = 0; w < CPU_WINDOWS; w++)
     {
       while (last->report.uptime_ms < start->report.uptime_ms + 60000)
