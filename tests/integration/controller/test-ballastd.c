@@ -413,8 +413,12 @@ histogram_file_mib (json_t *vm)
 #define RECLAIM_CACHE_MIB 300
 /* min = 100 % holds the balloon at max: only the reclaim request can take
  * the cache; a 20 s cold age makes the read-once cache cold for a request
- * 5 s after the read (a quarter of it), long enough for the test to see it
- * whole first (at 3 s, under ASan, it went while still being read). */
+ * 5 s after the read (a quarter of it; at 3 s, under ASan, it went while
+ * still being read). The guest reads before ballastd starts, and an MGLRU
+ * generation's age is its birth's, not the read's: the first request may
+ * come before the test's first look, so the cache's size is the guest's own
+ * count of what it read, not the largest histogram seen (133 MiB of 300 on a
+ * busy CI host). */
 #define RECLAIM_CONF "[host]\nmode=density\n[ksm]\nmode=off\n[defaults]\nmin=100%\ncold-age=20s\n"
 
 static void
@@ -457,7 +461,7 @@ test_reclaim (void)
       file_max = MAX (file_max, file_now);
       pss_max = MAX (pss_max, pss_now);
       json_decref (vm);
-      if (requests > 0 && file_max - file_now >= RECLAIM_CACHE_MIB / 2
+      if (requests > 0 && file_now <= RECLAIM_CACHE_MIB / 2
           && pss_max - pss_now >= RECLAIM_CACHE_MIB / 3)
         break;
       g_usleep (500 * 1000);
@@ -466,10 +470,15 @@ test_reclaim (void)
                   " -> %" G_GINT64_FORMAT " MiB; QEMU PSS %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
                   " MiB",
                   can ? "yes" : "no", requests, file_max, file_now, pss_max, pss_now);
+  g_autofree char *read_done = test_guest_wait_console (g, "mode=cache event=read-done", 0);
+  g_test_message ("guest: %s", read_done ? read_done : "(the read never finished)");
+  g_assert_nonnull (read_done);
+  g_assert_cmpint (test_bload_field (read_done, "bytes"), ==, RECLAIM_CACHE_MIB * MiB);
   g_assert_true (can);
   g_assert_cmpint (requests, >=, 1);
-  g_assert_cmpint (file_max, >=, RECLAIM_CACHE_MIB / 2);
-  g_assert_cmpint (file_max - file_now, >=, RECLAIM_CACHE_MIB / 2);
+  /* At most half of what the guest read is left (ballastd saw it: its
+   * requests are sized from the histogram's cold page cache). */
+  g_assert_cmpint (file_now, <=, RECLAIM_CACHE_MIB / 2);
   /* Free page reporting returned the dropped cache to the host. */
   g_assert_cmpint (pss_max - pss_now, >=, RECLAIM_CACHE_MIB / 3);
   /* The balloon never moved: the drop is the guest's own. */
