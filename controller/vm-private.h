@@ -56,6 +56,7 @@ struct _Vm
   SampleVmCost cost;
   gint64 cost_sampled_mono_us;
   guint64 cost_rss_bytes; /* the QEMU's resident size at that reading */
+  PolicyStat rss_bytes;   /* its resident size at the latest statm read */
   VmCadence cost_cadence;
   VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */
   gboolean stats_wanted_now; /* asked out of cadence for urgent news: decide on arrival */

@@ -322,6 +322,7 @@ vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 t
   vm_cadence_read (&vm->cost_cadence, now_mono_us, VM_COST_MAX_LEVEL);
   guint64 rss = 0;
   gboolean have_rss = sample_vm_rss (sample, vm->pid, &rss);
+  vm->rss_bytes = (PolicyStat){ .present = have_rss, .value = rss };
   if (have_rss && vm->cost.pss_bytes.present && vm->cost_sampled_mono_us != 0
       && now_mono_us - vm->cost_sampled_mono_us < VM_COST_FULL_MAX_US
       && (rss > vm->cost_rss_bytes ? rss - vm->cost_rss_bytes : vm->cost_rss_bytes - rss)
@@ -661,6 +662,7 @@ vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, Polic
   vm_agent_to_policy (vm_agent_get_data (vm->agent), now_mono_us, out);
   out->agent.urgent = vm->urgent;
   out->pss_bytes = vm->cost.pss_bytes;
+  out->rss_bytes = vm->rss_bytes;
   out->ksm_merging_pages = vm->cost.ksm_merging_pages;
   out->cgroup_kernel_bytes = vm->cost.cgroup_kernel_bytes;
   out->kicks = vm->kicks;

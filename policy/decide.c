@@ -415,8 +415,8 @@ typedef struct
   uint64_t mem_total, mem_avail, reserve;
   bool host_known; /* MemTotal read: without it nothing is taken from a guest */
   /* Sums over the VMs in pass 1. */
-  uint64_t held, vm_pss_sum, mergeable;
-  bool pss_all, any_booting, ksm_kick, ksm_deflate_kick;
+  uint64_t held, vm_pss_sum, mergeable, mergeable_rss;
+  bool pss_all, mergeable_rss_all, any_booting, ksm_kick, ksm_deflate_kick;
   /* The allocation. */
   uint64_t budget, sum_need; /* sum_need: of the steered VMs */
   bool overloaded, tight;
@@ -467,6 +467,7 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
     .now = s->now_ms,
     .tick_ms = c->tick_ms > 0 ? c->tick_ms : POLICY_DEFAULT_TICK_MS,
     .pss_all = true,
+    .mergeable_rss_all = true,
     .ksm_kick = (s->host_kicks & KSM_KICKS) != 0,
   };
   x->dt_ms
@@ -868,7 +869,11 @@ vm_boot (DecideCtx *x, const VmTick *t)
   if (vm->cfg.ksm && (vm->kicks & KSM_KICKS))
     x->ksm_kick = true;
   if (vm->cfg.ksm && vm->cfg.mode != POLICY_VM_MODE_OFF && !t->destroyed)
-    x->mergeable = policy_sat_add (x->mergeable, vc->booting ? t->ram : t->w->cur);
+    {
+      x->mergeable = policy_sat_add (x->mergeable, vc->booting ? t->ram : t->w->cur);
+      x->mergeable_rss = policy_sat_add (x->mergeable_rss, vm->rss_bytes.value);
+      x->mergeable_rss_all = x->mergeable_rss_all && vm->rss_bytes.present;
+    }
 }
 
 /* Issues `target` to a running VM unless that very target went out lately
@@ -1264,6 +1269,7 @@ decide_ksm (const DecideCtx *x, double reclaimable)
     .tightness = tightness,
     .balloon_covers = deficit > 0 && reclaimable >= (double) deficit,
     .mergeable_bytes = x->mergeable,
+    .mergeable_rss = { .present = x->mergeable_rss_all, .value = x->mergeable_rss },
   };
   policy_ksm_decide (x->s, x->c, &x->carry->ksm, &joint, &x->out->ksm);
 }

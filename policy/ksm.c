@@ -27,7 +27,11 @@
  * boost-scan-times from its start whatever happened (bounds the CPU kicks
  * can cost). */
 #define KSM_BOOST_MAX_FACTOR 12u
-/* A full scan adding less than 1/KSM_SETTLE_GROWTH_DIV to pages_sharing is calm;
+/* A full scan is calm when it added less than 1/KSM_SETTLE_GROWTH_DIV to
+ * pages_sharing and the KSM VMs' resident size grew by less than
+ * 1/KSM_SETTLE_GROWTH_DIV of their size while it ran (pages that appeared
+ * behind the scan's cursor were not looked at: under TCG a guest writes its
+ * pages 5-15 s after its start kick, often after a boost's first full scan);
  * two calm scans in a row mean KSM has settled. */
 #define KSM_SETTLE_GROWTH_DIV 100u
 #define KSM_SETTLE_CALM_SCANS 2u
@@ -62,9 +66,21 @@ ewma (double old, double sample, bool have_old)
   return have_old ? old + KSM_EWMA_ALPHA * (sample - old) : sample;
 }
 
+/* Whether the KSM VMs' resident size grew by a 1/KSM_SETTLE_GROWTH_DIV of
+ * their size since the last full-scan boundary (unknown: no). */
+static bool
+ksm_rss_grew (const PolicyKsmCarry *kc, const PolicyKsmJoint *j)
+{
+  if (!j->mergeable_rss.present || !kc->scan_mark_rss.present || j->mergeable_bytes == 0)
+    return false;
+  uint64_t grown = policy_sat_sub (j->mergeable_rss.value, kc->scan_mark_rss.value);
+  return policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) >= j->mergeable_bytes;
+}
+
 /* Updates the yield/cost measurements from counter deltas. */
 static void
-ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t page)
+ksm_measure (const PolicyKsm *k, const PolicyKsmJoint *j, PolicyKsmCarry *kc, uint64_t now_ms,
+             uint64_t page)
 {
   uint64_t merged = policy_sat_add (k->pages_sharing, k->ksm_zero_pages);
   if (kc->have_prev && now_ms > kc->prev_ms && k->pages_scanned >= kc->prev_pages_scanned)
@@ -100,13 +116,15 @@ ksm_measure (const PolicyKsm *k, PolicyKsmCarry *kc, uint64_t now_ms, uint64_t p
       if (kc->have_prev && k->full_scans > kc->scan_mark_full_scans)
         {
           uint64_t grown = policy_sat_sub (k->pages_sharing, kc->scan_mark_sharing);
-          bool calm = policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) < kc->scan_mark_sharing
-                      || (grown == 0 && kc->scan_mark_sharing == 0);
+          bool calm = (policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) < kc->scan_mark_sharing
+                       || (grown == 0 && kc->scan_mark_sharing == 0))
+                      && !ksm_rss_grew (kc, j);
           kc->calm_scans
               = calm ? (kc->calm_scans < UINT32_MAX ? kc->calm_scans + 1 : kc->calm_scans) : 0;
         }
       kc->scan_mark_full_scans = k->full_scans;
       kc->scan_mark_sharing = k->pages_sharing;
+      kc->scan_mark_rss = j->mergeable_rss;
     }
   kc->have_prev = true;
   kc->prev_ms = now_ms;
@@ -398,7 +416,7 @@ policy_ksm_decide (const PolicySnapshot *s, const PolicyConfig *c, PolicyKsmCarr
       out->reason = "ksm:absent";
       return;
     }
-  ksm_measure (k, kc, t.now, t.page);
+  ksm_measure (k, j, kc, t.now, t.page);
   PolicyKsmState state_before = kc->state;
   if (c->ksm_mode == POLICY_KSM_MODE_OFF)
     {

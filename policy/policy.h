@@ -164,6 +164,7 @@ typedef struct
   PolicyGuestAgent agent;
   /* host cost of the VM */
   PolicyStat pss_bytes;
+  PolicyStat rss_bytes; /* its QEMU's resident size: grows as guest pages appear, KSM or not */
   PolicyStat ksm_merging_pages;
   PolicyStat cgroup_kernel_bytes;
   uint32_t kicks; /* POLICY_KICK_* pending for this VM */

@@ -85,9 +85,10 @@ b3_arm_setup() {
     esac
 }
 
-# One sample: pages_sharing, ksmd ticks.
+# One sample: pages_sharing, ksmd ticks, full_scans, pages_to_scan (the last
+# two show what an arm's ksmd did, e.g. how the advisor set its rate).
 b3_sample() {
-    echo "$(cat $KSM/pages_sharing) $(cpu_ticks "$B3_KSMD")"
+    echo "$(cat $KSM/pages_sharing) $(cpu_ticks "$B3_KSMD") $(cat $KSM/full_scans) $(cat $KSM/pages_to_scan)"
     case "$B3_ARM" in
         kata-aggressive) kata_set $KATA_AGGRESSIVE ;;
         kata-standard) kata_set $KATA_STANDARD ;;
@@ -144,7 +145,7 @@ b3_summary() {
     # The sharing curve (s, MiB above the start), for the common yardstick.
     series=$(awk 'NR == 1 {b = $2} {printf "[%.1f,%.1f]\n", $1 / 1000, ($2 - b) * 4096 / 1048576}' "$2" | jq -sc .)
     awk -v tck="$CLK_TCK" -v tail="$B3_TAIL" -v last="$(echo "$3" | awk '{print $NF}')" '
-        { t[NR] = $1; s[NR] = $2; c[NR] = $3; n = NR }
+        { t[NR] = $1; s[NR] = $2; c[NR] = $3; fs[NR] = $4; if ($5 > pts) pts = $5; n = NR }
         END {
             base = s[1]; fin = 0; m = 0
             for (i = n; i > 0 && m < 5; i--) { fin += s[i] - base; m++ }
@@ -156,16 +157,17 @@ b3_summary() {
             j = n; while (j > 1 && t[n] - t[j] < tail * 1000) j--
             tail_pct = t[n] > t[j] ? (c[n] - c[j]) / tck / ((t[n] - t[j]) / 1000) * 100 : 0
             saved = fin * 4096 / 1048576
-            printf "%.1f %.1f %.2f %.2f\n", saved, t90, cpu, tail_pct
+            printf "%.1f %.1f %.2f %.2f %d %d\n", saved, t90, cpu, tail_pct, fs[n] - fs[1], pts
         }' "$2" | {
-        read -r saved t90 cpu tail_pct
+        read -r saved t90 cpu tail_pct scans pts
         arm_result B3 "$(jq -cn --arg arm "$1" --argjson saved "$saved" --argjson t90 "$t90" \
             --argjson cpu "$cpu" --argjson tail "$tail_pct" --argjson starts "$starts_json" --argjson ooms "$4" \
-            --argjson series "$series" \
+            --argjson series "$series" --argjson scans "$scans" --argjson pts "$pts" \
             '{arm: $arm, saved_mib: $saved, t90_s: (if $t90 < 0 then null else $t90 end), ksmd_cpu_s: $cpu,
               mib_per_cpu_s: (if $cpu > 0 then ($saved / $cpu * 10 | round / 10) else null end),
-              ksmd_tail_cpu_pct: $tail, starts_s: $starts, oom_kills: $ooms, sharing_mib: $series}')"
-        say "B3 $1: saved $saved MiB, t90 $t90 s, ksmd $cpu CPU-s, last ${B3_TAIL}s at $tail_pct %"
+              ksmd_tail_cpu_pct: $tail, starts_s: $starts, oom_kills: $ooms, full_scans: $scans,
+              max_pages_to_scan: $pts, sharing_mib: $series}')"
+        say "B3 $1: saved $saved MiB, t90 $t90 s, ksmd $cpu CPU-s, last ${B3_TAIL}s at $tail_pct %, $scans full scans, pages_to_scan up to $pts"
     }
 }
 

@@ -524,6 +524,7 @@ sim_fill_snapshot (Sim *sim, uint64_t t, PolicySnapshot *s)
       pv->pss_bytes
           = (PolicyStat){ true, v->resident - min_u64 (v->resident, (uint64_t) v->merged_bytes)
                                     + sc->vm_overhead_bytes };
+      pv->rss_bytes = (PolicyStat){ true, v->resident + sc->vm_overhead_bytes };
       pv->ksm_merging_pages = (PolicyStat){ true, (uint64_t) v->merged_bytes / SIM_PAGE_BYTES };
       if (booting || v->stopping)
         {

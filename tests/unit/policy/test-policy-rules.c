@@ -1458,6 +1458,42 @@ test_ksm_deflate_kick_needs_yield (Fixture *fx, gconstpointer data)
     }
 }
 
+/* A guest's pages appear 5-25 s after its start kick (its QEMU's resident
+ * size grows), after the boost's first full scan: full scans while the KSM
+ * VMs' resident size grows are not calm, so the boost lasts until a full scan
+ * after the growth stopped, and no longer than that. */
+static void
+test_ksm_boost_outlasts_growth (Fixture *fx, gconstpointer data)
+{
+  const uint64_t grow_from_s = 5, grow_to_s = 25, grow_per_s = 64 * MIB;
+  uint64_t boost_ms = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS;
+  uint64_t pages = 4 * GIB / 4096;
+  PolicyCarry *carry = policy_carry_new ();
+  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
+  PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
+  s.ksm.ksmd_cpu_ns = stat_of (0);
+  uint64_t boost_end_s = 0;
+  for (uint64_t t = 0; t < 120 && boost_end_s == 0; t++)
+    {
+      vm.kicks = t == 0 ? POLICY_KICK_STARTED : 0;
+      uint64_t grown_s = t < grow_from_s ? 0 : MIN (t, grow_to_s) - grow_from_s;
+      vm.rss_bytes = stat_of (256 * MIB + grown_s * grow_per_s);
+      g_free (fx->d.vms);
+      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      if (t == 0)
+        g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:kick");
+      else if (fx->d.ksm.state != POLICY_KSM_BOOST)
+        boost_end_s = t;
+      ksmd_second (&s, &fx->d.ksm, pages, 0);
+    }
+  g_test_message ("boost %" G_GUINT64_FORMAT " s; growth until %" G_GUINT64_FORMAT
+                  " s, a full scan every %" G_GUINT64_FORMAT " s",
+                  boost_end_s, grow_to_s, boost_ms / 1000);
+  g_assert_cmpuint (boost_end_s, >, grow_to_s);
+  g_assert_cmpuint (boost_end_s, <=, grow_to_s + 2 * boost_ms / 1000 + 2);
+  policy_carry_free (carry);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1498,6 +1534,7 @@ main (int argc, char **argv)
   ADD ("safety/give-after-take", test_give_after_take);
   ADD ("safety/give-counts-pss", test_give_counts_pss);
   ADD ("safety/ksm-kick-never-restarts", test_ksm_kick_never_restarts);
+  ADD ("ksm/boost-outlasts-growth", test_ksm_boost_outlasts_growth);
   ADD ("ksm/kick-extends-merging-boost", test_ksm_kick_extends_merging_boost);
   ADD ("ksm/deflate-kick-needs-yield", test_ksm_deflate_kick_needs_yield);
   return g_test_run ();
