@@ -74,6 +74,9 @@ typedef struct
   bool booting;
   uint64_t boot_grace_until_ms;
 
+  /* ballast: its QEMU's resident size at the previous tick (KSM's calm test) */
+  PolicyStat prev_rss_bytes;
+
   /* ballast: what was last issued */
   bool issued;
   uint64_t issued_target_bytes;
@@ -101,11 +104,11 @@ typedef struct
   double ns_per_page;     /* ksmd CPU per scanned page */
   double bytes_per_cpu_s; /* merge yield per CPU-second */
   bool yield_known;
-  /* settle test: pages_sharing (and the KSM VMs' resident size, when
-   * known) at the last full-scan boundary */
+  /* settle test: pages_sharing at the last full-scan boundary, and how much
+   * the KSM VMs' QEMUs grew since */
   uint64_t scan_mark_full_scans;
   uint64_t scan_mark_sharing;
-  PolicyStat scan_mark_rss;
+  uint64_t rss_grown_since_mark_bytes;
   uint32_t calm_scans;
   uint64_t boost_mark_full_scans; /* full_scans when boost began or was last extended */
   uint64_t boost_kick_ms;         /* when the running boost began or a kick last extended it */

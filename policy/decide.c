@@ -415,8 +415,8 @@ typedef struct
   uint64_t mem_total, mem_avail, reserve;
   bool host_known; /* MemTotal read: without it nothing is taken from a guest */
   /* Sums over the VMs in pass 1. */
-  uint64_t held, vm_pss_sum, mergeable, mergeable_rss;
-  bool pss_all, mergeable_rss_all, any_booting, ksm_kick, ksm_deflate_kick;
+  uint64_t held, vm_pss_sum, mergeable, ksm_rss_grown_bytes;
+  bool pss_all, any_booting, ksm_kick, ksm_deflate_kick;
   /* The allocation. */
   uint64_t budget, sum_need; /* sum_need: of the steered VMs */
   bool overloaded, tight;
@@ -467,7 +467,6 @@ decide_begin (const PolicySnapshot *s, const PolicyConfig *c, PolicyCarry *carry
     .now = s->now_ms,
     .tick_ms = c->tick_ms > 0 ? c->tick_ms : POLICY_DEFAULT_TICK_MS,
     .pss_all = true,
-    .mergeable_rss_all = true,
     .ksm_kick = (s->host_kicks & KSM_KICKS) != 0,
   };
   x->dt_ms
@@ -868,12 +867,17 @@ vm_boot (DecideCtx *x, const VmTick *t)
     }
   if (vm->cfg.ksm && (vm->kicks & KSM_KICKS))
     x->ksm_kick = true;
+  /* Each QEMU's own growth: one VM's balloon or free page reporting
+   * shrinking it must not hide another's new pages. */
   if (vm->cfg.ksm && vm->cfg.mode != POLICY_VM_MODE_OFF && !t->destroyed)
     {
       x->mergeable = policy_sat_add (x->mergeable, vc->booting ? t->ram : t->w->cur);
-      x->mergeable_rss = policy_sat_add (x->mergeable_rss, vm->rss_bytes.value);
-      x->mergeable_rss_all = x->mergeable_rss_all && vm->rss_bytes.present;
+      if (vm->rss_bytes.present && vc->prev_rss_bytes.present)
+        x->ksm_rss_grown_bytes
+            = policy_sat_add (x->ksm_rss_grown_bytes,
+                              policy_sat_sub (vm->rss_bytes.value, vc->prev_rss_bytes.value));
     }
+  vc->prev_rss_bytes = vm->rss_bytes;
 }
 
 /* Issues `target` to a running VM unless that very target went out lately
@@ -1269,7 +1273,7 @@ decide_ksm (const DecideCtx *x, double reclaimable)
     .tightness = tightness,
     .balloon_covers = deficit > 0 && reclaimable >= (double) deficit,
     .mergeable_bytes = x->mergeable,
-    .mergeable_rss = { .present = x->mergeable_rss_all, .value = x->mergeable_rss },
+    .rss_grown_bytes = x->ksm_rss_grown_bytes,
   };
   policy_ksm_decide (x->s, x->c, &x->carry->ksm, &joint, &x->out->ksm);
 }

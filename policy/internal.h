@@ -15,7 +15,7 @@ typedef struct
   double tightness;         /* 0 (plenty) .. 1 (at or below the reserve) */
   bool balloon_covers;      /* cold/free guest memory reclaimable by balloon covers the deficit */
   uint64_t mergeable_bytes; /* Σ size of KSM-enabled VMs */
-  PolicyStat mergeable_rss; /* Σ their QEMUs' resident size (present when every one is known) */
+  uint64_t rss_grown_bytes; /* Σ of their QEMUs' resident size growth this tick (known ones) */
 } PolicyKsmJoint;
 
 /* Fills out->ksm and advances carry->ksm. Pure; never fails. */

@@ -23,16 +23,16 @@
 #define KSM_KNOB_HYSTERESIS_PCT 10.0
 #define KSM_SETTLE_MAX_MS 120000u
 /* Boost ends boost-scan-time after its start (or after the last kick that
- * extended it) once a full scan merged next to nothing, or after this many
- * boost-scan-times from its start whatever happened (bounds the CPU kicks
- * can cost). */
+ * extended it) once a full scan was calm, or after this many
+ * boost-scan-times from its start whatever happened (bounds the CPU kicks,
+ * and guests that keep growing, can cost). */
 #define KSM_BOOST_MAX_FACTOR 12u
 /* A full scan is calm when it added less than 1/KSM_SETTLE_GROWTH_DIV to
- * pages_sharing and the KSM VMs' resident size grew by less than
- * 1/KSM_SETTLE_GROWTH_DIV of their size while it ran (pages that appeared
- * behind the scan's cursor were not looked at: under TCG a guest writes its
- * pages 5-15 s after its start kick, often after a boost's first full scan);
- * two calm scans in a row mean KSM has settled. */
+ * pages_sharing and the KSM VMs' QEMUs, each counted on its own, grew by
+ * less than 1/KSM_SETTLE_GROWTH_DIV of their size while it ran (pages that
+ * appeared behind the scan's cursor were not looked at: under TCG a guest
+ * writes its pages 5-15 s after its start kick, often after a boost's first
+ * full scan); two calm scans in a row mean KSM has settled. */
 #define KSM_SETTLE_GROWTH_DIV 100u
 #define KSM_SETTLE_CALM_SCANS 2u
 /* ksmd CPU per scanned page before it is measured: a conservative prior
@@ -66,15 +66,14 @@ ewma (double old, double sample, bool have_old)
   return have_old ? old + KSM_EWMA_ALPHA * (sample - old) : sample;
 }
 
-/* Whether the KSM VMs' resident size grew by a 1/KSM_SETTLE_GROWTH_DIV of
- * their size since the last full-scan boundary (unknown: no). */
+/* Whether the KSM VMs' QEMUs grew by 1/KSM_SETTLE_GROWTH_DIV of their
+ * size since the last full-scan boundary. */
 static bool
 ksm_rss_grew (const PolicyKsmCarry *kc, const PolicyKsmJoint *j)
 {
-  if (!j->mergeable_rss.present || !kc->scan_mark_rss.present || j->mergeable_bytes == 0)
-    return false;
-  uint64_t grown = policy_sat_sub (j->mergeable_rss.value, kc->scan_mark_rss.value);
-  return policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) >= j->mergeable_bytes;
+  return j->mergeable_bytes > 0
+         && policy_sat_mul (kc->rss_grown_since_mark_bytes, KSM_SETTLE_GROWTH_DIV)
+                >= j->mergeable_bytes;
 }
 
 /* Updates the yield/cost measurements from counter deltas. */
@@ -111,6 +110,7 @@ ksm_measure (const PolicyKsm *k, const PolicyKsmJoint *j, PolicyKsmCarry *kc, ui
         }
     }
   /* The settle test: growth of pages_sharing per full scan. */
+  kc->rss_grown_since_mark_bytes = policy_sat_add (kc->rss_grown_since_mark_bytes, j->rss_grown_bytes);
   if (k->full_scans != kc->scan_mark_full_scans || !kc->have_prev)
     {
       if (kc->have_prev && k->full_scans > kc->scan_mark_full_scans)
@@ -124,7 +124,7 @@ ksm_measure (const PolicyKsm *k, const PolicyKsmJoint *j, PolicyKsmCarry *kc, ui
         }
       kc->scan_mark_full_scans = k->full_scans;
       kc->scan_mark_sharing = k->pages_sharing;
-      kc->scan_mark_rss = j->mergeable_rss;
+      kc->rss_grown_since_mark_bytes = 0;
     }
   kc->have_prev = true;
   kc->prev_ms = now_ms;
@@ -183,9 +183,8 @@ ksm_next_state (const KsmTick *t, uint64_t elapsed)
       case POLICY_KSM_BOOST:
         {
           /* A boost outlasts the merging it was started for: it ends only
-           * after a full scan that merged next to nothing (a guest's pages
-           * appear seconds after its start kick, and ksmd merges them on a
-           * later scan). */
+           * after a calm full scan (a guest's pages appear seconds after its
+           * start kick, and ksmd merges them on a later scan). */
           uint64_t since_kick = t->now >= kc->boost_kick_ms ? t->now - kc->boost_kick_ms : 0;
           bool merged = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= 1;
           if ((since_kick >= t->boost_ms && merged)

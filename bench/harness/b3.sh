@@ -88,7 +88,7 @@ b3_arm_setup() {
 # One sample: pages_sharing, ksmd ticks, full_scans, pages_to_scan (the last
 # two show what an arm's ksmd did, e.g. how the advisor set its rate).
 b3_sample() {
-    echo "$(cat $KSM/pages_sharing) $(cpu_ticks "$B3_KSMD") $(cat $KSM/full_scans) $(cat $KSM/pages_to_scan)"
+    echo "$(cat "$KSM/pages_sharing") $(cpu_ticks "$B3_KSMD") $(cat "$KSM/full_scans") $(cat "$KSM/pages_to_scan")"
     case "$B3_ARM" in
         kata-aggressive) kata_set $KATA_AGGRESSIVE ;;
         kata-standard) kata_set $KATA_STANDARD ;;
@@ -145,7 +145,7 @@ b3_summary() {
     # The sharing curve (s, MiB above the start), for the common yardstick.
     series=$(awk 'NR == 1 {b = $2} {printf "[%.1f,%.1f]\n", $1 / 1000, ($2 - b) * 4096 / 1048576}' "$2" | jq -sc .)
     awk -v tck="$CLK_TCK" -v tail="$B3_TAIL" -v last="$(echo "$3" | awk '{print $NF}')" '
-        { t[NR] = $1; s[NR] = $2; c[NR] = $3; fs[NR] = $4; if ($5 > pts) pts = $5; n = NR }
+        NF >= 5 { n++; t[n] = $1; s[n] = $2; c[n] = $3; fs[n] = $4; if ($5 > pts) pts = $5 }
         END {
             base = s[1]; fin = 0; m = 0
             for (i = n; i > 0 && m < 5; i--) { fin += s[i] - base; m++ }

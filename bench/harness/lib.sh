@@ -124,21 +124,23 @@ ksm_reset() {
 
 # ksmd drops an exited process's merged pages only when its scan reaches it:
 # after guests are gone, let it run two full scans (<= 20 s), so the next arm
-# does not start with their stale count (pages_sharing holding still for
-# 0.5 s, the test before, proves no scan went by). With no process left to
-# scan, full_scans stands still, but then pages_sharing is 0.
+# does not start with their stale count (pages_sharing holding still for a
+# moment would prove no scan went by). With no process left to scan,
+# full_scans stands still, but then pages_sharing is 0.
 ksm_flush() {
     ksm_write advisor_mode none
     ksm_write pages_to_scan 1000
     ksm_write sleep_millisecs 10
     ksm_write run 1
     scans=$(($(cat "$KSM/full_scans") + 2)) i=0
-    while [ "$(cat "$KSM/full_scans")" -lt $scans ] && [ "$(cat "$KSM/pages_sharing")" != 0 ] \
-        && [ $i -lt 40 ]; do
+    until [ "$(cat "$KSM/full_scans")" -ge $scans ] || [ "$(cat "$KSM/pages_sharing")" = 0 ]; do
+        if [ $i -ge 40 ]; then
+            say "KSM: two full scans took over 20 s; pages_sharing $(cat "$KSM/pages_sharing")"
+            break
+        fi
         sleep 0.5
         i=$((i + 1))
     done
-    [ $i -lt 40 ] || say "KSM: two full scans took over 20 s; pages_sharing $(cat "$KSM/pages_sharing")"
     ksm_reset
 }
 
