@@ -35,6 +35,11 @@
  * full scan); two calm scans in a row mean KSM has settled. */
 #define KSM_SETTLE_GROWTH_DIV 100u
 #define KSM_SETTLE_CALM_SCANS 2u
+/* A boost ends after this many calm full scans in a row: a guest that
+ * rewrites its pages for a while after writing them (pages that neither
+ * grow its QEMU nor stay merged, each write breaking the merge) makes one
+ * scan calm just before they become mergeable. */
+#define KSM_BOOST_CALM_SCANS 2u
 /* ksmd CPU per scanned page before it is measured: a conservative prior
  * (measured values on x86 are 0.3-2 µs). */
 #define KSM_DEFAULT_NS_PER_PAGE 2000.0
@@ -183,10 +188,10 @@ ksm_next_state (const KsmTick *t, uint64_t elapsed)
       case POLICY_KSM_BOOST:
         {
           /* A boost outlasts the merging it was started for: it ends only
-           * after a calm full scan (a guest's pages appear seconds after its
+           * after calm full scans (a guest's pages appear seconds after its
            * start kick, and ksmd merges them on a later scan). */
           uint64_t since_kick = t->now >= kc->boost_kick_ms ? t->now - kc->boost_kick_ms : 0;
-          bool merged = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= 1;
+          bool merged = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= KSM_BOOST_CALM_SCANS;
           if ((since_kick >= t->boost_ms && merged)
               || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
             {
