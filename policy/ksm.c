@@ -71,14 +71,12 @@ ewma (double old, double sample, bool have_old)
   return have_old ? old + KSM_EWMA_ALPHA * (sample - old) : sample;
 }
 
-/* Whether the KSM VMs' QEMUs grew by 1/KSM_SETTLE_GROWTH_DIV of their
- * size since the last full-scan boundary. */
+/* Whether `grown` is 1/KSM_SETTLE_GROWTH_DIV of `base` or more (nothing
+ * grown never is). */
 static bool
-ksm_rss_grew (const PolicyKsmCarry *kc, const PolicyKsmJoint *j)
+ksm_grew (uint64_t grown, uint64_t base)
 {
-  return j->mergeable_bytes > 0
-         && policy_sat_mul (kc->rss_grown_since_mark_bytes, KSM_SETTLE_GROWTH_DIV)
-                >= j->mergeable_bytes;
+  return grown > 0 && policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) >= base;
 }
 
 /* Updates the yield/cost measurements from counter deltas. */
@@ -114,16 +112,18 @@ ksm_measure (const PolicyKsm *k, const PolicyKsmJoint *j, PolicyKsmCarry *kc, ui
           kc->yield_known = true;
         }
     }
-  /* The settle test: growth of pages_sharing per full scan. */
-  kc->rss_grown_since_mark_bytes = policy_sat_add (kc->rss_grown_since_mark_bytes, j->rss_grown_bytes);
+  /* The settle test: growth of pages_sharing and of the QEMUs per full scan. */
+  kc->rss_grown_since_mark_bytes
+      = policy_sat_add (kc->rss_grown_since_mark_bytes, j->rss_grown_bytes);
   if (k->full_scans != kc->scan_mark_full_scans || !kc->have_prev)
     {
       if (kc->have_prev && k->full_scans > kc->scan_mark_full_scans)
         {
-          uint64_t grown = policy_sat_sub (k->pages_sharing, kc->scan_mark_sharing);
-          bool calm = (policy_sat_mul (grown, KSM_SETTLE_GROWTH_DIV) < kc->scan_mark_sharing
-                       || (grown == 0 && kc->scan_mark_sharing == 0))
-                      && !ksm_rss_grew (kc, j);
+          bool sharing_grew = ksm_grew (policy_sat_sub (k->pages_sharing, kc->scan_mark_sharing),
+                                        kc->scan_mark_sharing);
+          bool rss_grew = j->mergeable_bytes > 0
+                          && ksm_grew (kc->rss_grown_since_mark_bytes, j->mergeable_bytes);
+          bool calm = !sharing_grew && !rss_grew;
           kc->calm_scans
               = calm ? (kc->calm_scans < UINT32_MAX ? kc->calm_scans + 1 : kc->calm_scans) : 0;
         }
@@ -191,7 +191,8 @@ ksm_next_state (const KsmTick *t, uint64_t elapsed)
            * after calm full scans (a guest's pages appear seconds after its
            * start kick, and ksmd merges them on a later scan). */
           uint64_t since_kick = t->now >= kc->boost_kick_ms ? t->now - kc->boost_kick_ms : 0;
-          bool merged = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= KSM_BOOST_CALM_SCANS;
+          bool merged
+              = k->full_scans > kc->boost_mark_full_scans && kc->calm_scans >= KSM_BOOST_CALM_SCANS;
           if ((since_kick >= t->boost_ms && merged)
               || elapsed >= policy_sat_mul (t->boost_ms, KSM_BOOST_MAX_FACTOR))
             {
