@@ -1462,39 +1462,52 @@ test_ksm_deflate_kick_needs_yield (Fixture *fx, gconstpointer data)
     }
 }
 
-/* When a boost that a start kick began ends (0: not within 200 s), with VM
- * 1's QEMU growing by grow_bytes_per_s from 5 s to grow_to_s after the kick
- * and VM 2's shrinking as fast (its balloon inflating) or holding still. */
+/* What the guests do after a start kick: VM 1's QEMU grows by
+ * grow_bytes_per_s from 5 s to grow_to_s, VM 2's shrinks as fast (its
+ * balloon inflating) or holds still, and ksmd merges 4096 pages a second
+ * from merge_from_s to merge_to_s. */
+typedef struct
+{
+  uint64_t grow_bytes_per_s, grow_to_s;
+  bool other_shrinks;
+  uint64_t merge_from_s, merge_to_s;
+} GrowthCase;
+
+/* When the boost that the kick began ends (0: not within 200 s). */
 static uint64_t
-growth_boost_end_s (Fixture *fx, uint64_t grow_bytes_per_s, uint64_t grow_to_s,
-                    bool other_shrinks)
+growth_boost_end_s (Fixture *fx, const GrowthCase *gc)
 {
   const uint64_t grow_from_s = 5;
   uint64_t pages = 8 * GIB / 4096;
   PolicyCarry *carry = policy_carry_new ();
-  PolicyVm vms[2] = { vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB), vm_stats (2, 4 * GIB, 4 * GIB, 1 * GIB) };
+  PolicyVm vms[2]
+      = { vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB), vm_stats (2, 4 * GIB, 4 * GIB, 1 * GIB) };
   PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, vms, 2);
   s.ksm.ksmd_cpu_ns = stat_of (0);
   uint64_t end_s = 0;
   for (uint64_t t = 0; t < 200 && end_s == 0; t++)
     {
       vms[0].kicks = t == 0 ? POLICY_KICK_STARTED : 0;
-      uint64_t moved_bytes = (t < grow_from_s ? 0 : MIN (t, grow_to_s) - grow_from_s) * grow_bytes_per_s;
+      uint64_t moved_bytes
+          = (t < grow_from_s ? 0 : MIN (t, gc->grow_to_s) - grow_from_s) * gc->grow_bytes_per_s;
       vms[0].rss_bytes = stat_of (256 * MIB + moved_bytes);
-      vms[1].rss_bytes = stat_of (3 * GIB - (other_shrinks ? moved_bytes : 0));
+      vms[1].rss_bytes = stat_of (3 * GIB - (gc->other_shrinks ? moved_bytes : 0));
       g_free (fx->d.vms);
       g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
       if (t == 0)
         g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:kick");
       else if (fx->d.ksm.state != POLICY_KSM_BOOST)
         end_s = t;
-      ksmd_second (&s, &fx->d.ksm, pages, 0);
+      bool merging = t >= gc->merge_from_s && t < gc->merge_to_s;
+      ksmd_second (&s, &fx->d.ksm, pages, merging ? 4096 : 0);
     }
   policy_carry_free (carry);
   g_test_message ("growth %" G_GUINT64_FORMAT " MiB/s until %" G_GUINT64_FORMAT
-                  " s%s: boost ends at %" G_GUINT64_FORMAT " s",
-                  (guint64) (grow_bytes_per_s / MIB), grow_to_s, other_shrinks ? ", the other VM shrinking" : "",
-                  end_s);
+                  " s%s, merging %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
+                  " s: boost ends at %" G_GUINT64_FORMAT " s",
+                  (guint64) (gc->grow_bytes_per_s / MIB), gc->grow_to_s,
+                  gc->other_shrinks ? ", the other VM shrinking" : "", gc->merge_from_s,
+                  gc->merge_to_s, end_s);
   return end_s;
 }
 
@@ -1511,12 +1524,17 @@ test_ksm_boost_outlasts_growth (Fixture *fx, gconstpointer data)
   const uint64_t grow_to_s = 25;
   for (int shrinks = 0; shrinks <= 1; shrinks++)
     {
-      uint64_t end_s = growth_boost_end_s (fx, 64 * MIB, grow_to_s, shrinks);
+      uint64_t end_s = growth_boost_end_s (fx, &(GrowthCase){ .grow_bytes_per_s = 64 * MIB,
+                                                              .grow_to_s = grow_to_s,
+                                                              .other_shrinks = shrinks });
       g_assert_cmpuint (end_s, >, grow_to_s);
       g_assert_cmpuint (end_s, <=, grow_to_s + 3 * scan_s + 2);
     }
-  g_assert_cmpuint (growth_boost_end_s (fx, 4 * MIB, grow_to_s, false), <=, 2 * scan_s + 2);
-  uint64_t endless_s = growth_boost_end_s (fx, 32 * MIB, 1000, false);
+  g_assert_cmpuint (
+      growth_boost_end_s (fx, &(GrowthCase){ .grow_bytes_per_s = 4 * MIB, .grow_to_s = grow_to_s }),
+      <=, 2 * scan_s + 2);
+  uint64_t endless_s
+      = growth_boost_end_s (fx, &(GrowthCase){ .grow_bytes_per_s = 32 * MIB, .grow_to_s = 1000 });
   g_assert_cmpuint (endless_s, >=, KSM_BOOST_HARD_END_FACTOR * scan_s);
   g_assert_cmpuint (endless_s, <=, KSM_BOOST_HARD_END_FACTOR * scan_s + 2);
 }
@@ -1529,29 +1547,14 @@ test_ksm_boost_outlasts_growth (Fixture *fx, gconstpointer data)
 static void
 test_ksm_boost_outlasts_rewrite (Fixture *fx, gconstpointer data)
 {
-  const uint64_t merge_from_s = 30, merge_to_s = 40;
-  uint64_t pages = 4 * GIB / 4096;
-  PolicyCarry *carry = policy_carry_new ();
-  PolicyVm vm = vm_stats (1, 4 * GIB, 4 * GIB, 1 * GIB);
-  PolicySnapshot s = snap_host (0, 64 * GIB, 60 * GIB, &vm, 1);
-  s.ksm.ksmd_cpu_ns = stat_of (0);
-  uint64_t end_s = 0;
-  for (uint64_t t = 0; t < 200 && end_s == 0; t++)
-    {
-      vm.kicks = t == 0 ? POLICY_KICK_STARTED : 0;
-      vm.rss_bytes = stat_of (256 * MIB + (t < 5 ? 0 : MIN (t, 15) - 5) * 64 * MIB);
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
-      if (t > 0 && fx->d.ksm.state != POLICY_KSM_BOOST)
-        end_s = t;
-      ksmd_second (&s, &fx->d.ksm, pages, t >= merge_from_s && t < merge_to_s ? 4096 : 0);
-    }
-  policy_carry_free (carry);
-  g_test_message ("boost ends at %" G_GUINT64_FORMAT " s; merging %" G_GUINT64_FORMAT
-                  "-%" G_GUINT64_FORMAT " s",
-                  end_s, merge_from_s, merge_to_s);
+  const uint64_t scan_s = POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS / 1000;
+  const uint64_t merge_to_s = 40;
+  uint64_t end_s = growth_boost_end_s (fx, &(GrowthCase){ .grow_bytes_per_s = 64 * MIB,
+                                                          .grow_to_s = 15,
+                                                          .merge_from_s = 30,
+                                                          .merge_to_s = merge_to_s });
   g_assert_cmpuint (end_s, >, merge_to_s);
-  g_assert_cmpuint (end_s, <=, merge_to_s + 3 * POLICY_DEFAULT_KSM_BOOST_SCAN_TIME_MS / 1000 + 2);
+  g_assert_cmpuint (end_s, <=, merge_to_s + 3 * scan_s + 2);
 }
 
 int
