@@ -214,6 +214,10 @@ static guint
 mgr_collect_vms (Manager *m, gboolean regular, gint64 now_mono_us, Vm **vms, PolicyVm *pvms)
 {
   gint64 tick_us = (gint64) m->cfg->policy.tick_ms * 1000;
+  /* Merges into the zero page (use_zero_pages) move PSS as sharing does. */
+  PolicyStat ksm_sharing_bytes
+      = { .present = m->ksm.present,
+          .value = (m->ksm.pages_sharing + m->ksm.ksm_zero_pages) * m->ksm.page_size_bytes };
   uint64_t vm_bytes = 0;
   guint k = 0;
   GHashTableIter it;
@@ -226,7 +230,7 @@ mgr_collect_vms (Manager *m, gboolean regular, gint64 now_mono_us, Vm **vms, Pol
         vm_sample_tick (vm, now_mono_us, tick_us);
       if (vm_get_state (vm) != VM_ACTIVE)
         continue;
-      vm_refresh_process_cost (vm, m->sample, now_mono_us, tick_us);
+      vm_refresh_process_cost (vm, m->sample, &ksm_sharing_bytes, now_mono_us, tick_us);
       /* A VM whose PSS cannot be read still holds memory: counting it as
        * nothing would charge its guest to the host and shrink every VM. */
       vm_bytes += vm_host_usage_bytes (vm);

@@ -55,7 +55,8 @@ struct _Vm
   /* host cost of its QEMU, read by the owner's tick */
   SampleVmCost cost;
   gint64 cost_sampled_mono_us;
-  guint64 cost_rss_bytes; /* the QEMU's resident size at that reading */
+  PolicyStat cost_rss_bytes;         /* the QEMU's resident size at that reading */
+  PolicyStat cost_ksm_sharing_bytes; /* the host's KSM sharing at that reading */
   PolicyStat rss_bytes;   /* its resident size at the latest statm read */
   VmCadence cost_cadence;
   VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */

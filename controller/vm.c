@@ -30,6 +30,10 @@
  * that one is younger than this: PSS follows RSS but for KSM merging, which
  * converges over tens of seconds. */
 #define VM_COST_FULL_MAX_US (30 * G_USEC_PER_SEC)
+/* ... and while the host's KSM sharing also held still, up to this age:
+ * what else moves a still QEMU's PSS (shared libraries, its cgroup's kernel
+ * memory) is small and slow, and a full reading walks every page table. */
+#define VM_COST_STILL_MAX_US (300 * G_USEC_PER_SEC)
 /* Moves smaller than this in a guest's free, available or cache figures,
  * or in its QEMU's PSS, read as quiet: an idle guest's own noise. */
 #define VM_QUIET_DELTA_BYTES (8u << 20)
@@ -314,8 +318,25 @@ vm_add_kicks (Vm *vm, uint32_t kicks)
   vm_changed (vm);
 }
 
+/* Whether the last full /proc reading still stands for this resident size
+ * and this KSM sharing. */
+static gboolean
+vm_cost_fresh (const Vm *vm, const PolicyStat *rss, const PolicyStat *ksm_sharing_bytes,
+               gint64 now_mono_us)
+{
+  if (!rss->present || !vm->cost.pss_bytes.present || vm->cost_sampled_mono_us == 0
+      || vm_bytes_moved (&vm->cost_rss_bytes, rss))
+    return FALSE;
+  gint64 age_us = now_mono_us - vm->cost_sampled_mono_us;
+  if (age_us < VM_COST_FULL_MAX_US)
+    return TRUE;
+  return age_us < VM_COST_STILL_MAX_US
+         && !vm_bytes_moved (&vm->cost_ksm_sharing_bytes, ksm_sharing_bytes);
+}
+
 void
-vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 tick_us)
+vm_refresh_process_cost (Vm *vm, SampleCtx *sample, const PolicyStat *ksm_sharing_bytes,
+                         gint64 now_mono_us, gint64 tick_us)
 {
   if (!vm_cadence_due (&vm->cost_cadence, now_mono_us, tick_us))
     return;
@@ -323,15 +344,13 @@ vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 t
   guint64 rss = 0;
   gboolean have_rss = sample_vm_rss (sample, vm->pid, &rss);
   vm->rss_bytes = (PolicyStat){ .present = have_rss, .value = rss };
-  if (have_rss && vm->cost.pss_bytes.present && vm->cost_sampled_mono_us != 0
-      && now_mono_us - vm->cost_sampled_mono_us < VM_COST_FULL_MAX_US
-      && (rss > vm->cost_rss_bytes ? rss - vm->cost_rss_bytes : vm->cost_rss_bytes - rss)
-             < VM_QUIET_DELTA_BYTES)
+  if (vm_cost_fresh (vm, &vm->rss_bytes, ksm_sharing_bytes, now_mono_us))
     return;
   PolicyStat old_pss = vm->cost.pss_bytes;
   sample_vm_process (sample, vm->pid, &vm->cost);
   vm->cost_sampled_mono_us = now_mono_us;
-  vm->cost_rss_bytes = rss;
+  vm->cost_rss_bytes = vm->rss_bytes;
+  vm->cost_ksm_sharing_bytes = *ksm_sharing_bytes;
   if (vm_bytes_moved (&old_pss, &vm->cost.pss_bytes))
     vm_cadence_wake (&vm->cost_cadence);
 }

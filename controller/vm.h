@@ -94,9 +94,12 @@ void vm_add_kicks (Vm *vm, uint32_t kicks);
 /* The process figures are re-read at most once a tick (`tick_us`): extra
  * ticks reuse them, so a guest cannot make the daemon walk other QEMUs at
  * 20 Hz. While the VM is quiet (no change in its balloon, guest stats, PSS,
- * no kick or target) the gap doubles up to 8 ticks; query-vm shows the
- * reading's age (host.pss_age_ms). */
-void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, gint64 now_mono_us, gint64 tick_us);
+ * no kick or target) the gap doubles up to 8 ticks, and a QEMU whose
+ * resident size held still gets its PSS walked again only once the host's
+ * KSM sharing (`ksm_sharing_bytes`) moved, or after minutes; query-vm shows
+ * the reading's age (host.pss_age_ms). */
+void vm_refresh_process_cost (Vm *vm, SampleCtx *sample, const PolicyStat *ksm_sharing_bytes,
+                              gint64 now_mono_us, gint64 tick_us);
 
 /* The policy's input record from the latest sample; `cfg` is the VM's
  * effective policy. */

@@ -383,12 +383,15 @@ write_proc_file (const char *dir, const char *name, const char *text)
   g_assert_true (g_file_set_contents (path, text, -1, NULL));
 }
 
-/* The PSS the policy sees after regular ticks up to `until_s`. */
+/* The PSS the policy sees after regular ticks up to `until_s`, with the
+ * host's KSM sharing at `sharing_mib`. */
 static guint64
-pss_after (Vm *vm, SampleCtx *sample, gint64 t0_us, guint from_s, guint until_s)
+pss_after (Vm *vm, SampleCtx *sample, gint64 t0_us, guint from_s, guint until_s, guint sharing_mib)
 {
+  PolicyStat sharing = { .present = TRUE, .value = sharing_mib * MiB };
   for (guint s = from_s; s <= until_s; s++)
-    vm_refresh_process_cost (vm, sample, t0_us + (gint64) s * G_USEC_PER_SEC, G_USEC_PER_SEC);
+    vm_refresh_process_cost (vm, sample, &sharing, t0_us + (gint64) s * G_USEC_PER_SEC,
+                             G_USEC_PER_SEC);
   PolicyVmConfig cfg;
   policy_vm_config_defaults (&cfg);
   PolicyVm out;
@@ -397,8 +400,9 @@ pss_after (Vm *vm, SampleCtx *sample, gint64 t0_us, guint from_s, guint until_s)
 }
 
 /* A due /proc reading whose QEMU's resident size (statm) did not move is
- * skipped while the last full one (smaps_rollup) is under 30 s old; a move
- * of RSS, or that age, reads it again. */
+ * skipped while the last full one (smaps_rollup) is under 30 s old, or
+ * under 300 s while the host's KSM sharing held still too; a move of RSS,
+ * or those ages, reads it again. */
 static void
 test_rss_gate (void)
 {
@@ -419,15 +423,25 @@ test_rss_gate (void)
   Vm *vm = vm_new (&owner, "gated", "static", NULL, NULL, &quiet_ops, NULL);
   vm_update_pid (vm, 4242);
   gint64 t0 = g_get_monotonic_time ();
-  g_assert_cmpuint (pss_after (vm, sample, t0, 0, 0), ==, 100 * MiB);
-  /* KSM merged: PSS moved, RSS did not. */
+  g_assert_cmpuint (pss_after (vm, sample, t0, 0, 0, 0), ==, 100 * MiB);
+  /* KSM merged: PSS and the host's sharing moved, RSS did not. */
   write_proc_file (root, "smaps_rollup", "Rss: 102400 kB\nPss: 51200 kB\n");
-  g_assert_cmpuint (pss_after (vm, sample, t0, 1, 25), ==, 100 * MiB);
-  g_assert_cmpuint (pss_after (vm, sample, t0, 26, 40), ==, 50 * MiB);
+  g_assert_cmpuint (pss_after (vm, sample, t0, 1, 25, 50), ==, 100 * MiB);
+  g_assert_cmpuint (pss_after (vm, sample, t0, 26, 40, 50), ==, 50 * MiB);
   /* The guest grew: RSS moved, read at the next due reading (<= 8 ticks). */
   write_proc_file (root, "statm", statm_b);
   write_proc_file (root, "smaps_rollup", "Rss: 122880 kB\nPss: 71680 kB\n");
-  g_assert_cmpuint (pss_after (vm, sample, t0, 41, 49), ==, 70 * MiB);
+  g_assert_cmpuint (pss_after (vm, sample, t0, 41, 49, 50), ==, 70 * MiB);
+  /* Nothing the host can see moved: the figure stands for minutes... */
+  write_proc_file (root, "smaps_rollup", "Rss: 122880 kB\nPss: 66560 kB\n");
+  g_assert_cmpuint (pss_after (vm, sample, t0, 50, 330, 50), ==, 70 * MiB);
+  /* ... and not past 300 s. */
+  g_assert_cmpuint (pss_after (vm, sample, t0, 331, 360, 50), ==, 65 * MiB);
+  /* KSM sharing moved by less than the quiet delta: still stands. */
+  write_proc_file (root, "smaps_rollup", "Rss: 122880 kB\nPss: 61440 kB\n");
+  g_assert_cmpuint (pss_after (vm, sample, t0, 361, 420, 54), ==, 65 * MiB);
+  /* ... by more: read within 30 s of the last full reading's age bound. */
+  g_assert_cmpuint (pss_after (vm, sample, t0, 421, 430, 80), ==, 60 * MiB);
 
   vm_free (vm);
   sample_free (sample);
