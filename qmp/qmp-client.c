@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "qmp-parser.h"
+#include "qmp-watch.h"
 
 /* One read per dispatch keeps a chatty peer from starving other sources. */
 #define READ_CHUNK_BYTES (64 * 1024)
@@ -56,7 +57,7 @@ struct _QmpClient
   QmpClientCallbacks callbacks;
   State state;
   GSocket *socket;
-  GSource *read_source;
+  QmpWatch *read_watch;
   GSource *write_source;
   GSource *greeting_timeout;
   GSource *fail_idle;
@@ -161,7 +162,7 @@ qmp_client_ref (QmpClient *client)
 static void
 close_socket (QmpClient *client)
 {
-  destroy_source (&client->read_source);
+  g_clear_pointer (&client->read_watch, qmp_watch_remove);
   destroy_source (&client->write_source);
   destroy_source (&client->greeting_timeout);
   if (client->socket != NULL)
@@ -713,8 +714,8 @@ on_message (json_t *message, gpointer data)
   return client->state != STATE_CLOSED && !orphaned (client);
 }
 
-static gboolean
-on_read (GSocket *socket, GIOCondition condition, gpointer data)
+static void
+on_read (int fd, GIOCondition condition, gpointer data)
 {
   QmpClient *client = data;
   g_autoptr (GError) error = NULL;
@@ -722,16 +723,15 @@ on_read (GSocket *socket, GIOCondition condition, gpointer data)
 
   /* A callback that iterates this context: the outer read finishes first. */
   if (client->reading)
-    return G_SOURCE_CONTINUE;
+    return;
   g_autofree char *buf = g_malloc (READ_CHUNK_BYTES);
-  gssize n = g_socket_receive (socket, buf, READ_CHUNK_BYTES, NULL, &error);
+  gssize n = g_socket_receive (client->socket, buf, READ_CHUNK_BYTES, NULL, &error);
   if (n < 0)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return G_SOURCE_CONTINUE;
-      client_fail (client, g_error_new (QMP_ERROR, QMP_ERROR_IO, "cannot read from QMP socket: %s",
-                                        error->message));
-      return G_SOURCE_REMOVE;
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        client_fail (client, g_error_new (QMP_ERROR, QMP_ERROR_IO,
+                                          "cannot read from QMP socket: %s", error->message));
+      return;
     }
 
   qmp_client_ref (client);
@@ -751,9 +751,7 @@ on_read (GSocket *socket, GIOCondition condition, gpointer data)
   else if (!qmp_parser_feed (client->parser, buf, (gsize) n, on_message, client, &parse_error))
     client_fail (client, parse_error);
   client->reading = FALSE;
-  gboolean open = client->state != STATE_CLOSED;
   qmp_client_unref (client);
-  return open ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -798,17 +796,19 @@ qmp_client_connect (QmpClient *client, const char *socket_path, GError **error)
       next = STATE_CONNECTING;
     }
 
+  g_clear_error (&local);
+  QmpWatch *watch
+      = qmp_watch_add (client->context, g_socket_get_fd (socket), G_IO_IN, on_read, client, &local);
+  if (watch == NULL)
+    {
+      g_set_error (error, QMP_ERROR, QMP_ERROR_CONNECT, "cannot watch the socket of %s: %s",
+                   socket_path, local->message);
+      return FALSE;
+    }
   client->socket = g_steal_pointer (&socket);
+  client->read_watch = watch;
   client->state = next;
   client->parser = qmp_parser_new (client->options.max_line_bytes);
-  /* GLib takes a non-recursive source's descriptor out of the poll set for
-   * each dispatch and puts it back after, waking its loop twice a reply;
-   * on_read guards against recursion itself. */
-  GSource *read_source
-      = g_socket_create_source (client->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_can_recurse (read_source, TRUE);
-  client->read_source
-      = attach (client, read_source, (GSourceFunc) (void (*) (void)) on_read, client);
   client->greeting_timeout
       = attach (client, g_timeout_source_new (client->options.greeting_timeout_ms),
                 on_greeting_timeout, client);
