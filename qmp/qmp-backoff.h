@@ -24,12 +24,15 @@ void qmp_backoff_reset (QmpBackoff *backoff);
 typedef void (*QmpRetryFunc) (gpointer user_data);
 
 /* A one-shot timer on the default main context that calls `func` after the
- * next backoff delay (a delay of 1 s or more on a whole-second timer: up to
- * a second late, never early). Embed it in the object `user_data` points to. */
+ * next backoff delay (a delay of 1 s or more fires on a whole second of the
+ * monotonic clock: up to a second late, never early). Every QmpRetry shares
+ * one main-loop source, so a thousand VMs waiting to reconnect cost the loop
+ * one source, not a thousand. Embed it in the object `user_data` points to. */
 typedef struct
 {
   QmpBackoff backoff;
-  guint source_id;
+  GSequenceIter *queued; /* its place in the shared queue while armed */
+  gint64 due_mono_us;
   QmpRetryFunc func;
   gpointer user_data;
 } QmpRetry;

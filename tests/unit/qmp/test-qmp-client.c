@@ -936,6 +936,76 @@ test_retry_timer (void)
   g_array_unref (st.fired_mono_us);
 }
 
+#define N_SHARED_RETRIES 1000
+
+typedef struct
+{
+  QmpRetry retries[N_SHARED_RETRIES];
+  guint fired[N_SHARED_RETRIES];
+  guint n_fired;
+  int last_fired; /* index of the latest callback */
+  gboolean in_order;
+} SharedRetries;
+
+typedef struct
+{
+  SharedRetries *all;
+  int index;
+} SharedRetry;
+
+static SharedRetry shared_slots[N_SHARED_RETRIES];
+
+static void
+on_shared_retry (gpointer data)
+{
+  SharedRetry *slot = data;
+  SharedRetries *all = slot->all;
+  all->fired[slot->index]++;
+  all->n_fired++;
+  if (slot->index < all->last_fired)
+    all->in_order = FALSE;
+  all->last_fired = slot->index;
+  /* The first one disarms its neighbour, due in the same batch. */
+  if (slot->index == 0)
+    qmp_retry_cancel (&all->retries[1]);
+}
+
+/* A thousand armed retries add one source to the loop, fire soonest first,
+ * once each, and a callback may cancel another one due in the same batch. */
+static void
+test_retry_shared (void)
+{
+  g_autofree SharedRetries *all = g_new0 (SharedRetries, 1);
+  all->in_order = TRUE;
+  all->last_fired = -1;
+  guint sources_before = 0, sources_armed = 0;
+  for (int i = 0; i < N_SHARED_RETRIES; i++)
+    {
+      shared_slots[i] = (SharedRetry){ .all = all, .index = i };
+      qmp_retry_init (&all->retries[i], 20, 20, on_shared_retry, &shared_slots[i]);
+    }
+  /* Prime the queue's source with one retry, then count what 999 more add. */
+  qmp_retry_schedule_in (&all->retries[0], 10);
+  for (guint id = 1; id < 100000; id++)
+    if (g_main_context_find_source_by_id (NULL, id) != NULL)
+      sources_before++;
+  for (int i = 1; i < N_SHARED_RETRIES; i++)
+    qmp_retry_schedule_in (&all->retries[i], 10 + (guint) i / 100);
+  for (guint id = 1; id < 100000; id++)
+    if (g_main_context_find_source_by_id (NULL, id) != NULL)
+      sources_armed++;
+  g_assert_cmpuint (sources_armed, ==, sources_before);
+  RUN_UNTIL (all->n_fired == N_SHARED_RETRIES - 1);
+  g_usleep (30 * 1000);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (all->n_fired, ==, N_SHARED_RETRIES - 1);
+  g_assert_cmpuint (all->fired[1], ==, 0);
+  for (int i = 2; i < N_SHARED_RETRIES; i++)
+    g_assert_cmpuint (all->fired[i], ==, 1);
+  g_assert_true (all->in_order);
+}
+
 #define ADD(name, fn)                                                                              \
   g_test_add ("/qmp/client/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -977,6 +1047,7 @@ main (int argc, char **argv)
   ADD ("subscriptions", test_subscriptions);
   g_test_add_func ("/qmp/client/connect-refused", test_connect_refused);
   g_test_add_func ("/qmp/retry/timer", test_retry_timer);
+  g_test_add_func ("/qmp/retry/shared", test_retry_shared);
   g_test_add_func ("/qmp/sync/balloon-helpers", test_sync_balloon_helpers);
   g_test_add_func ("/qmp/sync/no-balloon", test_sync_no_balloon);
   g_test_add_func ("/qmp/sync/timeout", test_sync_timeout);
