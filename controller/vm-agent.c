@@ -1,5 +1,6 @@
-/* vm-agent.c: the agent socket of one VM: async connect and reads on the main
- * loop, reconnects with backoff, hostile input counted and logged sparingly. */
+/* vm-agent.c: the agent socket of one VM: async connect, reads when the main
+ * loop's epoll set finds it readable, reconnects with backoff, hostile input
+ * counted and logged sparingly. */
 #define G_LOG_DOMAIN "ballast-vm"
 
 #include "vm-agent.h"
@@ -13,6 +14,7 @@
 #include "agent-wire.h"
 
 #include "qmp-backoff.h"
+#include "qmp-watch.h"
 
 /* Reconnect: quick first retry (a QEMU restarting on the same path), then
  * back off to a few seconds so a VM without an agent costs nothing. */
@@ -33,13 +35,13 @@
 /* A flooding guest is disconnected and not heard again for this long. */
 #define AGENT_FLOOD_BACKOFF_MS (60 * 1000)
 
-/* Async I/O holds a token, not the VmAgent: a completion that was already
- * queued when the link stopped finds token->agent NULL and touches nothing. */
+/* An async connect holds a token, not the VmAgent: a completion that was
+ * already queued when the link stopped finds token->agent NULL and touches
+ * nothing. */
 typedef struct
 {
   VmAgent *agent;
   guint refs;
-  guint8 chunk[4096]; /* here, so a late read never lands in freed memory */
 } AgentToken;
 
 struct _VmAgent
@@ -55,6 +57,8 @@ struct _VmAgent
   GSocketConnection *conn;
   GCancellable *cancel;
   AgentToken *token;
+  QmpWatch *watch; /* while reading: not while throttled */
+  guint8 chunk[4096];
   QmpRetry retry;
   guint throttle_id;
   guint64 bytes_since_valid;
@@ -109,6 +113,7 @@ agent_stop (VmAgent *a)
   if (a->cancel)
     g_cancellable_cancel (a->cancel);
   g_clear_object (&a->cancel);
+  g_clear_pointer (&a->watch, qmp_watch_remove);
   if (a->conn)
     g_io_stream_close (G_IO_STREAM (a->conn), NULL, NULL);
   g_clear_object (&a->conn);
@@ -268,7 +273,7 @@ agent_on_read (VmAgent *a, gssize n)
   gint64 now_us = g_get_monotonic_time ();
   AgentLinkCounters before, after;
   agent_link_get_counters (a->link, &before);
-  agent_link_feed (a->link, (const char *) a->token->chunk, n, now_us, agent_on_msg, a);
+  agent_link_feed (a->link, (const char *) a->chunk, n, now_us, agent_on_msg, a);
   agent_link_get_counters (a->link, &after);
   if (after.rejected > before.rejected)
     agent_log_rejects (a, &after, now_us);
@@ -284,28 +289,37 @@ agent_on_read (VmAgent *a, gssize n)
   if (a->conn == NULL)
     return;
   if (after.rate_limited > before.rate_limited)
-    a->throttle_id = g_timeout_add (AGENT_THROTTLE_MS, agent_throttle_done, a);
-  else
-    agent_read (a);
+    {
+      g_clear_pointer (&a->watch, qmp_watch_remove);
+      a->throttle_id = g_timeout_add (AGENT_THROTTLE_MS, agent_throttle_done, a);
+    }
 }
 
 static void
-agent_read_done (GObject *src, GAsyncResult *res, gpointer data)
+agent_on_readable (int fd, GIOCondition condition, gpointer data)
 {
-  AgentToken *t = data;
+  VmAgent *a = data;
   g_autoptr (GError) error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (src), res, &error);
-  if (t->agent != NULL)
-    agent_on_read (t->agent, n);
-  token_unref (t);
+  GSocket *sock = g_socket_connection_get_socket (a->conn);
+  gssize n = g_socket_receive_with_blocking (sock, (gchar *) a->chunk, sizeof a->chunk, FALSE, NULL,
+                                             &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return;
+  agent_on_read (a, n);
 }
 
 static void
 agent_read (VmAgent *a)
 {
-  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (a->conn));
-  g_input_stream_read_async (in, a->token->chunk, sizeof a->token->chunk, G_PRIORITY_DEFAULT,
-                             a->cancel, agent_read_done, token_ref (a->token));
+  g_autoptr (GError) error = NULL;
+  GSocket *sock = g_socket_connection_get_socket (a->conn);
+  a->watch = qmp_watch_add (g_main_context_get_thread_default (), g_socket_get_fd (sock), G_IO_IN,
+                            agent_on_readable, a, &error);
+  if (a->watch == NULL)
+    {
+      g_warning ("%s: agent socket: %s", a->vm_name, error->message);
+      agent_retry_later (a);
+    }
 }
 
 void

@@ -1,5 +1,5 @@
 /* qmp-backoff.c: capped exponential backoff between reconnection attempts,
- * and QmpRetry, the backoff with its own one-shot timer. */
+ * and QmpRetry, the backoff with a one-shot timer on one shared queue. */
 #include "qmp-backoff.h"
 
 void

@@ -1,5 +1,5 @@
 /* qmp-backoff.h: capped exponential backoff (plain arithmetic) and QmpRetry,
- * the one reconnect timer of the tree: a backoff that owns its timer. */
+ * the one reconnect timer of the tree: a backoff with a timer in one shared queue. */
 #pragma once
 
 #include <glib.h>
