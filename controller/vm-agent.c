@@ -14,7 +14,7 @@
 #include "agent-wire.h"
 
 #include "qmp-backoff.h"
-#include "qmp-watch.h"
+#include "qmp-loop.h"
 
 /* Reconnect: quick first retry (a QEMU restarting on the same path), then
  * back off to a few seconds so a VM without an agent costs nothing. */
@@ -35,13 +35,15 @@
 /* A flooding guest is disconnected and not heard again for this long. */
 #define AGENT_FLOOD_BACKOFF_MS (60 * 1000)
 
-/* An async connect holds a token, not the VmAgent: a completion that was
- * already queued when the link stopped finds token->agent NULL and touches
- * nothing. */
+/* A connection's token: an async connect holds it, not the VmAgent, so a
+ * completion queued when the link stopped finds token->agent NULL and
+ * touches nothing; a read holds it too, so the chunk outlives a link stopped
+ * by the messages it carried. A VM without an agent has none. */
 typedef struct
 {
   VmAgent *agent;
   guint refs;
+  guint8 chunk[4096];
 } AgentToken;
 
 struct _VmAgent
@@ -58,7 +60,6 @@ struct _VmAgent
   GCancellable *cancel;
   AgentToken *token;
   QmpWatch *watch; /* while reading: not while throttled */
-  guint8 chunk[4096];
   QmpRetry retry;
   guint throttle_id;
   guint64 bytes_since_valid;
@@ -262,7 +263,7 @@ agent_log_rejects (VmAgent *a, const AgentLinkCounters *after, gint64 now_us)
 }
 
 static void
-agent_on_read (VmAgent *a, gssize n)
+agent_on_read (VmAgent *a, const guint8 *chunk, gssize n)
 {
   if (n <= 0)
     {
@@ -273,7 +274,7 @@ agent_on_read (VmAgent *a, gssize n)
   gint64 now_us = g_get_monotonic_time ();
   AgentLinkCounters before, after;
   agent_link_get_counters (a->link, &before);
-  agent_link_feed (a->link, (const char *) a->chunk, n, now_us, agent_on_msg, a);
+  agent_link_feed (a->link, (const char *) chunk, n, now_us, agent_on_msg, a);
   agent_link_get_counters (a->link, &after);
   if (after.rejected > before.rejected)
     agent_log_rejects (a, &after, now_us);
@@ -301,11 +302,12 @@ agent_on_readable (int fd, GIOCondition condition, gpointer data)
   VmAgent *a = data;
   g_autoptr (GError) error = NULL;
   GSocket *sock = g_socket_connection_get_socket (a->conn);
-  gssize n = g_socket_receive_with_blocking (sock, (gchar *) a->chunk, sizeof a->chunk, FALSE, NULL,
+  AgentToken *t = token_ref (a->token);
+  gssize n = g_socket_receive_with_blocking (sock, (gchar *) t->chunk, sizeof t->chunk, FALSE, NULL,
                                              &error);
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return;
-  agent_on_read (a, n);
+  if (n >= 0 || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    agent_on_read (a, t->chunk, n);
+  token_unref (t);
 }
 
 static void

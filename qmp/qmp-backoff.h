@@ -1,8 +1,10 @@
 /* qmp-backoff.h: capped exponential backoff (plain arithmetic) and QmpRetry,
- * the one reconnect timer of the tree: a backoff with a timer in one shared queue. */
+ * the one reconnect timer of the tree: a backoff that owns a QmpTimer. */
 #pragma once
 
 #include <glib.h>
+
+#include "qmp-loop.h"
 
 G_BEGIN_DECLS
 
@@ -25,14 +27,13 @@ typedef void (*QmpRetryFunc) (gpointer user_data);
 
 /* A one-shot timer on the default main context that calls `func` after the
  * next backoff delay (a delay of 1 s or more fires on a whole second of the
- * monotonic clock: up to a second late, never early). Every QmpRetry shares
- * one main-loop source, so a thousand VMs waiting to reconnect cost the loop
- * one source, not a thousand. Embed it in the object `user_data` points to. */
+ * monotonic clock: up to a second late, never early). A QmpTimer (qmp-loop.h):
+ * a thousand VMs waiting to reconnect cost the main loop one source, not a
+ * thousand. Embed it in the object `user_data` points to. */
 typedef struct
 {
   QmpBackoff backoff;
-  GSequenceIter *queued; /* its place in the shared queue while armed */
-  gint64 due_mono_us;
+  QmpTimer timer;
   QmpRetryFunc func;
   gpointer user_data;
 } QmpRetry;

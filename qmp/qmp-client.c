@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "qmp-parser.h"
-#include "qmp-watch.h"
+#include "qmp-loop.h"
 
 /* One read per dispatch keeps a chatty peer from starving other sources. */
 #define READ_CHUNK_BYTES (64 * 1024)
@@ -35,7 +35,7 @@ typedef struct
   char *line; /* serialized, newline-terminated; NULL once written */
   QmpReplyFunc func;
   gpointer user_data;
-  GSource *timeout;
+  QmpTimer timeout;
   GError *error; /* set when queued for a deferred failure */
 } Pending;
 
@@ -59,7 +59,7 @@ struct _QmpClient
   GSocket *socket;
   QmpWatch *read_watch;
   GSource *write_source;
-  GSource *greeting_timeout;
+  QmpTimer greeting_timeout;
   GSource *fail_idle;
   QmpParser *parser;
   GByteArray *outbuf;
@@ -78,15 +78,12 @@ struct _QmpClient
 
 static void client_fail (QmpClient *client, GError *error);
 static void ensure_write_source (QmpClient *client);
+static void on_greeting_timeout (gpointer data);
 
 static void
 pending_free (Pending *p)
 {
-  if (p->timeout != NULL)
-    {
-      g_source_destroy (p->timeout);
-      g_source_unref (p->timeout);
-    }
+  qmp_timer_cancel (&p->timeout);
   g_clear_error (&p->error);
   g_free (p->command);
   g_free (p->line);
@@ -148,6 +145,7 @@ qmp_client_new (const QmpClientOptions *options, const QmpClientCallbacks *callb
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
   client->next_id = 1;
   client->next_subscription_id = 1;
+  qmp_timer_init (&client->greeting_timeout, client->context, on_greeting_timeout, client);
   return client;
 }
 
@@ -164,7 +162,7 @@ close_socket (QmpClient *client)
 {
   g_clear_pointer (&client->read_watch, qmp_watch_remove);
   destroy_source (&client->write_source);
-  destroy_source (&client->greeting_timeout);
+  qmp_timer_cancel (&client->greeting_timeout);
   if (client->socket != NULL)
     {
       g_socket_close (client->socket, NULL);
@@ -411,7 +409,7 @@ fail_soon (QmpClient *client, Pending *p, GError *error)
     }
 }
 
-static gboolean
+static void
 on_command_timeout (gpointer data)
 {
   Pending *p = data;
@@ -431,7 +429,6 @@ on_command_timeout (gpointer data)
   client->consecutive_timeouts++;
   error = g_error_new (QMP_ERROR, QMP_ERROR_TIMEOUT, "command '%s' timed out after %u ms",
                        p->command, client->options.command_timeout_ms);
-  g_clear_pointer (&p->timeout, g_source_unref);
   if (p->func != NULL)
     p->func (client, NULL, error, p->user_data);
   pending_free (p);
@@ -441,7 +438,6 @@ on_command_timeout (gpointer data)
                               "%u consecutive QMP commands timed out (%u ms each)",
                               client->consecutive_timeouts, client->options.command_timeout_ms));
   qmp_client_unref (client);
-  return G_SOURCE_REMOVE;
 }
 
 static char *
@@ -508,8 +504,8 @@ qmp_client_execute (QmpClient *client, const char *command, json_t *args, QmpRep
 
   guint64 id = p->id;
   g_hash_table_insert (client->pending, &p->id, p);
-  p->timeout = attach (client, g_timeout_source_new (client->options.command_timeout_ms),
-                       on_command_timeout, p);
+  qmp_timer_init (&p->timeout, client->context, on_command_timeout, p);
+  qmp_timer_arm_in (&p->timeout, client->options.command_timeout_ms);
   if (client->state == STATE_READY)
     {
       queue_line (client, p->line);
@@ -614,7 +610,7 @@ on_capabilities (QmpClient *client, json_t *ret, const GError *error, gpointer u
       return;
     }
   client->state = STATE_READY;
-  destroy_source (&client->greeting_timeout);
+  qmp_timer_cancel (&client->greeting_timeout);
   send_unsent (client);
   if (client->callbacks.ready != NULL)
     client->callbacks.ready (client, client->callbacks.user_data);
@@ -754,18 +750,16 @@ on_read (int fd, GIOCondition condition, gpointer data)
   qmp_client_unref (client);
 }
 
-static gboolean
+static void
 on_greeting_timeout (gpointer data)
 {
   QmpClient *client = data;
 
-  g_clear_pointer (&client->greeting_timeout, g_source_unref);
   client_fail (client, g_error_new (QMP_ERROR, QMP_ERROR_TIMEOUT,
                                     client->state == STATE_NEGOTIATING
                                         ? "no answer to qmp_capabilities within %u ms"
                                         : "no QMP greeting within %u ms",
                                     client->options.greeting_timeout_ms));
-  return G_SOURCE_REMOVE;
 }
 
 gboolean
@@ -809,9 +803,7 @@ qmp_client_connect (QmpClient *client, const char *socket_path, GError **error)
   client->read_watch = watch;
   client->state = next;
   client->parser = qmp_parser_new (client->options.max_line_bytes);
-  client->greeting_timeout
-      = attach (client, g_timeout_source_new (client->options.greeting_timeout_ms),
-                on_greeting_timeout, client);
+  qmp_timer_arm_in (&client->greeting_timeout, client->options.greeting_timeout_ms);
   if (next == STATE_CONNECTING)
     ensure_write_source (client);
   return TRUE;

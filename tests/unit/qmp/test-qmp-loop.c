@@ -1,10 +1,11 @@
-/* Unit tests of QmpWatch: descriptors in one epoll set per main context. */
+/* Unit tests of qmp-loop: watches in one epoll set and timers in one queue
+ * per main context. */
 #include <gio/gio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "qmp-watch.h"
+#include "qmp-loop.h"
 
 #define N_PAIRS 100
 
@@ -174,14 +175,88 @@ test_context_owns_set (void)
   g_assert_cmpint (after, ==, before);
 }
 
+#define N_TIMERS 200
+
+typedef struct
+{
+  QmpTimer timers[N_TIMERS];
+  int order[N_TIMERS];
+  guint n_fired;
+  guint rearmed; /* times timer 0 armed itself again for the past */
+} Timers;
+
+typedef struct
+{
+  Timers *all;
+  int index;
+} TimerSlot;
+
+static TimerSlot timer_slots[N_TIMERS];
+
+static void
+on_timer (gpointer data)
+{
+  TimerSlot *slot = data;
+  Timers *all = slot->all;
+  all->order[all->n_fired++] = slot->index;
+  if (slot->index == 0 && all->rearmed == 0)
+    {
+      /* Due in the same wake-up as this one: disarmed, never called. */
+      qmp_timer_cancel (&all->timers[1]);
+      /* Armed again for the past: fires on a later wake-up, not in this
+       * dispatch (which would spin a callback that always re-arms). */
+      all->rearmed++;
+      qmp_timer_arm (&all->timers[0], 0);
+      g_assert_true (qmp_timer_armed (&all->timers[0]));
+    }
+}
+
+/* Timers fire soonest first (armed in reverse order), once each; a callback
+ * may cancel another due timer; one armed again for the past waits for the
+ * next wake-up. */
+static void
+test_timers (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autofree Timers *all = g_new0 (Timers, 1);
+  gint64 now_us = g_get_monotonic_time ();
+  for (int i = N_TIMERS - 1; i >= 0; i--)
+    {
+      timer_slots[i] = (TimerSlot){ .all = all, .index = i };
+      qmp_timer_init (&all->timers[i], context, on_timer, &timer_slots[i]);
+      qmp_timer_arm (&all->timers[i], now_us + 1000 + i * 10);
+    }
+  g_assert_false (qmp_timer_armed (&(QmpTimer){ 0 }));
+  g_usleep (5 * 1000);
+  g_assert_true (g_main_context_iteration (context, FALSE));
+  /* One dispatch: every due timer but the cancelled one, in order; timer 0
+   * once, armed again. */
+  g_assert_cmpuint (all->n_fired, ==, N_TIMERS - 1);
+  g_assert_cmpint (all->order[0], ==, 0);
+  for (int i = 1; i < N_TIMERS - 1; i++)
+    g_assert_cmpint (all->order[i], ==, i + 1);
+  g_assert_true (qmp_timer_armed (&all->timers[0]));
+  g_assert_false (qmp_timer_armed (&all->timers[1]));
+  g_assert_true (g_main_context_iteration (context, FALSE));
+  g_assert_cmpuint (all->n_fired, ==, N_TIMERS);
+  g_assert_cmpint (all->order[N_TIMERS - 1], ==, 0);
+  /* A cancelled timer stays quiet. */
+  qmp_timer_arm_in (&all->timers[5], 1);
+  qmp_timer_cancel (&all->timers[5]);
+  g_usleep (3 * 1000);
+  iterate_until_idle (context);
+  g_assert_cmpuint (all->n_fired, ==, N_TIMERS);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/qmp/watch/many-ready", test_many_ready);
-  g_test_add_func ("/qmp/watch/remove-in-dispatch", test_remove_in_dispatch);
-  g_test_add_func ("/qmp/watch/hangup", test_hangup);
-  g_test_add_func ("/qmp/watch/bad-fd", test_bad_fd);
-  g_test_add_func ("/qmp/watch/context-owns-set", test_context_owns_set);
+  g_test_add_func ("/qmp/loop/watch-many-ready", test_many_ready);
+  g_test_add_func ("/qmp/loop/watch-remove-in-dispatch", test_remove_in_dispatch);
+  g_test_add_func ("/qmp/loop/watch-hangup", test_hangup);
+  g_test_add_func ("/qmp/loop/watch-bad-fd", test_bad_fd);
+  g_test_add_func ("/qmp/loop/watch-context-owns-set", test_context_owns_set);
+  g_test_add_func ("/qmp/loop/timers", test_timers);
   return g_test_run ();
 }
