@@ -35,22 +35,31 @@ b4_wait_vms() {
     awk -v ms=$(($(now_ms) - t0)) 'BEGIN {printf "%.1f\n", ms / 1000}'
 }
 
-# b4_measure ARM KIND N DPID DIR CONNECT_S: CPU % over B4_WIN s, RSS at its end.
+# b4_cpu DPID SECONDS: ballastd's CPU, % of a core, over the next SECONDS.
+b4_cpu() {
+    c0=$(cpu_ticks "$1") t0=$(now_ms)
+    sleep "$2"
+    c1=$(cpu_ticks "$1") t1=$(now_ms)
+    awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN {printf "%.3f", c / hz / (ms / 1000) * 100}'
+}
+
+# b4_measure ARM KIND N DPID DIR CONNECT_S: CPU % over B4_WIN s (the fleet's
+# first squeeze: no boot grace), then over B4_WIN s more (the fleet held),
+# RSS at the end.
 b4_measure() {
     arm=$1 kind=$2 n=$3 dpid=$4
     sleep 3  # the first ticks after the VMs appear are not the steady state
-    c0=$(cpu_ticks "$dpid") t0=$(now_ms)
-    sleep "$B4_WIN"
-    c1=$(cpu_ticks "$dpid") t1=$(now_ms)
+    cpu=$(b4_cpu "$dpid" "$B4_WIN")
+    held=$(b4_cpu "$dpid" "$B4_WIN")
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$dpid/status")
     hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$dpid/status")
     ticks=$(ctl_cmd "$5/control.sock" query-status | jq -r '.ticks // 0')
-    cpu=$(awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" -v ms="$((t1 - t0))" 'BEGIN {printf "%.3f", c / hz / (ms / 1000) * 100}')
-    arm_result B4 "$(jq -cn --arg arm "$arm" --arg kind "$kind" --argjson n "$n" --argjson cpu "$cpu" \
+    arm_result B4 "$(jq -cn --arg arm "$arm" --arg kind "$kind" --argjson n "$n" --argjson cpu "$cpu" --argjson held "$held" \
         --argjson rss "$rss" --argjson hwm "$hwm" --argjson con "$6" --argjson win "$B4_WIN" --argjson ticks "${ticks:-0}" \
-        '{arm: $arm, kind: $kind, vms: $n, cpu_pct: $cpu, rss_kib: $rss, hwm_kib: $hwm, connect_all_s: $con,
-          window_s: $win, ticks: $ticks, cpu_pct_per_vm: (if $n > 0 then ($cpu / $n * 10000 | round / 10000) else null end)}')"
-    say "B4 $arm: $n VMs, ballastd ${cpu} % of a core, RSS $((rss / 1024)) MiB"
+        '{arm: $arm, kind: $kind, vms: $n, cpu_pct: $cpu, cpu_held_pct: $held, rss_kib: $rss, hwm_kib: $hwm, connect_all_s: $con,
+          window_s: $win, ticks: $ticks, cpu_pct_per_vm: (if $n > 0 then ($cpu / $n * 10000 | round / 10000) else null end),
+          cpu_held_pct_per_vm: (if $n > 0 then ($held / $n * 10000 | round / 10000) else null end)}')"
+    say "B4 $arm: $n VMs, ballastd ${cpu} % of a core (held: ${held} %), RSS $((rss / 1024)) MiB"
 }
 
 # No boot grace: the window then covers the fleet's first squeeze (every VM
@@ -137,16 +146,18 @@ b4_table() {
     jq -r '
       def col(w): tostring | . + "                    " | .[0:w];
       def r(k): . * k | round / k;
-      def fit: length as $k | (map(.vms) | add / $k) as $mx | (map(.cpu_pct) | add / $k) as $my
-        | (map((.vms - $mx) * (.cpu_pct - $my)) | add) as $sxy | (map((.vms - $mx) * (.vms - $mx)) | add) as $sxx
+      def fit($y): length as $k | (map(.vms) | add / $k) as $mx | (map(.[$y] // 0) | add / $k) as $my
+        | (map((.vms - $mx) * ((.[$y] // 0) - $my)) | add) as $sxy | (map((.vms - $mx) * (.vms - $mx)) | add) as $sxx
         | (if $sxx > 0 then $sxy / $sxx else 0 end) as $b
-        | {a: ($my - $b * $mx), b: $b, grow: ((.[-1].cpu_pct_per_vm // 0) / ((.[0].cpu_pct_per_vm // 0) + 1e-9))};
+        | {y: $y, a: ($my - $b * $mx), b: $b,
+           grow: (((.[-1][$y] // 0) / .[-1].vms) / (((.[0][$y] // 0) / .[0].vms) + 1e-9))};
       "B4 controller cost (1 s tick, \(.params.window_s) s windows)",
-      "arm            VMs   cpu_%    cpu_%/VM  RSS_MiB  connect_all_s",
-      (.arms[] | "\(.arm | col(14)) \(.vms | col(5)) \(.cpu_pct | col(8)) \(.cpu_pct_per_vm // "-" | col(9)) \(.rss_kib / 1024 | r(10) | col(8)) \(.connect_all_s)"),
+      "arm            VMs   cpu_%    cpu_%/VM  held_%   held_%/VM  RSS_MiB  connect_all_s",
+      (.arms[] | "\(.arm | col(14)) \(.vms | col(5)) \(.cpu_pct | col(8)) \(.cpu_pct_per_vm // "-" | col(9)) \(.cpu_held_pct // "-" | col(8)) \(.cpu_held_pct_per_vm // "-" | col(10)) \(.rss_kib / 1024 | r(10) | col(8)) \(.connect_all_s)"),
+      "(cpu_%: the first window, the fleet squeezed with no boot grace; held_%: the window after it)",
       (.arms | map(select(.vms > 0 and .kind != "guests")) | group_by(.kind)[] | select(length > 1)
-        | (.[0].kind) as $kind | sort_by(.vms) | fit
-        | "\($kind): cpu_% = \(.a | r(1000)) + \(.b | r(10000)) x VMs (at 1,000: \(.a + .b * 1000 | r(100)) %, at 10,000: \(.a + .b * 10000 | r(10)) %); per-VM cost x\(.grow | r(100)) from the smallest to the largest N")
+        | (.[0].kind) as $kind | sort_by(.vms) | (fit("cpu_pct"), fit("cpu_held_pct"))
+        | "\($kind) \(.y): % = \(.a | r(1000)) + \(.b | r(10000)) x VMs (at 1,000: \(.a + .b * 1000 | r(100)) %, at 10,000: \(.a + .b * 10000 | r(10)) %); per-VM cost x\(.grow | r(100)) from the smallest to the largest N")
     ' "$1"
 }
 
