@@ -61,13 +61,14 @@ struct _VmAgent
   AgentToken *token;
   QmpWatch *watch; /* while reading: not while throttled */
   QmpRetry retry;
-  guint throttle_id;
+  QmpTimer throttle;
   guint64 bytes_since_valid;
   gint64 error_logged_mono_us;
   VmAgentData data;
 };
 
 static void agent_connect (gpointer data);
+static void agent_throttle_done (gpointer data);
 
 static AgentToken *
 token_ref (AgentToken *t)
@@ -94,6 +95,7 @@ vm_agent_new (const char *vm_name, guint64 ram_bytes, VmAgentUrgentFunc urgent,
   a->user_data = user_data;
   a->link = agent_link_new (ram_bytes);
   qmp_retry_init (&a->retry, AGENT_BACKOFF_INITIAL_MS, AGENT_BACKOFF_MAX_MS, agent_connect, a);
+  qmp_timer_init (&a->throttle, NULL, agent_throttle_done, a);
   return a;
 }
 
@@ -101,7 +103,7 @@ static void
 agent_stop (VmAgent *a)
 {
   qmp_retry_cancel (&a->retry);
-  g_clear_handle_id (&a->throttle_id, g_source_remove);
+  qmp_timer_cancel (&a->throttle);
   a->bytes_since_valid = 0;
   /* The next agent on this socket (after a guest reboot, say) may not take
    * reclaim requests: it says so in its own hello. */
@@ -242,14 +244,12 @@ vm_agent_send_reclaim (VmAgent *a, guint64 bytes)
   return FALSE;
 }
 
-static gboolean
+static void
 agent_throttle_done (gpointer data)
 {
   VmAgent *a = data;
-  a->throttle_id = 0;
   if (a->conn != NULL)
     agent_read (a);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -292,7 +292,7 @@ agent_on_read (VmAgent *a, const guint8 *chunk, gssize n)
   if (after.rate_limited > before.rate_limited)
     {
       g_clear_pointer (&a->watch, qmp_watch_remove);
-      a->throttle_id = g_timeout_add (AGENT_THROTTLE_MS, agent_throttle_done, a);
+      qmp_timer_arm_in (&a->throttle, AGENT_THROTTLE_MS);
     }
 }
 

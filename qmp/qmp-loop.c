@@ -52,13 +52,12 @@ epoll_from_condition (GIOCondition condition)
          | (condition & G_IO_PRI ? EPOLLPRI : 0);
 }
 
-static void
-loop_rearm (Loop *loop)
+/* The soonest armed timer's due time, or -1 with none armed. */
+static gint64
+loop_next_due (Loop *loop)
 {
   GSequenceIter *first = g_sequence_get_begin_iter (loop->timers);
-  g_source_set_ready_time (&loop->base, g_sequence_iter_is_end (first)
-                                            ? -1
-                                            : ((QmpTimer *) g_sequence_get (first))->due_mono_us);
+  return g_sequence_iter_is_end (first) ? -1 : ((QmpTimer *) g_sequence_get (first))->due_mono_us;
 }
 
 /* Takes the due timers out of the queue first, so one a callback arms again
@@ -104,10 +103,29 @@ loop_has_events (Loop *loop)
   return loop->epoll_tag != NULL && g_source_query_unix_fd (&loop->base, loop->epoll_tag) != 0;
 }
 
+/* The poll timeout comes from the queue at each iteration rather than from
+ * g_source_set_ready_time, which wakes the loop on every change of the
+ * soonest timer (a reply cancels it): one empty pass per reply batch. */
+static gboolean
+loop_prepare (GSource *source, gint *timeout_ms)
+{
+  gint64 due_mono_us = loop_next_due ((Loop *) source);
+  gint64 now_mono_us = g_source_get_time (source);
+  if (due_mono_us < 0)
+    *timeout_ms = -1;
+  else if (due_mono_us <= now_mono_us)
+    *timeout_ms = 0;
+  else
+    *timeout_ms = (gint) MIN ((due_mono_us - now_mono_us + 999) / 1000, G_MAXINT);
+  return *timeout_ms == 0;
+}
+
 static gboolean
 loop_check (GSource *source)
 {
-  return loop_has_events ((Loop *) source);
+  Loop *loop = (Loop *) source;
+  gint64 due_mono_us = loop_next_due (loop);
+  return loop_has_events (loop) || (due_mono_us >= 0 && due_mono_us <= g_source_get_time (source));
 }
 
 static gboolean
@@ -123,7 +141,6 @@ loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
     loop_dispatch_watches (loop);
   if (--loop->dispatching == 0)
     g_ptr_array_set_size (loop->removed, 0);
-  loop_rearm (loop);
   return G_SOURCE_CONTINUE;
 }
 
@@ -144,6 +161,7 @@ loop_finalize (GSource *source)
 }
 
 static GSourceFuncs loop_funcs = {
+  .prepare = loop_prepare,
   .check = loop_check,
   .dispatch = loop_dispatch,
   .finalize = loop_finalize,
@@ -262,10 +280,8 @@ qmp_timer_arm (QmpTimer *timer, gint64 due_mono_us)
   Loop *loop = timer->loop;
   if (timer->queued != NULL)
     g_sequence_remove (timer->queued);
-  timer->due_mono_us = due_mono_us;
+  timer->due_mono_us = MAX (due_mono_us, 0);
   timer->queued = g_sequence_insert_sorted (loop->timers, timer, timer_compare, NULL);
-  if (loop->dispatching == 0)
-    loop_rearm (loop);
 }
 
 void
@@ -281,8 +297,6 @@ qmp_timer_cancel (QmpTimer *timer)
     return;
   g_sequence_remove (timer->queued);
   timer->queued = NULL;
-  if (((Loop *) timer->loop)->dispatching == 0)
-    loop_rearm (timer->loop);
 }
 
 gboolean

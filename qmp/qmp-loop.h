@@ -5,7 +5,10 @@
  * wake-up: with a socket, a reconnect timer and a command timeout per VM, a
  * wake-up costs O(VMs). A QmpWatch puts a descriptor in the context's epoll
  * set and a QmpTimer goes in its queue sorted by due time; the context sees
- * one source, so a wake-up costs what is ready or due. */
+ * one source, so a wake-up costs what is ready or due.
+ *
+ * Watches and timers are used from the thread that runs their context only
+ * (the context's poll timeout is computed there, at each iteration). */
 #pragma once
 
 #include <glib.h>

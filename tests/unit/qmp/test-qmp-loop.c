@@ -248,6 +248,66 @@ test_timers (void)
   g_assert_cmpuint (all->n_fired, ==, N_TIMERS);
 }
 
+typedef struct
+{
+  GMainContext *context;
+  QmpTimer timer;
+  gboolean fired;
+  gboolean guard_fired;
+  gboolean fired_first; /* the timer came before the guard */
+} Nested;
+
+static void
+nested_timer_fired (gpointer data)
+{
+  Nested *n = data;
+  n->fired = TRUE;
+  n->fired_first = !n->guard_fired;
+}
+
+static gboolean
+nested_guard (gpointer data)
+{
+  ((Nested *) data)->guard_fired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A watch's callback arms a timer sooner than any other and iterates the
+ * context until it fires (as a blocking call inside a callback does): the
+ * nested iteration must wake for it, not sleep until the next event. */
+static void
+nested_ready (int fd, GIOCondition condition, gpointer data)
+{
+  Nested *n = data;
+  drain (fd);
+  qmp_timer_arm_in (&n->timer, 5);
+  GSource *guard = g_timeout_source_new (1000);
+  g_source_set_callback (guard, nested_guard, n, NULL);
+  g_source_attach (guard, n->context);
+  while (!n->fired && !n->guard_fired)
+    g_main_context_iteration (n->context, TRUE);
+  g_source_destroy (guard);
+  g_source_unref (guard);
+}
+
+static void
+test_timer_in_nested_iteration (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  Nested n = { .context = context };
+  int fds[2];
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+  qmp_timer_init (&n.timer, context, nested_timer_fired, &n);
+  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, nested_ready, &n, NULL);
+  g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+  g_assert_true (g_main_context_iteration (context, FALSE));
+  g_assert_true (n.fired);
+  g_assert_true (n.fired_first);
+  qmp_watch_remove (w);
+  close (fds[0]);
+  close (fds[1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -258,5 +318,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/loop/watch-bad-fd", test_bad_fd);
   g_test_add_func ("/qmp/loop/watch-context-owns-set", test_context_owns_set);
   g_test_add_func ("/qmp/loop/timers", test_timers);
+  g_test_add_func ("/qmp/loop/timer-in-nested-iteration", test_timer_in_nested_iteration);
   return g_test_run ();
 }
