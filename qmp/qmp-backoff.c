@@ -28,13 +28,6 @@ qmp_backoff_reset (QmpBackoff *backoff)
 }
 
 static void
-retry_fire (gpointer data)
-{
-  QmpRetry *retry = data;
-  retry->func (retry->user_data);
-}
-
-static void
 retry_arm (QmpRetry *retry, guint delay_ms)
 {
   gint64 due_mono_us = g_get_monotonic_time () + (gint64) delay_ms * 1000;
@@ -50,9 +43,7 @@ qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFunc fu
                 gpointer user_data)
 {
   qmp_backoff_init (&retry->backoff, initial_ms, max_ms);
-  qmp_timer_init (&retry->timer, NULL, retry_fire, retry);
-  retry->func = func;
-  retry->user_data = user_data;
+  qmp_timer_init (&retry->timer, NULL, func, user_data);
 }
 
 guint

@@ -23,7 +23,7 @@ guint qmp_backoff_next_ms (QmpBackoff *backoff);
 /* After a successful connection: the next delay is initial_ms again. */
 void qmp_backoff_reset (QmpBackoff *backoff);
 
-typedef void (*QmpRetryFunc) (gpointer user_data);
+typedef QmpTimerFunc QmpRetryFunc;
 
 /* A one-shot timer on the default main context that calls `func` after the
  * next backoff delay (a delay of 1 s or more fires on a whole second of the
@@ -33,9 +33,7 @@ typedef void (*QmpRetryFunc) (gpointer user_data);
 typedef struct
 {
   QmpBackoff backoff;
-  QmpTimer timer;
-  QmpRetryFunc func;
-  gpointer user_data;
+  QmpTimer timer; /* calls the retry's func with its user_data */
 } QmpRetry;
 
 void qmp_retry_init (QmpRetry *retry, guint initial_ms, guint max_ms, QmpRetryFunc func,
