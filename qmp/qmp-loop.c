@@ -19,6 +19,8 @@ typedef struct
   GMainContext *context; /* the key in loops; not a reference */
   int epoll_fd;          /* -1 until the first watch */
   gpointer epoll_tag;
+  guint n_watches;
+  gint64 io_resume_mono_us; /* 0: the set is polled; else when it is read next */
   guint dispatching;  /* nesting depth of dispatch */
   GPtrArray *removed; /* watches a running dispatch may still hold */
   GSequence *timers;  /* QmpTimer*, soonest first */
@@ -60,6 +62,26 @@ loop_next_due (Loop *loop)
   return g_sequence_iter_is_end (first) ? -1 : ((QmpTimer *) g_sequence_get (first))->due_mono_us;
 }
 
+/* When the loop must wake next without an event: a timer or a paused set. */
+static gint64
+loop_next_wake (Loop *loop)
+{
+  gint64 due_mono_us = loop_next_due (loop);
+  gint64 io_mono_us = loop->io_resume_mono_us;
+  if (io_mono_us != 0 && (due_mono_us < 0 || io_mono_us < due_mono_us))
+    return io_mono_us;
+  return due_mono_us;
+}
+
+/* Stops polling the set until `resume_mono_us` (0: polls it again). */
+static void
+loop_pause_io (Loop *loop, gint64 resume_mono_us)
+{
+  if ((loop->io_resume_mono_us != 0) != (resume_mono_us != 0))
+    g_source_modify_unix_fd (&loop->base, loop->epoll_tag, resume_mono_us != 0 ? 0 : G_IO_IN);
+  loop->io_resume_mono_us = resume_mono_us;
+}
+
 /* Takes the due timers out of the queue first, so one a callback arms again
  * waits for the next wake-up; then fires them one by one, so a callback
  * may cancel another (qmp_timer_cancel finds it in `firing`). */
@@ -84,7 +106,8 @@ loop_fire_timers (Loop *loop, gint64 now_mono_us)
     }
 }
 
-static void
+/* Returns how many descriptors were ready. */
+static int
 loop_dispatch_watches (Loop *loop)
 {
   struct epoll_event events[LOOP_EVENTS_PER_WAKE];
@@ -95,6 +118,7 @@ loop_dispatch_watches (Loop *loop)
       if (!w->removed)
         w->func (w->fd, condition_from_epoll (events[i].events), w->user_data);
     }
+  return n;
 }
 
 static gboolean
@@ -109,7 +133,7 @@ loop_has_events (Loop *loop)
 static gboolean
 loop_prepare (GSource *source, gint *timeout_ms)
 {
-  gint64 due_mono_us = loop_next_due ((Loop *) source);
+  gint64 due_mono_us = loop_next_wake ((Loop *) source);
   gint64 now_mono_us = g_source_get_time (source);
   if (due_mono_us < 0)
     *timeout_ms = -1;
@@ -124,7 +148,7 @@ static gboolean
 loop_check (GSource *source)
 {
   Loop *loop = (Loop *) source;
-  gint64 due_mono_us = loop_next_due (loop);
+  gint64 due_mono_us = loop_next_wake (loop);
   return loop_has_events (loop) || (due_mono_us >= 0 && due_mono_us <= g_source_get_time (source));
 }
 
@@ -136,9 +160,17 @@ loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   (void) callback;
   (void) user_data;
   loop->dispatching++;
-  loop_fire_timers (loop, g_source_get_time (source));
-  if (loop_has_events (loop))
-    loop_dispatch_watches (loop);
+  gint64 now_mono_us = g_source_get_time (source);
+  loop_fire_timers (loop, now_mono_us);
+  gboolean paused = loop->io_resume_mono_us != 0;
+  if (paused ? now_mono_us >= loop->io_resume_mono_us : loop_has_events (loop))
+    {
+      int n = loop_dispatch_watches (loop);
+      /* A full batch leaves more ready: the next iteration reads on. */
+      gboolean pause = n > 0 && n < LOOP_EVENTS_PER_WAKE
+                       && loop->n_watches >= QMP_LOOP_COALESCE_MIN_WATCHES;
+      loop_pause_io (loop, pause ? now_mono_us + QMP_LOOP_COALESCE_US : 0);
+    }
   if (--loop->dispatching == 0)
     g_ptr_array_set_size (loop->removed, 0);
   return G_SOURCE_CONTINUE;
@@ -239,6 +271,7 @@ qmp_watch_add (GMainContext *context, int fd, GIOCondition condition, QmpWatchFu
       g_free (w);
       return NULL;
     }
+  loop->n_watches++;
   return w;
 }
 
@@ -252,6 +285,7 @@ qmp_watch_remove (QmpWatch *watch)
    * the set, and its number may be another's by now. */
   epoll_ctl (loop->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
   watch->removed = TRUE;
+  loop->n_watches--;
   if (loop->dispatching > 0)
     g_ptr_array_add (loop->removed, watch);
   else

@@ -17,6 +17,15 @@ G_BEGIN_DECLS
 
 typedef struct _QmpWatch QmpWatch;
 
+/* After a wake-up that found descriptors ready, a set of at least
+ * QMP_LOOP_COALESCE_MIN_WATCHES is read again only QMP_LOOP_COALESCE_US
+ * later: the replies to a tick's commands come one by one, as each QEMU
+ * answers, and a wake-up per reply (a context switch) costs more than the
+ * reply. The first message after a quiet spell is read at once; a small set
+ * (a few VMs, qmp-sync's one socket) is never paused. */
+#define QMP_LOOP_COALESCE_US 2000
+#define QMP_LOOP_COALESCE_MIN_WATCHES 32
+
 /* Called from `context` while `fd` has `condition` (G_IO_HUP and G_IO_ERR
  * are always watched). Level-triggered, like a GLib fd source. */
 typedef void (*QmpWatchFunc) (int fd, GIOCondition condition, gpointer user_data);

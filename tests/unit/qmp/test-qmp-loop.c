@@ -92,6 +92,72 @@ test_many_ready (void)
   fixture_close (&fx);
 }
 
+/* Messages that come while the loop has just read one wait for the
+ * coalescing pause and are then read in one wake-up; the first message
+ * after a quiet spell is read at once. */
+static void
+test_coalesce (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  Fixture fx = { 0 };
+  fixture_open (&fx, context);
+  g_assert_cmpint (write (fx.fds[0][1], "x", 1), ==, 1);
+  gint64 before_first_us = g_get_monotonic_time ();
+  g_assert_true (g_main_context_iteration (context, FALSE));
+  g_assert_cmpuint (fx.calls[0], ==, 1);
+
+  for (int i = 1; i <= 10; i++)
+    g_assert_cmpint (write (fx.fds[i][1], "x", 1), ==, 1);
+  int wakeups = 0;
+  while (fx.calls[10] == 0)
+    {
+      g_main_context_iteration (context, TRUE);
+      wakeups++;
+    }
+  g_assert_cmpint (g_get_monotonic_time () - before_first_us, >=, QMP_LOOP_COALESCE_US);
+  for (int i = 1; i <= 10; i++)
+    g_assert_cmpuint (fx.calls[i], ==, 1);
+  g_assert_cmpint (wakeups, <=, 2);
+
+  /* A pause that finds nothing ready ends: the set is polled again. */
+  g_usleep (3 * QMP_LOOP_COALESCE_US);
+  iterate_until_idle (context);
+  g_assert_cmpint (write (fx.fds[11][1], "x", 1), ==, 1);
+  g_assert_true (g_main_context_iteration (context, FALSE));
+  g_assert_cmpuint (fx.calls[11], ==, 1);
+  fixture_close (&fx);
+}
+
+/* A set smaller than QMP_LOOP_COALESCE_MIN_WATCHES is read at every
+ * wake-up: a message right after another is read at once. */
+static void
+count_call (int fd, GIOCondition condition, gpointer data)
+{
+  (void) condition;
+  drain (fd);
+  (*(guint *) data)++;
+}
+
+static void
+test_small_set_not_paused (void)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  int fds[2];
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+  guint calls = 0;
+  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, count_call, &calls, NULL);
+  g_assert_nonnull (w);
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+      g_assert_true (g_main_context_iteration (context, FALSE));
+      g_assert_cmpuint (calls, ==, i);
+    }
+  qmp_watch_remove (w);
+  close (fds[0]);
+  close (fds[1]);
+}
+
 /* A callback that removes other watches whose events the same wake-up
  * already took: none of them is called (ASan sees any use after free). */
 static void
@@ -314,6 +380,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/qmp/loop/watch-many-ready", test_many_ready);
   g_test_add_func ("/qmp/loop/watch-remove-in-dispatch", test_remove_in_dispatch);
+  g_test_add_func ("/qmp/loop/watch-coalesce", test_coalesce);
+  g_test_add_func ("/qmp/loop/watch-small-set-not-paused", test_small_set_not_paused);
   g_test_add_func ("/qmp/loop/watch-hangup", test_hangup);
   g_test_add_func ("/qmp/loop/watch-bad-fd", test_bad_fd);
   g_test_add_func ("/qmp/loop/watch-context-owns-set", test_context_owns_set);
