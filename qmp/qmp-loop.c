@@ -167,8 +167,8 @@ loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
     {
       int n = loop_dispatch_watches (loop);
       /* A full batch leaves more ready: the next iteration reads on. */
-      gboolean pause = n > 0 && n < LOOP_EVENTS_PER_WAKE
-                       && loop->n_watches >= QMP_LOOP_COALESCE_MIN_WATCHES;
+      gboolean pause
+          = n > 0 && n < LOOP_EVENTS_PER_WAKE && loop->n_watches >= QMP_LOOP_COALESCE_MIN_WATCHES;
       loop_pause_io (loop, pause ? now_mono_us + QMP_LOOP_COALESCE_US : 0);
     }
   if (--loop->dispatching == 0)
