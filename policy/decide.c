@@ -708,6 +708,21 @@ vm_feedback (const DecideCtx *x, const VmTick *t, uint64_t need0)
     }
 }
 
+/* A burst's level: the guest's own memory this tick, page cache left out,
+ * as a balloon size. The working set's anon part misses what the guest's
+ * kernel holds (slab, page tables) and what it reserved at boot; a floor
+ * without them squeezes the next burst by that much. `actual - available`
+ * counts both, whether the balloon's pages leave MemTotal or (with
+ * deflate-on-oom) stay in it as used memory. */
+static uint64_t
+burst_level (const VmTick *t)
+{
+  if (!t->have_stats || !t->actual_present)
+    return t->base_anon;
+  uint64_t available = policy_cap_bytes (t->vm->stats.available_bytes.value);
+  return policy_max_u64 (t->base_anon, policy_sat_sub (t->actual, available));
+}
+
 /* Burst floor: a burst's peak (the guest's own memory, page cache left out:
  * a read-once file is no burst, and cache can be read again) plus headroom
  * is kept as a floor for `burst-hold` after the burst ends, renewed by the next burst, so a guest that bursts
@@ -732,7 +747,10 @@ vm_burst (const DecideCtx *x, const VmTick *t)
       vc->in_burst = true;
       vc->burst_peak_bytes = need0;
     }
-  vc->burst_peak_bytes = policy_max_u64 (vc->burst_peak_bytes, need0);
+  /* The stats lag a moving balloon, so they size the peak only: as the
+   * burst's start and end they would see a deflate as a burst. */
+  vc->burst_peak_bytes = policy_max_u64 (
+      vc->burst_peak_bytes, policy_max_u64 (need0, policy_sat_add (burst_level (t), t->headroom)));
   if (need0 > policy_sat_add (vc->burst_low_bytes, rise / 2))
     return;
   vc->in_burst = false;

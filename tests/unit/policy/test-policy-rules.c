@@ -740,6 +740,48 @@ test_burst_floor (Fixture *fx, gconstpointer data)
     }
 }
 
+/* The burst floor of a guest with a working set counts what its kernel
+ * holds and reserved, not only the burst's anon pages: an 8 GiB guest whose
+ * kernel holds 256 MiB and reserved 128 MiB bursts from 512 MiB to 3 GiB of
+ * anon for 15 s; after the burst it is planned at 3 GiB + 384 MiB +
+ * headroom, where the burst found the memory it used, not 384 MiB short of
+ * it. Without deflate-on-oom the balloon (at 8 GiB) leaves MemTotal; with
+ * it (at 6 GiB), its 2 GiB stay in MemTotal as used memory. */
+static uint64_t
+burst_ws_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_s, uint64_t anon, bool doo)
+{
+  const uint64_t kernel = 256 * MIB, reserved = 128 * MIB;
+  uint64_t actual = doo ? 6 * GIB : 8 * GIB, ballooned = 8 * GIB - actual;
+  PolicyVm vm = vm_stats (1, 8 * GIB, actual, anon + kernel);
+  vm.stats.total_bytes = stat_of (8 * GIB - reserved - (doo ? 0 : ballooned));
+  vm.stats.available_bytes = stat_of (8 * GIB - reserved - ballooned - anon - kernel);
+  vm.cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
+  vm.ws = (PolicyWs){ .source = POLICY_WS_AGENT,
+                      .age_ms = 1000,
+                      .n_bins = 2,
+                      .bins = { { 10000, anon, 0 }, { 0, 0, 0 } } };
+  vm.agent = (PolicyGuestAgent){ .present = true };
+  PolicySnapshot s = snap_host (now_s * 1000, 64 * GIB, 60 * GIB, &vm, 1);
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  return fx->d.vms[0].plan_bytes;
+}
+
+static void
+test_burst_floor_kernel (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  for (int doo = 0; doo < 2; doo++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      uint64_t plan = 0;
+      for (uint64_t t = 1; t <= 45; t++)
+        plan = burst_ws_tick (fx, carry, t, t >= 20 && t < 35 ? 3 * GIB : 512 * MIB, doo);
+      g_assert_cmpuint (plan, ==, 3 * GIB + 384 * MIB + HEADROOM_8G);
+      policy_carry_free (carry);
+    }
+}
+
 /* The boot grace: a guest seen starting is not inflated for 30 s after its
  * first report while the host has room (its plan stays where the balloon
  * is), then follows its need; a tight host squeezes it at once. */
@@ -1580,6 +1622,7 @@ main (int argc, char **argv)
   ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
   ADD ("burst-floor", test_burst_floor);
+  ADD ("burst-floor-kernel", test_burst_floor_kernel);
   ADD ("boot-grace", test_boot_grace);
   ADD ("kicks", test_kicks);
   ADD ("modes", test_modes);
