@@ -747,10 +747,11 @@ vm_burst (const DecideCtx *x, const VmTick *t)
       vc->in_burst = true;
       vc->burst_peak_bytes = need0;
     }
-  /* The stats lag a moving balloon, so they size the peak only: as the
-   * burst's start and end they would see a deflate as a burst. */
-  vc->burst_peak_bytes = policy_max_u64 (
-      vc->burst_peak_bytes, policy_max_u64 (need0, policy_sat_add (burst_level (t), t->headroom)));
+  /* The stats lag a moving balloon, so they size the peak only (burst_level
+   * is at least base_anon, so the peak is at least need0): as the burst's
+   * start and end they would see a deflate as a burst. */
+  vc->burst_peak_bytes
+      = policy_max_u64 (vc->burst_peak_bytes, policy_sat_add (burst_level (t), t->headroom));
   if (need0 > policy_sat_add (vc->burst_low_bytes, rise / 2))
     return;
   vc->in_burst = false;
