@@ -32,12 +32,19 @@ fx_teardown (Fixture *fx, gconstpointer data)
   policy_carry_free (fx->carry);
 }
 
+/* One decision with `carry` (a test's own, for a run of ticks). */
+static void
+fx_run_carry (Fixture *fx, const PolicySnapshot *s, PolicyCarry *carry)
+{
+  g_free (fx->d.vms);
+  g_assert_cmpint (run_decide (s, &fx->cfg, carry, &fx->d), ==, 0);
+  g_assert_cmpuint (fx->d.n_vms, ==, s->n_vms);
+}
+
 static void
 fx_run (Fixture *fx, const PolicySnapshot *s)
 {
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (s, &fx->cfg, fx->carry, &fx->d), ==, 0);
-  g_assert_cmpuint (fx->d.n_vms, ==, s->n_vms);
+  fx_run_carry (fx, s, fx->carry);
 }
 
 /* ---- rule 1: need ---------------------------------------------------- */
@@ -127,8 +134,7 @@ test_need (Fixture *fx, gconstpointer data)
         memset (&vm.stats, 0, sizeof vm.stats);
       PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
       fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       const PolicyVmDecision *d = &fx->d.vms[0];
       g_assert_cmpuint (d->need_bytes, ==, nc->expect_need);
       if (nc->expect_need > 0)
@@ -468,8 +474,7 @@ test_shaping (Fixture *fx, gconstpointer data)
       if (sc->last_present)
         vm.last_target_bytes = stat_of (sc->last);
       PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, &vm, 1);
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       const PolicyVmDecision *d = &fx->d.vms[0];
       g_assert_cmpint (d->set_target, ==, sc->expect_set);
       g_assert_cmpuint (d->target_bytes, ==, sc->expect_target);
@@ -492,8 +497,7 @@ test_shaping_ksm_discount (Fixture *fx, gconstpointer data)
   /* ...but with 75 % of the VM merged, it frees only ~37 MiB: not worth it. */
   PolicyCarry *carry = policy_carry_new ();
   vm.ksm_merging_pages = stat_of ((NEED_2G + 150 * MIB) / 4096 * 3 / 4);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   g_assert_false (fx->d.vms[0].set_target);
   g_assert_cmpstr (fx->d.vms[0].reason, ==, "deadband");
   policy_carry_free (carry);
@@ -560,16 +564,14 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   vm.last_target_bytes = stat_of (2 * GIB);
   vm.agent = (PolicyGuestAgent){ .present = true, .urgent = true };
   s.now_ms = 1000;
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, hold);
   uint64_t raised = fx->d.vms[0].target_bytes;
   g_assert_cmpuint (raised, >, 2 * GIB);
   vm.agent = (PolicyGuestAgent){ 0 };
   vm.last_target_bytes = stat_of (raised);
   for (s.now_ms = 1250; s.now_ms < 20000; s.now_ms += 1000)
     {
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, hold, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, hold);
       g_assert_cmpuint (fx->d.vms[0].target_bytes, >=, raised);
     }
   policy_carry_free (hold);
@@ -581,14 +583,12 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   vm.last_target_bytes = stat_of (2 * GIB);
   vm.pss_bytes = stat_of (2 * GIB);
   PolicySnapshot t = snap_host (1000, 64 * GIB, 5 * GIB, &vm, 1);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &t, carry);
   vm = vm_stats (1, 8 * GIB, 2 * GIB, 2 * GIB - 16 * MIB);
   vm.last_target_bytes = stat_of (2 * GIB);
   vm.pss_bytes = stat_of (2 * GIB);
   t.now_ms = 2000;
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&t, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &t, carry);
   g_assert_true (fx->d.vms[0].set_target);
   g_assert_cmpuint (fx->d.vms[0].target_bytes, <=, 2 * GIB + 1 * GIB);
   g_assert_cmpstr (fx->d.vms[0].reason, ==, "host-room");
@@ -612,8 +612,7 @@ refill_run (Fixture *fx, uint64_t refill_ms, uint64_t speed_mib_s, const char **
       v.cfg = vm.cfg;
       v.last_target_bytes = vm.last_target_bytes;
       PolicySnapshot s = snap_host (t, 64 * GIB, 60 * GIB, &v, 1);
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       uint64_t target = fx->d.vms[0].target_bytes;
       *reason = fx->d.vms[0].reason;
       lowest = MIN (lowest, target);
@@ -662,8 +661,7 @@ reclaim_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_ms, bool can, bool u
                                 { 0, 0, 600 * MIB } } };
   vm.agent = (PolicyGuestAgent){ .present = true, .can_reclaim = can, .urgent = urgent };
   PolicySnapshot s = snap_host (now_ms, 64 * GIB, 60 * GIB, &vm, 1);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   return fx->d.vms[0].reclaim_bytes;
 }
 
@@ -699,8 +697,7 @@ burst_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_s, uint64_t used, uint
   vm.cfg.min = (PolicySize){ .set = true, .bytes = 256 * MIB };
   vm.cfg.burst_hold_ms = hold_ms;
   PolicySnapshot s = snap_host (now_s * 1000, 64 * GIB, avail, &vm, 1);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   return fx->d.vms[0].plan_bytes;
 }
 
@@ -762,8 +759,7 @@ burst_ws_tick (Fixture *fx, PolicyCarry *carry, uint64_t now_s, uint64_t anon, b
                       .bins = { { 10000, anon, 0 }, { 0, 0, 0 } } };
   vm.agent = (PolicyGuestAgent){ .present = true };
   PolicySnapshot s = snap_host (now_s * 1000, 64 * GIB, 60 * GIB, &vm, 1);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   return fx->d.vms[0].plan_bytes;
 }
 
@@ -800,8 +796,7 @@ test_boot_grace (Fixture *fx, gconstpointer data)
           if (t == 1)
             vm.kicks = POLICY_KICK_STARTED;
           PolicySnapshot s = snap_host (t * 1000, 64 * GIB, tight ? 4 * GIB : 60 * GIB, &vm, 1);
-          g_free (fx->d.vms);
-          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          fx_run_carry (fx, &s, carry);
           const PolicyVmDecision *d = &fx->d.vms[0];
           if (!tight && t < 31)
             {
@@ -1010,8 +1005,7 @@ test_ksm_boost_rate (Fixture *fx, gconstpointer data)
   vm.ram_bytes = 64 * GIB;
   vm.actual_bytes = stat_of (64 * GIB);
   fx->cfg.ksm_cpu_boost_pct = 10.0;
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   g_assert_cmpuint (fx->d.ksm.pages_to_scan, ==, 1000);
   policy_carry_free (carry);
 }
@@ -1036,8 +1030,7 @@ test_ksm_advisor_and_modes (Fixture *fx, gconstpointer data)
       PolicyCarry *carry = policy_carry_new ();
       fx->cfg.ksm_mode = modes[i];
       s.ksm.advisor_mode = POLICY_KSM_ADVISOR_ABSENT;
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       const PolicyKsmDecision *k = &fx->d.ksm;
       g_assert_false (k->set_run || k->set_pages_to_scan || k->set_sleep_millisecs
                       || k->set_advisor);
@@ -1116,8 +1109,7 @@ test_ksm_cheaper_lever (Fixture *fx, gconstpointer data)
   /* A guest that uses all it has: nothing to balloon, so merge. */
   PolicyCarry *carry = policy_carry_new ();
   vm = vm_stats (1, 8 * GIB, 8 * GIB, 8 * GIB);
-  g_free (fx->d.vms);
-  g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+  fx_run_carry (fx, &s, carry);
   g_assert_cmpint (fx->d.ksm.state, ==, POLICY_KSM_BOOST);
   g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:tight");
   policy_carry_free (carry);
@@ -1148,8 +1140,7 @@ test_ksm_yield_threshold (Fixture *fx, gconstpointer data)
                                      .bytes_per_cpu_s = 8.0 * MIB };
       PolicyVm vm = vm_stats (1, 8 * GIB, 8 * GIB, 8 * GIB); /* nothing to balloon */
       PolicySnapshot s = snap_host (1000, 64 * GIB, cases[i].avail, &vm, 1);
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       g_assert_cmpstr (fx->d.ksm.reason, ==, cases[i].expect_reason);
       g_assert_cmpint (fx->d.ksm.state, ==, cases[i].expect_state);
       policy_carry_free (carry);
@@ -1401,8 +1392,7 @@ test_ksm_kick_never_restarts (Fixture *fx, gconstpointer data)
       for (uint64_t t = 0; t < 2 * KSM_BOOST_HARD_END_FACTOR * boost_ms / 1000; t++)
         {
           vm.kicks = t % 2 == 0 ? POLICY_KICK_STARTED : 0;
-          g_free (fx->d.vms);
-          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          fx_run_carry (fx, &s, carry);
           const PolicyKsmDecision *k = &fx->d.ksm;
           if (g_str_equal (k->reason, "boost:kick"))
             {
@@ -1489,8 +1479,7 @@ test_ksm_deflate_kick_needs_yield (Fixture *fx, gconstpointer data)
           vm.last_target_bytes = stat_of (actual);
           s.vms = &vm;
           s.n_vms = 1;
-          g_free (fx->d.vms);
-          g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+          fx_run_carry (fx, &s, carry);
           if (g_str_equal (fx->d.ksm.reason, "boost:kick"))
             boosts++;
           ksmd_second (&s, &fx->d.ksm, pages, merging ? 4096 : 0);
@@ -1534,8 +1523,7 @@ growth_boost_end_s (Fixture *fx, const GrowthCase *gc)
           = (t < grow_from_s ? 0 : MIN (t, gc->grow_to_s) - grow_from_s) * gc->grow_bytes_per_s;
       vms[0].rss_bytes = stat_of (256 * MIB + moved_bytes);
       vms[1].rss_bytes = stat_of (3 * GIB - (gc->other_shrinks ? moved_bytes : 0));
-      g_free (fx->d.vms);
-      g_assert_cmpint (run_decide (&s, &fx->cfg, carry, &fx->d), ==, 0);
+      fx_run_carry (fx, &s, carry);
       if (t == 0)
         g_assert_cmpstr (fx->d.ksm.reason, ==, "boost:kick");
       else if (fx->d.ksm.state != POLICY_KSM_BOOST)

@@ -138,15 +138,23 @@ count_call (int fd, GIOCondition condition, gpointer data)
   (*(guint *) data)++;
 }
 
+/* A socket pair whose first end `context` watches for input. */
+static QmpWatch *
+watch_pair (GMainContext *context, int fds[2], QmpWatchFunc func, gpointer data)
+{
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
+  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, func, data, NULL);
+  g_assert_nonnull (w);
+  return w;
+}
+
 static void
 test_small_set_not_paused (void)
 {
   g_autoptr (GMainContext) context = g_main_context_new ();
   int fds[2];
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
   guint calls = 0;
-  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, count_call, &calls, NULL);
-  g_assert_nonnull (w);
+  QmpWatch *w = watch_pair (context, fds, count_call, &calls);
   for (guint i = 1; i <= 3; i++)
     {
       g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
@@ -191,10 +199,8 @@ test_hangup (void)
 {
   g_autoptr (GMainContext) context = g_main_context_new ();
   int fds[2];
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
   GIOCondition seen = 0;
-  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, hup_seen, &seen, NULL);
-  g_assert_nonnull (w);
+  QmpWatch *w = watch_pair (context, fds, hup_seen, &seen);
   close (fds[1]);
   g_assert_true (g_main_context_iteration (context, FALSE));
   g_assert_true (seen & G_IO_HUP);
@@ -362,9 +368,8 @@ test_timer_in_nested_iteration (void)
   g_autoptr (GMainContext) context = g_main_context_new ();
   Nested n = { .context = context };
   int fds[2];
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), ==, 0);
   qmp_timer_init (&n.timer, context, nested_timer_fired, &n);
-  QmpWatch *w = qmp_watch_add (context, fds[0], G_IO_IN, nested_ready, &n, NULL);
+  QmpWatch *w = watch_pair (context, fds, nested_ready, &n);
   g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
   g_assert_true (g_main_context_iteration (context, FALSE));
   g_assert_true (n.fired);
