@@ -604,7 +604,11 @@ void
 cfg_vm_policy (const BallastConfig *cfg, const char *name, PolicyVmConfig *out)
 {
   *out = cfg->policy.vm_defaults;
-  CfgVm *vm = name ? g_hash_table_lookup (cfg->vms, name) : NULL;
+  /* Asked for every VM every tick; most hosts have no [vm NAME] sections,
+   * and hashing 1,000 names then finds nothing. */
+  CfgVm *vm = name != NULL && g_hash_table_size (cfg->vms) > 0
+                  ? g_hash_table_lookup (cfg->vms, name)
+                  : NULL;
   if (vm == NULL)
     return;
   for (guint i = 0; i + 1 < vm->keys->len; i += 2)

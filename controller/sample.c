@@ -229,10 +229,10 @@ sample_ksm_apply (SampleCtx *ctx, const PolicyKsmDecision *d, gboolean dry_run, 
 }
 
 gboolean
-sample_vm_rss (SampleCtx *ctx, int pid, guint64 *out_bytes)
+sample_vm_rss (SampleCtx *ctx, ProcRssFile *file, int pid, guint64 *out_bytes)
 {
   uint64_t rss = 0;
-  if (pid <= 0 || !proc_rss_read (ctx->proc, pid, &rss, NULL))
+  if (pid <= 0 || !proc_rss_read (ctx->proc, file, pid, &rss, NULL))
     return FALSE;
   *out_bytes = rss;
   return TRUE;

@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "policy.h"
+#include "proc.h"
 
 typedef struct _SampleCtx SampleCtx;
 
@@ -46,5 +47,6 @@ typedef struct
 
 /* Per-process cost of a VM's QEMU (pid 0, or a process gone: all absent). */
 void sample_vm_process (SampleCtx *ctx, int pid, SampleVmCost *out);
-/* Its resident size, O(1) (statm); FALSE when it cannot be read. */
-gboolean sample_vm_rss (SampleCtx *ctx, int pid, guint64 *out_bytes);
+/* Its resident size, O(1) (statm, kept open in `file`); FALSE when it
+ * cannot be read. */
+gboolean sample_vm_rss (SampleCtx *ctx, ProcRssFile *file, int pid, guint64 *out_bytes);

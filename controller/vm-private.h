@@ -58,6 +58,7 @@ struct _Vm
   PolicyStat cost_rss_bytes;         /* the QEMU's resident size at that reading */
   PolicyStat cost_ksm_sharing_bytes; /* the host's KSM sharing at that reading */
   PolicyStat rss_bytes;   /* its resident size at the latest statm read */
+  ProcRssFile statm;      /* its QEMU's statm, open while the link is up */
   VmCadence cost_cadence;
   VmCadence sample_cadence;  /* the backend's sample (QMP or libvirt stats) */
   gboolean stats_wanted_now; /* asked out of cadence for urgent news: decide on arrival */

@@ -161,6 +161,7 @@ vm_new (const VmOwner *owner, const char *name, const char *backend, const char 
   vm->ops = ops;
   vm->backend_data = backend_data;
   vm->state = VM_CONNECTING;
+  vm->statm = (ProcRssFile) PROC_RSS_FILE_INIT;
   vm->added_real_ms = g_get_real_time () / 1000;
   vm->agent = vm_agent_new (vm->name, 0, vm_on_agent_urgent, vm_agent_may_log, vm);
   vm_agent_set_expected_peer (vm->agent, vm_agent_expected_pid, vm);
@@ -178,6 +179,7 @@ vm_free (Vm *vm)
   if (vm->ops->free)
     vm->ops->free (vm);
   vm_agent_free (vm->agent);
+  proc_rss_file_close (&vm->statm);
   g_free (vm->name);
   g_free (vm->qmp_path);
   g_free (vm->agent_path);
@@ -342,7 +344,7 @@ vm_refresh_process_cost (Vm *vm, SampleCtx *sample, const PolicyStat *ksm_sharin
     return;
   vm_cadence_read (&vm->cost_cadence, now_mono_us, VM_COST_MAX_LEVEL);
   guint64 rss = 0;
-  gboolean have_rss = sample_vm_rss (sample, vm->pid, &rss);
+  gboolean have_rss = sample_vm_rss (sample, &vm->statm, vm->pid, &rss);
   vm->rss_bytes = (PolicyStat){ .present = have_rss, .value = rss };
   if (vm_cost_fresh (vm, &vm->rss_bytes, ksm_sharing_bytes, now_mono_us))
     return;
@@ -443,6 +445,7 @@ vm_link_connecting (Vm *vm)
 {
   vm->state = VM_CONNECTING;
   vm->pid = 0;
+  proc_rss_file_close (&vm->statm);
   vm->cost_sampled_mono_us = 0;
   vm->cost_cadence = (VmCadence){ 0 };
   vm->sample_cadence = (VmCadence){ 0 };

@@ -5,6 +5,7 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -466,17 +467,51 @@ proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error)
   return TRUE;
 }
 
-gboolean
-proc_rss_read (ProcCtx *ctx, pid_t pid, uint64_t *out_bytes, GError **error)
+void
+proc_rss_file_close (ProcRssFile *file)
 {
-  g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
-  g_autofree char *text = NULL;
-  gsize len = 0;
+  if (file->fd >= 0)
+    close (file->fd);
+  *file = (ProcRssFile) PROC_RSS_FILE_INIT;
+}
+
+/* statm is seven numbers on one line: a read that fills this is not statm. */
+#define PROC_STATM_MAX_BYTES 256
+
+gboolean
+proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes, GError **error)
+{
+  char text[PROC_STATM_MAX_BYTES + 1];
   long page = sysconf (_SC_PAGESIZE);
-  if (!host_read_text (path, &text, &len, error))
-    return FALSE;
-  if (!proc_statm_rss_parse (text, len, page > 0 ? (uint64_t) page : 4096u, out_bytes, error))
+
+  if (file->fd >= 0 && file->pid != pid)
+    proc_rss_file_close (file);
+  if (file->fd < 0)
     {
+      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+      file->fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      if (file->fd < 0)
+        return host_set_errno_error (error, errno, "opening", path);
+      file->pid = pid;
+    }
+  /* The kernel makes the whole line again for each read from offset 0. */
+  ssize_t n;
+  do
+    n = pread (file->fd, text, sizeof text, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0 || n > PROC_STATM_MAX_BYTES)
+    {
+      int saved_errno = n < 0 ? errno : EINVAL;
+      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+      /* A process gone reads ESRCH (or nothing) for good; its PID may come
+       * back as another process, opened afresh. */
+      proc_rss_file_close (file);
+      return host_set_errno_error (error, saved_errno, "reading", path);
+    }
+  if (!proc_statm_rss_parse (text, (gsize) n, page > 0 ? (uint64_t) page : 4096u, out_bytes,
+                             error))
+    {
+      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
       g_prefix_error (error, "%s: ", path);
       return FALSE;
     }

@@ -101,9 +101,23 @@ typedef struct
  * when missing. A process in the root cgroup has no cgroup data: the root's
  * counters are the whole host's. */
 gboolean proc_cost_read (ProcCtx *ctx, pid_t pid, ProcCost *out, GError **error);
+/* A process's /proc/PID/statm, kept open between reads: a quiet VM's
+ * resident size is read every few ticks, and opening a /proc file (a path
+ * walk and a PID lookup) costs more than reading it again. Starts as
+ * PROC_RSS_FILE_INIT; proc_rss_file_close when done. */
+typedef struct
+{
+  int fd;
+  pid_t pid;
+} ProcRssFile;
+#define PROC_RSS_FILE_INIT { .fd = -1, .pid = 0 }
+void proc_rss_file_close (ProcRssFile *file);
 /* A process's resident size from /proc/PID/statm: O(1), where smaps_rollup
- * walks every page table. FALSE with an error when it cannot be read. */
-gboolean proc_rss_read (ProcCtx *ctx, pid_t pid, uint64_t *out_bytes, GError **error);
+ * walks every page table. Opens `file` for `pid` when it is closed or open
+ * for another process; a process gone closes it. FALSE with an error when
+ * it cannot be read. */
+gboolean proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes,
+                        GError **error);
 
 /* The PID of the process at the other end of a connected AF_UNIX socket
  * (SO_PEERCRED: for a socket we connected, the process that called

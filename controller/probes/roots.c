@@ -61,7 +61,7 @@ host_path (const HostRoots *roots, HostRootKind kind, const char *fmt, ...)
   return g_build_filename (root, relative, NULL);
 }
 
-static gboolean
+gboolean
 host_set_errno_error (GError **error, int saved_errno, const char *what, const char *path)
 {
   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s %s: %s", what, path,

@@ -40,6 +40,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HostRoots, host_roots_free)
 char *host_path (const HostRoots *roots, HostRootKind kind, const char *fmt, ...)
     G_GNUC_PRINTF (3, 4);
 
+/* Sets `error` from errno as "WHAT PATH: strerror" and returns FALSE. */
+gboolean host_set_errno_error (GError **error, int saved_errno, const char *what,
+                               const char *path);
+
 /* Reads a whole text file of at most HOST_TEXT_MAX_BYTES. Returns TRUE and
  * a NUL-terminated buffer (which may also contain NUL bytes; *out_len is
  * the byte count), or FALSE with a G_IO_ERROR naming the path

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fake-root.h"
@@ -117,8 +118,54 @@ test_statm (void)
   HostRoots *roots = host_roots_new (NULL, NULL, NULL);
   g_autoptr (ProcCtx) ctx = proc_ctx_new (roots);
   host_roots_free (roots);
-  g_assert_true (proc_rss_read (ctx, getpid (), &rss, &error));
+  ProcRssFile file = PROC_RSS_FILE_INIT;
+  g_assert_true (proc_rss_read (ctx, &file, getpid (), &rss, &error));
   g_assert_cmpuint (rss, >, 0);
+  proc_rss_file_close (&file);
+}
+
+/* The kept statm descriptor reads the current size each time, follows a
+ * new PID and lets go of a process that is gone. */
+static void
+test_statm_kept (void)
+{
+  HostRoots *roots = host_roots_new (NULL, NULL, NULL);
+  g_autoptr (ProcCtx) ctx = proc_ctx_new (roots);
+  host_roots_free (roots);
+  ProcRssFile file = PROC_RSS_FILE_INIT;
+  guint64 before = 0, after = 0, child_rss = 0;
+
+  g_assert_true (proc_rss_read (ctx, &file, getpid (), &before, NULL));
+  int fd = file.fd;
+  gsize grow = 64u << 20;
+  g_autofree char *block = g_malloc (grow);
+  memset (block, 1, grow);
+  g_assert_true (proc_rss_read (ctx, &file, getpid (), &after, NULL));
+  g_assert_cmpint (file.fd, ==, fd);
+  g_assert_cmpuint (after, >=, before + grow / 2);
+
+  int pipe_fds[2];
+  g_assert_cmpint (pipe (pipe_fds), ==, 0);
+  pid_t child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0)
+    {
+      char c;
+      close (pipe_fds[1]);
+      (void) read (pipe_fds[0], &c, 1);
+      _exit (0);
+    }
+  close (pipe_fds[0]);
+  g_assert_true (proc_rss_read (ctx, &file, child, &child_rss, NULL));
+  g_assert_cmpint (file.pid, ==, child);
+  g_assert_cmpuint (child_rss, >, 0);
+  close (pipe_fds[1]);
+  g_assert_cmpint (waitpid (child, NULL, 0), ==, child);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (proc_rss_read (ctx, &file, child, &child_rss, &error));
+  g_assert_nonnull (error);
+  g_assert_cmpint (file.fd, ==, -1);
+  proc_rss_file_close (&file);
 }
 
 static void
@@ -405,6 +452,7 @@ main (int argc, char **argv)
   g_test_add_func ("/probes/proc/ticks-to-ns", test_ticks_to_ns);
   g_test_add_func ("/probes/proc/smaps-rollup", test_smaps_rollup);
   g_test_add_func ("/probes/proc/statm", test_statm);
+  g_test_add_func ("/probes/proc/statm-kept", test_statm_kept);
   g_test_add_func ("/probes/proc/ksm-stat", test_ksm_stat);
   g_test_add_func ("/probes/proc/cgroup-path", test_cgroup_path);
   g_test_add_func ("/probes/proc/memory-stat", test_memory_stat);
