@@ -14,13 +14,17 @@ b1_params() {
         # Mean true working set (MiB): bursty 50 + 550 x 15/60; the cache
         # guest's read-once cache is not a working set; steady 300.
         B1_WS="bursty=187.5 cache=0 steady=300 idle=0"
-        B1_ARMS="none fpr mom proxmox ballast"
+        # ballast-bursty-fixed: ballast, but the bursty guest is never
+        # ballooned: what its bursts cost with nothing taken from it (the
+        # other guests' balloons and ballastd share the host's two cores).
+        B1_ARMS="none fpr mom proxmox ballast ballast-bursty-fixed"
     fi
 }
 
 b1_conf() {
     case "$1" in
         ballast) printf '[host]\nmode=density\n' ;;
+        ballast-bursty-fixed) printf '[host]\nmode=density\n[vm bursty]\nmode=fixed\ntarget=%sM\n' "$B1_MEM" ;;
         mom|proxmox) echo "policy=$1" ;;
     esac
 }
@@ -64,8 +68,9 @@ b1_arm() {
         | awk '{s += $1; n++} END {if (n) printf "%.1f", s / n; else print "null"}')
     # The bursty guest's allocation time per burst (first pass over the new
     # 550 MiB): what density may cost it.
-    burst_ms=$(sed -n 's/.*mode=bursty event=burst-alloc .*alloc_ms=\([0-9]*\).*/\1/p' "$q/bursty.log" 2>/dev/null \
-        | awk '{s += $1; n++} END {if (n) printf "%.1f", s / n; else print "null"}')
+    bursts=$(sed -n 's/.*mode=bursty event=burst-alloc .*alloc_ms=\([0-9]*\).*/\1/p' "$q/bursty.log" 2>/dev/null || true)
+    burst_ms=$(echo "$bursts" | awk 'NF {s += $1; n++} END {if (n) printf "%.1f", s / n; else print "null"}')
+    burst_each=$(echo "$bursts" | jq -Rsc 'split("\n") | map(select(. != "") | tonumber)')
     stop_qemus
     ksm_reset
     awk -v names="$B1_NAMES" '
@@ -77,8 +82,8 @@ b1_arm() {
             printf "}}\n"
         }' "$d/samples" > "$d/summary.json"
     arm_result B1 "$(jq -c --arg arm "$arm" --argjson ooms "$ooms" --argjson steady "$steady_ms" \
-        --argjson burst "$burst_ms" \
-        '. + {arm: $arm, oom_kills: $ooms, steady_pass_ms: $steady, burst_alloc_ms: $burst}' "$d/summary.json")"
+        --argjson burst "$burst_ms" --argjson burst_each "$burst_each" \
+        '. + {arm: $arm, oom_kills: $ooms, steady_pass_ms: $steady, burst_alloc_ms: $burst, burst_alloc_ms_each: $burst_each}' "$d/summary.json")"
     say "B1 $arm: mean $(jq .mean_pss_mib "$d/summary.json") MiB, peak $(jq .peak_pss_mib "$d/summary.json") MiB, $ooms OOM kills"
 }
 
@@ -102,8 +107,8 @@ b1_table() {
       | (if $a.fpr then ($a.fpr.per_guest_mib.idle * $k + (.params.working_set_mib | add)) else null end) as $oracle
       | "B1 density (\(.params.guests); \(.params.duration_s) s)",
         "oracle: \(if $oracle then ($oracle * 10 | round / 10 | tostring) + " MiB" else "- (needs the fpr arm)" end)",
-        "arm       mean_MiB  peak_MiB  removed  oom  steady_pass_ms  burst_ms  burst/fpr",
-        (.arms[] | "\(.arm | col(9)) \(.mean_pss_mib | col(9)) \(.peak_pss_mib | col(9)) \(if $oracle and $a.none and ($a.none.mean_pss_mib - $oracle) != 0 then (($a.none.mean_pss_mib - .mean_pss_mib) / ($a.none.mean_pss_mib - $oracle) * 100 | round | tostring) + " %" else "-" end | col(8)) \(.oom_kills | col(4)) \(.steady_pass_ms | col(15)) \(.burst_alloc_ms // "-" | col(9)) \(if (.burst_alloc_ms // 0) > 0 and ($a.fpr.burst_alloc_ms // 0) > 0 then (.burst_alloc_ms / $a.fpr.burst_alloc_ms * 100 | round / 100 | tostring) else "-" end)")
+        "arm                  mean_MiB  peak_MiB  removed  oom  steady_pass_ms  burst_ms  burst/fpr",
+        (.arms[] | "\(.arm | col(20)) \(.mean_pss_mib | col(9)) \(.peak_pss_mib | col(9)) \(if $oracle and $a.none and ($a.none.mean_pss_mib - $oracle) != 0 then (($a.none.mean_pss_mib - .mean_pss_mib) / ($a.none.mean_pss_mib - $oracle) * 100 | round | tostring) + " %" else "-" end | col(8)) \(.oom_kills | col(4)) \(.steady_pass_ms | col(15)) \(.burst_alloc_ms // "-" | col(9)) \(if (.burst_alloc_ms // 0) > 0 and ($a.fpr.burst_alloc_ms // 0) > 0 then (.burst_alloc_ms / $a.fpr.burst_alloc_ms * 100 | round / 100 | tostring) else "-" end)")
     ' "$1"
 }
 
