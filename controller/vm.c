@@ -510,6 +510,8 @@ vm_update_paused (Vm *vm, gboolean paused)
 void
 vm_update_pid (Vm *vm, int pid)
 {
+  if (pid != vm->pid)
+    proc_rss_file_close (&vm->statm);
   vm->pid = pid;
 }
 
