@@ -444,8 +444,7 @@ void
 vm_link_connecting (Vm *vm)
 {
   vm->state = VM_CONNECTING;
-  vm->pid = 0;
-  proc_rss_file_close (&vm->statm);
+  vm_update_pid (vm, 0);
   vm->cost_sampled_mono_us = 0;
   vm->cost_cadence = (VmCadence){ 0 };
   vm->sample_cadence = (VmCadence){ 0 };

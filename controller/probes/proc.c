@@ -478,6 +478,12 @@ proc_rss_file_close (ProcRssFile *file)
 /* statm is seven numbers on one line: a read that fills this is not statm. */
 #define PROC_STATM_MAX_BYTES 256
 
+static char *
+proc_statm_path (ProcCtx *ctx, pid_t pid)
+{
+  return host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+}
+
 gboolean
 proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes, GError **error)
 {
@@ -488,7 +494,7 @@ proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes, 
     proc_rss_file_close (file);
   if (file->fd < 0)
     {
-      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+      g_autofree char *path = proc_statm_path (ctx, pid);
       file->fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
       if (file->fd < 0)
         return host_set_errno_error (error, errno, "opening", path);
@@ -502,7 +508,7 @@ proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes, 
   if (n <= 0 || n > PROC_STATM_MAX_BYTES)
     {
       int saved_errno = n < 0 ? errno : EINVAL;
-      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+      g_autofree char *path = proc_statm_path (ctx, pid);
       /* A process gone reads ESRCH (or nothing) for good; its PID may come
        * back as another process, opened afresh. */
       proc_rss_file_close (file);
@@ -511,7 +517,7 @@ proc_rss_read (ProcCtx *ctx, ProcRssFile *file, pid_t pid, uint64_t *out_bytes, 
   if (!proc_statm_rss_parse (text, (gsize) n, page > 0 ? (uint64_t) page : 4096u, out_bytes,
                              error))
     {
-      g_autofree char *path = host_path (ctx->roots, HOST_ROOT_PROC, "%d/statm", (int) pid);
+      g_autofree char *path = proc_statm_path (ctx, pid);
       g_prefix_error (error, "%s: ", path);
       return FALSE;
     }
