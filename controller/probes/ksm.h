@@ -31,8 +31,9 @@ gboolean ksm_advisor_parse (const char *text, PolicyKsmAdvisor *out);
  * possible and FALSE is returned with an error naming the first bad file. */
 gboolean ksm_read (KsmCtx *ctx, PolicyKsm *out, GError **error);
 
-/* The last value read or written of any KSM file by name (for metrics:
- * stable_node_chains, use_zero_pages, ...). FALSE when absent or unknown. */
+/* A KSM file's value by name: the last read or written of those ksm_read
+ * reads every tick, a fresh read of the others (stable_node_chains,
+ * use_zero_pages, ...). FALSE when absent, unreadable or unknown. */
 gboolean ksm_get (KsmCtx *ctx, const char *name, int64_t *out);
 /* Whether the probe found the file `name` in the KSM dir. */
 gboolean ksm_has (KsmCtx *ctx, const char *name);

@@ -137,6 +137,13 @@ test_read_all (Fixture *f, gconstpointer data)
   int64_t v = 0;
   g_assert_true (ksm_get (f->ksm, "stable_node_dups", &v));
   g_assert_cmpint (v, ==, 2);
+  /* Files the policy does not use are not read each tick, only when asked. */
+  write_ksm (f, "stable_node_dups", "not a number\n");
+  g_assert_true (ksm_read (f->ksm, &k, NULL));
+  g_assert_false (ksm_get (f->ksm, "stable_node_dups", &v));
+  write_ksm (f, "stable_node_dups", "5\n");
+  g_assert_true (ksm_get (f->ksm, "stable_node_dups", &v));
+  g_assert_cmpint (v, ==, 5);
   g_assert_true (ksm_has (f->ksm, "max_page_sharing"));
   g_assert_false (ksm_has (f->ksm, "smart_scan"));
   g_assert_false (ksm_get (f->ksm, "smart_scan", &v));
@@ -218,7 +225,7 @@ test_read_absent_and_garbage (Fixture *f, gconstpointer data)
   write_ksm (f, "pages_sharing", "5000\n");
   write_ksm (f, "full_scans", "9223372036854775807\n");
   write_ksm (f, "pages_to_scan", "4294967296\n");
-  fake_remove (f->root, "ksm/stable_node_dups");
+  fake_remove (f->root, "ksm/pages_volatile");
   g_assert_false (ksm_read (f->ksm, &k, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_clear_error (&error);
@@ -226,6 +233,11 @@ test_read_absent_and_garbage (Fixture *f, gconstpointer data)
   g_assert_cmpuint (k.pages_to_scan, ==, G_MAXUINT32);
   g_assert_true (ksm_read (f->ksm, &k, &error));
   g_assert_no_error (error);
+  g_assert_false (ksm_has (f->ksm, "pages_volatile"));
+  g_assert_cmpuint (k.pages_volatile, ==, 0);
+  int64_t v = 0;
+  fake_remove (f->root, "ksm/stable_node_dups");
+  g_assert_false (ksm_get (f->ksm, "stable_node_dups", &v));
   g_assert_false (ksm_has (f->ksm, "stable_node_dups"));
 
   /* Unknown advisor mode: reported, read as absent. */
