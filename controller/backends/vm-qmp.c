@@ -25,9 +25,9 @@
 #define VM_RAM_RETRY_MAX_MS 30000
 /* The balloon's size comes with every change as BALLOON_CHANGE (QEMU
  * throttles it to one a second and always sends the last): query-balloon
- * is asked on the first sample of a link and then every 8th, a check, not
- * the source. */
-#define VM_BALLOON_QUERY_EVERY 8
+ * is asked on the first sample of a link and then every 16th (a quiet VM's
+ * every minute), a check, not the source. */
+#define VM_BALLOON_QUERY_EVERY 16
 
 typedef struct
 {
