@@ -113,6 +113,7 @@ vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg)
   json_object_set_new (o, "added_time_ms", json_integer ((json_int_t) vm->added_real_ms));
   json_object_set_new (o, "balloon",
                        vm->balloon_device ? json_string (vm->balloon_device) : json_null ());
+  json_object_set_new (o, "balloon_deflate_on_oom", json_boolean (vm->balloon_deflate_on_oom));
   if (vm->lost_reason)
     json_object_set_new (o, "lost_reason", json_string (vm->lost_reason));
   const VmAgentData *a = vm_agent_get_data (vm->agent);

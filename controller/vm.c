@@ -454,6 +454,7 @@ vm_link_connecting (Vm *vm)
   vm->last_target_bytes.present = FALSE;
   memset (&vm->stats, 0, sizeof vm->stats);
   g_clear_pointer (&vm->balloon_device, g_free);
+  vm->balloon_deflate_on_oom = FALSE;
 }
 
 void
@@ -521,6 +522,12 @@ vm_update_balloon_device (Vm *vm, const char *device)
     return;
   g_free (vm->balloon_device);
   vm->balloon_device = g_strdup (device);
+}
+
+void
+vm_update_balloon_deflate_on_oom (Vm *vm, gboolean deflate_on_oom)
+{
+  vm->balloon_deflate_on_oom = deflate_on_oom;
 }
 
 void
@@ -680,6 +687,7 @@ vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, Polic
                                                                 : POLICY_VM_STATE_STARTING;
   out->ram_bytes = vm->ram_bytes;
   out->actual_bytes = vm->actual_bytes;
+  out->balloon_deflate_on_oom = vm->balloon_deflate_on_oom;
   out->last_target_bytes = vm->last_target_bytes;
   vm_stats_to_policy (vm, now_mono_us, &out->stats);
   vm_agent_to_policy (vm_agent_get_data (vm->agent), now_mono_us, out);

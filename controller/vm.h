@@ -150,6 +150,8 @@ void vm_update_paused (Vm *vm, gboolean paused);
 void vm_update_pid (Vm *vm, int pid);
 /* QMP path or libvirt alias of the balloon; NULL: none (watched, not resized). */
 void vm_update_balloon_device (Vm *vm, const char *device);
+/* The balloon has deflate-on-oom (its pages stay in the guest's MemTotal). */
+void vm_update_balloon_deflate_on_oom (Vm *vm, gboolean deflate_on_oom);
 void vm_update_actual (Vm *vm, guint64 actual_bytes);
 void vm_update_guest_stats (Vm *vm, const VmGuestStats *stats);
 /* Pages never merged (libvirt <nosharepages/>): its KSM yield is not counted. */

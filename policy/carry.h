@@ -16,6 +16,10 @@
 #define POLICY_REF_HOST_U64 16
 #define POLICY_REF_HOST_F64 16
 
+/* Ticks of balloon sizes a VM's carry remembers: at a 1 s tick, the last
+ * 8 s, more than a quiet VM's stats lag. */
+#define POLICY_ACTUAL_HIST 8
+
 /* A VM's state between ticks. Zero-initialized when the VM is first seen. */
 typedef struct
 {
@@ -76,6 +80,12 @@ typedef struct
 
   /* ballast: its QEMU's resident size at the previous tick (KSM's calm test) */
   PolicyStat prev_rss_bytes;
+
+  /* ballast: the balloon's size at each of the last ticks (a ring): what the
+   * guest's stats were taken at is among them (docs/policy.md, "Need") */
+  uint64_t actual_hist_ms[POLICY_ACTUAL_HIST];
+  uint64_t actual_hist_bytes[POLICY_ACTUAL_HIST];
+  uint32_t actual_hist_next;
 
   /* ballast: what was last issued */
   bool issued;

@@ -77,6 +77,10 @@
  * guest pages that may be identical to others'. */
 #define KSM_KICK_DEFLATE_BYTES (256ull * POLICY_MIB)
 
+/* A guest's stats were taken at most this long before they arrived: QEMU
+ * asks the guest every second (the controller sets that), plus slack. */
+#define STATS_TAKEN_BEFORE_MS 2000u
+
 /* The host is tight below this many reserves of MemAvailable... */
 #define TIGHT_RESERVE_FACTOR 2u
 /* ...or when its own PSI memory `some` avg10 is above this. */
@@ -528,10 +532,70 @@ vm_observe (DecideCtx *x, size_t i, VmTick *t)
   return true;
 }
 
+/* The balloon's smallest and largest size over [from_ms, to_ms] (to_ms
+ * may be now), from the ring. False when the ring does not reach back to
+ * from_ms. */
+static bool
+actual_range (const VmTick *t, uint64_t from_ms, uint64_t to_ms, uint64_t now_ms, uint64_t *lo,
+              uint64_t *hi)
+{
+  const PolicyVmCarry *vc = t->vc;
+  /* The size at from_ms lies between the last entry at or before it and
+   * the first after it: a balloon moves one way between two ticks. */
+  uint64_t start_ms = 0;
+  for (uint32_t i = 0; i < POLICY_ACTUAL_HIST; i++)
+    if (vc->actual_hist_ms[i] <= from_ms && vc->actual_hist_ms[i] > start_ms)
+      start_ms = vc->actual_hist_ms[i];
+  if (start_ms == 0)
+    return false;
+  *lo = UINT64_MAX;
+  *hi = 0;
+  if (to_ms >= now_ms)
+    *lo = *hi = t->actual;
+  for (uint32_t i = 0; i < POLICY_ACTUAL_HIST; i++)
+    if (vc->actual_hist_ms[i] >= start_ms && vc->actual_hist_ms[i] <= to_ms)
+      {
+        *lo = policy_min_u64 (*lo, vc->actual_hist_bytes[i]);
+        *hi = policy_max_u64 (*hi, vc->actual_hist_bytes[i]);
+      }
+  return true;
+}
+
+/* The guest's used memory from its stats: total - available. With
+ * deflate-on-oom the balloon's pages stay in the guest's MemTotal as used
+ * memory, so the balloon's size when the stats were taken, not MemTotal, is
+ * the guest's total. The stats lag a moving balloon: that size is known as
+ * the range the balloon went through while they can have been taken, and
+ * the use last estimated is kept within it (exact once the balloon holds
+ * still), never read from the balloon's own travel, which would take an
+ * inflate for the guest growing. The first estimate takes the balloon's
+ * size now. */
+static uint64_t
+stats_used (const DecideCtx *x, const VmTick *t)
+{
+  const PolicyVmCarry *vc = t->vc;
+  const PolicyGuestStats *st = &t->vm->stats;
+  uint64_t available = policy_cap_bytes (st->available_bytes.value);
+  uint64_t most = policy_sat_sub (policy_cap_bytes (st->total_bytes.value), available);
+  if (!t->vm->balloon_deflate_on_oom || !t->actual_present)
+    return most;
+  uint64_t to_ms = policy_sat_sub (x->now, st->age_ms), least = 0, lo, hi;
+  bool known
+      = actual_range (t, policy_sat_sub (to_ms, STATS_TAKEN_BEFORE_MS), to_ms, x->now, &lo, &hi);
+  if (known)
+    {
+      least = policy_sat_sub (lo, available);
+      most = policy_min_u64 (most, policy_sat_sub (hi, available));
+    }
+  if (!vc->have_prev || !vc->prev_used_present)
+    return known ? most : policy_min_u64 (most, policy_sat_sub (t->actual, available));
+  return policy_min_u64 (policy_max_u64 (vc->prev_used_bytes, least), most);
+}
+
 /* Need: the base (working set, else stats) the headroom is added to, and
  * the effective cold age it is measured at. */
 static void
-vm_base (VmTick *t)
+vm_base (const DecideCtx *x, VmTick *t)
 {
   const PolicyVm *vm = t->vm;
   PolicyVmCarry *vc = t->vc;
@@ -554,8 +618,8 @@ vm_base (VmTick *t)
   t->w->reason = "no-data";
   if (t->have_stats)
     {
-      t->base = policy_sat_sub (policy_cap_bytes (vm->stats.total_bytes.value),
-                                policy_cap_bytes (vm->stats.available_bytes.value));
+      t->used = stats_used (x, t);
+      t->base = t->used;
       t->w->reason = "stats+headroom";
     }
   t->base_anon = t->base;
@@ -608,9 +672,6 @@ vm_signals (DecideCtx *x, VmTick *t)
     t->pressure = true;
   /* What the guest allocated since the last sample (its used memory, or a
    * rise of actual it took itself), at that rate over one tick. */
-  if (t->have_stats)
-    t->used = policy_sat_sub (policy_cap_bytes (vm->stats.total_bytes.value),
-                              policy_cap_bytes (vm->stats.available_bytes.value));
   if (vc->have_prev && x->now > vc->prev_ms)
     {
       uint64_t grown = t->have_stats && vc->prev_used_present
@@ -1024,6 +1085,12 @@ vm_remember (const DecideCtx *x, const VmTick *t)
   vc->prev_agent_present = t->have_agent;
   vc->prev_used_present = t->have_stats;
   vc->prev_used_bytes = t->used;
+  if (t->actual_present)
+    {
+      vc->actual_hist_ms[vc->actual_hist_next] = x->now;
+      vc->actual_hist_bytes[vc->actual_hist_next] = t->actual;
+      vc->actual_hist_next = (vc->actual_hist_next + 1) % POLICY_ACTUAL_HIST;
+    }
   if (t->have_agent)
     {
       vc->prev_psi_some_total_us = t->vm->agent.psi_some_total_us;
@@ -1039,7 +1106,7 @@ vm_pass1 (DecideCtx *x, size_t i)
   VmTick t;
   if (!vm_observe (x, i, &t))
     return false;
-  vm_base (&t);
+  vm_base (x, &t);
   if (t.vm->state == POLICY_VM_STATE_STARTING || (t.vm->kicks & BOOT_KICKS))
     t.vc->booting = true;
   vm_signals (x, &t);

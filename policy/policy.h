@@ -158,6 +158,9 @@ typedef struct
   PolicyVmConfig cfg;
   uint64_t ram_bytes;           /* configured RAM (the balloon's maximum) */
   PolicyStat actual_bytes;      /* balloon actual (guest's logical size) */
+  /* The balloon has deflate-on-oom: its pages stay in the guest's MemTotal,
+   * as used memory, so the stats' total is not the guest's size. */
+  bool balloon_deflate_on_oom;
   PolicyStat last_target_bytes; /* last target the controller issued, if any */
   PolicyGuestStats stats;
   PolicyWs ws;

@@ -137,6 +137,18 @@ qmp_parse_balloon_child (json_t *ret, const char *dir, GError **error)
   return NULL;
 }
 
+gboolean
+qmp_parse_flag (json_t *ret, const char *property, gboolean *out, GError **error)
+{
+  if (!json_is_boolean (ret))
+    {
+      g_autofree char *command = g_strdup_printf ("qom-get %s", property);
+      return bad_reply (error, command, "not a boolean");
+    }
+  *out = json_is_true (ret);
+  return TRUE;
+}
+
 /* GLib's GCallback lives in GObject, which this library does not need. */
 typedef void (*AnyFunc) (void);
 #define ANY_FUNC(f) ((AnyFunc) (f))
@@ -289,5 +301,29 @@ qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestSta
   g_return_if_fail (balloon_path != NULL && func != NULL);
   json_t *args = json_pack ("{ssss}", "path", balloon_path, "property", "guest-stats");
   qmp_client_execute (client, "qom-get", args, on_guest_stats,
+                      closure_new (ANY_FUNC (func), user_data));
+}
+
+static void
+on_deflate_on_oom (QmpClient *client, json_t *ret, const GError *error, gpointer data)
+{
+  Closure *c = data;
+  QmpFlagFunc func = (QmpFlagFunc) c->func;
+  g_autoptr (GError) parse_error = NULL;
+  gboolean value = FALSE;
+
+  if (error == NULL && !qmp_parse_flag (ret, "deflate-on-oom", &value, &parse_error))
+    error = parse_error;
+  func (client, error ? FALSE : value, error, c->user_data);
+  closure_free (c);
+}
+
+void
+qmp_client_balloon_deflate_on_oom (QmpClient *client, const char *balloon_path, QmpFlagFunc func,
+                                   gpointer user_data)
+{
+  g_return_if_fail (balloon_path != NULL && func != NULL);
+  json_t *args = json_pack ("{ssss}", "path", balloon_path, "property", "deflate-on-oom");
+  qmp_client_execute (client, "qom-get", args, on_deflate_on_oom,
                       closure_new (ANY_FUNC (func), user_data));
 }

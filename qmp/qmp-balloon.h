@@ -42,6 +42,8 @@ gboolean qmp_parse_guest_stats (json_t *ret, QmpGuestStats *out, GError **error)
  * child whose type is virtio-balloon-*, or NULL (no error) when there is none;
  * NULL with an error when the reply has the wrong shape. */
 char *qmp_parse_balloon_child (json_t *ret, const char *dir, GError **error);
+/* The reply of `qom-get` of a boolean property. */
+gboolean qmp_parse_flag (json_t *ret, const char *property, gboolean *out, GError **error);
 
 typedef void (*QmpBalloonFunc) (QmpClient *client, guint64 actual_bytes, const GError *error,
                                 gpointer user_data);
@@ -49,6 +51,8 @@ typedef void (*QmpPathFunc) (QmpClient *client, const char *path, const GError *
                              gpointer user_data);
 typedef void (*QmpGuestStatsFunc) (QmpClient *client, const QmpGuestStats *stats,
                                    const GError *error, gpointer user_data);
+typedef void (*QmpFlagFunc) (QmpClient *client, gboolean value, const GError *error,
+                             gpointer user_data);
 /* Called with error NULL on success. */
 typedef void (*QmpDoneFunc) (QmpClient *client, const GError *error, gpointer user_data);
 
@@ -66,5 +70,10 @@ void qmp_client_set_stats_polling (QmpClient *client, const char *balloon_path, 
                                    QmpDoneFunc func, gpointer user_data);
 void qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestStatsFunc func,
                              gpointer user_data);
+/* Whether the balloon was made with deflate-on-oom: the guest then takes
+ * pages back from it when out of memory, and its MemTotal keeps the
+ * balloon's pages (as used memory) instead of shrinking with it. */
+void qmp_client_balloon_deflate_on_oom (QmpClient *client, const char *balloon_path,
+                                        QmpFlagFunc func, gpointer user_data);
 
 G_END_DECLS

@@ -22,6 +22,7 @@ struct _Wait
   guint64 actual_bytes;
   char *path;
   QmpGuestStats stats;
+  gboolean flag;
 };
 
 static void
@@ -262,5 +263,29 @@ qmp_sync_guest_stats (QmpSync *s, const char *balloon_path, QmpGuestStats *out, 
   if (!wait_finish (&w, error))
     return FALSE;
   *out = w.stats;
+  return TRUE;
+}
+
+static void
+on_flag (QmpClient *client, gboolean value, const GError *error, gpointer data)
+{
+  Wait *w = data;
+  w->done = TRUE;
+  w->error = error ? g_error_copy (error) : NULL;
+  w->flag = value;
+}
+
+gboolean
+qmp_sync_balloon_deflate_on_oom (QmpSync *s, const char *balloon_path, gboolean *out,
+                                 GError **error)
+{
+  g_return_val_if_fail (s != NULL && balloon_path != NULL && out != NULL, FALSE);
+
+  Wait w = { 0 };
+  qmp_client_balloon_deflate_on_oom (s->client, balloon_path, on_flag, &w);
+  wait_run (s, &w);
+  if (!wait_finish (&w, error))
+    return FALSE;
+  *out = w.flag;
   return TRUE;
 }

@@ -1,5 +1,5 @@
 /* libvirt-xml.c: what ballast needs from a domain's live XML: the agent
- * channel, the balloon's alias and <nosharepages/>. */
+ * channel, the balloon's alias and deflate-on-oom, and <nosharepages/>. */
 #include "libvirt.h"
 
 #include <gio/gio.h>
@@ -45,6 +45,9 @@ lv_parse_domain_xml (const char *xml, LvDomainXml *out, GError **error)
       out->balloon_alias = lv_xpath_string (ctx, "string(/domain/devices/memballoon/alias/@name)");
       if (out->balloon_alias == NULL)
         out->balloon_alias = g_strdup ("memballoon");
+      g_autofree char *autodeflate
+          = lv_xpath_string (ctx, "string(/domain/devices/memballoon/@autodeflate)");
+      out->deflate_on_oom = g_strcmp0 (autodeflate, "on") == 0;
     }
   g_autofree char *nsp
       = lv_xpath_string (ctx, "string(boolean(/domain/memoryBacking/nosharepages))");

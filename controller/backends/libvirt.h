@@ -24,7 +24,8 @@ typedef struct
   char *agent_path; /* <channel type='unix'> with target org.ballast.agent.0; NULL if none */
   char *
       balloon_alias; /* alias of a virtio <memballoon>; "memballoon" if it has none; NULL: no balloon */
-  gboolean nosharepages; /* <memoryBacking><nosharepages/> */
+  gboolean nosharepages;   /* <memoryBacking><nosharepages/> */
+  gboolean deflate_on_oom; /* <memballoon autodeflate='on'> */
 } LvDomainXml;
 
 /* Parses a domain's XML (libvirtd's live XML). Returns FALSE with an error

@@ -145,6 +145,22 @@ vq_on_polling_set (QmpClient *client, const GError *error, gpointer data)
 }
 
 static void
+vq_on_deflate_on_oom (QmpClient *client, gboolean deflate_on_oom, const GError *error,
+                      gpointer data)
+{
+  VmQmp *q = data;
+  if (!vq_current (q, client))
+    return;
+  /* Unknown (an older QEMU, say) reads as without: the stats' total is then
+   * taken as the guest's size, as it is for most balloons. */
+  if (error)
+    g_message ("%s: balloon deflate-on-oom unknown: %s", vm_get_name (q->vm), error->message);
+  vm_update_balloon_deflate_on_oom (q->vm, deflate_on_oom);
+  qmp_client_set_stats_polling (client, vm_get_balloon_device (q->vm), VM_STATS_POLL_S,
+                                vq_on_polling_set, q);
+}
+
+static void
 vq_on_balloon_path (QmpClient *client, const char *path, const GError *error, gpointer data)
 {
   VmQmp *q = data;
@@ -159,7 +175,7 @@ vq_on_balloon_path (QmpClient *client, const char *path, const GError *error, gp
       return;
     }
   vm_update_balloon_device (q->vm, path);
-  qmp_client_set_stats_polling (client, path, VM_STATS_POLL_S, vq_on_polling_set, q);
+  qmp_client_balloon_deflate_on_oom (client, path, vq_on_deflate_on_oom, q);
 }
 
 static gboolean

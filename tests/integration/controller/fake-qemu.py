@@ -34,6 +34,8 @@ class Vm:
             if args.get("path") == "/machine/peripheral-anon":
                 return [{"name": "device[0]", "type": "child<virtio-balloon-pci>"}]
             return []
+        if cmd == "qom-get" and args.get("property") == "deflate-on-oom":
+            return False
         if cmd == "qom-get":
             with self.lock:
                 used = self.actual // 2

@@ -146,6 +146,10 @@ test_sync_balloon (void)
   g_autofree char *path = qmp_sync_find_balloon_path (s, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (path, "/machine/peripheral-anon/"));
+  gboolean deflate_on_oom = TRUE;
+  g_assert_true (qmp_sync_balloon_deflate_on_oom (s, path, &deflate_on_oom, &error));
+  g_assert_no_error (error);
+  g_assert_false (deflate_on_oom);
 
   guint64 actual_bytes = 0;
   g_assert_true (qmp_sync_query_balloon (s, &actual_bytes, &error));
@@ -192,7 +196,7 @@ test_balloon_with_id (void)
   if (!have_qemu ())
     return;
   Qemu q = { 0 };
-  qemu_start (&q, "virtio-balloon-pci,id=mem7");
+  qemu_start (&q, "virtio-balloon-pci,id=mem7,deflate-on-oom=on");
 
   g_autoptr (GError) error = NULL;
   g_autoptr (QmpSync) s = qmp_sync_connect (q.socket_path, 5000, &error);
@@ -200,6 +204,11 @@ test_balloon_with_id (void)
   g_autofree char *path = qmp_sync_find_balloon_path (s, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (path, ==, "/machine/peripheral/mem7");
+  /* The PCI device answers for its balloon's properties. */
+  gboolean deflate_on_oom = FALSE;
+  g_assert_true (qmp_sync_balloon_deflate_on_oom (s, path, &deflate_on_oom, &error));
+  g_assert_no_error (error);
+  g_assert_true (deflate_on_oom);
   QmpGuestStats stats;
   g_assert_true (qmp_sync_guest_stats (s, path, &stats, &error));
   g_assert_false (stats.free_bytes.present);

@@ -847,6 +847,54 @@ test_demand_floor (Fixture *fx, gconstpointer data)
     }
 }
 
+/* An agentless guest whose balloon has deflate-on-oom: its MemTotal keeps
+ * the balloon's pages as used memory, so total - available is its use plus
+ * the balloon. Its stats come `lag` ticks after they were taken. Taken as
+ * its use, the balloon stopped halfway (1,228 of 2,048 MiB for a 300 MiB
+ * guest); the guest's size when the stats were taken is the size to count
+ * from, and the balloon's own travel is no growth. */
+static void
+test_doo_agentless (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  for (int lag = 0; lag <= 2; lag++)
+    {
+      PolicyCarry *carry = policy_carry_new ();
+      uint64_t ram = 2 * GIB, used = 300 * MIB, hist[3] = { ram, ram, ram };
+      PolicySnapshot s = snap_host (1000, 64 * GIB, 60 * GIB, NULL, 1);
+      uint64_t grown_plan = 0;
+      for (int t = 0; t < 66; t++)
+        {
+          /* The guest grows by 300 MiB at t = 60, the balloon still. */
+          if (t == 60)
+            used = 600 * MIB;
+          PolicyVm vm = vm_stats (1, ram, hist[lag], used);
+          vm.balloon_deflate_on_oom = true;
+          vm.actual_bytes = stat_of (hist[0]);
+          vm.stats.total_bytes = stat_of (ram);
+          vm.stats.age_ms = 0;
+          s.vms = &vm;
+          s.now_ms += 1000;
+          fx_run_carry (fx, &s, carry);
+          const PolicyVmDecision *d = &fx->d.vms[0];
+          /* One way down: no inflate read as growth, no burst floor. */
+          if (t < 60)
+            g_assert_true (!d->set_target || d->target_bytes <= hist[0]);
+          if (t == 59)
+            g_assert_cmpuint (hist[0], <=, used + 256 * MIB);
+          if (t >= 60)
+            grown_plan = MAX (grown_plan, d->plan_bytes);
+          hist[2] = hist[1];
+          hist[1] = hist[0];
+          if (d->set_target)
+            hist[0] = d->target_bytes;
+        }
+      /* Growth with the balloon still is seen as soon as the stats show it. */
+      g_assert_cmpuint (grown_plan, >=, used + HEADROOM_2G);
+      policy_carry_free (carry);
+    }
+}
+
 /* ---- rule 7: kicks ----------------------------------------------------- */
 
 static void
@@ -1609,6 +1657,7 @@ main (int argc, char **argv)
   ADD ("refill/bound", test_refill_bound);
   ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
+  ADD ("doo-agentless", test_doo_agentless);
   ADD ("burst-floor", test_burst_floor);
   ADD ("burst-floor-kernel", test_burst_floor_kernel);
   ADD ("boot-grace", test_boot_grace);

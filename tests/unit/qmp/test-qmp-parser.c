@@ -438,6 +438,19 @@ test_query_balloon_and_qom_list (void)
   ret = parse_reply ("{\"return\": [{\"name\": 1}]}\n");
   g_assert_null (qmp_parse_balloon_child (ret, "/machine/peripheral", &error));
   g_assert_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  json_decref (ret);
+
+  /* qom-get of deflate-on-oom: a boolean, nothing else. */
+  gboolean flag = FALSE;
+  ret = parse_reply ("{\"return\": true}\n");
+  g_assert_true (qmp_parse_flag (ret, "deflate-on-oom", &flag, &error));
+  g_assert_true (flag);
+  json_decref (ret);
+  ret = parse_reply ("{\"return\": {\"stats\": {}}}\n");
+  g_assert_false (qmp_parse_flag (ret, "deflate-on-oom", &flag, &error));
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, "deflate-on-oom"));
   json_decref (ret);
 }
 
