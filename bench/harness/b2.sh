@@ -72,6 +72,11 @@ b2_trial() {
     at_end=$(balloon_actual_mib "$q/g.mon")
     spike_ms=$(field "$done_line" spike_ms)
     ooms=$(guest_oom_kills "$q/g.log")
+    # What the daemon decided around the spike, for a kept work dir.
+    if [ -n "$dpid" ] && [ "${BENCH_KEEP:-0}" = 1 ]; then
+        printf '{"execute":"qmp_capabilities"}\n{"execute":"query-decisions","arguments":{"limit":100}}\n' \
+            | socat -t 5 - "UNIX-CONNECT:$d/control.sock" 2>/dev/null | sed -n '3p' >"$d/decisions.json" || true
+    fi
     [ -n "$dpid" ] && kill_pid "$dpid"
     stop_qemus
     [ -n "$start" ] || say "B2 $arm: the spike never started"
