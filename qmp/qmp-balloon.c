@@ -280,6 +280,15 @@ qmp_client_set_stats_polling (QmpClient *client, const char *balloon_path, guint
   qmp_client_execute (client, "qom-set", args, on_done, closure_new (ANY_FUNC (func), user_data));
 }
 
+/* `qom-get` of one property of the balloon device. */
+static void
+balloon_qom_get (QmpClient *client, const char *balloon_path, const char *property,
+                 QmpReplyFunc on_reply, Closure *c)
+{
+  json_t *args = json_pack ("{ssss}", "path", balloon_path, "property", property);
+  qmp_client_execute (client, "qom-get", args, on_reply, c);
+}
+
 static void
 on_guest_stats (QmpClient *client, json_t *ret, const GError *error, gpointer data)
 {
@@ -299,9 +308,8 @@ qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestSta
                         gpointer user_data)
 {
   g_return_if_fail (balloon_path != NULL && func != NULL);
-  json_t *args = json_pack ("{ssss}", "path", balloon_path, "property", "guest-stats");
-  qmp_client_execute (client, "qom-get", args, on_guest_stats,
-                      closure_new (ANY_FUNC (func), user_data));
+  balloon_qom_get (client, balloon_path, "guest-stats", on_guest_stats,
+                   closure_new (ANY_FUNC (func), user_data));
 }
 
 static void
@@ -323,7 +331,6 @@ qmp_client_balloon_deflate_on_oom (QmpClient *client, const char *balloon_path, 
                                    gpointer user_data)
 {
   g_return_if_fail (balloon_path != NULL && func != NULL);
-  json_t *args = json_pack ("{ssss}", "path", balloon_path, "property", "deflate-on-oom");
-  qmp_client_execute (client, "qom-get", args, on_deflate_on_oom,
-                      closure_new (ANY_FUNC (func), user_data));
+  balloon_qom_get (client, balloon_path, "deflate-on-oom", on_deflate_on_oom,
+                   closure_new (ANY_FUNC (func), user_data));
 }
