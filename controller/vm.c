@@ -533,10 +533,18 @@ vm_update_balloon_deflate_on_oom (Vm *vm, gboolean deflate_on_oom)
 void
 vm_update_actual (Vm *vm, guint64 actual_bytes)
 {
+  /* Grown past the target and its last size, a deflate-on-oom balloon was
+   * deflated by its guest, which ran out of memory: decide now, not at the
+   * next tick (QEMU sends the first BALLOON_CHANGE of a quiet second at once). */
+  gboolean self_deflated = vm->balloon_deflate_on_oom && vm->last_target_bytes.present
+                           && vm->actual_bytes.present && actual_bytes > vm->actual_bytes.value
+                           && actual_bytes > vm->last_target_bytes.value;
   if (!vm->actual_bytes.present || vm->actual_bytes.value != actual_bytes)
     vm_changed (vm);
   vm->actual_bytes.present = TRUE;
   vm->actual_bytes.value = actual_bytes;
+  if (self_deflated)
+    vm_note (vm, VM_NOTE_URGENT);
 }
 
 /* A wall clock older than this at first sight is taken as it is: a guest

@@ -387,6 +387,34 @@ test_quiet_cadence (void)
   vm_free (vm);
 }
 
+/* A deflate-on-oom balloon that grows past its target and its last size was
+ * deflated by its guest, out of memory: the owner hears it at once (an
+ * urgent note), not at the next tick. A deflate the controller asked for,
+ * or a balloon without the option, is no such news. */
+static void
+test_self_deflate (void)
+{
+  for (int doo = 0; doo <= 1; doo++)
+    {
+      Notes notes = { 0 };
+      VmOwner owner = { .note = on_note, .user_data = &notes };
+      Vm *vm = vm_new (&owner, "squeezed", "static", NULL, NULL, &quiet_ops, NULL);
+      vm_update_balloon_deflate_on_oom (vm, doo);
+      vm_update_actual (vm, 1024 * MiB);
+      vm_plan_target (vm, 204 * MiB);
+      vm_update_actual (vm, 600 * MiB);
+      vm_update_actual (vm, 204 * MiB);
+      g_assert_cmpuint (notes.notes[VM_NOTE_URGENT], ==, 0);
+      vm_update_actual (vm, 205 * MiB);
+      g_assert_cmpuint (notes.notes[VM_NOTE_URGENT], ==, (guint) doo);
+      vm_plan_target (vm, 614 * MiB);
+      vm_update_actual (vm, 400 * MiB);
+      vm_update_actual (vm, 614 * MiB);
+      g_assert_cmpuint (notes.notes[VM_NOTE_URGENT], ==, (guint) doo);
+      vm_free (vm);
+    }
+}
+
 static void
 write_proc_file (const char *dir, const char *name, const char *text)
 {
@@ -476,5 +504,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vm/qmp/ram-size-retried", test_ram_size_retried);
   g_test_add_func ("/vm/quiet-cadence", test_quiet_cadence);
   g_test_add_func ("/vm/rss-gate", test_rss_gate);
+  g_test_add_func ("/vm/self-deflate", test_self_deflate);
   return g_test_run ();
 }

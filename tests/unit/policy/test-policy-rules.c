@@ -595,6 +595,61 @@ test_urgent_shortfall (Fixture *fx, gconstpointer data)
   policy_carry_free (carry);
 }
 
+/* A guest held low that says it is stalled, before its stats show what it
+ * allocates (they come a poll later): half of what the balloon holds comes
+ * back at once, not a headroom; urgency again soon after doubles that. A
+ * guest whose stats alone show it short keeps the sizing its stats give. */
+static void
+test_urgent_stalled (Fixture *fx, gconstpointer data)
+{
+  fx->cfg.host_mode = POLICY_HOST_MODE_DENSITY;
+  PolicyCarry *carry = policy_carry_new ();
+  PolicyVm vm = vm_stats (1, 1 * GIB, 204 * MIB, 150 * MIB);
+  vm.agent = (PolicyGuestAgent){ .present = true };
+  vm.last_target_bytes = stat_of (204 * MIB);
+  PolicySnapshot s = snap_host (100000, 64 * GIB, 60 * GIB, &vm, 1);
+  for (int t = 0; t < 5; t++, s.now_ms += 1000)
+    fx_run_carry (fx, &s, carry);
+  vm.agent.urgent = true;
+  fx_run_carry (fx, &s, carry);
+  const PolicyVmDecision *d = &fx->d.vms[0];
+  g_assert_cmpstr (d->reason, ==, "urgent");
+  g_assert_true (d->set_target);
+  uint64_t first = d->target_bytes;
+  g_assert_cmpuint (first, >=, 204 * MIB + (1 * GIB - 204 * MIB) / 2);
+  vm.last_target_bytes = stat_of (first);
+  s.now_ms += 1000;
+  fx_run_carry (fx, &s, carry);
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, ==, 1 * GIB);
+  policy_carry_free (carry);
+
+  /* Agentless, its deflate-on-oom balloon 1 MiB past the target in force
+   * and growing: the guest's OOM notifier ran, as good as a stall. */
+  carry = policy_carry_new ();
+  vm = vm_stats (1, 1 * GIB, 204 * MIB, 150 * MIB);
+  vm.balloon_deflate_on_oom = true;
+  vm.last_target_bytes = stat_of (204 * MIB);
+  s.vms = &vm;
+  for (int t = 0; t < 5; t++, s.now_ms += 1000)
+    {
+      fx_run_carry (fx, &s, carry);
+      g_assert_cmpstr (fx->d.vms[0].reason, !=, "urgent");
+    }
+  vm.actual_bytes = stat_of (205 * MIB);
+  s.now_ms -= 700;
+  fx_run_carry (fx, &s, carry);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "urgent");
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, >=, 205 * MIB + (1 * GIB - 205 * MIB) / 2);
+  policy_carry_free (carry);
+
+  PolicyVm low = vm_stats (2, 8 * GIB, 3 * GIB, 3 * GIB - 16 * MIB);
+  low.last_target_bytes = stat_of (3 * GIB);
+  PolicySnapshot t = snap_host (1000, 64 * GIB, 60 * GIB, &low, 1);
+  fx_run (fx, &t);
+  g_assert_cmpstr (fx->d.vms[0].reason, ==, "urgent");
+  g_assert_cmpuint (fx->d.vms[0].target_bytes, <, 3 * GIB + (5 * GIB) / 2);
+}
+
 /* Ticks an 8 GiB guest using 512 MiB whose balloon moves at most
  * `speed_mib_s` a second toward each target issued (0: reaches it at once);
  * returns the lowest target and the last reason. */
@@ -1654,6 +1709,7 @@ main (int argc, char **argv)
   ADD ("shaping/ksm-discount", test_shaping_ksm_discount);
   ADD ("urgent", test_urgent);
   ADD ("urgent/shortfall", test_urgent_shortfall);
+  ADD ("urgent/stalled", test_urgent_stalled);
   ADD ("refill/bound", test_refill_bound);
   ADD ("reclaim/cold-cache", test_reclaim);
   ADD ("demand-floor", test_demand_floor);
