@@ -18,7 +18,7 @@ b4_params() {
 # One control-socket command; prints its "return".
 ctl_cmd() {
     printf '{"execute":"qmp_capabilities"}\n{"execute":"%s"}\n' "$2" \
-        | socat -t 5 - "UNIX-CONNECT:$1" 2>/dev/null | sed -n '3p' | jq -c '.return'
+        | socat -t 5 - "UNIX-CONNECT:$1" 2>/dev/null | qmp_reply | jq -c '.return'
 }
 
 # Waits (<= 120 s) until ballastd has logged a live QMP link ("NAME: active")

@@ -179,15 +179,21 @@ vm_start_many() {
     [ $rc -eq 0 ] || die "a guest did not boot"
 }
 
+# The reply to one command after the greeting and qmp_capabilities' reply:
+# the first later line that is not an event (a BALLOON_CHANGE can come
+# first while a daemon moves the balloon).
+qmp_reply() { awk 'NR >= 3 && !/^\{"timestamp"/ && !/"event":/ && !done { print; done = 1 }'; }
+
 # One QMP command on a guest's observer monitor (NAME.mon); prints the reply.
 qmp_cmd() {
     printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" \
-        | socat -t 2 - "UNIX-CONNECT:$1" 2>/dev/null | sed -n '3p'
+        | socat -t 2 - "UNIX-CONNECT:$1" 2>/dev/null | qmp_reply
 }
 
 balloon_set_mib() { qmp_cmd "$1" "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(($2 * MiB))}}" >/dev/null; }
+# Empty when there is no reply with the figure (jq's error would end a set -e run).
 balloon_actual_mib() {
-    qmp_cmd "$1" '{"execute":"query-balloon"}' | jq -r '.return.actual / 1048576 | floor' 2>/dev/null
+    qmp_cmd "$1" '{"execute":"query-balloon"}' | jq -r '.return.actual // empty | . / 1048576 | floor' 2>/dev/null || true
 }
 
 # Waits until the balloon's actual is within 8 MiB of MIB (at most SECS).
@@ -195,7 +201,7 @@ balloon_wait_mib() {
     i=0
     while [ $i -lt $(($3 * 5)) ]; do
         a=$(balloon_actual_mib "$1")
-        [ -n "$a" ] && [ "$a" -le $(($2 + 8)) ] && return 0
+        [ -n "$a" ] && [ "$a" -le $(($2 + 8)) ] && [ "$a" -ge $(($2 - 8)) ] && return 0
         sleep 0.2; i=$((i + 1))
     done
     return 1
