@@ -107,9 +107,9 @@ reply_for (FakeConn *c, const char *cmd, json_t *args)
   if (g_str_equal (cmd, "qom-list"))
     return qom_list (json_string_value (json_object_get (args, "path")));
   if (g_str_equal (cmd, "qom-get"))
-    return g_strcmp0 (json_string_value (json_object_get (args, "property")), "deflate-on-oom") == 0
-               ? json_false ()
-               : guest_stats (vm);
+    return g_strcmp0 (json_string_value (json_object_get (args, "property")), "guest-stats") == 0
+               ? guest_stats (vm)
+               : json_false ();
   if (g_str_equal (cmd, "balloon"))
     {
       json_t *v = json_object_get (args, "value");

@@ -114,6 +114,8 @@ vm_detail_to_json (const Vm *vm, const PolicyVmConfig *cfg)
   json_object_set_new (o, "balloon",
                        vm->balloon_device ? json_string (vm->balloon_device) : json_null ());
   json_object_set_new (o, "balloon_deflate_on_oom", json_boolean (vm->balloon_deflate_on_oom));
+  json_object_set_new (o, "balloon_free_page_reporting",
+                       json_boolean (vm->balloon_free_page_reporting));
   if (vm->lost_reason)
     json_object_set_new (o, "lost_reason", json_string (vm->lost_reason));
   const VmAgentData *a = vm_agent_get_data (vm->agent);

@@ -33,6 +33,7 @@ struct _Vm
   char *lost_reason;
   char *balloon_device; /* QMP path or libvirt alias; NULL: none */
   gboolean balloon_deflate_on_oom;
+  gboolean balloon_free_page_reporting;
   gboolean paused;
   int pid;           /* QEMU's PID, 0 if unknown */
   guint64 ram_bytes; /* base memory; 0 until known */

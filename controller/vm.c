@@ -455,6 +455,7 @@ vm_link_connecting (Vm *vm)
   memset (&vm->stats, 0, sizeof vm->stats);
   g_clear_pointer (&vm->balloon_device, g_free);
   vm->balloon_deflate_on_oom = FALSE;
+  vm->balloon_free_page_reporting = FALSE;
 }
 
 void
@@ -528,6 +529,12 @@ void
 vm_update_balloon_deflate_on_oom (Vm *vm, gboolean deflate_on_oom)
 {
   vm->balloon_deflate_on_oom = deflate_on_oom;
+}
+
+void
+vm_update_balloon_free_page_reporting (Vm *vm, gboolean reporting)
+{
+  vm->balloon_free_page_reporting = reporting;
 }
 
 void
@@ -696,6 +703,7 @@ vm_to_policy (const Vm *vm, const PolicyVmConfig *cfg, gint64 now_mono_us, Polic
   out->ram_bytes = vm->ram_bytes;
   out->actual_bytes = vm->actual_bytes;
   out->balloon_deflate_on_oom = vm->balloon_deflate_on_oom;
+  out->balloon_free_page_reporting = vm->balloon_free_page_reporting;
   out->last_target_bytes = vm->last_target_bytes;
   vm_stats_to_policy (vm, now_mono_us, &out->stats);
   vm_agent_to_policy (vm_agent_get_data (vm->agent), now_mono_us, out);

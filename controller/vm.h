@@ -152,6 +152,9 @@ void vm_update_pid (Vm *vm, int pid);
 void vm_update_balloon_device (Vm *vm, const char *device);
 /* The balloon has deflate-on-oom (its pages stay in the guest's MemTotal). */
 void vm_update_balloon_deflate_on_oom (Vm *vm, gboolean deflate_on_oom);
+/* The balloon offers free page reporting (the guest returns free memory by
+ * itself). */
+void vm_update_balloon_free_page_reporting (Vm *vm, gboolean reporting);
 void vm_update_actual (Vm *vm, guint64 actual_bytes);
 void vm_update_guest_stats (Vm *vm, const VmGuestStats *stats);
 /* Pages never merged (libvirt <nosharepages/>): its KSM yield is not counted. */

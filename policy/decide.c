@@ -844,6 +844,21 @@ vm_burst (const DecideCtx *x, const VmTick *t)
   vc->burst_until_ms = policy_sat_add (x->now, t->vm->cfg.burst_hold_ms);
 }
 
+/* The floor a burst pattern holds. With free page reporting the guest hands
+ * back what it freed after a burst by itself, so a balloon between the
+ * burst's peak and the guest's size takes nothing the host would not get
+ * anyway (B1, 480 s: the bursty guest's mean PSS 398.7 MiB held at its
+ * peak, 398.5 never ballooned) and leaves the next burst a smaller guest
+ * (its bursts 3-9: 1,296 ms against 1,251 on average): such a guest is left
+ * whole while the pattern lasts. */
+static uint64_t
+burst_floor (const VmTick *t, uint64_t peak_bytes)
+{
+  if (t->vm->balloon_free_page_reporting)
+    return t->w->max;
+  return policy_min_u64 (peak_bytes, t->w->max);
+}
+
 /* Need of a VM with data: base + headroom + allowance within [min, max],
  * raised to the demand and urgent floors while they hold; the raise the
  * refill bound, the burst floor and the boot grace ask for, granted outside
@@ -899,8 +914,7 @@ vm_need (const DecideCtx *x, VmTick *t)
   if (w->soft_floor > w->need)
     w->need = w->soft_floor;
   t->d->refill_bytes = refill_floor (t);
-  t->d->burst_floor_bytes
-      = x->now < vc->burst_until_ms ? policy_min_u64 (vc->burst_floor_bytes, w->max) : 0;
+  t->d->burst_floor_bytes = x->now < vc->burst_until_ms ? burst_floor (t, vc->burst_floor_bytes) : 0;
   w->refill = policy_max_u64 (w->need, t->d->refill_bytes);
   w->raise_reason = "refill";
   if (t->d->burst_floor_bytes > w->refill)

@@ -161,6 +161,9 @@ typedef struct
   /* The balloon has deflate-on-oom: its pages stay in the guest's MemTotal,
    * as used memory, so the stats' total is not the guest's size. */
   bool balloon_deflate_on_oom;
+  /* The balloon offers free page reporting: memory the guest frees goes
+   * back to the host without the balloon. */
+  bool balloon_free_page_reporting;
   PolicyStat last_target_bytes; /* last target the controller issued, if any */
   PolicyGuestStats stats;
   PolicyWs ws;

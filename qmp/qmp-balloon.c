@@ -158,6 +158,7 @@ typedef struct
   AnyFunc func;
   gpointer user_data;
   guint dir_index; /* find_balloon_path: the directory being searched */
+  char *property;  /* balloon_flag: the property asked for */
 } Closure;
 
 static Closure *
@@ -172,6 +173,7 @@ closure_new (AnyFunc func, gpointer user_data)
 static void
 closure_free (Closure *c)
 {
+  g_free (c->property);
   g_free (c);
 }
 
@@ -313,24 +315,25 @@ qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestSta
 }
 
 static void
-on_deflate_on_oom (QmpClient *client, json_t *ret, const GError *error, gpointer data)
+on_flag (QmpClient *client, json_t *ret, const GError *error, gpointer data)
 {
   Closure *c = data;
   QmpFlagFunc func = (QmpFlagFunc) c->func;
   g_autoptr (GError) parse_error = NULL;
   gboolean value = FALSE;
 
-  if (error == NULL && !qmp_parse_flag (ret, "deflate-on-oom", &value, &parse_error))
+  if (error == NULL && !qmp_parse_flag (ret, c->property, &value, &parse_error))
     error = parse_error;
   func (client, error ? FALSE : value, error, c->user_data);
   closure_free (c);
 }
 
 void
-qmp_client_balloon_deflate_on_oom (QmpClient *client, const char *balloon_path, QmpFlagFunc func,
-                                   gpointer user_data)
+qmp_client_balloon_flag (QmpClient *client, const char *balloon_path, const char *property,
+                         QmpFlagFunc func, gpointer user_data)
 {
-  g_return_if_fail (balloon_path != NULL && func != NULL);
-  balloon_qom_get (client, balloon_path, "deflate-on-oom", on_deflate_on_oom,
-                   closure_new (ANY_FUNC (func), user_data));
+  g_return_if_fail (balloon_path != NULL && property != NULL && func != NULL);
+  Closure *c = closure_new (ANY_FUNC (func), user_data);
+  c->property = g_strdup (property);
+  balloon_qom_get (client, balloon_path, property, on_flag, c);
 }

@@ -70,10 +70,16 @@ void qmp_client_set_stats_polling (QmpClient *client, const char *balloon_path, 
                                    QmpDoneFunc func, gpointer user_data);
 void qmp_client_guest_stats (QmpClient *client, const char *balloon_path, QmpGuestStatsFunc func,
                              gpointer user_data);
-/* Whether the balloon was made with deflate-on-oom: the guest then takes
- * pages back from it when out of memory, and its MemTotal keeps the
- * balloon's pages (as used memory) instead of shrinking with it. */
-void qmp_client_balloon_deflate_on_oom (QmpClient *client, const char *balloon_path,
-                                        QmpFlagFunc func, gpointer user_data);
+/* Balloon device flags (boolean properties, read with `qom-get`). */
+/* The guest takes pages back from the balloon when out of memory, and its
+ * MemTotal keeps the balloon's pages (as used memory) instead of shrinking
+ * with it. */
+#define QMP_BALLOON_DEFLATE_ON_OOM "deflate-on-oom"
+/* The device offers free page reporting: a guest whose driver takes it
+ * hands the host its free memory in 2 MiB or larger blocks by itself. */
+#define QMP_BALLOON_FREE_PAGE_REPORTING "free-page-reporting"
+/* Whether the balloon was made with `property` on. */
+void qmp_client_balloon_flag (QmpClient *client, const char *balloon_path, const char *property,
+                              QmpFlagFunc func, gpointer user_data);
 
 G_END_DECLS

@@ -276,13 +276,14 @@ on_flag (QmpClient *client, gboolean value, const GError *error, gpointer data)
 }
 
 gboolean
-qmp_sync_balloon_deflate_on_oom (QmpSync *s, const char *balloon_path, gboolean *out,
-                                 GError **error)
+qmp_sync_balloon_flag (QmpSync *s, const char *balloon_path, const char *property,
+                       gboolean *out, GError **error)
 {
-  g_return_val_if_fail (s != NULL && balloon_path != NULL && out != NULL, FALSE);
+  g_return_val_if_fail (s != NULL && balloon_path != NULL && property != NULL && out != NULL,
+                        FALSE);
 
   Wait w = { 0 };
-  qmp_client_balloon_deflate_on_oom (s->client, balloon_path, on_flag, &w);
+  qmp_client_balloon_flag (s->client, balloon_path, property, on_flag, &w);
   wait_run (s, &w);
   if (!wait_finish (&w, error))
     return FALSE;

@@ -41,7 +41,7 @@ gboolean qmp_sync_set_stats_polling (QmpSync *s, const char *balloon_path, guint
                                      GError **error);
 gboolean qmp_sync_guest_stats (QmpSync *s, const char *balloon_path, QmpGuestStats *out,
                                GError **error);
-gboolean qmp_sync_balloon_deflate_on_oom (QmpSync *s, const char *balloon_path, gboolean *out,
-                                          GError **error);
+gboolean qmp_sync_balloon_flag (QmpSync *s, const char *balloon_path, const char *property,
+                                gboolean *out, GError **error);
 
 G_END_DECLS

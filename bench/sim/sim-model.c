@@ -231,6 +231,7 @@ sim_rebuild_snapshot (Sim *sim)
       pv->name = v->name;
       pv->cfg = v->spec->cfg;
       pv->ram_bytes = v->spec->ram_bytes;
+      pv->balloon_free_page_reporting = sim->sc->free_page_reporting;
       v->snap_idx = k;
       sim->snap_of[k] = i;
       k++;

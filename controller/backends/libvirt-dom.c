@@ -237,6 +237,7 @@ lv_vm_update (LvDom *d, LvJob *j)
   vm_update_ksm_excluded (vm, j->xml.nosharepages);
   vm_update_balloon_device (vm, j->xml.balloon_alias);
   vm_update_balloon_deflate_on_oom (vm, j->xml.deflate_on_oom);
+  vm_update_balloon_free_page_reporting (vm, j->xml.free_page_reporting);
   vm_update_agent_path (vm, j->xml.agent_path);
 }
 

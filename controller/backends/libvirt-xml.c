@@ -48,6 +48,9 @@ lv_parse_domain_xml (const char *xml, LvDomainXml *out, GError **error)
       g_autofree char *autodeflate
           = lv_xpath_string (ctx, "string(/domain/devices/memballoon/@autodeflate)");
       out->deflate_on_oom = g_strcmp0 (autodeflate, "on") == 0;
+      g_autofree char *reporting
+          = lv_xpath_string (ctx, "string(/domain/devices/memballoon/@freePageReporting)");
+      out->free_page_reporting = g_strcmp0 (reporting, "on") == 0;
     }
   g_autofree char *nsp
       = lv_xpath_string (ctx, "string(boolean(/domain/memoryBacking/nosharepages))");

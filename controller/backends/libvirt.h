@@ -26,6 +26,7 @@ typedef struct
       balloon_alias; /* alias of a virtio <memballoon>; "memballoon" if it has none; NULL: no balloon */
   gboolean nosharepages;   /* <memoryBacking><nosharepages/> */
   gboolean deflate_on_oom; /* <memballoon autodeflate='on'> */
+  gboolean free_page_reporting; /* <memballoon freePageReporting='on'> */
 } LvDomainXml;
 
 /* Parses a domain's XML (libvirtd's live XML). Returns FALSE with an error

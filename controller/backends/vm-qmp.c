@@ -145,6 +145,23 @@ vq_on_polling_set (QmpClient *client, const GError *error, gpointer data)
 }
 
 static void
+vq_on_free_page_reporting (QmpClient *client, gboolean reporting, const GError *error,
+                           gpointer data)
+{
+  VmQmp *q = data;
+  if (!vq_current (q, client))
+    return;
+  /* Unknown (QEMU before 5.1) reads as without: the balloon is then the only
+   * way memory the guest freed goes back. */
+  if (error)
+    g_message ("%s: balloon free-page-reporting unknown: %s", vm_get_name (q->vm),
+               error->message);
+  vm_update_balloon_free_page_reporting (q->vm, reporting);
+  qmp_client_set_stats_polling (client, vm_get_balloon_device (q->vm), VM_STATS_POLL_S,
+                                vq_on_polling_set, q);
+}
+
+static void
 vq_on_deflate_on_oom (QmpClient *client, gboolean deflate_on_oom, const GError *error,
                       gpointer data)
 {
@@ -156,8 +173,8 @@ vq_on_deflate_on_oom (QmpClient *client, gboolean deflate_on_oom, const GError *
   if (error)
     g_message ("%s: balloon deflate-on-oom unknown: %s", vm_get_name (q->vm), error->message);
   vm_update_balloon_deflate_on_oom (q->vm, deflate_on_oom);
-  qmp_client_set_stats_polling (client, vm_get_balloon_device (q->vm), VM_STATS_POLL_S,
-                                vq_on_polling_set, q);
+  qmp_client_balloon_flag (client, vm_get_balloon_device (q->vm), QMP_BALLOON_FREE_PAGE_REPORTING,
+                           vq_on_free_page_reporting, q);
 }
 
 static void
@@ -175,7 +192,7 @@ vq_on_balloon_path (QmpClient *client, const char *path, const GError *error, gp
       return;
     }
   vm_update_balloon_device (q->vm, path);
-  qmp_client_balloon_deflate_on_oom (client, path, vq_on_deflate_on_oom, q);
+  qmp_client_balloon_flag (client, path, QMP_BALLOON_DEFLATE_ON_OOM, vq_on_deflate_on_oom, q);
 }
 
 static gboolean

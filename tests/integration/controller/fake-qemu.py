@@ -34,7 +34,8 @@ class Vm:
             if args.get("path") == "/machine/peripheral-anon":
                 return [{"name": "device[0]", "type": "child<virtio-balloon-pci>"}]
             return []
-        if cmd == "qom-get" and args.get("property") == "deflate-on-oom":
+        if cmd == "qom-get" and args.get("property") in ("deflate-on-oom",
+                                                         "free-page-reporting"):
             return False
         if cmd == "qom-get":
             with self.lock:

@@ -123,9 +123,11 @@ test_dry_run (void)
     }
   g_autofree char *shrink_text = json_dumps (shrink, JSON_COMPACT);
   g_test_message ("dry-run decision: %s", shrink_text);
-  /* The test guests' balloon has deflate-on-oom: QEMU says so on the link. */
+  /* The test guests' balloon has deflate-on-oom and free page reporting:
+   * QEMU says so on the link. */
   json_t *vm = test_daemon_vm (d, "dry");
   g_assert_true (json_is_true (json_object_get (vm, "balloon_deflate_on_oom")));
+  g_assert_true (json_is_true (json_object_get (vm, "balloon_free_page_reporting")));
   json_decref (vm);
   g_assert_true (json_is_false (json_object_get (shrink, "applied")));
   json_decref (shrink);

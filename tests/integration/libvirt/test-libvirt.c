@@ -120,8 +120,10 @@ wait_agent (Lab *lab, const char *name)
                           name, ms_since (t0),
                           json_string_value (json_object_get (vm, "ws_source")));
           g_assert_cmpstr (json_string_value (json_object_get (vm, "ws_source")), ==, "agent");
-          /* The domain's <memballoon autodeflate='on'>, read from its XML. */
+          /* The domain's <memballoon autodeflate='on' freePageReporting='on'>,
+           * read from its XML. */
           g_assert_true (json_is_true (json_object_get (vm, "balloon_deflate_on_oom")));
+          g_assert_true (json_is_true (json_object_get (vm, "balloon_free_page_reporting")));
           json_decref (vm);
           return;
         }

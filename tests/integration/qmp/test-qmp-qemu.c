@@ -146,10 +146,19 @@ test_sync_balloon (void)
   g_autofree char *path = qmp_sync_find_balloon_path (s, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (path, "/machine/peripheral-anon/"));
-  gboolean deflate_on_oom = TRUE;
-  g_assert_true (qmp_sync_balloon_deflate_on_oom (s, path, &deflate_on_oom, &error));
+  gboolean deflate_on_oom = TRUE, reporting = TRUE;
+  g_assert_true (qmp_sync_balloon_flag (s, path, QMP_BALLOON_DEFLATE_ON_OOM, &deflate_on_oom,
+                                        &error));
   g_assert_no_error (error);
   g_assert_false (deflate_on_oom);
+  g_assert_true (qmp_sync_balloon_flag (s, path, QMP_BALLOON_FREE_PAGE_REPORTING, &reporting,
+                                        &error));
+  g_assert_no_error (error);
+  g_assert_false (reporting);
+  /* A property the balloon does not have is an error, not a flag. */
+  g_assert_false (qmp_sync_balloon_flag (s, path, "no-such-flag", &reporting, &error));
+  g_assert_error (error, QMP_ERROR, QMP_ERROR_COMMAND);
+  g_clear_error (&error);
 
   guint64 actual_bytes = 0;
   g_assert_true (qmp_sync_query_balloon (s, &actual_bytes, &error));
@@ -196,7 +205,7 @@ test_balloon_with_id (void)
   if (!have_qemu ())
     return;
   Qemu q = { 0 };
-  qemu_start (&q, "virtio-balloon-pci,id=mem7,deflate-on-oom=on");
+  qemu_start (&q, "virtio-balloon-pci,id=mem7,deflate-on-oom=on,free-page-reporting=on");
 
   g_autoptr (GError) error = NULL;
   g_autoptr (QmpSync) s = qmp_sync_connect (q.socket_path, 5000, &error);
@@ -205,10 +214,15 @@ test_balloon_with_id (void)
   g_assert_no_error (error);
   g_assert_cmpstr (path, ==, "/machine/peripheral/mem7");
   /* The PCI device answers for its balloon's properties. */
-  gboolean deflate_on_oom = FALSE;
-  g_assert_true (qmp_sync_balloon_deflate_on_oom (s, path, &deflate_on_oom, &error));
+  gboolean deflate_on_oom = FALSE, reporting = FALSE;
+  g_assert_true (qmp_sync_balloon_flag (s, path, QMP_BALLOON_DEFLATE_ON_OOM, &deflate_on_oom,
+                                        &error));
   g_assert_no_error (error);
   g_assert_true (deflate_on_oom);
+  g_assert_true (qmp_sync_balloon_flag (s, path, QMP_BALLOON_FREE_PAGE_REPORTING, &reporting,
+                                        &error));
+  g_assert_no_error (error);
+  g_assert_true (reporting);
   QmpGuestStats stats;
   g_assert_true (qmp_sync_guest_stats (s, path, &stats, &error));
   g_assert_false (stats.free_bytes.present);

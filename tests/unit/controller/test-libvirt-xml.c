@@ -42,6 +42,7 @@ test_full (void)
   g_assert_cmpstr (x.agent_path, ==, "/run/ballast/agents/web1.sock");
   g_assert_cmpstr (x.balloon_alias, ==, "balloon0");
   g_assert_true (x.deflate_on_oom);
+  g_assert_true (x.free_page_reporting);
   g_assert_true (x.nosharepages);
   lv_domain_xml_clear (&x);
   g_assert_null (x.agent_path);
@@ -60,6 +61,7 @@ test_minimal (void)
   g_assert_null (x.agent_path);
   g_assert_cmpstr (x.balloon_alias, ==, "memballoon");
   g_assert_false (x.deflate_on_oom);
+  g_assert_false (x.free_page_reporting);
   g_assert_false (x.nosharepages);
   lv_domain_xml_clear (&x);
 

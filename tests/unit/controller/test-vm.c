@@ -27,9 +27,10 @@
   "{\"return\": [{\"name\": \"type\", \"type\": \"string\"}, {\"name\": \"device[0]\", "           \
   "\"type\": \"child<virtio-balloon-pci>\"}], \"id\": $ID4}\r\n"
 #define DEFLATE_ON_OOM "{\"return\": true, \"id\": $ID5}\r\n"
-#define POLLING_SET "{\"return\": {}, \"id\": $ID6}\r\n"
-#define ACTUAL_1G "{\"return\": {\"actual\": 1073741824}, \"id\": $ID7}\r\n"
-#define BALLOON_DONE "{\"return\": {}, \"id\": $ID9}\r\n"
+#define REPORTING "{\"return\": true, \"id\": $ID6}\r\n"
+#define POLLING_SET "{\"return\": {}, \"id\": $ID7}\r\n"
+#define ACTUAL_1G "{\"return\": {\"actual\": 1073741824}, \"id\": $ID8}\r\n"
+#define BALLOON_DONE "{\"return\": {}, \"id\": $ID10}\r\n"
 
 typedef struct
 {
@@ -75,7 +76,7 @@ guest_stats_reply (void)
       "{\"return\": {\"stats\": {\"stat-free-memory\": %llu, \"stat-total-memory\": %llu, "
       "\"stat-available-memory\": %llu, \"stat-disk-caches\": %llu, \"stat-major-faults\": 3, "
       "\"stat-minor-faults\": 77, \"stat-swap-in\": 0, \"stat-swap-out\": 0}, "
-      "\"last-update\": %" G_GINT64_FORMAT "}, \"id\": $ID8}\r\n",
+      "\"last-update\": %" G_GINT64_FORMAT "}, \"id\": $ID9}\r\n",
       850 * MiB, 1024 * MiB, 900 * MiB, 20 * MiB, g_get_real_time () / G_USEC_PER_SEC);
 }
 
@@ -129,6 +130,8 @@ test_sample_to_balloon (void)
     SEND (QOM_LIST_ANON),
     EXPECT ("qom-get"),
     SEND (DEFLATE_ON_OOM),
+    EXPECT ("qom-get"),
+    SEND (REPORTING),
     EXPECT ("qom-set"),
     SEND (POLLING_SET),
     EXPECT ("query-balloon"),
@@ -161,6 +164,7 @@ test_sample_to_balloon (void)
   g_assert_cmpuint (pvm.ram_bytes, ==, 1024 * MiB);
   g_assert_cmpuint (pvm.actual_bytes.value, ==, 1024 * MiB);
   g_assert_true (pvm.balloon_deflate_on_oom);
+  g_assert_true (pvm.balloon_free_page_reporting);
   g_assert_cmpuint (pvm.stats.total_bytes.value, ==, 1024 * MiB);
   g_assert_cmpuint (pvm.stats.available_bytes.value, ==, 900 * MiB);
   g_assert_true (pvm.stats.major_faults.present);
@@ -181,12 +185,15 @@ test_sample_to_balloon (void)
   vm_free (vm);
 
   g_autoptr (GPtrArray) args = NULL;
-  g_assert_cmpuint (peer_finish_with_arguments (peer, &args), ==, 10);
+  g_assert_cmpuint (peer_finish_with_arguments (peer, &args), ==, 11);
   g_assert_cmpstr (
       g_ptr_array_index (args, 5), ==,
       "{\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"deflate-on-oom\"}");
+  g_assert_cmpstr (
+      g_ptr_array_index (args, 6), ==,
+      "{\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"free-page-reporting\"}");
   g_autofree char *expected = g_strdup_printf ("{\"value\":%" G_GUINT64_FORMAT "}", target);
-  g_assert_cmpstr (g_ptr_array_index (args, 9), ==, expected);
+  g_assert_cmpstr (g_ptr_array_index (args, 10), ==, expected);
 }
 
 /* A QEMU that closes the socket: the VM goes lost, tells its owner, and
@@ -206,6 +213,8 @@ test_lost_and_back (void)
     SEND (QOM_LIST_ANON),
     EXPECT ("qom-get"),
     SEND (DEFLATE_ON_OOM),
+    EXPECT ("qom-get"),
+    SEND (REPORTING),
     EXPECT ("qom-set"),
     SEND (POLLING_SET),
     EXPECT ("query-balloon"),
@@ -213,7 +222,7 @@ test_lost_and_back (void)
     ACCEPT,
     SEND (GREETING),
     EXPECT ("qmp_capabilities"),
-    SEND ("{\"return\": {}, \"id\": $ID8}\r\n"),
+    SEND ("{\"return\": {}, \"id\": $ID9}\r\n"),
     { 0 },
   };
   Peer *peer = peer_start (steps);
@@ -238,7 +247,7 @@ test_lost_and_back (void)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpint (vm_get_state (vm), ==, VM_NEGOTIATING);
   vm_free (vm);
-  g_assert_cmpuint (peer_finish (peer), ==, 9);
+  g_assert_cmpuint (peer_finish (peer), ==, 10);
 }
 
 static gboolean
@@ -264,14 +273,16 @@ test_ram_size_retried (void)
     SEND (QOM_LIST_ANON),
     EXPECT ("qom-get"),
     SEND (DEFLATE_ON_OOM),
+    EXPECT ("qom-get"),
+    SEND (REPORTING),
     EXPECT ("qom-set"),
     SEND (POLLING_SET),
     EXPECT ("query-balloon"),
     SEND (ACTUAL_1G),
     EXPECT ("qom-get"),
-    SEND ("{\"return\": {\"stats\": {}, \"last-update\": 0}, \"id\": $ID8}\r\n"),
+    SEND ("{\"return\": {\"stats\": {}, \"last-update\": 0}, \"id\": $ID9}\r\n"),
     EXPECT ("query-memory-size-summary"),
-    SEND ("{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID9}\r\n"),
+    SEND ("{\"return\": {\"base-memory\": 1073741824}, \"id\": $ID10}\r\n"),
     { 0 },
   };
   Peer *peer = peer_start (steps);
@@ -283,7 +294,7 @@ test_ram_size_retried (void)
   g_assert_true (run_until (vm_has_ram, vm));
   g_assert_cmpuint (vm_get_ram_bytes (vm), ==, 1024 * MiB);
   vm_free (vm);
-  g_assert_cmpuint (peer_finish (peer), ==, 10);
+  g_assert_cmpuint (peer_finish (peer), ==, 11);
 }
 
 static void

@@ -135,6 +135,7 @@ rng_vm (uint64_t *st, PolicyVm *vm, uint64_t id)
   vm->ram_bytes = ram;
   vm->actual_bytes = rng_stat (st, ram);
   vm->balloon_deflate_on_oom = rng_chance (st, 30);
+  vm->balloon_free_page_reporting = rng_chance (st, 50);
   if (rng_chance (st, 60) && vm->actual_bytes.present)
     vm->actual_bytes.value = ram / (1 + rng_below (st, 4));
   vm->last_target_bytes = rng_stat (st, ram);

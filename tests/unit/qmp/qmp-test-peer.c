@@ -51,9 +51,10 @@ substitute_ids (Peer *peer, const char *text)
     {
       if (p[0] == '$' && p[1] == 'I' && p[2] == 'D' && g_ascii_isdigit (p[3]))
         {
-          guint n = (guint) (p[3] - '0');
+          char *end = NULL;
+          guint64 n = g_ascii_strtoull (p + 3, &end, 10);
           g_string_append (out, n < peer->ids->len ? (char *) peer->ids->pdata[n] : "null");
-          p += 3;
+          p = end - 1;
         }
       else
         g_string_append_c (out, *p);
